@@ -1,0 +1,31 @@
+# patchgate's developer entry points. CI runs `bash .ci/run`, which calls these.
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+GOBIN ?= $(shell $(GO) env GOPATH)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/patchgate/patchgate/internal/version.Version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: build test lint fuzz tools bench
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/patchgate ./cmd/patchgate
+
+test:
+	$(GO) test -race -shuffle=on -count=1 ./...
+
+tools:
+	@test -x $(GOBIN)/staticcheck && $(GOBIN)/staticcheck -version | grep -q "$(STATICCHECK_VERSION:v%=%)" || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: tools
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+# Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^(Fuzz|ok)' | awk '/^Fuzz/{f=f" "$$1} /^ok/{if(f!=""){print $$2":"f}; f=""}'); do \
+		pkg=$${t%%:*}; for fz in $${t#*:}; do \
+			echo "fuzz $$pkg $$fz"; $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; done

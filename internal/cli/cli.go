@@ -1,0 +1,182 @@
+// Package cli maps patchgate's command line onto the internal packages. Each
+// subcommand lives in its own file and registers itself in init, so that
+// adding a command never touches another command's code.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/patchgate/patchgate/internal/version"
+)
+
+// Exit codes shared by every subcommand. Commands with richer outcomes
+// (run, plan) document their own codes in their help text.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // the command ran and found a problem (invalid policy, failed gate)
+	ExitUsage  = 2 // bad flags, unreadable input, configuration error
+)
+
+// Env is the process environment a command sees; tests supply their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// Command is one subcommand.
+type Command struct {
+	Name    string
+	Summary string // one line for the top-level help
+	Usage   string // "patchgate NAME [flags] ARGS" plus any explanation
+	// Flags declares the command's flags on fs; it may be nil.
+	Flags func(fs *flag.FlagSet) any
+	// Run executes the command with the parsed flag values and positional args.
+	Run func(ctx context.Context, env Env, opts any, args []string) int
+}
+
+var commands = map[string]*Command{}
+
+func register(c *Command) {
+	if _, dup := commands[c.Name]; dup {
+		panic("cli: command registered twice: " + c.Name) // programming error, caught by any test
+	}
+	commands[c.Name] = c
+}
+
+// Main runs patchgate with args (without the program name) and returns the exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	if len(args) == 0 {
+		topHelp(env.Stderr)
+		return ExitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				commandHelp(env.Stdout, c)
+				return ExitOK
+			}
+		}
+		topHelp(env.Stdout)
+		return ExitOK
+	case "--version", "-version":
+		name = "version"
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "patchgate: unknown command %q%s\nRun 'patchgate --help' for the list of commands.\n", name, suggest(name))
+		return ExitUsage
+	}
+	fs := flag.NewFlagSet("patchgate "+c.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var opts any
+	if c.Flags != nil {
+		opts = c.Flags(fs)
+	}
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandHelp(env.Stdout, c)
+			return ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "patchgate %s: %v\n", c.Name, err)
+		fmt.Fprintf(env.Stderr, "Run 'patchgate %s --help' for usage.\n", c.Name)
+		return ExitUsage
+	}
+	return c.Run(ctx, env, opts, positional)
+}
+
+// parseInterspersed lets flags follow positional arguments
+// ("patchgate validate policies/ --format json"), as users of most CLIs expect;
+// the standard flag package stops at the first positional. "--" ends flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+func topHelp(w io.Writer) {
+	fmt.Fprintf(w, "patchgate %s: reviewed, staged, verified AWS patching from policy files.\n\nUsage: patchgate <command> [flags] [args]\n\nCommands:\n", version.String())
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+	}
+	fmt.Fprintf(w, "\nRun 'patchgate <command> --help' for a command's flags.\n")
+}
+
+func commandHelp(w io.Writer, c *Command) {
+	fmt.Fprintf(w, "%s\n\nUsage: %s\n", c.Summary, c.Usage)
+	if c.Flags == nil {
+		return
+	}
+	fs := flag.NewFlagSet("patchgate "+c.Name, flag.ContinueOnError)
+	c.Flags(fs)
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	if b.Len() > 0 {
+		fmt.Fprintf(w, "\nFlags:\n%s", b.String())
+	}
+}
+
+// suggest names the closest command to a mistyped one.
+func suggest(name string) string {
+	best, bestD := "", 3
+	for n := range commands {
+		if d := levenshtein(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,337 @@
+// Package result is the run result: the one JSON document a `patchgate run`
+// produces and every report is rendered from. rollout fills it, verify adds
+// its evidence, report and metrics read it. It has no behaviour beyond small
+// derivations, and it never calls AWS.
+//
+// The document is versioned by SchemaVersion; add fields freely, but renaming
+// or removing one needs a new version.
+package result
+
+import "time"
+
+// SchemaVersion identifies this shape of the JSON document.
+const SchemaVersion = "patchgate.dev/run-result/v1"
+
+// Status is the outcome of a run, policy, target, phase or wave.
+type Status string
+
+const (
+	StatusPassed       Status = "passed"       // every gate passed
+	StatusFailed       Status = "failed"       // a gate failed; later phases were not sent
+	StatusInconclusive Status = "inconclusive" // evidence missing (no rescan, unknown invocation state); halts like a failure
+	StatusHalted       Status = "halted"       // not started because an earlier phase did not pass
+	StatusCancelled    Status = "cancelled"    // interrupted (signal, deadline); in-flight commands were cancelled
+	StatusRefused      Status = "refused"      // preflight refused: outside schedule, freeze, change calendar closed, lock held
+	StatusError        Status = "error"        // patchgate could not do its job (API error, config error)
+	StatusDryRun       Status = "dry-run"      // computed what would be sent; nothing was sent
+	StatusSkipped      Status = "skipped"      // nothing to do (no targets, not due)
+	StatusRunning      Status = "running"      // written while in progress or when resumed
+)
+
+// Severity orders statuses so that an aggregate shows its worst part.
+// Higher is worse.
+func (s Status) Severity() int {
+	switch s {
+	case StatusPassed, StatusSkipped, StatusDryRun:
+		return 0
+	case StatusRunning:
+		return 1
+	case StatusHalted:
+		return 2
+	case StatusRefused:
+		return 3
+	case StatusInconclusive:
+		return 4
+	case StatusFailed:
+		return 5
+	case StatusCancelled:
+		return 6
+	case StatusError:
+		return 7
+	}
+	return 7
+}
+
+// Worst returns the most severe of the statuses (StatusSkipped for none).
+func Worst(ss ...Status) Status {
+	w := StatusSkipped
+	for _, s := range ss {
+		if s.Severity() > w.Severity() || (s.Severity() == w.Severity() && w == StatusSkipped) {
+			w = s
+		}
+	}
+	return w
+}
+
+// Outcome is what happened to one instance in one wave.
+type Outcome string
+
+const (
+	OutcomeSucceeded    Outcome = "succeeded"
+	OutcomeFailed       Outcome = "failed"
+	OutcomeTimedOut     Outcome = "timed-out"    // execution deadline passed, or SSM's DeliveryTimedOut/ExecutionTimedOut
+	OutcomeOffline      Outcome = "offline"      // SSM agent not Online at preflight (counted against the threshold when offline: fail)
+	OutcomeSkipped      Outcome = "skipped"      // excluded on purpose (offline: skip)
+	OutcomeCancelled    Outcome = "cancelled"    // cancelled by patchgate or an operator
+	OutcomeInconclusive Outcome = "inconclusive" // status unknown or missing
+	OutcomePending      Outcome = "pending"      // dry run, or not yet sent
+)
+
+// Run is the whole result document.
+type Run struct {
+	SchemaVersion string    `json:"schemaVersion"`
+	RunID         string    `json:"runId"`
+	RunURL        string    `json:"runUrl,omitempty"`
+	Version       string    `json:"version"` // patchgate version that produced it
+	DryRun        bool      `json:"dryRun,omitempty"`
+	ForcedWindow  bool      `json:"forcedWindow,omitempty"` // --force-window was used
+	SnapshotID    string    `json:"snapshotId,omitempty"`   // AWS-RunPatchBaseline SnapshotId shared by the run
+	StartedAt     time.Time `json:"startedAt"`
+	EndedAt       time.Time `json:"endedAt,omitzero"`
+	Status        Status    `json:"status"`
+	Summary       string    `json:"summary"` // one human sentence explaining Status
+	Policies      []Policy  `json:"policies"`
+	Errors        []string  `json:"errors,omitempty"` // run-level problems not tied to a policy
+}
+
+// Policy is one policy's share of a run.
+type Policy struct {
+	Name        string   `json:"name"`
+	File        string   `json:"file,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Owners      []string `json:"owners,omitempty"`
+	Status      Status   `json:"status"`
+	Reason      string   `json:"reason,omitempty"`
+	Targets     []Target `json:"targets"` // one per account x region
+}
+
+// Target is one policy in one account and region.
+type Target struct {
+	AccountID string    `json:"accountId"`
+	Region    string    `json:"region"`
+	Status    Status    `json:"status"`
+	Reason    string    `json:"reason,omitempty"`
+	Lock      *Lock     `json:"lock,omitempty"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	Phases    []Phase   `json:"phases"`
+}
+
+// Lock describes the Parameter Store lock a target held (or found held).
+type Lock struct {
+	Parameter string    `json:"parameter"`
+	HolderRun string    `json:"holderRun"`
+	HolderURL string    `json:"holderUrl,omitempty"`
+	Acquired  time.Time `json:"acquired,omitzero"`
+	Expires   time.Time `json:"expires,omitzero"`
+	Held      bool      `json:"held"` // true: this run held it; false: another run did and this one stopped
+}
+
+// Phase is one phase (staging, production, ...) of a target.
+type Phase struct {
+	Name      string    `json:"name"`
+	Status    Status    `json:"status"`
+	Reasons   []Reason  `json:"reasons,omitempty"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	Counts    Counts    `json:"counts"`
+	// SuccessThreshold is the policy's share ("98%") the succeeded count was held to.
+	SuccessThreshold string `json:"successThreshold,omitempty"`
+	Waves            []Wave `json:"waves"`
+	// Verification is the gate's evidence (compliance, Inspector); nil when not run.
+	Verification *Verification `json:"verification,omitempty"`
+	SoakSeconds  float64       `json:"soakSeconds,omitempty"`
+}
+
+// Reason is a machine-readable cause plus a human sentence.
+type Reason struct {
+	Code      string   `json:"code"` // e.g. "success-threshold", "inspector-severity", "require-fixed", "noncompliant", "no-rescan"
+	Message   string   `json:"message"`
+	Instances []string `json:"instances,omitempty"`
+	CVEs      []string `json:"cves,omitempty"`
+}
+
+// Counts tallies instance outcomes. Targeted = every instance the phase
+// selected, whatever happened to it.
+type Counts struct {
+	Targeted     int `json:"targeted"`
+	Succeeded    int `json:"succeeded"`
+	Failed       int `json:"failed"`
+	TimedOut     int `json:"timedOut"`
+	Offline      int `json:"offline"`
+	Skipped      int `json:"skipped"`
+	Cancelled    int `json:"cancelled"`
+	Inconclusive int `json:"inconclusive"`
+	Pending      int `json:"pending"`
+}
+
+// Add counts one outcome.
+func (c *Counts) Add(o Outcome) {
+	c.Targeted++
+	switch o {
+	case OutcomeSucceeded:
+		c.Succeeded++
+	case OutcomeFailed:
+		c.Failed++
+	case OutcomeTimedOut:
+		c.TimedOut++
+	case OutcomeOffline:
+		c.Offline++
+	case OutcomeSkipped:
+		c.Skipped++
+	case OutcomeCancelled:
+		c.Cancelled++
+	case OutcomePending:
+		c.Pending++
+	default:
+		c.Inconclusive++
+	}
+}
+
+// Plus returns the sum of two tallies.
+func (c Counts) Plus(o Counts) Counts {
+	return Counts{
+		Targeted: c.Targeted + o.Targeted, Succeeded: c.Succeeded + o.Succeeded, Failed: c.Failed + o.Failed,
+		TimedOut: c.TimedOut + o.TimedOut, Offline: c.Offline + o.Offline, Skipped: c.Skipped + o.Skipped,
+		Cancelled: c.Cancelled + o.Cancelled, Inconclusive: c.Inconclusive + o.Inconclusive, Pending: c.Pending + o.Pending,
+	}
+}
+
+// Wave is one SendCommand of a phase.
+type Wave struct {
+	Index      int        `json:"index"` // 1-based
+	Share      string     `json:"share"` // cumulative share from the policy, e.g. "50%"
+	CommandID  string     `json:"commandId,omitempty"`
+	Comment    string     `json:"comment,omitempty"`
+	ConsoleURL string     `json:"consoleUrl,omitempty"`
+	Status     Status     `json:"status"`
+	StartedAt  time.Time  `json:"startedAt,omitzero"`
+	EndedAt    time.Time  `json:"endedAt,omitzero"`
+	Resumed    bool       `json:"resumed,omitempty"` // found by Comment from an earlier attempt of this run; not re-sent
+	Counts     Counts     `json:"counts"`
+	Instances  []Instance `json:"instances"`
+}
+
+// Instance is one instance's outcome in a wave.
+type Instance struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name,omitempty"` // Name tag or computer name
+	Platform      string    `json:"platform,omitempty"`
+	Outcome       Outcome   `json:"outcome"`
+	SSMStatus     string    `json:"ssmStatus,omitempty"`     // invocation Status
+	StatusDetails string    `json:"statusDetails,omitempty"` // invocation StatusDetails
+	Error         string    `json:"error,omitempty"`         // short excerpt of the failure output
+	PatchEndedAt  time.Time `json:"patchEndedAt,omitzero"`
+}
+
+// Verification is the evidence a phase's gate was decided on.
+type Verification struct {
+	Verdict    Status      `json:"verdict"` // passed, failed or inconclusive
+	Reasons    []Reason    `json:"reasons,omitempty"`
+	Compliance *Compliance `json:"compliance,omitempty"`
+	Inspector  *Inspector  `json:"inspector,omitempty"`
+	Warnings   []string    `json:"warnings,omitempty"`
+}
+
+// Compliance summarises patch states before and after the phase.
+type Compliance struct {
+	Before       PatchCounts          `json:"before"`
+	After        PatchCounts          `json:"after"`
+	Instances    int                  `json:"instances"`
+	Compliant    int                  `json:"compliant"`
+	Percent      float64              `json:"percent"` // Compliant/Instances*100
+	NonCompliant []InstanceCompliance `json:"nonCompliant,omitempty"`
+}
+
+// PatchCounts sums DescribeInstancePatchStates counts over the phase's instances.
+type PatchCounts struct {
+	Installed              int `json:"installed"`
+	InstalledOther         int `json:"installedOther"`
+	InstalledPendingReboot int `json:"installedPendingReboot"`
+	InstalledRejected      int `json:"installedRejected"`
+	Missing                int `json:"missing"`
+	Failed                 int `json:"failed"`
+	NotApplicable          int `json:"notApplicable"`
+	CompliantInstances     int `json:"compliantInstances"`
+}
+
+// InstanceCompliance explains why one instance is not compliant.
+type InstanceCompliance struct {
+	InstanceID    string   `json:"instanceId"`
+	Reason        string   `json:"reason"`
+	Missing       int      `json:"missing"`
+	Failed        int      `json:"failed"`
+	PendingReboot int      `json:"pendingReboot"`
+	Patches       []Patch  `json:"patches,omitempty"` // missing/failed patches, bounded
+	CVEs          []string `json:"cves,omitempty"`
+}
+
+// Patch is one missing or failed patch.
+type Patch struct {
+	Title          string   `json:"title"`
+	KBID           string   `json:"kbId,omitempty"`
+	State          string   `json:"state"`
+	Severity       string   `json:"severity,omitempty"`
+	Classification string   `json:"classification,omitempty"`
+	CVEs           []string `json:"cves,omitempty"`
+}
+
+// Inspector is the Amazon Inspector evidence for a phase.
+type Inspector struct {
+	Fixed     []Finding `json:"fixed,omitempty"`     // ACTIVE before, CLOSED after
+	Remaining []Finding `json:"remaining,omitempty"` // still ACTIVE with a fix available
+	NoFix     []Finding `json:"noFix,omitempty"`     // ACTIVE, no fix available: reported, not blocking
+	New       []Finding `json:"new,omitempty"`       // not ACTIVE before the run, ACTIVE after
+	// FixedBySeverity and RemainingBySeverity count findings per Inspector severity.
+	FixedBySeverity     map[string]int `json:"fixedBySeverity,omitempty"`
+	RemainingBySeverity map[string]int `json:"remainingBySeverity,omitempty"`
+	Uncovered           []Coverage     `json:"uncovered,omitempty"` // instances without a rescan newer than their patch
+	Evidence            []Coverage     `json:"evidence,omitempty"`  // per-instance scan time vs patch time
+}
+
+// Finding is one CVE on one instance.
+type Finding struct {
+	InstanceID   string `json:"instanceId"`
+	CVE          string `json:"cve"`
+	Severity     string `json:"severity"`
+	Package      string `json:"package,omitempty"`
+	FixAvailable bool   `json:"fixAvailable"`
+	Status       string `json:"status"`
+}
+
+// Coverage is one instance's Inspector scan evidence.
+type Coverage struct {
+	InstanceID    string    `json:"instanceId"`
+	ScanStatus    string    `json:"scanStatus"`
+	Reason        string    `json:"reason,omitempty"`
+	LastScannedAt time.Time `json:"lastScannedAt,omitzero"`
+	PatchEndedAt  time.Time `json:"patchEndedAt,omitzero"`
+}
+
+// Exit codes of `patchgate run`, one per kind of outcome so that a workflow
+// can branch on them. 2 is shared with every command's usage/config errors.
+const (
+	ExitPassed       = 0
+	ExitFailed       = 1 // a gate failed or a phase halted
+	ExitConfig       = 2 // usage, configuration, credentials or API error
+	ExitInconclusive = 3
+	ExitCancelled    = 4
+	ExitRefused      = 5 // outside the window, in a freeze, calendar closed or lock held
+)
+
+// ExitCode maps a run's status to the process exit code.
+func ExitCode(s Status) int {
+	switch s {
+	case StatusPassed, StatusSkipped, StatusDryRun:
+		return ExitPassed
+	case StatusFailed, StatusHalted:
+		return ExitFailed
+	case StatusInconclusive, StatusRunning:
+		return ExitInconclusive
+	case StatusCancelled:
+		return ExitCancelled
+	case StatusRefused:
+		return ExitRefused
+	}
+	return ExitConfig
+}

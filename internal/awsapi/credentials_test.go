@@ -280,3 +280,29 @@ func TestSessionName(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestFactory(t *testing.T) {
+	s, _, ss, _ := newServers(t)
+	base, err := LoadConfig(context.Background(), Options{Region: "us-east-1", Endpoint: ss.URL,
+		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIABASE", "s", ""))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Factory{Base: base, SessionName: "patchgate"}
+	ctx := context.Background()
+	cfg, acct, err := f.Config(ctx, "", "", "eu-west-1")
+	if err != nil || acct != "111122223333" || cfg.Region != "eu-west-1" {
+		t.Fatalf("self: %v %q %q", err, acct, cfg.Region)
+	}
+	for _, r := range []string{"us-east-1", "eu-west-1"} {
+		if _, acct, err = f.Config(ctx, "444455556666", "arn:aws:iam::444455556666:role/t", r); err != nil || acct != "444455556666" {
+			t.Fatalf("chained %s: %v %q", r, err, acct)
+		}
+	}
+	if n := len(s.roles); n != 1 {
+		t.Fatalf("the role must be assumed once for both regions, got %d AssumeRole calls", n)
+	}
+	if _, _, err := f.Config(ctx, "999999999999", "", "us-east-1"); err == nil || !strings.Contains(err.Error(), "add roleArn") {
+		t.Fatalf("want a missing-roleArn error, got %v", err)
+	}
+}

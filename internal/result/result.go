@@ -199,17 +199,37 @@ func (c Counts) Plus(o Counts) Counts {
 
 // Wave is one SendCommand of a phase.
 type Wave struct {
-	Index      int        `json:"index"` // 1-based
-	Share      string     `json:"share"` // cumulative share from the policy, e.g. "50%"
-	CommandID  string     `json:"commandId,omitempty"`
-	Comment    string     `json:"comment,omitempty"`
-	ConsoleURL string     `json:"consoleUrl,omitempty"`
-	Status     Status     `json:"status"`
-	StartedAt  time.Time  `json:"startedAt,omitzero"`
-	EndedAt    time.Time  `json:"endedAt,omitzero"`
-	Resumed    bool       `json:"resumed,omitempty"` // found by Comment from an earlier attempt of this run; not re-sent
-	Counts     Counts     `json:"counts"`
-	Instances  []Instance `json:"instances"`
+	Index      int       `json:"index"` // 1-based
+	Share      string    `json:"share"` // cumulative share from the policy, e.g. "50%"
+	CommandID  string    `json:"commandId,omitempty"`
+	Comment    string    `json:"comment,omitempty"`
+	ConsoleURL string    `json:"consoleUrl,omitempty"`
+	Status     Status    `json:"status"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	EndedAt    time.Time `json:"endedAt,omitzero"`
+	Resumed    bool      `json:"resumed,omitempty"` // found by Comment from an earlier attempt of this run; not re-sent
+	Counts     Counts    `json:"counts"`
+	// Commands are the SendCommand calls of the wave (SSM takes at most 50
+	// instance ids a call, so a large wave is several commands).
+	Commands  []Command  `json:"commands,omitempty"`
+	Instances []Instance `json:"instances"`
+}
+
+// Command is one SendCommand of a wave: sent, resumed or (dry run) planned.
+type Command struct {
+	CommandID      string `json:"commandId,omitempty"`
+	Comment        string `json:"comment"`
+	ConsoleURL     string `json:"consoleUrl,omitempty"`
+	Instances      int    `json:"instances"`
+	MaxConcurrency string `json:"maxConcurrency"`
+	MaxErrors      string `json:"maxErrors"`
+	TimeoutSeconds int32  `json:"timeoutSeconds"`
+	Document       string `json:"document"`
+	// Parameters are the document parameters (Operation, SnapshotId, RebootOption).
+	Parameters map[string][]string `json:"parameters,omitempty"`
+	Status     string              `json:"status,omitempty"` // SSM's command status when last seen
+	Resumed    bool                `json:"resumed,omitempty"`
+	Sent       bool                `json:"sent"`
 }
 
 // Instance is one instance's outcome in a wave.

@@ -1,0 +1,480 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize is the largest policy file accepted, checked before parsing.
+const MaxFileSize = 1 << 20
+
+// maxDepth bounds nesting; a v1 policy is at most 7 levels deep.
+const maxDepth = 16
+
+// Problem is one thing wrong with a policy file.
+type Problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Path    string `json:"path,omitempty"` // field path, e.g. spec.phases[1].maxErrors
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Message)
+}
+
+// Problems is every problem found, sorted by file and position.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+func (ps Problems) sort() {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Set is the policies loaded from a directory or files, in file order.
+type Set struct {
+	Policies []*Policy
+	// Files are every file read, valid or not.
+	Files []string
+	// Problems are every problem in every file; a file with problems
+	// contributes no policy.
+	Problems Problems
+}
+
+// Lookup returns the policy called name.
+func (s *Set) Lookup(name string) *Policy {
+	for _, p := range s.Policies {
+		if p.Metadata.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// IsPolicyFile reports whether name is read as a policy (*.yaml, *.yml).
+func IsPolicyFile(name string) bool {
+	ext := strings.ToLower(path.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// Load reads the given paths from fsys: a directory contributes its
+// *.yaml/*.yml files (not recursively, sorted), a file itself. Problems
+// with the policies are in Set.Problems; the error is for paths that cannot
+// be read at all.
+func Load(fsys fs.FS, paths ...string) (*Set, error) {
+	var files []string
+	seen := map[string]bool{}
+	for _, p := range paths {
+		p = path.Clean(strings.TrimPrefix(p, "./"))
+		st, err := fs.Stat(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			if !seen[p] {
+				files, seen[p] = append(files, p), true
+			}
+			continue
+		}
+		ents, err := fs.ReadDir(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("reading directory %s: %w", p, err)
+		}
+		for _, e := range ents {
+			f := path.Join(p, e.Name())
+			if !e.IsDir() && IsPolicyFile(e.Name()) && !seen[f] {
+				files, seen[f] = append(files, f), true
+			}
+		}
+	}
+	set := &Set{Files: files}
+	for _, f := range files {
+		data, err := readCapped(fsys, f)
+		if err != nil {
+			var tooBig errTooBig
+			if errors.As(err, &tooBig) {
+				set.Problems = append(set.Problems, Problem{File: f, Line: 1, Col: 1, Message: err.Error()})
+				continue
+			}
+			return nil, err
+		}
+		p, probs := Parse(f, data)
+		set.Problems = append(set.Problems, probs...)
+		if len(probs) == 0 && p != nil {
+			set.Policies = append(set.Policies, p)
+		}
+	}
+	set.Problems = append(set.Problems, checkSet(set.Policies)...)
+	set.Problems.sort()
+	return set, nil
+}
+
+type errTooBig struct{ size int64 }
+
+func (e errTooBig) Error() string {
+	return fmt.Sprintf("file is larger than %d bytes (1 MiB): split it, one policy per file", MaxFileSize)
+}
+
+// readCapped reads at most MaxFileSize+1 bytes, so a huge file is refused
+// without being read into memory.
+func readCapped(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, errTooBig{int64(len(data))}
+	}
+	return data, nil
+}
+
+// Parse parses and validates one policy document. The policy is returned
+// with defaults applied only when there are no problems.
+func Parse(file string, data []byte) (*Policy, Problems) {
+	if len(data) > MaxFileSize {
+		return nil, Problems{{File: file, Line: 1, Col: 1, Message: errTooBig{int64(len(data))}.Error()}}
+	}
+	d := &decoder{file: file, pos: map[string]Pos{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Problems{{File: file, Line: 1, Col: 1, Message: "file is empty: a policy needs apiVersion, kind, metadata and spec"}}
+		}
+		return nil, Problems{yamlProblem(file, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		line := extra.Line
+		if extra.Kind == yaml.DocumentNode && len(extra.Content) > 0 {
+			line = extra.Content[0].Line
+		}
+		return nil, Problems{{File: file, Line: max(line-1, 1), Col: 1, Message: "more than one YAML document (---): put each policy in its own file"}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, Problems{yamlProblem(file, err)}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil, Problems{{File: file, Line: 1, Col: 1, Message: "file is empty: a policy needs apiVersion, kind, metadata and spec"}}
+		}
+		root = root.Content[0]
+	}
+	d.hazards(root, 0)
+	if len(d.problems) > 0 {
+		d.problems.sort()
+		return nil, d.problems
+	}
+	var p Policy
+	d.decode(root, reflect.ValueOf(&p).Elem(), "")
+	p.Source = Source{File: file, pos: d.pos}
+	if len(d.problems) == 0 {
+		d.problems = append(d.problems, validate(&p)...)
+	}
+	d.problems.sort()
+	if len(d.problems) > 0 {
+		return nil, d.problems
+	}
+	ApplyDefaults(&p)
+	return &p, nil
+}
+
+// yamlProblem turns a yaml.v3 syntax error ("yaml: line 3: ...") into a Problem.
+func yamlProblem(file string, err error) Problem {
+	msg := err.Error()
+	line := 1
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if strings.HasPrefix(msg, "line ") {
+		rest := msg[len("line "):]
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if n, e := strconv.Atoi(rest[:i]); e == nil {
+				line, msg = n, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return Problem{File: file, Line: line, Col: 1, Message: "invalid YAML: " + msg}
+}
+
+type decoder struct {
+	file     string
+	pos      map[string]Pos
+	problems Problems
+}
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: n.Line, Col: n.Column, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+var standardTags = map[string]bool{"!!str": true, "!!int": true, "!!bool": true, "!!float": true, "!!null": true, "!!map": true, "!!seq": true, "!!timestamp": true, "": true}
+
+// hazards rejects YAML features a policy has no use for and that can hide
+// or multiply content: anchors, aliases, merge keys, custom tags, and
+// nesting deeper than any policy needs.
+func (d *decoder) hazards(n *yaml.Node, depth int) {
+	if depth > maxDepth {
+		d.errorf(n, "", "nesting deeper than %d levels: a policy is never this deep", maxDepth)
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		d.errorf(n, "", "YAML alias *%s is not allowed: write the value out in full", n.Value)
+		return
+	}
+	if n.Anchor != "" {
+		d.errorf(n, "", "YAML anchor &%s is not allowed: write values out in full", n.Anchor)
+	}
+	switch {
+	case n.Tag == "!!merge":
+		d.errorf(n, "", "YAML merge key << is not allowed: write the keys out in full")
+	case !standardTags[n.Tag]:
+		d.errorf(n, "", "custom YAML tag %s is not allowed: remove it", n.Tag)
+	}
+	if n.Style&yaml.TaggedStyle != 0 && n.Tag != "" && standardTags[n.Tag] && n.Kind == yaml.ScalarNode {
+		// An explicit standard tag (!!int "5") is harmless, but a policy
+		// never needs one; reject it so files stay plain.
+		d.errorf(n, "", "explicit YAML tag %s is not allowed: write the plain value", n.Tag)
+	}
+	for _, c := range n.Content {
+		d.hazards(c, depth+1)
+	}
+}
+
+var durationType = reflect.TypeOf(Duration{})
+
+// decode fills v from n, recording the position of every field and
+// reporting type mismatches, unknown and duplicate keys.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	d.pos[path] = Pos{n.Line, n.Column}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" && v.Kind() != reflect.Pointer {
+		return // an empty value: the default applies
+	}
+	switch {
+	case v.Type() == durationType:
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, path, "%s must be a duration like \"90s\", \"30m\" or \"2h\"", label(path))
+			return
+		}
+		dur, err := time.ParseDuration(n.Value)
+		if err != nil {
+			d.errorf(n, path, "%s: %q is not a duration; write it like \"90s\", \"30m\" or \"2h\"", label(path), n.Value)
+			return
+		}
+		v.Set(reflect.ValueOf(Duration{dur}))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if n.Tag == "!!null" {
+			return
+		}
+		ptr := reflect.New(v.Type().Elem())
+		d.decode(n, ptr.Elem(), path)
+		v.Set(ptr)
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "%s must be a mapping of keys to values, not %s", label(path), kindName(n))
+			return
+		}
+		fields := map[string]int{}
+		var names []string
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := t.Field(i).Tag.Get("yaml")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = i
+			names = append(names, tag)
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key := k.Value
+			fp := join(path, key)
+			if seen[key] {
+				d.errorf(k, fp, "duplicate key %q: remove one of them", key)
+				continue
+			}
+			seen[key] = true
+			idx, ok := fields[key]
+			if !ok {
+				d.errorf(k, fp, "unknown key %q in %s%s", key, labelOr(path, "the policy"), didYouMean(key, names))
+				continue
+			}
+			d.pos[fp] = Pos{k.Line, k.Column}
+			d.decode(val, v.Field(idx), fp)
+			d.pos[fp] = Pos{val.Line, val.Column}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, path, "%s must be a list (e.g. [a, b]), not %s", label(path), kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "%s must be a mapping of keys to values, not %s", label(path), kindName(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			fp := join(path, k.Value)
+			if k.Kind != yaml.ScalarNode {
+				d.errorf(k, path, "keys of %s must be plain strings", label(path))
+				continue
+			}
+			if seen[k.Value] {
+				d.errorf(k, fp, "duplicate key %q: remove one of them", k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, ev, fp)
+			d.pos[fp] = Pos{k.Line, k.Column}
+			m.SetMapIndex(reflect.ValueOf(k.Value), ev)
+		}
+		v.Set(m)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, path, "%s must be a single value, not %s", label(path), kindName(n))
+			return
+		}
+		if n.Tag != "!!str" && isQuotedOnly(path) {
+			d.errorf(n, path, "%s %s must be quoted (\"%s\"): unquoted, YAML reads it as a number and drops leading zeros", label(path), n.Value, n.Value)
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Int:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			d.errorf(n, path, "%s must be a whole number, not %q", label(path), n.Value)
+			return
+		}
+		i, err := strconv.Atoi(n.Value)
+		if err != nil {
+			d.errorf(n, path, "%s must be a whole number, not %q", label(path), n.Value)
+			return
+		}
+		v.SetInt(int64(i))
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.errorf(n, path, "%s must be true or false, not %q", label(path), n.Value)
+			return
+		}
+		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	default:
+		d.errorf(n, path, "%s: unsupported value", label(path))
+	}
+}
+
+// isQuotedOnly names fields whose values must be YAML strings, because an
+// unquoted number would silently change them.
+func isQuotedOnly(path string) bool {
+	return strings.HasSuffix(path, ".id") && strings.HasPrefix(path, "spec.accounts[")
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func label(path string) string {
+	if path == "" {
+		return "the policy"
+	}
+	return path
+}
+
+func labelOr(path, def string) string {
+	if path == "" {
+		return def
+	}
+	return path
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("the value %q", n.Value)
+}
+
+// didYouMean suggests the closest known key to a misspelt one.
+func didYouMean(key string, known []string) string {
+	best, bestD := "", 0
+	for _, k := range known {
+		d := levenshtein(strings.ToLower(key), strings.ToLower(k))
+		if best == "" || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" || bestD > max(2, len(key)/3) {
+		return fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

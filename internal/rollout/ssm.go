@@ -1,0 +1,323 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// Commands is the part of SSM Run Command the rollout uses.
+type Commands interface {
+	SendCommand(ctx context.Context, in *ssm.SendCommandInput, optFns ...func(*ssm.Options)) (*ssm.SendCommandOutput, error)
+	ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
+	ListCommandInvocations(ctx context.Context, in *ssm.ListCommandInvocationsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error)
+	CancelCommand(ctx context.Context, in *ssm.CancelCommandInput, optFns ...func(*ssm.Options)) (*ssm.CancelCommandOutput, error)
+}
+
+// Inventory is how the rollout finds a phase's instances.
+type Inventory interface {
+	DescribeInstanceInformation(ctx context.Context, in *ssm.DescribeInstanceInformationInput, optFns ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
+}
+
+// Calendars reads SSM Change Calendar states.
+type Calendars interface {
+	GetCalendarState(ctx context.Context, in *ssm.GetCalendarStateInput, optFns ...func(*ssm.Options)) (*ssm.GetCalendarStateOutput, error)
+}
+
+// DocumentName is the SSM document patchgate runs.
+const DocumentName = "AWS-RunPatchBaseline"
+
+// Instance is one managed instance from the inventory.
+type Instance struct {
+	ID       string
+	Name     string
+	Platform string
+	Online   bool
+	Ping     string
+}
+
+// Discover lists the instances a phase targets: by tags (all keys ANDed, as
+// SSM's tag: filters are) or by instance ids. Ids SSM does not know come back
+// as not Online, so a typo in instanceIds shows up as an offline instance.
+func Discover(ctx context.Context, inv Inventory, tags map[string]string, ids []string) ([]Instance, error) {
+	var filters []ssmtypes.InstanceInformationStringFilter
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{tags[k]}})
+	}
+	seen := map[string]bool{}
+	var out []Instance
+	collect := func(fs []ssmtypes.InstanceInformationStringFilter) error {
+		p := ssm.NewDescribeInstanceInformationPaginator(inv, &ssm.DescribeInstanceInformationInput{Filters: fs, MaxResults: aws.Int32(50)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("listing managed instances with ssm:DescribeInstanceInformation: %w", err)
+			}
+			for _, ii := range page.InstanceInformationList {
+				id := aws.ToString(ii.InstanceId)
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				name := aws.ToString(ii.ComputerName)
+				if n := aws.ToString(ii.Name); n != "" {
+					name = n
+				}
+				out = append(out, Instance{ID: id, Name: name, Platform: aws.ToString(ii.PlatformName),
+					Online: ii.PingStatus == ssmtypes.PingStatusOnline, Ping: string(ii.PingStatus)})
+			}
+		}
+		return nil
+	}
+	if len(ids) > 0 {
+		// The InstanceIds filter takes at most 50 values.
+		for _, chunk := range Chunks(ids) {
+			if err := collect([]ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: chunk}}); err != nil {
+				return nil, err
+			}
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, Instance{ID: id, Ping: "NotManaged"})
+			}
+		}
+	} else if err := collect(filters); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// noRetry turns the SDK's retries off for one call: SendCommand has no
+// idempotency token, so a blind retry can patch a fleet twice.
+func noRetry(o *ssm.Options) { o.RetryMaxAttempts = 1 }
+
+// ambiguous reports whether a failed call may nonetheless have taken effect:
+// transport failures and server errors. A client error (validation,
+// throttling, access denied) was rejected before anything ran.
+func ambiguous(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorFault() == smithy.FaultServer
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "EOF") ||
+		strings.Contains(err.Error(), "connection reset")
+}
+
+func throttled(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ThrottlingException", "Throttling", "TooManyUpdates", "RequestLimitExceeded":
+			return true
+		}
+	}
+	return false
+}
+
+// sender sends commands exactly once, even when a response is lost.
+type sender struct {
+	ssm   Commands
+	clock clock.Clock
+	// lookup finds a command this run sent by its Comment.
+	lookup func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error)
+}
+
+const sendAttempts = 5
+
+// send sends in and returns the command id. On an ambiguous failure it looks
+// for the command by its Comment before sending again.
+func (s *sender) send(ctx context.Context, in *ssm.SendCommandInput) (string, error) {
+	var lastErr error
+	for attempt := 1; attempt <= sendAttempts; attempt++ {
+		start := s.clock.Now()
+		out, err := s.ssm.SendCommand(ctx, in, noRetry)
+		if err == nil {
+			return aws.ToString(out.Command.CommandId), nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			// Cancelled mid-send: the command may exist; the caller's
+			// cancellation sweep finds it by Comment.
+			return "", ctx.Err()
+		}
+		switch {
+		case ambiguous(err):
+			// Look twice: a command can take a moment to be listed.
+			for look := 0; look < 2; look++ {
+				cmd, lerr := s.lookup(ctx, aws.ToString(in.Comment), start.Add(-time.Minute))
+				if lerr == nil && cmd != nil {
+					return aws.ToString(cmd.CommandId), nil
+				}
+				if err := s.clock.Sleep(ctx, 2*time.Second); err != nil {
+					return "", err
+				}
+			}
+		case throttled(err):
+		default:
+			return "", fmt.Errorf("ssm:SendCommand %q: %w", aws.ToString(in.Comment), err)
+		}
+		if err := s.clock.Sleep(ctx, backoff(attempt, time.Second, 20*time.Second)); err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("ssm:SendCommand %q failed %d times: %w", aws.ToString(in.Comment), sendAttempts, lastErr)
+}
+
+// listRunCommands pages through AWS-RunPatchBaseline commands sent since
+// `since` and returns those whose Comment starts with prefix, by Comment.
+func listRunCommands(ctx context.Context, c Commands, since time.Time, prefix string) (map[string]ssmtypes.Command, error) {
+	out := map[string]ssmtypes.Command{}
+	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
+		MaxResults: aws.Int32(50),
+		Filters: []ssmtypes.CommandFilter{
+			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
+			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing commands with ssm:ListCommands: %w", err)
+		}
+		for _, cmd := range page.Commands {
+			c := aws.ToString(cmd.Comment)
+			if strings.HasPrefix(c, prefix) {
+				// The newest wins should a comment appear twice (it cannot
+				// unless someone sends by hand with our comment).
+				if prev, ok := out[c]; !ok || aws.ToTime(cmd.RequestedDateTime).After(aws.ToTime(prev.RequestedDateTime)) {
+					out[c] = cmd
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// commandStates returns the current state of the given commands. A couple of
+// commands are read by id; more are read by a filtered listing, fifty to a
+// page, so that polling never costs a call per instance or per command.
+func commandStates(ctx context.Context, c Commands, ids []string, since time.Time) (map[string]ssmtypes.Command, error) {
+	out := make(map[string]ssmtypes.Command, len(ids))
+	if len(ids) <= 2 {
+		for _, id := range ids {
+			page, err := c.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
+			if err != nil {
+				return nil, fmt.Errorf("polling command %s with ssm:ListCommands: %w", id, err)
+			}
+			for _, cmd := range page.Commands {
+				out[aws.ToString(cmd.CommandId)] = cmd
+			}
+		}
+		return out, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
+		MaxResults: aws.Int32(50),
+		Filters: []ssmtypes.CommandFilter{
+			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
+			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("polling commands with ssm:ListCommands: %w", err)
+		}
+		for _, cmd := range page.Commands {
+			if id := aws.ToString(cmd.CommandId); want[id] {
+				out[id] = cmd
+			}
+		}
+	}
+	return out, nil
+}
+
+// invocations reads every invocation of a command, with plugin details.
+func invocations(ctx context.Context, c Commands, commandID string) ([]ssmtypes.CommandInvocation, error) {
+	var out []ssmtypes.CommandInvocation
+	p := ssm.NewListCommandInvocationsPaginator(c, &ssm.ListCommandInvocationsInput{
+		CommandId: aws.String(commandID), Details: true, MaxResults: aws.Int32(50),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading invocations of command %s with ssm:ListCommandInvocations: %w", commandID, err)
+		}
+		out = append(out, page.CommandInvocations...)
+	}
+	return out, nil
+}
+
+// invocationResult turns one invocation into an instance outcome.
+func invocationResult(inv ssmtypes.CommandInvocation) result.Instance {
+	status, details := string(inv.Status), aws.ToString(inv.StatusDetails)
+	o, _ := Outcome(status, details)
+	r := result.Instance{ID: aws.ToString(inv.InstanceId), Name: aws.ToString(inv.InstanceName), Outcome: o, SSMStatus: status, StatusDetails: details}
+	var output []string
+	for _, pl := range inv.CommandPlugins {
+		if t := aws.ToTime(pl.ResponseFinishDateTime); t.After(r.PatchEndedAt) {
+			r.PatchEndedAt = t
+		}
+		if s := aws.ToString(pl.Output); s != "" {
+			output = append(output, s)
+		}
+	}
+	if o != result.OutcomeSucceeded && len(output) > 0 {
+		r.Error = excerpt(strings.Join(output, "\n"), 400)
+	}
+	if o == result.OutcomePending {
+		// Still running when we stopped looking: not a success.
+		r.Outcome = result.OutcomeInconclusive
+		r.Error = "invocation still " + details + " when the wave ended"
+	}
+	return r
+}
+
+// cancel asks SSM to cancel commands, best effort. It runs on its own short
+// deadline because it is typically called after the run's context is done.
+func cancel(c Commands, ids []string, timeout time.Duration) []error {
+	ctx, done := context.WithTimeout(context.Background(), timeout)
+	defer done()
+	var errs []error
+	for _, id := range ids {
+		if _, err := c.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id)}); err != nil {
+			errs = append(errs, fmt.Errorf("cancelling command %s: %w", id, err))
+		}
+	}
+	return errs
+}
+
+// backoff is an exponential delay with full jitter, capped.
+func backoff(attempt int, base, capd time.Duration) time.Duration {
+	d := base << min(attempt-1, 16)
+	if d > capd || d <= 0 {
+		d = capd
+	}
+	return time.Duration(rand64(int64(d)) + 1)
+}
+
+func rand64(n int64) int64 { return rand.Int64N(n) }

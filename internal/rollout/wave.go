@@ -1,0 +1,354 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// chunkState follows one SendCommand of a wave.
+type chunkState struct {
+	req      result.Command
+	ids      []string
+	id       string // command id once sent or found
+	sentAt   time.Time
+	terminal bool
+	errors   int
+}
+
+// concurrencyPlan maps the phase's MaxConcurrency onto chunks of at most 50
+// instances. A percentage holds per chunk, so it holds for the wave. An
+// absolute N is kept as a total: each chunk runs min(N, 50) at once and
+// only as many chunks run together as keep the sum at or under N.
+func concurrencyPlan(maxConcurrency string, chunks int) (perChunk string, inflight int) {
+	if maxConcurrency == "" {
+		maxConcurrency = "10%"
+	}
+	if strings.HasSuffix(maxConcurrency, "%") {
+		return maxConcurrency, chunks
+	}
+	n, err := strconv.Atoi(maxConcurrency)
+	if err != nil || n < 1 {
+		return "1", 1
+	}
+	per := min(n, maxInstanceIDs)
+	return strconv.Itoa(per), max(1, n/per)
+}
+
+// errorLimit is how many errors the wave tolerates before it stops, from
+// MaxErrors ("N" or "N%" of the wave): SSM stops a command once its errors
+// exceed MaxErrors, and patchgate applies the same rule across the chunks.
+func errorLimit(maxErrors string, size int) int {
+	if maxErrors == "" {
+		return 0
+	}
+	if strings.HasSuffix(maxErrors, "%") {
+		p, _ := strconv.Atoi(strings.TrimSuffix(maxErrors, "%"))
+		return size * p / 100
+	}
+	n, _ := strconv.Atoi(maxErrors)
+	return n
+}
+
+func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, waveNo int, w waveSpec) result.Wave {
+	e := t.e
+	p := t.pol
+	now := e.opt.Clock.Now()
+	rw := result.Wave{Index: waveNo, Share: w.share, StartedAt: now, Status: result.StatusRunning}
+	defer func() { rw.EndedAt = e.opt.Clock.Now() }()
+	byID := make(map[string]Instance, len(w.instances))
+	for _, in := range w.instances {
+		byID[in.ID] = in
+	}
+	reboot := p.Spec.Install.RebootOption
+	if reboot == "" {
+		reboot = "RebootIfNeeded"
+	}
+	params := map[string][]string{"Operation": {"Install"}, "SnapshotId": {e.snapshot()}, "RebootOption": {reboot}}
+	timeout := int32(p.Spec.Install.DeliveryTimeout.Duration / time.Second)
+	if timeout <= 0 {
+		timeout = 600
+	}
+	chunkIDs := Chunks(sortedIDs(w.instances))
+	perChunk, inflightMax := concurrencyPlan(ph.MaxConcurrency, len(chunkIDs))
+	maxErrors := ph.MaxErrors
+	if maxErrors == "" {
+		maxErrors = "0"
+	}
+	limit := errorLimit(maxErrors, len(w.instances))
+	chunks := make([]*chunkState, len(chunkIDs))
+	for i, ids := range chunkIDs {
+		chunks[i] = &chunkState{ids: ids, req: result.Command{
+			Comment: Comment(e.opt.RunID, p.Metadata.Name, ph.Name, waveNo, i+1), Instances: len(ids),
+			MaxConcurrency: perChunk, MaxErrors: maxErrors, TimeoutSeconds: timeout, Document: DocumentName, Parameters: params,
+		}}
+	}
+
+	if e.opt.DryRun {
+		for _, c := range chunks {
+			rw.Commands = append(rw.Commands, c.req)
+		}
+		for _, in := range w.instances {
+			rw.Instances = append(rw.Instances, result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomePending})
+			rw.Counts.Add(result.OutcomePending)
+		}
+		rw.Status = result.StatusDryRun
+		return rw
+	}
+
+	snd := &sender{ssm: t.c.Commands, clock: e.opt.Clock, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
+		found, err := listRunCommands(ctx, t.c.Commands, since, comment)
+		if err != nil {
+			return nil, err
+		}
+		if c, ok := found[comment]; ok {
+			return &c, nil
+		}
+		return nil, nil
+	}}
+
+	deadline := now.Add(p.Spec.Install.ExecutionTimeout.Duration)
+	if p.Spec.Install.ExecutionTimeout.Duration <= 0 {
+		deadline = now.Add(2 * time.Hour)
+	}
+	since := now.Add(-time.Minute)
+	next := 0 // next chunk to send
+	stopped := ""
+	var timedOut, cancelled bool
+	poll := e.opt.PollMin
+	for {
+		// Send while the in-flight budget allows.
+		running := 0
+		for _, c := range chunks[:next] {
+			if !c.terminal {
+				running++
+			}
+		}
+		for stopped == "" && next < len(chunks) && running < inflightMax && ctx.Err() == nil {
+			c := chunks[next]
+			if prev, ok := t.earlier[c.req.Comment]; ok {
+				c.id, c.req.Resumed = aws.ToString(prev.CommandId), true
+				c.sentAt = aws.ToTime(prev.RequestedDateTime)
+				rw.Resumed = true
+				t.log.Info("resuming a command sent by an earlier attempt of this run", "comment", c.req.Comment, "command", c.id)
+			} else {
+				in := &ssm.SendCommandInput{
+					DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: params, Comment: aws.String(c.req.Comment),
+					MaxConcurrency: aws.String(perChunk), MaxErrors: aws.String(maxErrors), TimeoutSeconds: aws.Int32(timeout),
+				}
+				id, err := snd.send(ctx, in)
+				if err != nil {
+					if ctx.Err() != nil {
+						break
+					}
+					stopped = err.Error()
+					rw.Status = result.StatusError
+					break
+				}
+				c.id, c.sentAt = id, e.opt.Clock.Now()
+			}
+			c.req.Sent = true
+			c.req.CommandID = c.id
+			c.req.ConsoleURL = ConsoleURL(t.region, c.id)
+			if c.sentAt.Before(since) {
+				since = c.sentAt.Add(-time.Minute)
+			}
+			t.track(c.id, true)
+			next++
+			running++
+		}
+		if ctx.Err() != nil {
+			cancelled = true
+			break
+		}
+
+		var pending []string
+		for _, c := range chunks[:next] {
+			if !c.terminal {
+				pending = append(pending, c.id)
+			}
+		}
+		if len(pending) == 0 && (next == len(chunks) || stopped != "") {
+			break
+		}
+		if len(pending) > 0 {
+			states, err := commandStates(ctx, t.c.Commands, pending, since)
+			if err != nil && ctx.Err() == nil {
+				t.log.Warn("polling failed; will retry", "err", err)
+			}
+			errorsSoFar := 0
+			for _, c := range chunks[:next] {
+				if st, ok := states[c.id]; ok {
+					c.req.Status = string(st.Status)
+					c.errors = int(st.ErrorCount)
+					if CommandTerminal(string(st.Status)) {
+						c.terminal = true
+						t.track(c.id, false)
+					}
+				}
+				errorsSoFar += c.errors
+			}
+			if stopped == "" && errorsSoFar > limit && next < len(chunks) {
+				stopped = fmt.Sprintf("maxErrors %s reached (%d errors): the remaining %d commands of the wave were not sent", maxErrors, errorsSoFar, len(chunks)-next)
+			}
+			if errorsSoFar > limit {
+				// Like SSM, stop what is still running once errors exceed the limit.
+				var running []string
+				for _, c := range chunks[:next] {
+					if !c.terminal {
+						running = append(running, c.id)
+					}
+				}
+				if len(running) > 0 && len(chunks) > 1 {
+					_ = cancel(t.c.Commands, running, e.opt.CancelTimeout)
+				}
+			}
+		}
+		if e.opt.Clock.Now().After(deadline) {
+			timedOut = true
+			var running []string
+			for _, c := range chunks[:next] {
+				if !c.terminal {
+					running = append(running, c.id)
+				}
+			}
+			for _, err := range cancel(t.c.Commands, running, e.opt.CancelTimeout) {
+				t.log.Error("cancel at the execution deadline failed", "err", err)
+			}
+			break
+		}
+		if err := e.opt.Clock.Sleep(ctx, jittered(poll)); err != nil {
+			cancelled = true
+			break
+		}
+		poll = min(poll*3/2, e.opt.PollMax)
+	}
+
+	if cancelled {
+		t.cancelInflight()
+	}
+	for _, c := range chunks {
+		rw.Commands = append(rw.Commands, c.req)
+	}
+	// Collect outcomes. After a cancellation there is no time to read every
+	// invocation (the run must stop within seconds): in-flight instances are
+	// reported cancelled, with the command to look at.
+	for i, c := range chunks {
+		if c.id == "" {
+			why := "not sent: " + stopped
+			if stopped == "" {
+				why = "not sent: the run was cancelled"
+			}
+			for _, id := range c.ids {
+				in := byID[id]
+				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled, Error: why})
+			}
+			continue
+		}
+		if cancelled {
+			for _, id := range c.ids {
+				in := byID[id]
+				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled,
+					Error: fmt.Sprintf("run cancelled while command %s was in flight; its final state is in the SSM console", c.id)})
+			}
+			continue
+		}
+		invs, err := invocations(ctx, t.c.Commands, c.id)
+		got := map[string]bool{}
+		if err == nil {
+			for _, inv := range invs {
+				r := invocationResult(inv)
+				in, ok := byID[r.ID]
+				if !ok {
+					continue // not ours
+				}
+				if r.Name == "" {
+					r.Name = in.Name
+				}
+				r.Platform = in.Platform
+				if timedOut && (r.Outcome == result.OutcomeInconclusive || r.Outcome == result.OutcomeCancelled) {
+					r.Outcome, r.Error = result.OutcomeTimedOut, fmt.Sprintf("still running at patchgate's execution deadline (%s); cancelled", p.Spec.Install.ExecutionTimeout.Duration)
+				}
+				got[r.ID] = true
+				rw.Instances = append(rw.Instances, r)
+			}
+		}
+		for _, id := range c.ids {
+			if got[id] {
+				continue
+			}
+			in := byID[id]
+			msg := fmt.Sprintf("no invocation reported by command %s", c.id)
+			if err != nil {
+				msg = fmt.Sprintf("could not read command %s's invocations: %v", c.id, err)
+			}
+			rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: msg})
+		}
+		_ = i
+	}
+	for _, in := range rw.Instances {
+		rw.Counts.Add(in.Outcome)
+	}
+	if len(chunks) > 0 {
+		rw.CommandID = chunks[0].id
+		rw.Comment = chunks[0].req.Comment
+		rw.ConsoleURL = chunks[0].req.ConsoleURL
+	}
+	switch {
+	case cancelled:
+		rw.Status = result.StatusCancelled
+	case rw.Status == result.StatusError:
+	case stopped != "" || timedOut || !meets(rw.Counts, threshold(ph.SuccessThreshold)):
+		rw.Status = result.StatusFailed
+	case rw.Counts.Inconclusive > 0:
+		rw.Status = result.StatusInconclusive
+	default:
+		rw.Status = result.StatusPassed
+	}
+	return rw
+}
+
+func (t *target) track(id string, on bool) {
+	t.inflightMu.Lock()
+	defer t.inflightMu.Unlock()
+	if on {
+		t.inflight[id] = true
+	} else {
+		delete(t.inflight, id)
+	}
+}
+
+// cancelInflight cancels every command this target still has running.
+func (t *target) cancelInflight() {
+	t.inflightMu.Lock()
+	ids := make([]string, 0, len(t.inflight))
+	for id := range t.inflight {
+		ids = append(ids, id)
+	}
+	t.inflight = map[string]bool{}
+	t.inflightMu.Unlock()
+	for _, err := range cancel(t.c.Commands, ids, t.e.opt.CancelTimeout) {
+		t.log.Error("cancelling after interruption failed", "err", err)
+	}
+}
+
+// jittered spreads d by ±20%.
+func jittered(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	span := int64(d) * 2 / 5
+	if span <= 0 {
+		return d
+	}
+	return time.Duration(int64(d) - span/2 + rand64(span))
+}

@@ -1,0 +1,188 @@
+package awssim
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/patchgate/patchgate/internal/clock"
+)
+
+func newSim(t *testing.T, sc *Scenario) (*Sim, string, *clock.Scaled) {
+	t.Helper()
+	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), 60000)
+	s := New(sc, c)
+	return s, Start(t, s), c
+}
+
+func TestDescribeInstanceInformationPaginatesAndFilters(t *testing.T) {
+	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
+	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+	p := ssm.NewDescribeInstanceInformationPaginator(cl, &ssm.DescribeInstanceInformationInput{MaxResults: aws.Int32(5),
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("tag:Environment"), Values: []string{"production"}}, {Key: aws.String("tag:App"), Values: []string{"web"}}}})
+	n, pages := 0, 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		n += len(page.InstanceInformationList)
+	}
+	if n != 62 || pages != 13 {
+		t.Fatalf("got %d instances over %d pages; want 62 over 13", n, pages)
+	}
+	// Other account, own fleet.
+	cl2 := ssm.NewFromConfig(Config(ep, "444455556666", "eu-west-1"))
+	out, err := cl2.DescribeInstanceInformation(context.Background(), &ssm.DescribeInstanceInformationInput{})
+	if err != nil || len(out.InstanceInformationList) != 50 || out.NextToken == nil {
+		t.Fatalf("page of 50 with a token: %v %d", err, len(out.InstanceInformationList))
+	}
+	_, err = cl.DescribeInstanceInformation(context.Background(), &ssm.DescribeInstanceInformationInput{MaxResults: aws.Int32(51)})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Fatalf("MaxResults 51: %v", err)
+	}
+	_, err = cl.DescribeInstanceInformation(context.Background(), &ssm.DescribeInstanceInformationInput{Filters: []ssmtypes.InstanceInformationStringFilter{
+		{Key: aws.String("tag:App"), Values: []string{"web"}}, {Key: aws.String("PingStatus"), Values: []string{"Online"}}}})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidFilterKey" {
+		t.Fatalf("tag filter mixed with another key must be refused: %v", err)
+	}
+	if s.Calls()["ssm:DescribeInstanceInformation"] != 13+3 {
+		t.Fatalf("calls %v", s.Calls())
+	}
+}
+
+func TestSendCommandRunsAndPatches(t *testing.T) {
+	s, ep, c := newSim(t, DemoScenario(DemoOptions{FailStaging: true}))
+	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+	ctx := context.Background()
+	var ids []string
+	for _, in := range s.Instances("111122223333", "us-east-1") {
+		if in.Tags["Environment"] == "staging" && in.Tags["App"] == "web" {
+			ids = append(ids, in.ID)
+		}
+	}
+	before, err := cl.DescribeInstancePatchStates(ctx, &ssm.DescribeInstancePatchStatesInput{InstanceIds: ids})
+	if err != nil || before.InstancePatchStates[0].MissingCount != 6 {
+		t.Fatalf("before: %v %+v", err, before)
+	}
+	out, err := cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: ids, Comment: aws.String("t"),
+		Parameters: map[string][]string{"Operation": {"Install"}}, MaxConcurrency: aws.String("50%"), MaxErrors: aws.String("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.Command.CommandId)
+	w := ssm.NewCommandExecutedWaiter(cl)
+	if err := w.Wait(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(ids[0])}, time.Minute,
+		func(o *ssm.CommandExecutedWaiterOptions) {
+			o.MinDelay, o.MaxDelay = time.Millisecond, 5*time.Millisecond
+		}); err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	for c.Now().Before(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	lc, err := cl.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
+	if err != nil || lc.Commands[0].CompletedCount != int32(len(ids)) || lc.Commands[0].ErrorCount != 1 {
+		t.Fatalf("list: %v %+v", err, lc.Commands)
+	}
+	inv, err := cl.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), Details: true})
+	if err != nil || len(inv.CommandInvocations) != len(ids) {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, i := range inv.CommandInvocations {
+		if i.Status == ssmtypes.CommandInvocationStatusFailed {
+			failed++
+			if !strings.Contains(aws.ToString(i.CommandPlugins[0].Output), "conflicts") {
+				t.Errorf("failed output: %q", aws.ToString(i.CommandPlugins[0].Output))
+			}
+		}
+	}
+	after, _ := cl.DescribeInstancePatchStates(ctx, &ssm.DescribeInstancePatchStatesInput{InstanceIds: ids})
+	compliant := 0
+	for _, st := range after.InstancePatchStates {
+		if st.Operation == ssmtypes.PatchOperationTypeInstall && st.MissingCount == 0 && st.FailedCount == 0 {
+			compliant++
+		}
+	}
+	if failed != 1 || compliant != len(ids)-1 {
+		t.Fatalf("failed %d compliant %d of %d", failed, compliant, len(ids))
+	}
+	_, err = cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: ids, Comment: aws.String(strings.Repeat("x", 101))})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Fatalf("comment > 100: %v", err)
+	}
+	if len(s.Sends()) != 1 {
+		t.Fatalf("sends %d", len(s.Sends()))
+	}
+}
+
+func TestRetryerRetriesThrottlingNotValidation(t *testing.T) {
+	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
+	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"), func(o *ssm.Options) { o.RetryMaxAttempts = 4 })
+	s.Throttle("ssm:GetCalendarState", 2)
+	if _, err := cl.GetCalendarState(context.Background(), &ssm.GetCalendarStateInput{CalendarNames: []string{"c"}}); err != nil {
+		t.Fatalf("two throttles then success: %v", err)
+	}
+	if n := s.Calls()["ssm:GetCalendarState"]; n != 3 {
+		t.Fatalf("calls %d, want 3", n)
+	}
+	_, err := cl.DescribeInstancePatchStates(context.Background(), &ssm.DescribeInstancePatchStatesInput{InstanceIds: make([]string, 51)})
+	if err == nil || s.Calls()["ssm:DescribeInstancePatchStates"] != 1 {
+		t.Fatalf("validation errors are not retried: %v, calls %d", err, s.Calls()["ssm:DescribeInstancePatchStates"])
+	}
+}
+
+func TestParameterLockSemanticsAndDrop(t *testing.T) {
+	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
+	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+	ctx := context.Background()
+	put := &ssm.PutParameterInput{Name: aws.String("/l"), Value: aws.String("v"), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(false)}
+	if _, err := cl.PutParameter(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	var exists *ssmtypes.ParameterAlreadyExists
+	if _, err := cl.PutParameter(ctx, put); !errors.As(err, &exists) {
+		t.Fatalf("second put: %v", err)
+	}
+	s.DropResponse("ssm:DeleteParameter", 1)
+	_, err := cl.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String("/l")}, func(o *ssm.Options) { o.RetryMaxAttempts = 1 })
+	if err == nil {
+		t.Fatal("a dropped response must be an error")
+	}
+	var nf *ssmtypes.ParameterNotFound
+	if _, err := cl.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/l")}); !errors.As(err, &nf) {
+		t.Fatalf("the dropped delete must have taken effect: %v", err)
+	}
+}
+
+func TestSTSAccounts(t *testing.T) {
+	_, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
+	cl := sts.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+	out, err := cl.AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::444455556666:role/t"), RoleSessionName: aws.String("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config(ep, "", "us-east-1")
+	cfg.Credentials = staticFrom(out.Credentials)
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(id.Account) != "444455556666" {
+		t.Fatalf("assumed identity: %v %v", err, id)
+	}
+	_, err = cl.AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::999999999999:role/t"), RoleSessionName: aws.String("s")})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" {
+		t.Fatalf("unknown account: %v", err)
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -68,6 +70,9 @@ type Options struct {
 	Masker Masker
 	// Logger receives retries and identity information; default slog.Default().
 	Logger *slog.Logger
+	// RetryMaxBackoff caps the SDK's retry backoff; default 20s. Tests
+	// against the simulator shorten it.
+	RetryMaxBackoff time.Duration
 	// Extra load options (tests pass static credentials or an HTTP client).
 	Extra []func(*config.LoadOptions) error
 }
@@ -106,7 +111,7 @@ func (o *Options) defaults() {
 // session refreshes them by asking GitHub for a fresh token.
 func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	o.defaults()
-	opts := []func(*config.LoadOptions) error{}
+	opts := []func(*config.LoadOptions) error{config.WithRetryer(func() aws.Retryer { return newRetryer(o.RetryMaxBackoff) })}
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
@@ -304,4 +309,19 @@ func transientTokenError(err error) bool {
 
 func newAction(o Options) *githubactions.Action {
 	return githubactions.New(githubactions.WithGetenv(o.Getenv), githubactions.WithHTTPClient(o.HTTPClient))
+}
+
+// newRetryer is the SDK's standard retryer, with more attempts and without
+// its client-side retry quota: a large fleet legitimately meets throttling
+// for minutes, and the quota would turn that into hard failures mid-run.
+// Calls that must not be retried (SendCommand) turn retries off per call.
+func newRetryer(maxBackoff time.Duration) aws.Retryer {
+	if maxBackoff <= 0 {
+		maxBackoff = 20 * time.Second
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 10
+		o.MaxBackoff = maxBackoff
+		o.RateLimiter = ratelimit.None
+	})
 }

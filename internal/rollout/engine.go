@@ -349,7 +349,7 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy
 		rp := t.runPhase(ctx, ph, i, proven)
 		res.Phases = append(res.Phases, rp)
 		prev, prevName = rp.Status, ph.Name
-		if rp.Status == result.StatusPassed && rp.Counts.Targeted > rp.Counts.Skipped {
+		if (rp.Status == result.StatusPassed || rp.Status == result.StatusDryRun) && rp.Counts.Targeted > rp.Counts.Skipped {
 			proven = true
 		}
 		if ctx.Err() != nil {

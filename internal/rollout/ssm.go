@@ -143,7 +143,7 @@ type sender struct {
 	lookup func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error)
 }
 
-const sendAttempts = 5
+const sendAttempts = 8
 
 // send sends in and returns the command id. On an ambiguous failure it looks
 // for the command by its Comment before sending again.
@@ -157,8 +157,13 @@ func (s *sender) send(ctx context.Context, in *ssm.SendCommandInput) (string, er
 		}
 		lastErr = err
 		if ctx.Err() != nil {
-			// Cancelled mid-send: the command may exist; the caller's
-			// cancellation sweep finds it by Comment.
+			// Cancelled mid-send: the command may exist. Look for it on a
+			// detached, short context so the caller can cancel it.
+			lctx, done := context.WithTimeout(context.Background(), 2*time.Second)
+			defer done()
+			if cmd, lerr := s.lookup(lctx, aws.ToString(in.Comment), start.Add(-time.Minute)); lerr == nil && cmd != nil {
+				return aws.ToString(cmd.CommandId), ctx.Err()
+			}
 			return "", ctx.Err()
 		}
 		switch {

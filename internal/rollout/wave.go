@@ -148,6 +148,12 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 				id, err := snd.send(ctx, in)
 				if err != nil {
 					if ctx.Err() != nil {
+						if id != "" {
+							// Sent just as the run was cancelled: track it so it is cancelled too.
+							c.id, c.sentAt, c.req.Sent, c.req.CommandID = id, e.opt.Clock.Now(), true, id
+							t.track(id, true)
+							next++
+						}
 						break
 					}
 					stopped = err.Error()

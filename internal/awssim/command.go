@@ -64,7 +64,6 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 	maxErr := parseLimit(c.maxErrors, len(targets))
 	never := now.Add(100 * 365 * 24 * time.Hour)
 	slots := &endHeap{}
-	type errAt struct{ t time.Time }
 	var errTimes []time.Time
 	for _, t := range targets {
 		inv := &invocation{instance: t}

@@ -91,7 +91,7 @@ type DemoOptions struct {
 // DemoScenario is a few hundred instances over two accounts and two
 // regions, matching the example policies in policies/.
 func DemoScenario(o DemoOptions) *Scenario {
-	sc := &Scenario{Accounts: []string{"111122223333", "444455556666"}, PatchDuration: 40 * time.Minute}
+	sc := &Scenario{Accounts: []string{"111122223333", "444455556666"}, PatchDuration: 20 * time.Minute}
 	for _, acct := range sc.Accounts {
 		for _, region := range []string{"us-east-1", "eu-west-1"} {
 			sc.Groups = append(sc.Groups,

@@ -334,6 +334,13 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy
 		}
 		t.earlier = earlier
 		e.adoptSnapshot(earlier)
+		for _, cmd := range earlier {
+			// Verification measures "patched by this run", which for a
+			// resumed run began with its first attempt.
+			if rt := aws.ToTime(cmd.RequestedDateTime); !rt.IsZero() && rt.Before(t.started) {
+				t.started = rt
+			}
+		}
 	}
 
 	prev := result.StatusPassed
@@ -483,6 +490,9 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, prov
 	}
 
 	scope := Scope{Policy: t.pol, Phase: ph, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt}
+	if t.started.Before(scope.RunStarted) {
+		scope.RunStarted = t.started
+	}
 	var before any
 	if t.c.Verifier != nil && !e.opt.DryRun {
 		ids := make([]string, len(online))
@@ -562,7 +572,11 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, prov
 		return rp
 	}
 
-	// Gate 2: evidence (patch compliance, Inspector rescan).
+	// Gate 2: evidence (patch compliance, Inspector rescan). A phase that
+	// asks for evidence nobody can gather is inconclusive, never green.
+	if t.c.Verifier == nil && (ph.Verify.ComplianceEnabled() || ph.Verify.Inspector.Enabled) {
+		return fail(result.StatusInconclusive, "verification-unavailable", "the phase asks for verification, but no verifier is configured for this run")
+	}
 	if t.c.Verifier != nil {
 		v, err := t.c.Verifier.After(ctx, scope, before, all)
 		if err != nil {

@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/metrics"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/result"
+	"github.com/patchgate/patchgate/internal/rollout"
+)
+
+type runOpts struct {
+	aws         awsFlags
+	policies    string
+	policy      string
+	runID       string
+	runURL      string
+	parallel    int
+	dryRun      bool
+	forceWindow bool
+	report      string
+	format      string
+}
+
+func init() {
+	register(&Command{
+		Name:    "run",
+		Summary: "Patch: staging ring, gates, then production waves",
+		Usage: "patchgate run [--policy NAME,...] [--dry-run] [--report FILE] [flags]\n\n" +
+			"Runs the policies that are due (or those named with --policy) in every account and region they list,\n" +
+			"phase by phase, halting a policy at the first gate that does not pass.\n\n" +
+			"Exit codes: 0 passed (or dry run), 1 a gate failed or a phase halted, 2 usage/configuration/AWS error,\n" +
+			"3 inconclusive (evidence missing), 4 cancelled, 5 refused (window, freeze, change calendar or lock).",
+		Flags: func(fs *flag.FlagSet) any {
+			o := &runOpts{}
+			o.aws.register(fs)
+			fs.StringVar(&o.policies, "policies", "policies", "directory (or file) of policies")
+			fs.StringVar(&o.policy, "policy", "", "comma-separated policy names to run (default: every policy that is due)")
+			fs.StringVar(&o.runID, "run-id", "", "run id; a re-run with the same id resumes without sending anything twice (default GITHUB_RUN_ID)")
+			fs.StringVar(&o.runURL, "run-url", "", "link recorded in locks and reports (default: the GitHub Actions run)")
+			fs.IntVar(&o.parallel, "parallel", 4, "account x region targets patched at once")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "do everything up to sending, and report what would be sent")
+			fs.BoolVar(&o.forceWindow, "force-window", false, "patch outside the schedule, in a freeze or with a closed change calendar (recorded in the report)")
+			fs.StringVar(&o.report, "report", "", "write the JSON result to this file")
+			fs.StringVar(&o.format, "format", "text", "what to print: text or json")
+			return o
+		},
+		Run: runRun,
+	})
+}
+
+func runRun(ctx context.Context, env Env, opts any, args []string) int {
+	o := opts.(*runOpts)
+	if len(args) > 0 {
+		fmt.Fprintf(env.Stderr, "patchgate run: unexpected arguments %v; name policies with --policy\n", args)
+		return ExitUsage
+	}
+	selected, explicit, code := selectPolicies(env, o.policies, o.policy)
+	if code != ExitOK {
+		return code
+	}
+	runID, runURL := runIdentity(env, o.runID, o.runURL)
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	base, err := o.aws.load(ctx, env, "patchgate-"+runID, nil)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
+		return result.ExitConfig
+	}
+	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
+		if _, err := awsapi.CheckAllowedAccount(ctx, base, allowed, nil); err != nil {
+			fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
+			return result.ExitConfig
+		}
+	}
+	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID}
+	eng := rollout.New(rollout.Options{
+		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
+		Connect: rollout.AWSConnect(factory, rollout.NewEvidence), Logger: log,
+		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
+	})
+	r := eng.Run(ctx, selected)
+	if !o.dryRun {
+		publishMetrics(factory, r, selected, log)
+	}
+	writeReport(o.report, r, log)
+	printRun(env.Stdout, r, o.format)
+	return result.ExitCode(r.Status)
+}
+
+// selectPolicies loads and validates the policies; a set with problems is
+// never run.
+func selectPolicies(env Env, dir, names string) ([]*policy.Policy, bool, int) {
+	set, err := loadPolicies([]string{dir})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "patchgate: %v\n", err)
+		return nil, false, ExitUsage
+	}
+	if len(set.Problems) > 0 {
+		for _, p := range set.Problems {
+			fmt.Fprintln(env.Stderr, p.String())
+		}
+		fmt.Fprintf(env.Stderr, "patchgate: %s; fix them before running (patchgate validate %s)\n", summaryLine(set), dir)
+		return nil, false, ExitUsage
+	}
+	if names == "" {
+		return set.Policies, false, ExitOK
+	}
+	var out []*policy.Policy
+	for _, n := range strings.Split(names, ",") {
+		n = strings.TrimSpace(n)
+		p := set.Lookup(n)
+		if p == nil {
+			fmt.Fprintf(env.Stderr, "patchgate: no policy named %q in %s\n", n, dir)
+			return nil, false, ExitUsage
+		}
+		out = append(out, p)
+	}
+	return out, true, ExitOK
+}
+
+// runIdentity defaults the run id and URL from GitHub Actions. The id is
+// GITHUB_RUN_ID alone (not the attempt), so "Re-run jobs" resumes.
+func runIdentity(env Env, id, url string) (string, string) {
+	if id == "" {
+		id = env.Getenv("GITHUB_RUN_ID")
+	}
+	if id == "" {
+		id = "local-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	if url == "" && env.Getenv("GITHUB_RUN_ID") != "" {
+		server := env.Getenv("GITHUB_SERVER_URL")
+		if server == "" {
+			server = "https://github.com"
+		}
+		url = fmt.Sprintf("%s/%s/actions/runs/%s", server, env.Getenv("GITHUB_REPOSITORY"), env.Getenv("GITHUB_RUN_ID"))
+	}
+	return id, url
+}
+
+func writeReport(path string, r *result.Run, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err == nil {
+		// Write then rename, so a reader never sees half a document.
+		tmp := path + ".tmp"
+		if err = os.WriteFile(tmp, append(data, '\n'), 0o644); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if err != nil {
+		log.Error("could not write the report", "path", path, "err", err)
+	}
+}
+
+func publishMetrics(f *awsapi.Factory, r *result.Run, ps []*policy.Policy, log *slog.Logger) {
+	ns := map[string]string{}
+	roles := map[string]string{}
+	for _, p := range ps {
+		if p.Spec.Reporting.CloudwatchNamespace != "" {
+			ns[p.Metadata.Name] = p.Spec.Reporting.CloudwatchNamespace
+		}
+		for _, a := range p.Spec.Accounts {
+			roles[a.ID] = a.RoleArn
+		}
+	}
+	if len(ns) == 0 {
+		return
+	}
+	errs := metrics.Publish(context.Background(), r, ns, func(ctx context.Context, account, region string) (metrics.PutMetricData, error) {
+		cfg, _, err := f.Config(ctx, account, roles[account], region)
+		if err != nil {
+			return nil, err
+		}
+		return cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) { o.RetryMaxAttempts = 3 }), nil
+	})
+	for _, err := range errs {
+		log.Warn("metrics not published", "err", err)
+	}
+}
+
+// printRun prints the result: a compact text summary, or the JSON document.
+func printRun(w io.Writer, r *result.Run, format string) {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r)
+		return
+	}
+	fmt.Fprintf(w, "patchgate run %s: %s\n%s\n", r.RunID, strings.ToUpper(string(r.Status)), r.Summary)
+	if r.ForcedWindow {
+		fmt.Fprintln(w, "NOTE: --force-window was used: schedule, freezes and change calendars were overridden.")
+	}
+	for _, p := range r.Policies {
+		fmt.Fprintf(w, "\npolicy %s: %s", p.Name, p.Status)
+		if p.Reason != "" {
+			fmt.Fprintf(w, " (%s)", p.Reason)
+		}
+		fmt.Fprintln(w)
+		for _, t := range p.Targets {
+			fmt.Fprintf(w, "  %s/%s: %s\n", t.AccountID, t.Region, t.Status)
+			if t.Status == result.StatusRefused || t.Status == result.StatusError {
+				fmt.Fprintf(w, "    %s\n", t.Reason)
+			}
+			for _, ph := range t.Phases {
+				c := ph.Counts
+				fmt.Fprintf(w, "    %-12s %-12s targeted %d, succeeded %d, failed %d, timed out %d, offline %d, skipped %d, inconclusive %d\n",
+					ph.Name, ph.Status, c.Targeted, c.Succeeded, c.Failed, c.TimedOut, c.Offline, c.Skipped, c.Inconclusive)
+				for _, rs := range ph.Reasons {
+					fmt.Fprintf(w, "      - %s: %s\n", rs.Code, rs.Message)
+				}
+				shown := 0
+				for _, wv := range ph.Waves {
+					for _, in := range wv.Instances {
+						if in.Error != "" && (in.Outcome == result.OutcomeFailed || in.Outcome == result.OutcomeTimedOut || in.Outcome == result.OutcomeInconclusive) && shown < 3 {
+							fmt.Fprintf(w, "      %s %s: %s\n", in.ID, in.Outcome, oneLine(in.Error))
+							shown++
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func runIn(t *testing.T, dir string, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errb.String()
+}
+
+const badPolicy = `apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata:
+  name: broken
+spec:
+  operatingSystem: UBUNTU
+  baseline:
+    approvalRules:
+      - classifications: [Security]
+        approveAfterDays: 7
+  regions: [us-east-1]
+  phases:
+    - name: staging
+      targets: {tags: {Environment: staging}}
+      maxErrors: "-1"
+      waves: ["50%", "10%"]
+`
+
+func writePolicies(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "policies"), 0o755)
+	good, err := os.ReadFile("../../policies/web-fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "policies", "web.yaml"), good, 0o644)
+	os.WriteFile(filepath.Join(dir, "policies", "broken.yaml"), []byte(badPolicy), 0o644)
+	return dir
+}
+
+func TestValidateGolden(t *testing.T) {
+	dir := writePolicies(t)
+	code, out, _ := runIn(t, dir, nil, "validate")
+	if code != ExitFailed {
+		t.Fatalf("exit %d", code)
+	}
+	golden(t, "validate.txt", out)
+	code, out, _ = runIn(t, dir, nil, "validate", "policies/", "--format", "json")
+	if code != ExitFailed {
+		t.Fatalf("json exit %d", code)
+	}
+	golden(t, "validate.json", out)
+	code, out, _ = runIn(t, dir, map[string]string{"GITHUB_ACTIONS": "true"}, "validate")
+	if code != ExitFailed || !strings.Contains(out, "::error file=policies/broken.yaml,line=9,col=26,title=patchgate policy::") {
+		t.Fatalf("annotations: %s", out)
+	}
+}
+
+func TestValidateExitCodes(t *testing.T) {
+	code, out, _ := runIn(t, "../..", nil, "validate", "policies")
+	if code != ExitOK || !strings.Contains(out, "3 policies valid") {
+		t.Fatalf("examples: %d %s", code, out)
+	}
+	if code, _, errs := runIn(t, t.TempDir(), nil, "validate", "nope"); code != ExitUsage || !strings.Contains(errs, "nope") {
+		t.Fatalf("missing path: %d %s", code, errs)
+	}
+	if code, _, _ := runIn(t, "../..", nil, "validate", "--format", "xml"); code != ExitUsage {
+		t.Fatalf("bad format: %d", code)
+	}
+	abs, _ := filepath.Abs("../../policies")
+	if code, _, _ := runIn(t, t.TempDir(), nil, "validate", abs); code != ExitOK {
+		t.Fatalf("absolute path: %d", code)
+	}
+}
+
+func TestSchemaCommandPrintsCommittedSchema(t *testing.T) {
+	code, out, _ := runIn(t, "../..", nil, "schema")
+	committed, _ := os.ReadFile("../../policies/schema.json")
+	if code != ExitOK || out != string(committed) {
+		t.Fatal("patchgate schema must print policies/schema.json")
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, _ := runIn(t, "../..", nil, "demo")
+	if code != 3 || !strings.Contains(out, "policy ubuntu-fleet: passed") || !strings.Contains(out, "inspector-unavailable") {
+		t.Fatalf("demo exit %d:\n%s", code, out)
+	}
+	code, out, _ = runIn(t, "../..", nil, "demo", "--fail-staging")
+	if code != 1 || !strings.Contains(out, "kept production unpatched") {
+		t.Fatalf("demo --fail-staging exit %d:\n%s", code, out)
+	}
+}

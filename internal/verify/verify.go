@@ -1,0 +1,178 @@
+// Package verify decides the evidence half of a phase's gate: are the
+// patched instances measurably patched? It compares SSM patch states before
+// and after the phase, and answers pass, fail or inconclusive with
+// machine-readable reasons. It never passes an instance it has no evidence
+// for.
+package verify
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// PatchStates is the part of SSM verification reads.
+type PatchStates interface {
+	DescribeInstancePatchStates(ctx context.Context, in *ssm.DescribeInstancePatchStatesInput, optFns ...func(*ssm.Options)) (*ssm.DescribeInstancePatchStatesOutput, error)
+}
+
+// Settings are the phase's verification settings, taken from its policy.
+type Settings struct {
+	Compliance bool // every patched instance must report compliant
+	// AllowPendingReboot accepts InstalledPendingReboot (rebootOption NoReboot).
+	AllowPendingReboot bool
+	// Inspector asks for an Amazon Inspector rescan gate.
+	Inspector bool
+}
+
+// Verifier gathers and judges evidence in one account and region.
+type Verifier struct {
+	SSM PatchStates
+	// InspectorAvailable says whether this build can check Inspector; when a
+	// phase asks for it and it cannot, the verdict is inconclusive.
+	InspectorAvailable bool
+}
+
+// Snapshot is the state before a phase.
+type Snapshot struct {
+	States map[string]ssmtypes.InstancePatchState
+}
+
+// Before reads the patch states of the instances a phase will patch.
+func (v *Verifier) Before(ctx context.Context, ids []string) (*Snapshot, error) {
+	states, err := v.states(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{States: states}, nil
+}
+
+// states reads DescribeInstancePatchStates in batches of 50 (its limit).
+func (v *Verifier) states(ctx context.Context, ids []string) (map[string]ssmtypes.InstancePatchState, error) {
+	out := make(map[string]ssmtypes.InstancePatchState, len(ids))
+	for start := 0; start < len(ids); start += 50 {
+		batch := ids[start:min(start+50, len(ids))]
+		p := ssm.NewDescribeInstancePatchStatesPaginator(v.SSM, &ssm.DescribeInstancePatchStatesInput{InstanceIds: batch, MaxResults: aws.Int32(50)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading patch states with ssm:DescribeInstancePatchStates: %w", err)
+			}
+			for _, st := range page.InstancePatchStates {
+				out[aws.ToString(st.InstanceId)] = st
+			}
+		}
+	}
+	return out, nil
+}
+
+// After judges the phase. instances are every instance of the phase with
+// its outcome; only those whose invocation succeeded are judged on
+// compliance (the others already count against the success threshold).
+func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, before *Snapshot, instances []result.Instance) (*result.Verification, error) {
+	res := &result.Verification{Verdict: result.StatusPassed}
+	if s.Inspector && !v.InspectorAvailable {
+		res.Verdict = result.StatusInconclusive
+		res.Reasons = append(res.Reasons, result.Reason{Code: "inspector-unavailable",
+			Message: "the policy asks for an Amazon Inspector rescan gate, which this patchgate build cannot check yet; no evidence, so no pass"})
+	}
+	if !s.Compliance {
+		res.Warnings = append(res.Warnings, "compliance verification is disabled for this phase (verify.compliance: false)")
+		return res, nil
+	}
+	var patched []string
+	for _, in := range instances {
+		if in.Outcome == result.OutcomeSucceeded {
+			patched = append(patched, in.ID)
+		}
+	}
+	sort.Strings(patched)
+	after, err := v.states(ctx, patched)
+	if err != nil {
+		return nil, err
+	}
+	c := &result.Compliance{Instances: len(patched)}
+	if before != nil {
+		for _, id := range patched {
+			if st, ok := before.States[id]; ok {
+				addCounts(&c.Before, st)
+			}
+		}
+	}
+	var noState []string
+	for _, id := range patched {
+		st, ok := after[id]
+		if !ok {
+			noState = append(noState, id)
+			c.NonCompliant = append(c.NonCompliant, result.InstanceCompliance{InstanceID: id, Reason: "no patch state reported after patching"})
+			continue
+		}
+		addCounts(&c.After, st)
+		if reason := nonCompliant(st, runStarted, s.AllowPendingReboot); reason != "" {
+			c.NonCompliant = append(c.NonCompliant, result.InstanceCompliance{InstanceID: id, Reason: reason,
+				Missing: int(st.MissingCount), Failed: int(st.FailedCount), PendingReboot: int(aws.ToInt32(st.InstalledPendingRebootCount))})
+			continue
+		}
+		c.Compliant++
+		c.After.CompliantInstances++
+	}
+	if len(patched) > 0 {
+		c.Percent = float64(c.Compliant) * 100 / float64(len(patched))
+	} else {
+		c.Percent = 100
+	}
+	res.Compliance = c
+	if len(noState) > 0 {
+		res.Reasons = append(res.Reasons, result.Reason{Code: "no-patch-state", Instances: noState,
+			Message: fmt.Sprintf("%d patched instances report no patch state, so their compliance is unknown", len(noState))})
+		if res.Verdict == result.StatusPassed {
+			res.Verdict = result.StatusInconclusive
+		}
+	}
+	var bad []string
+	for _, nc := range c.NonCompliant {
+		if nc.Reason != "no patch state reported after patching" {
+			bad = append(bad, nc.InstanceID)
+		}
+	}
+	if len(bad) > 0 {
+		res.Verdict = result.StatusFailed
+		res.Reasons = append(res.Reasons, result.Reason{Code: "noncompliant", Instances: bad,
+			Message: fmt.Sprintf("%d of %d patched instances are not compliant after patching", len(bad), len(patched))})
+	}
+	return res, nil
+}
+
+// nonCompliant says why a patch state is not compliant, or "".
+func nonCompliant(st ssmtypes.InstancePatchState, runStarted time.Time, allowPendingReboot bool) string {
+	switch {
+	case st.Operation != ssmtypes.PatchOperationTypeInstall:
+		return "the last patch operation was " + string(st.Operation) + ", not Install"
+	case st.OperationEndTime == nil || st.OperationEndTime.Before(runStarted):
+		return "the last Install ended before this run started"
+	case st.FailedCount > 0:
+		return fmt.Sprintf("%d patches failed to install", st.FailedCount)
+	case st.MissingCount > 0:
+		return fmt.Sprintf("%d approved patches are still missing", st.MissingCount)
+	case !allowPendingReboot && aws.ToInt32(st.InstalledPendingRebootCount) > 0:
+		return fmt.Sprintf("%d patches are installed but wait for a reboot", aws.ToInt32(st.InstalledPendingRebootCount))
+	}
+	return ""
+}
+
+func addCounts(p *result.PatchCounts, st ssmtypes.InstancePatchState) {
+	p.Installed += int(st.InstalledCount)
+	p.InstalledOther += int(st.InstalledOtherCount)
+	p.InstalledPendingReboot += int(aws.ToInt32(st.InstalledPendingRebootCount))
+	p.InstalledRejected += int(aws.ToInt32(st.InstalledRejectedCount))
+	p.Missing += int(st.MissingCount)
+	p.Failed += int(st.FailedCount)
+	p.NotApplicable += int(st.NotApplicableCount)
+}

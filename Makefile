@@ -25,7 +25,7 @@ lint: tools
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./... | grep -E '^(Fuzz|ok)' | awk '/^Fuzz/{f=f" "$$1} /^ok/{if(f!=""){print $$2":"f}; f=""}'); do \
-		pkg=$${t%%:*}; for fz in $${t#*:}; do \
-			echo "fuzz $$pkg $$fz"; $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
+		for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
+			echo "fuzz $$dir $$fz"; (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) .) || exit 1; \
 		done; done

@@ -186,3 +186,27 @@ func TestSTSAccounts(t *testing.T) {
 		t.Fatalf("unknown account: %v", err)
 	}
 }
+
+// BenchmarkLoadAndPaginate50k loads a 50,000-instance scenario and pages
+// through every instance with the real SDK paginator (1,000 calls).
+func BenchmarkLoadAndPaginate50k(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		sc := &Scenario{Accounts: []string{"111122223333"}, Groups: []Group{{Region: "us-east-1", Count: 50000, Name: "web", Tags: map[string]string{"App": "web"}}}}
+		s := New(sc, nil)
+		ep := Start(b, s)
+		cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+		p := ssm.NewDescribeInstanceInformationPaginator(cl, &ssm.DescribeInstanceInformationInput{MaxResults: aws.Int32(50),
+			Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("tag:App"), Values: []string{"web"}}}})
+		n := 0
+		for p.HasMorePages() {
+			page, err := p.NextPage(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(page.InstanceInformationList)
+		}
+		if n != 50000 {
+			b.Fatalf("%d instances", n)
+		}
+	}
+}

@@ -60,23 +60,26 @@ func (s *Sim) ssm(op, account, region string, body []byte) (any, error) {
 		if hasTag && hasOther {
 			return nil, &apiError{Code: "InvalidFilterKey", Message: "tag filters cannot be combined with other filter keys", Status: 400}
 		}
-		var match []*Instance
-		for _, inst := range s.fleet[k] {
-			if matchInstance(inst, in.Filters) {
-				match = append(match, inst)
-			}
-		}
-		start := tokenIndex(in.NextToken)
-		end := min(start+max, len(match))
+		// The token is the fleet index to resume scanning from, so a full
+		// pagination is one pass over the fleet, however large.
+		fleet := s.fleet[k]
 		list := []map[string]any{}
-		for _, inst := range match[min(start, len(match)):end] {
+		i := tokenIndex(in.NextToken)
+		for ; i < len(fleet) && len(list) < max; i++ {
+			inst := fleet[i]
+			if !matchInstance(inst, in.Filters) {
+				continue
+			}
 			list = append(list, map[string]any{"InstanceId": inst.ID, "PingStatus": inst.Ping, "PlatformName": inst.Platform,
 				"PlatformType": platformType(inst.Platform), "ComputerName": inst.Name + ".internal", "ResourceType": "EC2Instance",
 				"LastPingDateTime": epoch(now)})
 		}
+		for i < len(fleet) && !matchInstance(fleet[i], in.Filters) {
+			i++
+		}
 		out := map[string]any{"InstanceInformationList": list}
-		if end < len(match) {
-			out["NextToken"] = strconv.Itoa(end)
+		if i < len(fleet) {
+			out["NextToken"] = strconv.Itoa(i)
 		}
 		return out, nil
 

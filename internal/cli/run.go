@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/sethvargo/go-githubactions"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/metrics"
@@ -72,18 +73,19 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	}
 	runID, runURL := runIdentity(env, o.runID, o.runURL)
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	base, err := o.aws.load(ctx, env, "patchgate-"+runID, nil)
+	masker := maskerFor(env)
+	base, err := o.aws.load(ctx, env, "patchgate-"+runID, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
 		return result.ExitConfig
 	}
 	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, base, allowed, nil); err != nil {
+		if _, err := awsapi.CheckAllowedAccount(ctx, base, allowed, masker); err != nil {
 			fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
 			return result.ExitConfig
 		}
 	}
-	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID}
+	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID, Masker: masker}
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: rollout.AWSConnect(factory, rollout.NewEvidence), Logger: log,
@@ -241,4 +243,13 @@ func oneLine(s string) string {
 		s = s[:157] + "..."
 	}
 	return s
+}
+
+// maskerFor hides credentials, tokens and account ids in GitHub Actions
+// logs (::add-mask::); outside Actions nothing needs hiding.
+func maskerFor(env Env) awsapi.Masker {
+	if env.Getenv("GITHUB_ACTIONS") != "true" {
+		return nil
+	}
+	return githubactions.New(githubactions.WithWriter(env.Stdout), githubactions.WithGetenv(env.Getenv))
 }

@@ -26,6 +26,7 @@ type command struct {
 // invocation is one instance's copy of a command. Its course is fixed at
 // send time (start, end, final state); cancellation cuts it short.
 type invocation struct {
+	cmd         *command
 	instance    *Instance
 	start, end  time.Time // end zero: never ends by itself (hang)
 	final       string    // Success, Failed, TimedOut, Cancelled
@@ -66,7 +67,7 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 	slots := &endHeap{}
 	var errTimes []time.Time
 	for _, t := range targets {
-		inv := &invocation{instance: t}
+		inv := &invocation{instance: t, cmd: c}
 		c.invs = append(c.invs, inv)
 		start := now
 		if slots.Len() >= conc {
@@ -304,8 +305,15 @@ func (in *Instance) patchState(now time.Time) map[string]any {
 		st["OperationEndTime"] = epoch(lastEnd)
 		switch last.final {
 		case "Success":
-			st["InstalledCount"] = 100 + in.Missing
-			st["MissingCount"] = 0
+			installed := in.Missing - in.StillMissing - in.FailedAfter
+			st["InstalledCount"] = 100 + installed
+			st["MissingCount"] = in.StillMissing
+			st["FailedCount"] = in.FailedAfter
+			// Without a reboot, the installed patches wait for one.
+			if last.cmd != nil && len(last.cmd.params["RebootOption"]) > 0 && last.cmd.params["RebootOption"][0] == "NoReboot" && installed > 0 {
+				st["InstalledCount"] = 100
+				st["InstalledPendingRebootCount"] = installed
+			}
 		case "Failed":
 			st["FailedCount"] = 1
 			st["MissingCount"] = max(in.Missing-1, 0)

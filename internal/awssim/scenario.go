@@ -49,6 +49,32 @@ type Group struct {
 	Behavior string `yaml:"behavior"`
 	// Missing is how many approved patches are missing before patching.
 	Missing int `yaml:"missing"`
+	// Findings are Amazon Inspector package vulnerabilities on each instance.
+	Findings []FindingSpec `yaml:"findings"`
+	// Coverage is Inspector's scan status reason: SUCCESSFUL (default),
+	// STALE_INVENTORY, PENDING_INITIAL_SCAN, UNMANAGED_EC2_INSTANCE. Only
+	// SUCCESSFUL instances are rescanned after patching.
+	Coverage string `yaml:"coverage"`
+	// ScanDelay is how long after a patch Inspector rescans (default 10m).
+	ScanDelay time.Duration `yaml:"scanDelay"`
+	// StillMissing and FailedAfter are patch counts a successful Install
+	// leaves behind (an invocation can succeed while patches did not apply).
+	StillMissing int `yaml:"stillMissing"`
+	FailedAfter  int `yaml:"failedAfter"`
+}
+
+// FindingSpec is one CVE on one package.
+type FindingSpec struct {
+	CVE      string `yaml:"cve"`
+	Severity string `yaml:"severity"` // CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNTRIAGED
+	Package  string `yaml:"package"`
+	// Fix is Inspector's fixAvailable: YES (default), PARTIAL or NO.
+	Fix string `yaml:"fix"`
+	// Unpatched keeps the finding ACTIVE after patching even with a fix
+	// available (the baseline does not approve the fix).
+	Unpatched bool `yaml:"unpatched"`
+	// New findings only appear at the first rescan after a patch.
+	New bool `yaml:"new"`
 }
 
 // LoadScenario reads a scenario file.
@@ -95,8 +121,8 @@ func DemoScenario(o DemoOptions) *Scenario {
 	for _, acct := range sc.Accounts {
 		for _, region := range []string{"us-east-1", "eu-west-1"} {
 			sc.Groups = append(sc.Groups,
-				Group{Account: acct, Region: region, Count: 8, Name: "web-stg", Platform: "Amazon Linux", Tags: map[string]string{"Environment": "staging", "App": "web"}, Missing: 6},
-				Group{Account: acct, Region: region, Count: 60, Name: "web-prd", Platform: "Amazon Linux", Tags: map[string]string{"Environment": "production", "App": "web"}, Missing: 6},
+				Group{Account: acct, Region: region, Count: 8, Name: "web-stg", Platform: "Amazon Linux", Tags: map[string]string{"Environment": "staging", "App": "web"}, Missing: 6, Findings: webFindings},
+				Group{Account: acct, Region: region, Count: 60, Name: "web-prd", Platform: "Amazon Linux", Tags: map[string]string{"Environment": "production", "App": "web"}, Missing: 6, Findings: webFindings},
 				Group{Account: acct, Region: region, Count: 2, Name: "web-prd-lost", Platform: "Amazon Linux", Tags: map[string]string{"Environment": "production", "App": "web"}, Ping: "ConnectionLost"},
 			)
 		}
@@ -110,7 +136,16 @@ func DemoScenario(o DemoOptions) *Scenario {
 	if o.FailStaging {
 		sc.Groups[0].Count--
 		sc.Groups = append(sc.Groups, Group{Account: sc.Accounts[0], Region: "us-east-1", Count: 1, Name: "web-stg-broken", Platform: "Amazon Linux",
-			Tags: map[string]string{"Environment": "staging", "App": "web"}, Missing: 6, Behavior: "fail"})
+			Tags: map[string]string{"Environment": "staging", "App": "web"}, Missing: 6, Behavior: "fail", Findings: webFindings})
 	}
 	return sc
+}
+
+// webFindings are the demo web fleet's vulnerabilities: patching fixes the
+// first three; the last has no fix and stays (reported, not blocking).
+var webFindings = []FindingSpec{
+	{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-server"},
+	{CVE: "CVE-2024-3094", Severity: "CRITICAL", Package: "xz-libs"},
+	{CVE: "CVE-2023-4911", Severity: "HIGH", Package: "glibc"},
+	{CVE: "CVE-2023-52425", Severity: "MEDIUM", Package: "expat", Fix: "NO"},
 }

@@ -28,6 +28,14 @@ type Instance struct {
 	Ping     string
 	Behavior string
 	Missing  int
+	Findings []FindingSpec
+	Coverage string
+	// StillMissing and FailedAfter are what a successful Install leaves.
+	StillMissing, FailedAfter int
+	// ScanDelay is how long after a patch the rescan happens.
+	ScanDelay time.Duration
+	// baselineScan is the last scan before the scenario started.
+	baselineScan time.Time
 	// installs are the Install invocations that reached this instance.
 	installs []*invocation
 }
@@ -86,7 +94,14 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 		for i := 0; i < g.Count; i++ {
 			n++
 			in := &Instance{ID: fmt.Sprintf("i-%017x", n), Name: fmt.Sprintf("%s-%d", g.Name, i+1), Account: acct, Region: g.Region,
-				Platform: g.Platform, Tags: g.Tags, Ping: g.Ping, Behavior: g.Behavior, Missing: g.Missing}
+				Platform: g.Platform, Tags: g.Tags, Ping: g.Ping, Behavior: g.Behavior, Missing: g.Missing,
+				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, baselineScan: c.Now().Add(-6 * time.Hour)}
+			if in.ScanDelay == 0 {
+				in.ScanDelay = 10 * time.Minute
+			}
+			if in.Coverage == "" {
+				in.Coverage = "SUCCESSFUL"
+			}
 			if in.Ping == "" {
 				in.Ping = "Online"
 			}
@@ -196,6 +211,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveJSON(w, "ssm:"+strings.TrimPrefix(target, "AmazonSSM."), body, func(op string) (any, error) {
 			return s.ssm(op, account, region, body)
 		})
+		return
+	}
+	if r.Method == http.MethodPost && (r.URL.Path == "/findings/list" || r.URL.Path == "/coverage/list") {
+		s.serveInspector(w, r.URL.Path, body, account, region)
 		return
 	}
 	if strings.Contains(r.Header.Get("Content-Type"), "x-www-form-urlencoded") {

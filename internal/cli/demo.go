@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	opt := rollout.Options{RunID: "demo-" + time.Now().UTC().Format("150405"), ForceWindow: true, Parallel: 8,
-		Connect: rollout.AWSConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-demo"}, rollout.NewEvidence),
+		Connect: rollout.AWSConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-demo"}, rollout.EvidenceOn(clk)),
 		Clock:   clk, Logger: log}
 
 	fmt.Fprintf(env.Stdout, "\n== 2. dry run: what would be sent (simulator at %s)\n", srv.URL)

@@ -88,7 +88,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID, Masker: masker}
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
-		Connect: rollout.AWSConnect(factory, rollout.NewEvidence), Logger: log,
+		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(nil)), Logger: log,
 		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
 	})
 	r := eng.Run(ctx, selected)
@@ -220,6 +220,18 @@ func printRun(w io.Writer, r *result.Run, format string) {
 				c := ph.Counts
 				fmt.Fprintf(w, "    %-12s %-12s targeted %d, succeeded %d, failed %d, timed out %d, offline %d, skipped %d, inconclusive %d\n",
 					ph.Name, ph.Status, c.Targeted, c.Succeeded, c.Failed, c.TimedOut, c.Offline, c.Skipped, c.Inconclusive)
+				if v := ph.Verification; v != nil {
+					if c := v.Compliance; c != nil {
+						fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d -> %d\n", c.Compliant, c.Instances, c.Percent, c.Before.Missing, c.After.Missing)
+					}
+					if in := v.Inspector; in != nil {
+						fmt.Fprintf(w, "      inspector: %d CVE fixed, %d remaining with a fix, %d without a fix, %d new, %d instances without a rescan\n",
+							len(in.Fixed), len(in.Remaining), len(in.NoFix), len(in.New), len(in.Uncovered))
+					}
+					for _, warn := range v.Warnings {
+						fmt.Fprintf(w, "      warning: %s\n", warn)
+					}
+				}
 				for _, rs := range ph.Reasons {
 					fmt.Fprintf(w, "      - %s: %s\n", rs.Code, rs.Message)
 				}

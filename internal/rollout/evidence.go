@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/verify"
 )
@@ -15,24 +17,28 @@ import (
 // phase's settings from its policy.
 type Evidence struct{ V *verify.Verifier }
 
-// NewEvidence builds the evidence gate on an account/region configuration.
-func NewEvidence(cfg aws.Config) Verifier {
-	return Evidence{V: &verify.Verifier{SSM: ssm.NewFromConfig(cfg)}}
+// EvidenceOn returns a factory for the evidence gate (patch states through
+// SSM, rescans and findings through Amazon Inspector) that waits on clk.
+func EvidenceOn(clk clock.Clock) func(cfg aws.Config) Verifier {
+	return func(cfg aws.Config) Verifier {
+		return Evidence{V: &verify.Verifier{SSM: ssm.NewFromConfig(cfg), Inspector: inspector2.NewFromConfig(cfg), Clock: clk}}
+	}
 }
 
 func settings(s Scope) verify.Settings {
+	in := s.Phase.Verify.Inspector
 	return verify.Settings{
 		Compliance:         s.Phase.Verify.ComplianceEnabled(),
 		AllowPendingReboot: s.Policy.Spec.Install.RebootOption == "NoReboot",
-		Inspector:          s.Phase.Verify.Inspector.Enabled,
+		Inspector:          in.Enabled,
+		FailOnSeverity:     in.FailOnSeverity,
+		RescanTimeout:      in.RescanTimeout.Duration,
+		RequireFixed:       in.RequireFixed,
 	}
 }
 
 func (e Evidence) Before(ctx context.Context, s Scope, ids []string) (any, error) {
-	if !settings(s).Compliance {
-		return (*verify.Snapshot)(nil), nil
-	}
-	return e.V.Before(ctx, ids)
+	return e.V.Before(ctx, settings(s), ids)
 }
 
 func (e Evidence) After(ctx context.Context, s Scope, before any, instances []result.Instance) (*result.Verification, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -29,29 +30,55 @@ type Settings struct {
 	// AllowPendingReboot accepts InstalledPendingReboot (rebootOption NoReboot).
 	AllowPendingReboot bool
 	// Inspector asks for an Amazon Inspector rescan gate.
-	Inspector bool
+	Inspector      bool
+	FailOnSeverity string        // ACTIVE findings with a fix at or above this fail the gate
+	RescanTimeout  time.Duration // how long to wait for scans newer than the patches
+	RequireFixed   []string      // CVEs that must be CLOSED on every patched instance
 }
 
 // Verifier gathers and judges evidence in one account and region.
 type Verifier struct {
 	SSM PatchStates
-	// InspectorAvailable says whether this build can check Inspector; when a
-	// phase asks for it and it cannot, the verdict is inconclusive.
-	InspectorAvailable bool
+	// Inspector reads Amazon Inspector; nil means a phase that asks for the
+	// Inspector gate is inconclusive.
+	Inspector Findings
+	// Clock paces the wait for rescans; default the wall clock.
+	Clock clock.Clock
 }
 
 // Snapshot is the state before a phase.
 type Snapshot struct {
 	States map[string]ssmtypes.InstancePatchState
+	// Active is, per instance, the ACTIVE package-vulnerability CVEs before
+	// anything was sent (nil when the Inspector gate is off).
+	Active map[string]map[string]bool
 }
 
-// Before reads the patch states of the instances a phase will patch.
-func (v *Verifier) Before(ctx context.Context, ids []string) (*Snapshot, error) {
-	states, err := v.states(ctx, ids)
-	if err != nil {
-		return nil, err
+// Before reads the patch states (and, with the Inspector gate, the ACTIVE
+// findings) of the instances a phase will patch.
+func (v *Verifier) Before(ctx context.Context, s Settings, ids []string) (*Snapshot, error) {
+	snap := &Snapshot{}
+	if s.Compliance {
+		states, err := v.states(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		snap.States = states
 	}
-	return &Snapshot{States: states}, nil
+	if s.Inspector && v.Inspector != nil {
+		fs, err := v.findings(ctx, ids, []string{"ACTIVE"})
+		if err != nil {
+			return nil, err
+		}
+		snap.Active = map[string]map[string]bool{}
+		for _, f := range fs {
+			if snap.Active[f.InstanceID] == nil {
+				snap.Active[f.InstanceID] = map[string]bool{}
+			}
+			snap.Active[f.InstanceID][f.CVE] = true
+		}
+	}
+	return snap, nil
 }
 
 // states reads DescribeInstancePatchStates in batches of 50 (its limit).
@@ -78,10 +105,14 @@ func (v *Verifier) states(ctx context.Context, ids []string) (map[string]ssmtype
 // compliance (the others already count against the success threshold).
 func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, before *Snapshot, instances []result.Instance) (*result.Verification, error) {
 	res := &result.Verification{Verdict: result.StatusPassed}
-	if s.Inspector && !v.InspectorAvailable {
-		res.Verdict = result.StatusInconclusive
-		res.Reasons = append(res.Reasons, result.Reason{Code: "inspector-unavailable",
-			Message: "the policy asks for an Amazon Inspector rescan gate, which this patchgate build cannot check yet; no evidence, so no pass"})
+	if s.Inspector {
+		if v.Inspector == nil {
+			res.Verdict = result.StatusInconclusive
+			res.Reasons = append(res.Reasons, result.Reason{Code: "inspector-unavailable",
+				Message: "the policy asks for an Amazon Inspector rescan gate, but no Inspector client is configured; no evidence, so no pass"})
+		} else if err := v.inspector(ctx, s, before, instances, res); err != nil {
+			return nil, err
+		}
 	}
 	if !s.Compliance {
 		res.Warnings = append(res.Warnings, "compliance verification is disabled for this phase (verify.compliance: false)")
@@ -143,7 +174,7 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 		}
 	}
 	if len(bad) > 0 {
-		res.Verdict = result.StatusFailed
+		res.Verdict = result.StatusFailed // a failure outranks anything inconclusive
 		res.Reasons = append(res.Reasons, result.Reason{Code: "noncompliant", Instances: bad,
 			Message: fmt.Sprintf("%d of %d patched instances are not compliant after patching", len(bad), len(patched))})
 	}

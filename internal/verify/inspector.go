@@ -1,0 +1,272 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	insptypes "github.com/aws/aws-sdk-go-v2/service/inspector2/types"
+
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// Findings is the part of Amazon Inspector verification reads.
+type Findings interface {
+	ListFindings(ctx context.Context, in *inspector2.ListFindingsInput, optFns ...func(*inspector2.Options)) (*inspector2.ListFindingsOutput, error)
+	ListCoverage(ctx context.Context, in *inspector2.ListCoverageInput, optFns ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error)
+}
+
+// filterBatch is Inspector's limit on entries in one filter list.
+const filterBatch = 10
+
+var severityRank = map[string]int{"UNTRIAGED": 0, "INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
+
+// AtLeast reports whether severity is at or above threshold.
+func AtLeast(severity, threshold string) bool {
+	s, ok := severityRank[severity]
+	if !ok {
+		return true // an unknown severity is treated as serious, never ignored
+	}
+	return s >= severityRank[threshold]
+}
+
+func batches(ids []string) [][]string {
+	var out [][]string
+	for start := 0; start < len(ids); start += filterBatch {
+		out = append(out, ids[start:min(start+filterBatch, len(ids))])
+	}
+	return out
+}
+
+func stringFilters(vals []string) []insptypes.StringFilter {
+	fs := make([]insptypes.StringFilter, len(vals))
+	for i, v := range vals {
+		fs[i] = insptypes.StringFilter{Comparison: insptypes.StringComparisonEquals, Value: aws.String(v)}
+	}
+	return fs
+}
+
+// findings lists the package-vulnerability findings of ids in the given statuses.
+func (v *Verifier) findings(ctx context.Context, ids []string, statuses []string) ([]result.Finding, error) {
+	var out []result.Finding
+	for _, b := range batches(ids) {
+		p := inspector2.NewListFindingsPaginator(v.Inspector, &inspector2.ListFindingsInput{MaxResults: aws.Int32(100),
+			FilterCriteria: &insptypes.FilterCriteria{ResourceId: stringFilters(b), FindingStatus: stringFilters(statuses),
+				FindingType: stringFilters([]string{"PACKAGE_VULNERABILITY"})}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading Amazon Inspector findings with inspector2:ListFindings: %w", err)
+			}
+			for _, f := range page.Findings {
+				cve, pkg := "", ""
+				if d := f.PackageVulnerabilityDetails; d != nil {
+					cve = aws.ToString(d.VulnerabilityId)
+					if len(d.VulnerablePackages) > 0 {
+						pkg = aws.ToString(d.VulnerablePackages[0].Name)
+					}
+				}
+				for _, r := range f.Resources {
+					out = append(out, result.Finding{InstanceID: aws.ToString(r.Id), CVE: cve, Severity: string(f.Severity), Package: pkg,
+						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: string(f.Status)})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// coverage reads Inspector's coverage of ids.
+func (v *Verifier) coverage(ctx context.Context, ids []string) (map[string]insptypes.CoveredResource, error) {
+	out := map[string]insptypes.CoveredResource{}
+	for _, b := range batches(ids) {
+		fs := make([]insptypes.CoverageStringFilter, len(b))
+		for i, id := range b {
+			fs[i] = insptypes.CoverageStringFilter{Comparison: insptypes.CoverageStringComparisonEquals, Value: aws.String(id)}
+		}
+		p := inspector2.NewListCoveragePaginator(v.Inspector, &inspector2.ListCoverageInput{MaxResults: aws.Int32(200),
+			FilterCriteria: &insptypes.CoverageFilterCriteria{ResourceId: fs}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading Amazon Inspector coverage with inspector2:ListCoverage: %w", err)
+			}
+			for _, c := range page.CoveredResources {
+				out[aws.ToString(c.ResourceId)] = c
+			}
+		}
+	}
+	return out, nil
+}
+
+// rescanned reports whether Inspector scanned the instance successfully after its patch.
+func rescanned(c insptypes.CoveredResource, patchEnded time.Time) bool {
+	return c.ScanStatus != nil && c.ScanStatus.StatusCode == insptypes.ScanStatusCodeActive &&
+		c.LastScannedAt != nil && c.LastScannedAt.After(patchEnded)
+}
+
+// inspector waits for rescans of the patched instances and judges their findings.
+func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, instances []result.Instance, res *result.Verification) error {
+	clk := v.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	ended := map[string]time.Time{}
+	var ids []string
+	for _, in := range instances {
+		if in.Outcome == result.OutcomeSucceeded {
+			ended[in.ID] = in.PatchEndedAt
+			ids = append(ids, in.ID)
+		}
+	}
+	sort.Strings(ids)
+	insp := &result.Inspector{FixedBySeverity: map[string]int{}, RemainingBySeverity: map[string]int{}}
+	res.Inspector = insp
+	if len(ids) == 0 {
+		return nil
+	}
+	// Wait for a scan newer than each patch: agent-based scans follow SSM
+	// inventory, every 30 minutes by default.
+	deadline := clk.Now().Add(s.RescanTimeout)
+	delay := time.Minute
+	var cov map[string]insptypes.CoveredResource
+	waiting := ids
+	covered := map[string]insptypes.CoveredResource{}
+	for {
+		var err error
+		if cov, err = v.coverage(ctx, waiting); err != nil {
+			return err
+		}
+		var still []string
+		for _, id := range waiting {
+			if c, ok := cov[id]; ok && rescanned(c, ended[id]) {
+				covered[id] = c
+			} else {
+				still = append(still, id)
+			}
+		}
+		waiting = still
+		if len(waiting) == 0 || !clk.Now().Before(deadline) {
+			break
+		}
+		if err := clk.Sleep(ctx, min(delay, deadline.Sub(clk.Now()))); err != nil {
+			return err
+		}
+		delay = min(delay*2, 10*time.Minute)
+	}
+	for _, id := range ids {
+		c, ok := covered[id]
+		if !ok {
+			c = cov[id]
+		}
+		e := result.Coverage{InstanceID: id, PatchEndedAt: ended[id], LastScannedAt: aws.ToTime(c.LastScannedAt)}
+		if c.ScanStatus != nil {
+			e.ScanStatus, e.Reason = string(c.ScanStatus.StatusCode), string(c.ScanStatus.Reason)
+		}
+		if !ok {
+			if e.ScanStatus == "" {
+				e.ScanStatus, e.Reason = "NOT_COVERED", "Inspector does not cover this instance"
+			} else if e.Reason == "" || e.Reason == string(insptypes.ScanStatusReasonSuccessful) {
+				e.Reason = fmt.Sprintf("no scan newer than the patch within rescanTimeout %s", s.RescanTimeout)
+			}
+			insp.Uncovered = append(insp.Uncovered, e)
+		}
+		insp.Evidence = append(insp.Evidence, e)
+	}
+	if len(insp.Uncovered) > 0 {
+		names := make([]string, len(insp.Uncovered))
+		for i, u := range insp.Uncovered {
+			names[i] = u.InstanceID
+		}
+		res.Reasons = append(res.Reasons, result.Reason{Code: "no-rescan", Instances: names,
+			Message: fmt.Sprintf("%d patched instances have no Inspector scan newer than their patch (%s): no evidence their vulnerabilities are closed", len(names), insp.Uncovered[0].Reason)})
+		if res.Verdict == result.StatusPassed {
+			res.Verdict = result.StatusInconclusive
+		}
+	}
+	var scanned []string
+	for _, id := range ids {
+		if _, ok := covered[id]; ok {
+			scanned = append(scanned, id)
+		}
+	}
+	now, err := v.findings(ctx, scanned, []string{"ACTIVE", "CLOSED"})
+	if err != nil {
+		return err
+	}
+	var blocking, unfixedRequired []result.Finding
+	for _, f := range now {
+		wasActive := before != nil && before.Active[f.InstanceID][f.CVE]
+		switch {
+		case f.Status == "CLOSED" && wasActive:
+			insp.Fixed = append(insp.Fixed, f)
+			insp.FixedBySeverity[f.Severity]++
+		case f.Status != "ACTIVE":
+		case !wasActive:
+			insp.New = append(insp.New, f)
+			if f.FixAvailable {
+				insp.RemainingBySeverity[f.Severity]++
+			}
+			if f.FixAvailable && AtLeast(f.Severity, s.FailOnSeverity) {
+				blocking = append(blocking, f)
+			}
+		case f.FixAvailable:
+			insp.Remaining = append(insp.Remaining, f)
+			insp.RemainingBySeverity[f.Severity]++
+			if AtLeast(f.Severity, s.FailOnSeverity) {
+				blocking = append(blocking, f)
+			}
+		default:
+			insp.NoFix = append(insp.NoFix, f)
+		}
+		if f.Status == "ACTIVE" && slices.Contains(s.RequireFixed, f.CVE) {
+			unfixedRequired = append(unfixedRequired, f)
+		}
+	}
+	if len(insp.NoFix) > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ACTIVE findings have no fix available (reported, not blocking), e.g. %s on %s",
+			len(insp.NoFix), insp.NoFix[0].CVE, insp.NoFix[0].InstanceID))
+	}
+	if len(blocking) > 0 {
+		res.Verdict = result.StatusFailed
+		res.Reasons = append(res.Reasons, result.Reason{Code: "inspector-severity", Instances: instancesOf(blocking), CVEs: cvesOf(blocking),
+			Message: fmt.Sprintf("%d ACTIVE findings at or above %s with a fix available remain after patching, e.g. %s (%s) on %s",
+				len(blocking), s.FailOnSeverity, blocking[0].CVE, blocking[0].Severity, blocking[0].InstanceID)})
+	}
+	if len(unfixedRequired) > 0 {
+		res.Verdict = result.StatusFailed
+		res.Reasons = append(res.Reasons, result.Reason{Code: "require-fixed", Instances: instancesOf(unfixedRequired), CVEs: cvesOf(unfixedRequired),
+			Message: fmt.Sprintf("%s is still ACTIVE on %s: requireFixed demands it CLOSED on every patched instance", unfixedRequired[0].CVE, unfixedRequired[0].InstanceID)})
+	}
+	return nil
+}
+
+func instancesOf(fs []result.Finding) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range fs {
+		if !seen[f.InstanceID] {
+			seen[f.InstanceID] = true
+			out = append(out, f.InstanceID)
+		}
+	}
+	return out
+}
+
+func cvesOf(fs []result.Finding) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range fs {
+		if !seen[f.CVE] {
+			seen[f.CVE] = true
+			out = append(out, f.CVE)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,232 @@
+package verify_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/result"
+	"github.com/patchgate/patchgate/internal/rollout"
+)
+
+// phaseWith runs one phase over the instances of groups and returns its
+// result and the simulator. The gate under test is the real one: rollout
+// sends through the SDK, verify reads SSM and Inspector from the simulator.
+func phaseWith(t *testing.T, verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
+	return phaseAt(t, 60000, verifyYAML, reboot, groups...)
+}
+
+// phaseAt runs at a chosen clock scale; tests that count polls use a slow
+// one so that wall-clock noise (the race detector) cannot skip a poll.
+func phaseAt(t *testing.T, scale float64, verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
+	t.Helper()
+	for i := range groups {
+		groups[i].Region = "us-east-1"
+		if groups[i].Tags == nil {
+			groups[i].Tags = map[string]string{"App": "web"}
+		}
+		if groups[i].Name == "" {
+			groups[i].Name = fmt.Sprintf("g%d", i)
+		}
+	}
+	sc := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 20 * time.Minute, Groups: groups}
+	clk := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), scale)
+	sim := awssim.New(sc, clk)
+	ep := awssim.Start(t, sim)
+	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: ep, RetryMaxBackoff: 10 * time.Millisecond,
+		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata: {name: web}
+spec:
+  operatingSystem: AMAZON_LINUX_2023
+  baseline: {approvalRules: [{classifications: [Security], approveAfterDays: 7}]}
+  install: {rebootOption: %s, executionTimeout: 6h}
+  regions: [us-east-1]
+  phases:
+    - name: staging
+      targets: {tags: {App: web}}
+      maxConcurrency: "100%%"
+      verify:
+%s
+`, reboot, verifyYAML)
+	p, probs := policy.Parse("web.yaml", []byte(src))
+	if len(probs) > 0 {
+		t.Fatal(probs.Error())
+	}
+	eng := rollout.New(rollout.Options{RunID: "1", Explicit: true, Clock: clk, Logger: slog.New(slog.DiscardHandler),
+		PollMin: time.Minute, PollMax: 2 * time.Minute,
+		Connect: rollout.AWSConnect(&awsapi.Factory{Base: base}, rollout.EvidenceOn(clk))})
+	r := eng.Run(context.Background(), []*policy.Policy{p})
+	return r.Policies[0].Targets[0].Phases[0], sim
+}
+
+const inspectorOn = `        inspector: {enabled: true, failOnSeverity: HIGH, rescanTimeout: 45m}`
+
+func codes(ph result.Phase) []string {
+	var out []string
+	for _, r := range ph.Reasons {
+		out = append(out, r.Code)
+	}
+	return out
+}
+
+var (
+	critical = awssim.FindingSpec{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh"}
+	high     = awssim.FindingSpec{CVE: "CVE-2023-4911", Severity: "HIGH", Package: "glibc"}
+	noFix    = awssim.FindingSpec{CVE: "CVE-2023-52425", Severity: "CRITICAL", Package: "expat", Fix: "NO"}
+)
+
+func TestAllFixedPasses(t *testing.T) {
+	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 3, Missing: 4, Findings: []awssim.FindingSpec{critical, high}})
+	if ph.Status != result.StatusPassed {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	v := ph.Verification
+	if v.Compliance.Percent != 100 || v.Compliance.Before.Missing != 12 || v.Compliance.After.Missing != 0 {
+		t.Fatalf("compliance %+v", v.Compliance)
+	}
+	if len(v.Inspector.Fixed) != 6 || v.Inspector.FixedBySeverity["CRITICAL"] != 3 || len(v.Inspector.Evidence) != 3 {
+		t.Fatalf("inspector %+v", v.Inspector)
+	}
+	for _, e := range v.Inspector.Evidence {
+		if !e.LastScannedAt.After(e.PatchEndedAt) {
+			t.Fatalf("evidence scan %v not after patch %v", e.LastScannedAt, e.PatchEndedAt)
+		}
+	}
+}
+
+func TestHighWithFixLeftOpenFails(t *testing.T) {
+	open := high
+	open.Unpatched = true
+	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical, open}})
+	if ph.Status != result.StatusFailed || !slices.Contains(codes(ph), "inspector-severity") {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	if ph.Verification.Inspector.RemainingBySeverity["HIGH"] != 2 {
+		t.Fatalf("remaining %+v", ph.Verification.Inspector.RemainingBySeverity)
+	}
+}
+
+func TestNoFixCriticalPassesWithWarning(t *testing.T) {
+	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical, noFix}})
+	if ph.Status != result.StatusPassed || len(ph.Verification.Warnings) == 0 || len(ph.Verification.Inspector.NoFix) != 2 {
+		t.Fatalf("%s %v %+v", ph.Status, ph.Reasons, ph.Verification)
+	}
+}
+
+func TestStaleCoverageIsInconclusive(t *testing.T) {
+	ph, sim := phaseWith(t, inspectorOn, "RebootIfNeeded",
+		awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}},
+		awssim.Group{Count: 1, Missing: 2, Findings: []awssim.FindingSpec{critical}, Coverage: "STALE_INVENTORY"})
+	if ph.Status != result.StatusInconclusive || !slices.Contains(codes(ph), "no-rescan") {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	u := ph.Verification.Inspector.Uncovered
+	if len(u) != 1 || u[0].Reason != "STALE_INVENTORY" || !strings.Contains(ph.Reasons[0].Message, "no Inspector scan newer") {
+		t.Fatalf("uncovered %+v", u)
+	}
+	if sim.Calls()["inspector2:ListCoverage"] < 3 {
+		t.Fatal("must keep polling until rescanTimeout")
+	}
+}
+
+func TestRescanAfterThreePollsPasses(t *testing.T) {
+	ph, sim := phaseAt(t, 3000, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}, ScanDelay: 15 * time.Minute})
+	if ph.Status != result.StatusPassed {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	// The scan lands 15m after the patch: polls 1m, 2m, 4m apart miss it at least three times.
+	if n := sim.Calls()["inspector2:ListCoverage"]; n < 4 {
+		t.Fatalf("%d coverage polls", n)
+	}
+}
+
+func TestNoRebootPendingReboot(t *testing.T) {
+	ph, _ := phaseWith(t, "        compliance: true", "NoReboot", awssim.Group{Count: 2, Missing: 3})
+	if ph.Status != result.StatusPassed || ph.Verification.Compliance.After.InstalledPendingReboot != 6 {
+		t.Fatalf("NoReboot allows pending reboot: %s %v %+v", ph.Status, ph.Reasons, ph.Verification.Compliance)
+	}
+	// Rebooting is expected but a reboot is still pending: non-compliant.
+	ph, _ = phaseWith(t, "        compliance: true", "RebootIfNeeded", awssim.Group{Count: 2, Missing: 3, FailedAfter: 0, StillMissing: 0})
+	if ph.Status != result.StatusPassed {
+		t.Fatalf("rebooted instances are compliant: %s %v", ph.Status, ph.Reasons)
+	}
+}
+
+func TestRequireFixedStillOpenNamesIt(t *testing.T) {
+	lowOpen := awssim.FindingSpec{CVE: "CVE-2024-0001", Severity: "LOW", Package: "x", Unpatched: true}
+	ph, _ := phaseWith(t, `        inspector: {enabled: true, failOnSeverity: CRITICAL, rescanTimeout: 45m, requireFixed: [CVE-2024-0001]}`, "RebootIfNeeded",
+		awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}},
+		awssim.Group{Name: "odd", Count: 1, Missing: 2, Findings: []awssim.FindingSpec{critical, lowOpen}})
+	if ph.Status != result.StatusFailed || !slices.Contains(codes(ph), "require-fixed") {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	for _, r := range ph.Reasons {
+		if r.Code == "require-fixed" && (len(r.Instances) != 1 || !strings.Contains(r.Message, "CVE-2024-0001") || !strings.Contains(r.Message, r.Instances[0])) {
+			t.Fatalf("reason must name the CVE and the instance: %+v", r)
+		}
+	}
+}
+
+func TestNewFindingIsReported(t *testing.T) {
+	appears := awssim.FindingSpec{CVE: "CVE-2025-1111", Severity: "LOW", Package: "y", New: true}
+	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 1, Missing: 2, Findings: []awssim.FindingSpec{critical, appears}})
+	if ph.Status != result.StatusPassed || len(ph.Verification.Inspector.New) != 1 || ph.Verification.Inspector.New[0].CVE != "CVE-2025-1111" {
+		t.Fatalf("%s %+v", ph.Status, ph.Verification.Inspector)
+	}
+}
+
+func TestNoncompliantFails(t *testing.T) {
+	ph, _ := phaseWith(t, "        compliance: true", "RebootIfNeeded", awssim.Group{Count: 2, Missing: 3}, awssim.Group{Count: 1, Missing: 3, StillMissing: 1})
+	if ph.Status != result.StatusFailed || !slices.Contains(codes(ph), "noncompliant") || ph.Verification.Compliance.Compliant != 2 {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+}
+
+// No scenario with a failed, missing or uncovered instance may pass.
+func TestPropertyNoFalseGreen(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i := 0; i < 25; i++ {
+		var groups []awssim.Group
+		bad := false
+		for g := 0; g < 1+rng.IntN(3); g++ {
+			gr := awssim.Group{Count: 1 + rng.IntN(3), Missing: 2 + rng.IntN(3), Findings: []awssim.FindingSpec{critical}}
+			switch rng.IntN(6) {
+			case 0:
+				gr.Behavior, bad = "fail", true
+			case 1:
+				gr.StillMissing, bad = 1, true
+			case 2:
+				gr.FailedAfter, bad = 1, true
+			case 3:
+				gr.Coverage, bad = []string{"STALE_INVENTORY", "PENDING_INITIAL_SCAN", "UNMANAGED_EC2_INSTANCE"}[rng.IntN(3)], true
+			case 4:
+				gr.Behavior, bad = "offline", true
+			}
+			groups = append(groups, gr)
+		}
+		ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", groups...)
+		if bad && ph.Status == result.StatusPassed {
+			t.Fatalf("scenario %d passed with a bad instance: %+v", i, groups)
+		}
+		if !bad && ph.Status != result.StatusPassed {
+			t.Fatalf("scenario %d: all good but %s %v", i, ph.Status, ph.Reasons)
+		}
+	}
+}

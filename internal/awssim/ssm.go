@@ -377,7 +377,24 @@ func (s *Sim) ssm(op, account, region string, body []byte) (any, error) {
 		delete(s.params[k], in.Name)
 		return map[string]any{}, nil
 	}
+	if out, ok, err := s.ssmExtra(op, k, now, body); ok {
+		return out, err
+	}
 	return nil, &apiError{Code: "UnknownOperationException", Message: "awssim does not implement AmazonSSM." + op, Status: 400}
+}
+
+// extraSSM are further SSM operations, each file of the simulator adding its
+// own (patch baselines, ...). Each returns ok=false for operations it does
+// not serve. They run with s.mu held.
+var extraSSM []func(s *Sim, op string, k regionKey, now time.Time, body []byte) (any, bool, error)
+
+func (s *Sim) ssmExtra(op string, k regionKey, now time.Time, body []byte) (any, bool, error) {
+	for _, f := range extraSSM {
+		if out, ok, err := f(s, op, k, now, body); ok {
+			return out, true, err
+		}
+	}
+	return nil, false, nil
 }
 
 func (s *Sim) findCommand(k regionKey, id string) *command {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,7 +23,16 @@ import (
 // PatchStates is the part of SSM verification reads.
 type PatchStates interface {
 	DescribeInstancePatchStates(ctx context.Context, in *ssm.DescribeInstancePatchStatesInput, optFns ...func(*ssm.Options)) (*ssm.DescribeInstancePatchStatesOutput, error)
+	DescribeInstancePatches(ctx context.Context, in *ssm.DescribeInstancePatchesInput, optFns ...func(*ssm.Options)) (*ssm.DescribeInstancePatchesOutput, error)
 }
+
+// Detail bounds: the missing and failed patches of at most this many
+// non-compliant instances, at most this many patches each, are listed. A
+// report needs examples, not the whole fleet.
+const (
+	detailInstances = 20
+	detailPatches   = 20
+)
 
 // Settings are the phase's verification settings, taken from its policy.
 type Settings struct {
@@ -167,6 +177,9 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 			res.Verdict = result.StatusInconclusive
 		}
 	}
+	if err := v.details(ctx, c.NonCompliant); err != nil {
+		return nil, err
+	}
 	var bad []string
 	for _, nc := range c.NonCompliant {
 		if nc.Reason != "no patch state reported after patching" {
@@ -206,4 +219,39 @@ func addCounts(p *result.PatchCounts, st ssmtypes.InstancePatchState) {
 	p.Missing += int(st.MissingCount)
 	p.Failed += int(st.FailedCount)
 	p.NotApplicable += int(st.NotApplicableCount)
+}
+
+// details lists the missing and failed patches, with their CVEs, of the first
+// non-compliant instances (DescribeInstancePatches, one call each, bounded).
+func (v *Verifier) details(ctx context.Context, ncs []result.InstanceCompliance) error {
+	for i := range ncs {
+		if i >= detailInstances {
+			break
+		}
+		nc := &ncs[i]
+		if nc.Missing == 0 && nc.Failed == 0 {
+			continue
+		}
+		out, err := v.SSM.DescribeInstancePatches(ctx, &ssm.DescribeInstancePatchesInput{InstanceId: aws.String(nc.InstanceID), MaxResults: aws.Int32(detailPatches),
+			Filters: []ssmtypes.PatchOrchestratorFilter{{Key: aws.String("State"), Values: []string{"Missing", "Failed"}}}})
+		if err != nil {
+			return fmt.Errorf("listing missing patches of %s with ssm:DescribeInstancePatches: %w", nc.InstanceID, err)
+		}
+		seen := map[string]bool{}
+		for _, p := range out.Patches {
+			var cves []string
+			for _, c := range strings.Split(aws.ToString(p.CVEIds), ",") {
+				if c = strings.TrimSpace(c); c != "" {
+					cves = append(cves, c)
+					if !seen[c] {
+						seen[c] = true
+						nc.CVEs = append(nc.CVEs, c)
+					}
+				}
+			}
+			nc.Patches = append(nc.Patches, result.Patch{Title: aws.ToString(p.Title), KBID: aws.ToString(p.KBId), State: string(p.State),
+				Severity: aws.ToString(p.Severity), Classification: aws.ToString(p.Classification), CVEs: cves})
+		}
+	}
+	return nil
 }

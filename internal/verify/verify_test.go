@@ -193,9 +193,14 @@ func TestNewFindingIsReported(t *testing.T) {
 }
 
 func TestNoncompliantFails(t *testing.T) {
-	ph, _ := phaseWith(t, "        compliance: true", "RebootIfNeeded", awssim.Group{Count: 2, Missing: 3}, awssim.Group{Count: 1, Missing: 3, StillMissing: 1})
+	ph, _ := phaseWith(t, "        compliance: true", "RebootIfNeeded", awssim.Group{Count: 2, Missing: 3},
+		awssim.Group{Count: 1, Missing: 3, StillMissing: 1, Findings: []awssim.FindingSpec{critical}})
 	if ph.Status != result.StatusFailed || !slices.Contains(codes(ph), "noncompliant") || ph.Verification.Compliance.Compliant != 2 {
 		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	nc := ph.Verification.Compliance.NonCompliant
+	if len(nc) != 1 || len(nc[0].Patches) != 1 || nc[0].Patches[0].State != "Missing" || !slices.Equal(nc[0].CVEs, []string{"CVE-2024-6387"}) {
+		t.Fatalf("non-compliant detail: %+v", nc)
 	}
 }
 

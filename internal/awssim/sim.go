@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +56,7 @@ type Sim struct {
 	keys     map[string]string // access key id -> account
 	calls    map[string]int
 	sends    []SendRecord
+	metrics  []Metric
 	faults   map[string]*fault
 	rng      *rand.Rand
 	nextCmd  int
@@ -206,11 +208,23 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(s.sc.Latency)
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		// The SDK compresses large PutMetricData requests.
+		if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+			if plain, err := io.ReadAll(io.LimitReader(zr, 50<<20)); err == nil {
+				body = plain
+			}
+		}
+	}
 	account, region, _ := s.caller(r)
 	if target := r.Header.Get("X-Amz-Target"); strings.HasPrefix(target, "AmazonSSM.") {
 		s.serveJSON(w, "ssm:"+strings.TrimPrefix(target, "AmazonSSM."), body, func(op string) (any, error) {
 			return s.ssm(op, account, region, body)
 		})
+		return
+	}
+	if op, ok := strings.CutPrefix(r.URL.Path, "/service/GraniteServiceVersion20100801/operation/"); ok {
+		s.serveCloudWatch(w, op, body, account, region)
 		return
 	}
 	if r.Method == http.MethodPost && (r.URL.Path == "/findings/list" || r.URL.Path == "/coverage/list") {

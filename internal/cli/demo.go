@@ -76,8 +76,9 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-demo"}
 	opt := rollout.Options{RunID: "demo-" + time.Now().UTC().Format("150405"), ForceWindow: true, Parallel: 8,
-		Connect: rollout.AWSConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-demo"}, rollout.EvidenceOn(clk)),
+		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(clk)),
 		Clock:   clk, Logger: log}
 
 	fmt.Fprintf(env.Stdout, "\n== 2. dry run: what would be sent (simulator at %s)\n", srv.URL)
@@ -99,8 +100,10 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	fmt.Fprintf(env.Stdout, "\n== 3. run (schedules are overridden with --force-window for the demo)\n")
 	opt.DryRun = false
 	r := rollout.New(opt).Run(ctx, selected)
+	publishMetrics(factory, r, selected, log)
 	writeReport(o.report, r, log)
 	printRun(env.Stdout, r, "text")
+	fmt.Fprintf(env.Stdout, "\n%d CloudWatch datums published for policies with reporting.cloudwatchNamespace.", len(sim.Metrics()))
 	calls := 0
 	for _, n := range sim.Calls() {
 		calls += n

@@ -2,12 +2,16 @@ package awssim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	insptypes "github.com/aws/aws-sdk-go-v2/service/inspector2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -208,5 +212,100 @@ func BenchmarkLoadAndPaginate50k(b *testing.B) {
 		if n != 50000 {
 			b.Fatalf("%d instances", n)
 		}
+	}
+}
+
+func TestGetCommandInvocationDelayCancelAndStats(t *testing.T) {
+	sc := &Scenario{Accounts: []string{"111122223333"}, InvocationDelay: 30 * time.Minute, Groups: []Group{{Region: "us-east-1", Count: 3, Name: "h", Behavior: "hang"}}}
+	s, ep, c := newSim(t, sc)
+	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+	ctx := context.Background()
+	ids := []string{s.Instances("111122223333", "us-east-1")[0].ID, s.Instances("111122223333", "us-east-1")[1].ID}
+	out, err := cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := out.Command.CommandId
+	_, err = cl.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: id, InstanceId: aws.String(ids[0])}, func(o *ssm.Options) { o.RetryMaxAttempts = 1 })
+	var notYet *ssmtypes.InvocationDoesNotExist
+	if !errors.As(err, &notYet) {
+		t.Fatalf("right after send: %v", err)
+	}
+	for c.Now().Sub(aws.ToTime(out.Command.RequestedDateTime)) < 31*time.Minute {
+		time.Sleep(time.Millisecond)
+	}
+	inv, err := cl.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: id, InstanceId: aws.String(ids[0])})
+	if err != nil || inv.Status != ssmtypes.CommandInvocationStatusInProgress {
+		t.Fatalf("hanging invocation: %v %v", err, inv)
+	}
+	if _, err := cl.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: id}); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := cl.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: id})
+	if err != nil || lc.Commands[0].Status != ssmtypes.CommandStatusCancelled || lc.Commands[0].CompletedCount != 2 {
+		t.Fatalf("after cancel: %v %+v", err, lc.Commands)
+	}
+	resp, err := http.Get(ep + "/_sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats struct{ Calls map[string]int }
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil || stats.Calls["ssm:CancelCommand"] != 1 || stats.Calls["ssm:SendCommand"] != 1 {
+		t.Fatalf("stats %v %+v", err, stats)
+	}
+}
+
+func TestInspectorFindingsAndCoverage(t *testing.T) {
+	sc := &Scenario{Accounts: []string{"111122223333"}, PatchDuration: 10 * time.Minute, Groups: []Group{
+		{Region: "us-east-1", Count: 2, Name: "a", Tags: map[string]string{"App": "web"}, Missing: 1,
+			Findings: []FindingSpec{{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh"}, {CVE: "CVE-2023-1", Severity: "LOW", Package: "x", Fix: "NO"}}},
+		{Region: "us-east-1", Count: 1, Name: "stale", Coverage: "STALE_INVENTORY", Findings: []FindingSpec{{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh"}}},
+	}}
+	s, ep, c := newSim(t, sc)
+	cfg := Config(ep, "111122223333", "us-east-1")
+	in := inspector2.NewFromConfig(cfg)
+	ctx := context.Background()
+	active := func() int {
+		p := inspector2.NewListFindingsPaginator(in, &inspector2.ListFindingsInput{MaxResults: aws.Int32(1),
+			FilterCriteria: &insptypes.FilterCriteria{FindingStatus: []insptypes.StringFilter{{Comparison: insptypes.StringComparisonEquals, Value: aws.String("ACTIVE")}}}})
+		n := 0
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page.Findings)
+		}
+		return n
+	}
+	if n := active(); n != 5 {
+		t.Fatalf("%d ACTIVE findings before patching, want 5", n)
+	}
+	ids := []string{}
+	for _, i := range s.Instances("111122223333", "us-east-1") {
+		ids = append(ids, i.ID)
+	}
+	if _, err := ssm.NewFromConfig(cfg).SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: ids, MaxConcurrency: aws.String("100%")}); err != nil {
+		t.Fatal(err)
+	}
+	start := c.Now()
+	for c.Now().Sub(start) < time.Hour {
+		time.Sleep(2 * time.Millisecond)
+	}
+	// The rescan closed the fixable CVE on the covered instances; the stale one was not rescanned.
+	if n := active(); n != 3 {
+		t.Fatalf("%d ACTIVE findings after patching and rescan, want 3", n)
+	}
+	cov, err := in.ListCoverage(ctx, &inspector2.ListCoverageInput{FilterCriteria: &insptypes.CoverageFilterCriteria{
+		ResourceId: []insptypes.CoverageStringFilter{{Comparison: insptypes.CoverageStringComparisonEquals, Value: aws.String(ids[2])}}}})
+	if err != nil || len(cov.CoveredResources) != 1 || cov.CoveredResources[0].ScanStatus.Reason != insptypes.ScanStatusReasonStaleInventory ||
+		!cov.CoveredResources[0].LastScannedAt.Before(start) {
+		t.Fatalf("stale coverage: %v %+v", err, cov)
+	}
+	_, err = in.ListFindings(ctx, &inspector2.ListFindingsInput{MaxResults: aws.Int32(101)})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Fatalf("maxResults 101: %v", err)
 	}
 }

@@ -48,19 +48,20 @@ type Sim struct {
 	clock clock.Clock
 	sc    *Scenario
 
-	mu       sync.Mutex
-	fleet    map[regionKey][]*Instance // sorted by id
-	byID     map[string]*Instance
-	commands map[regionKey][]*command
-	params   map[regionKey]map[string]*parameter
-	keys     map[string]string // access key id -> account
-	calls    map[string]int
-	sends    []SendRecord
-	metrics  []Metric
-	faults   map[string]*fault
-	rng      *rand.Rand
-	nextCmd  int
-	nextKey  int
+	mu             sync.Mutex
+	fleet          map[regionKey][]*Instance // sorted by id
+	byID           map[string]*Instance
+	commands       map[regionKey][]*command
+	params         map[regionKey]map[string]*parameter
+	patchBaselines map[regionKey]*baselineState
+	keys           map[string]string // access key id -> account
+	calls          map[string]int
+	sends          []SendRecord
+	metrics        []Metric
+	faults         map[string]*fault
+	rng            *rand.Rand
+	nextCmd        int
+	nextKey        int
 }
 
 // SendRecord is one accepted SendCommand, for assertions.

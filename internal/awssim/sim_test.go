@@ -309,3 +309,71 @@ func TestInspectorFindingsAndCoverage(t *testing.T) {
 		t.Fatalf("maxResults 101: %v", err)
 	}
 }
+
+func TestPatchBaselines(t *testing.T) {
+	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
+	ctx := context.Background()
+	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
+	rules := &ssmtypes.PatchRuleGroup{PatchRules: []ssmtypes.PatchRule{{ApproveAfterDays: aws.Int32(7), ComplianceLevel: ssmtypes.PatchComplianceLevelCritical,
+		PatchFilterGroup: &ssmtypes.PatchFilterGroup{PatchFilters: []ssmtypes.PatchFilter{{Key: ssmtypes.PatchFilterKeyClassification, Values: []string{"Security"}}}}}}}
+	created, err := cl.CreatePatchBaseline(ctx, &ssm.CreatePatchBaselineInput{Name: aws.String("patchgate-web"), OperatingSystem: ssmtypes.OperatingSystemAmazonLinux2023,
+		ApprovalRules: rules, RejectedPatches: []string{"kernel*"}, Tags: []ssmtypes.Tag{{Key: aws.String("managed-by"), Value: aws.String("patchgate")}}, ClientToken: aws.String("tok-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same ClientToken answers with the same baseline, not a second one.
+	again, err := cl.CreatePatchBaseline(ctx, &ssm.CreatePatchBaselineInput{Name: aws.String("patchgate-web"), ClientToken: aws.String("tok-1")})
+	if err != nil || *again.BaselineId != *created.BaselineId {
+		t.Fatalf("idempotent create: %v %v", err, again)
+	}
+	got, err := cl.GetPatchBaseline(ctx, &ssm.GetPatchBaselineInput{BaselineId: created.BaselineId})
+	if err != nil || got.OperatingSystem != ssmtypes.OperatingSystemAmazonLinux2023 || *got.ApprovalRules.PatchRules[0].ApproveAfterDays != 7 || got.RejectedPatches[0] != "kernel*" {
+		t.Fatalf("get: %v %+v", err, got)
+	}
+	if _, err := cl.RegisterPatchBaselineForPatchGroup(ctx, &ssm.RegisterPatchBaselineForPatchGroupInput{BaselineId: created.BaselineId, PatchGroup: aws.String("web")}); err != nil {
+		t.Fatal(err)
+	}
+	var ae smithy.APIError
+	_, err = cl.RegisterPatchBaselineForPatchGroup(ctx, &ssm.RegisterPatchBaselineForPatchGroupInput{BaselineId: created.BaselineId, PatchGroup: aws.String("web")})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AlreadyExistsException" {
+		t.Fatalf("second registration: %v", err)
+	}
+	pg, err := cl.GetPatchBaselineForPatchGroup(ctx, &ssm.GetPatchBaselineForPatchGroupInput{PatchGroup: aws.String("web"), OperatingSystem: ssmtypes.OperatingSystemAmazonLinux2023})
+	if err != nil || *pg.BaselineId != *created.BaselineId {
+		t.Fatalf("patch group: %v %v", err, pg)
+	}
+	pg, _ = cl.GetPatchBaselineForPatchGroup(ctx, &ssm.GetPatchBaselineForPatchGroupInput{PatchGroup: aws.String("web")}) // WINDOWS: default
+	if !strings.HasPrefix(*pg.BaselineId, "arn:aws:ssm:us-east-1:aws:patchbaseline/") {
+		t.Fatalf("unregistered group answers the default baseline: %v", *pg.BaselineId)
+	}
+	_, err = cl.DeletePatchBaseline(ctx, &ssm.DeletePatchBaselineInput{BaselineId: created.BaselineId})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ResourceInUseException" {
+		t.Fatalf("delete while registered: %v", err)
+	}
+	// Update with Replace drops members it does not send.
+	upd, err := cl.UpdatePatchBaseline(ctx, &ssm.UpdatePatchBaselineInput{BaselineId: created.BaselineId, ApprovalRules: rules, Replace: aws.Bool(true)})
+	if err != nil || len(upd.RejectedPatches) != 0 {
+		t.Fatalf("replace: %v %v", err, upd.RejectedPatches)
+	}
+	desc, err := cl.DescribePatchBaselines(ctx, &ssm.DescribePatchBaselinesInput{Filters: []ssmtypes.PatchOrchestratorFilter{
+		{Key: aws.String("OWNER"), Values: []string{"Self"}}, {Key: aws.String("NAME_PREFIX"), Values: []string{"patchgate-"}}}})
+	if err != nil || len(desc.BaselineIdentities) != 1 || *desc.BaselineIdentities[0].BaselineName != "patchgate-web" {
+		t.Fatalf("describe: %v %+v", err, desc)
+	}
+	all, err := cl.DescribePatchBaselines(ctx, &ssm.DescribePatchBaselinesInput{MaxResults: aws.Int32(2)})
+	if err != nil || len(all.BaselineIdentities) != 2 || all.NextToken == nil {
+		t.Fatalf("paginated describe: %v", err)
+	}
+	tags, err := cl.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingPatchBaseline, ResourceId: created.BaselineId})
+	if err != nil || len(tags.TagList) != 1 || *tags.TagList[0].Value != "patchgate" {
+		t.Fatalf("tags: %v %v", err, tags)
+	}
+	// Another account sees none of it.
+	other := ssm.NewFromConfig(Config(ep, "444455556666", "us-east-1"))
+	if _, err := other.GetPatchBaseline(ctx, &ssm.GetPatchBaselineInput{BaselineId: created.BaselineId}); !errors.As(err, &ae) || ae.ErrorCode() != "DoesNotExistException" {
+		t.Fatalf("cross-account get: %v", err)
+	}
+	if s.Calls()["ssm:CreatePatchBaseline"] != 2 {
+		t.Fatalf("calls: %v", s.Calls())
+	}
+}

@@ -255,3 +255,24 @@ func (v *Verifier) details(ctx context.Context, ncs []result.InstanceCompliance)
 	}
 	return nil
 }
+
+// Today is the read-only evidence `plan` shows for a phase: the patch
+// states of ids and, when v has Inspector, their ACTIVE package findings.
+// It sends nothing and judges nothing.
+func (v *Verifier) Today(ctx context.Context, ids []string) (map[string]ssmtypes.InstancePatchState, []result.Finding, error) {
+	states, err := v.states(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if v.Inspector == nil {
+		return states, nil, nil
+	}
+	fs, err := v.findings(ctx, ids, []string{"ACTIVE"})
+	return states, fs, err
+}
+
+// Compliant reports whether a patch state has nothing missing, failed or
+// waiting for a reboot.
+func Compliant(st ssmtypes.InstancePatchState) bool {
+	return st.MissingCount == 0 && st.FailedCount == 0 && aws.ToInt32(st.InstalledPendingRebootCount) == 0
+}

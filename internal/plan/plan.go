@@ -1,0 +1,271 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/patchgate/patchgate/internal/baseline"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/rollout"
+	"github.com/patchgate/patchgate/internal/verify"
+)
+
+// Plan is everything a reviewer sees for a policy change.
+type Plan struct {
+	Base     string       `json:"base"`               // the ref compared with
+	BaseSHA  string       `json:"baseSha,omitempty"`  // its commit
+	Policies []PolicyPlan `json:"policies"`           // every policy of base and head
+	Problems []string     `json:"problems,omitempty"` // head policies that do not validate (FILE:LINE:COL: msg)
+	// BaseProblems are problems in the base set; the diff is against what loaded.
+	BaseProblems []string `json:"baseProblems,omitempty"`
+	// AWSChecked says whether targets, compliance and drift were resolved;
+	// Unchecked says what was not, and why.
+	AWSChecked bool     `json:"awsChecked"`
+	Unchecked  []string `json:"unchecked,omitempty"`
+}
+
+// PolicyPlan is one policy's diff and, with AWS, its live state.
+type PolicyPlan struct {
+	PolicyDiff
+	Targets []Target `json:"targets,omitempty"`
+	Drift   []Drift  `json:"drift,omitempty"`
+}
+
+// Target is one phase in one account and region, as it stands today.
+type Target struct {
+	Phase     string         `json:"phase"`
+	Account   string         `json:"account"`
+	Region    string         `json:"region"`
+	Instances int            `json:"instances"`
+	Online    int            `json:"online"`
+	Offline   int            `json:"offline"`
+	Platforms map[string]int `json:"platforms,omitempty"`
+	// Compliant counts instances with nothing missing, failed or pending a
+	// reboot; NoState those that never reported a patch operation.
+	Compliant int `json:"compliant"`
+	NoState   int `json:"noState"`
+	// OtherPatchGroup counts instances tagged for another patch group,
+	// which the policy's baseline does not apply to.
+	OtherPatchGroup int `json:"otherPatchGroup,omitempty"`
+	// Findings are ACTIVE Inspector findings by severity (nil: not read).
+	Findings map[string]int `json:"findings,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// Drift is the declared baseline against the live one in an account and region.
+type Drift struct {
+	Account    string            `json:"account"`
+	Region     string            `json:"region"`
+	BaselineID string            `json:"baselineId,omitempty"` // "" = not created yet
+	Changes    []baseline.Change `json:"changes,omitempty"`
+	Register   []string          `json:"register,omitempty"`
+	Deregister []string          `json:"deregister,omitempty"`
+	Error      string            `json:"error,omitempty"`
+}
+
+// HasChanges reports whether merging changes any policy.
+func (p *Plan) HasChanges() bool {
+	for _, pp := range p.Policies {
+		if pp.Status != Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// Risks are every risk found, in policy order.
+func (p *Plan) Risks() []Risk {
+	var out []Risk
+	for _, pp := range p.Policies {
+		for _, r := range pp.Risks {
+			r.Message = pp.Name + ": " + r.Message
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Clients are the read-only AWS clients plan uses in one account and region.
+type Clients struct {
+	AccountID string
+	Inventory rollout.Inventory
+	Evidence  *verify.Verifier
+	Baselines baseline.API
+}
+
+// Connect returns the clients of an account (via roleARN, when set) and region.
+type Connect func(ctx context.Context, accountID, roleARN, region string) (*Clients, error)
+
+// New builds the plan of head against base (nil base: everything added).
+func New(baseRef, baseSHA string, base, head *policy.Set) *Plan {
+	p := &Plan{Base: baseRef, BaseSHA: baseSHA}
+	var bp []*policy.Policy
+	if base != nil {
+		bp = base.Policies
+		for _, pr := range base.Problems {
+			p.BaseProblems = append(p.BaseProblems, pr.String())
+		}
+	}
+	for _, pr := range head.Problems {
+		p.Problems = append(p.Problems, pr.String())
+	}
+	for _, d := range Diff(bp, head.Policies) {
+		p.Policies = append(p.Policies, PolicyPlan{PolicyDiff: d})
+	}
+	return p
+}
+
+// Resolve fills targets, compliance, findings and drift for the policies
+// that change (all policies with all=true), reading AWS only. parallel
+// bounds the account x region targets read at once.
+func (p *Plan) Resolve(ctx context.Context, head *policy.Set, connect Connect, all bool, parallel int) {
+	p.AWSChecked = true
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(parallel, 1))
+	type slot struct {
+		pp      *PolicyPlan
+		targets []Target
+		drift   Drift
+	}
+	var slots []*slot
+	for i := range p.Policies {
+		pp := &p.Policies[i]
+		if pp.Status == Removed || (!all && pp.Status == Unchanged) {
+			continue
+		}
+		pol := head.Lookup(pp.Name)
+		if pol == nil {
+			continue
+		}
+		accounts := pol.Spec.Accounts
+		if len(accounts) == 0 {
+			accounts = []policy.Account{{}}
+		}
+		for _, acct := range accounts {
+			for _, region := range pol.Spec.Regions {
+				s := &slot{pp: pp}
+				slots = append(slots, s)
+				g.Go(func() error {
+					s.targets, s.drift = resolveOne(gctx, connect, pol, acct, region)
+					return nil
+				})
+			}
+		}
+	}
+	_ = g.Wait() // errors are recorded per target, not returned
+	for _, s := range slots {
+		s.pp.Targets = append(s.pp.Targets, s.targets...)
+		s.pp.Drift = append(s.pp.Drift, s.drift)
+	}
+}
+
+func resolveOne(ctx context.Context, connect Connect, pol *policy.Policy, acct policy.Account, region string) ([]Target, Drift) {
+	drift := Drift{Account: acct.ID, Region: region}
+	cl, err := connect(ctx, acct.ID, acct.RoleArn, region)
+	if err != nil {
+		drift.Error = err.Error()
+		return []Target{{Phase: "*", Account: acct.ID, Region: region, Error: err.Error()}}, drift
+	}
+	drift.Account = cl.AccountID
+	want := baseline.Desired(pol)
+	if live, err := baseline.Inventory(ctx, cl.Baselines); err != nil {
+		drift.Error = err.Error()
+	} else {
+		drift.BaselineID, drift.Changes, drift.Register, drift.Deregister, err = baseline.Drift(ctx, cl.Baselines, live, want)
+		if err != nil {
+			drift.Error = err.Error()
+		}
+	}
+	var out []Target
+	for _, ph := range pol.Spec.Phases {
+		t := Target{Phase: ph.Name, Account: cl.AccountID, Region: region, Platforms: map[string]int{}}
+		insts, err := rollout.Discover(ctx, cl.Inventory, ph.Targets.Tags, ph.Targets.InstanceIDs)
+		if err != nil {
+			t.Error = err.Error()
+			out = append(out, t)
+			continue
+		}
+		ids := make([]string, 0, len(insts))
+		for _, in := range insts {
+			t.Instances++
+			if in.Online {
+				t.Online++
+			} else {
+				t.Offline++
+			}
+			if in.Platform != "" {
+				t.Platforms[in.Platform]++
+			}
+			ids = append(ids, in.ID)
+		}
+		states, findings, err := cl.Evidence.Today(ctx, ids)
+		if err != nil {
+			t.Error = err.Error()
+		}
+		for _, id := range ids {
+			st, ok := states[id]
+			switch {
+			case !ok:
+				t.NoState++
+			case verify.Compliant(st):
+				t.Compliant++
+			}
+			if ok && aws.ToString(st.PatchGroup) != "" && !contains(want.PatchGroups, aws.ToString(st.PatchGroup)) {
+				t.OtherPatchGroup++
+			}
+		}
+		if cl.Evidence.Inspector != nil && err == nil {
+			t.Findings = map[string]int{}
+			for _, f := range findings {
+				t.Findings[f.Severity]++
+			}
+		}
+		out = append(out, t)
+	}
+	return out, drift
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// NotChecked records why AWS was not read.
+func (p *Plan) NotChecked(why string) {
+	p.AWSChecked = false
+	p.Unchecked = append(p.Unchecked, "targets, compliance, Inspector findings and baseline drift were not checked: "+why)
+}
+
+// Summary is a one-line count for logs and the comment's headline.
+func (p *Plan) Summary() string {
+	counts := map[Status]int{}
+	for _, pp := range p.Policies {
+		counts[pp.Status]++
+	}
+	var parts []string
+	for _, s := range []Status{Added, Changed, Renamed, Removed, Unchanged} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"no policies"}
+	}
+	risks := len(p.Risks())
+	s := strings.Join(parts, ", ")
+	if risks > 0 {
+		s += fmt.Sprintf("; %d risk(s) to review", risks)
+	}
+	if len(p.Problems) > 0 {
+		s += fmt.Sprintf("; %d problem(s) in the policies", len(p.Problems))
+	}
+	return s
+}

@@ -439,9 +439,10 @@ func (t *target) calendarsOpen(ctx context.Context, names []string) (bool, strin
 }
 
 // runPhase patches one phase and decides its gate.
-func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, proven bool) result.Phase {
+func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, proven bool) (rp result.Phase) {
 	e := t.e
-	rp := result.Phase{Name: ph.Name, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now(), SuccessThreshold: ph.SuccessThreshold}
+	// rp is the named result so that the deferred EndedAt reaches the caller.
+	rp = result.Phase{Name: ph.Name, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now(), SuccessThreshold: ph.SuccessThreshold}
 	defer func() { rp.EndedAt = e.opt.Clock.Now() }()
 	fail := func(s result.Status, code, msg string) result.Phase {
 		rp.Status = s

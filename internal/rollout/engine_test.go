@@ -146,6 +146,9 @@ func TestHappyPathAcrossAccountsAndRegions(t *testing.T) {
 		if len(prod.Waves) != 3 || prod.Waves[0].Counts.Targeted != 4 || prod.Waves[1].Counts.Targeted != 16 || prod.Waves[2].Counts.Targeted != 20 {
 			t.Errorf("waves of 10/50/100%% over 40: %+v", prod.Waves)
 		}
+		if prod.EndedAt.IsZero() || prod.EndedAt.Before(prod.StartedAt) {
+			t.Errorf("production phase times %v..%v", prod.StartedAt, prod.EndedAt)
+		}
 		if prod.Counts.Succeeded != 40 || prod.SoakSeconds != 0 {
 			t.Errorf("production counts %+v", prod.Counts)
 		}

@@ -1,0 +1,241 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/patchgate/patchgate/internal/plan"
+)
+
+var statusIcon = map[plan.Status]string{plan.Added: "🆕", plan.Removed: "🗑️", plan.Renamed: "✏️", plan.Changed: "📝", plan.Unchanged: "·"}
+
+// Plan renders a plan for kind. link points at the workflow run, for what
+// does not fit.
+func Plan(p *plan.Plan, kind Kind, link string) string {
+	return fit(kind, func(d detail) string { return renderPlan(p, kind, d, link) }, link)
+}
+
+func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
+	var b strings.Builder
+	if kind == Comment {
+		b.WriteString(PlanMarker() + "\n")
+	}
+	head := "✅ No policy changes"
+	switch {
+	case len(p.Problems) > 0:
+		head = "❌ The policies do not validate"
+	case len(p.Risks()) > 0:
+		head = "⚠️ Changes with risks to review"
+	case p.HasChanges():
+		head = "📝 Policy changes"
+	}
+	base := p.Base
+	if p.BaseSHA != "" && p.BaseSHA != p.Base {
+		base += " (" + shortSHA(p.BaseSHA) + ")"
+	}
+	fmt.Fprintf(&b, "## patchgate plan: %s\n\nCompared with `%s`: %s.\n\n", head, cell(base, 80), cell(p.Summary(), 300))
+
+	if len(p.Problems) > 0 {
+		b.WriteString("### Problems\n\n")
+		limit := map[detail]int{full: 100, collapsed: 20, counts: 5}[d]
+		for i, pr := range p.Problems {
+			if i == limit {
+				fmt.Fprintf(&b, "- … and %d more (run `patchgate validate`)\n", len(p.Problems)-limit)
+				break
+			}
+			b.WriteString("- " + code(pr) + "\n")
+		}
+		b.WriteString("\n")
+	}
+	if risks := p.Risks(); len(risks) > 0 {
+		b.WriteString("### Risks to review\n\n")
+		limit := map[detail]int{full: 200, collapsed: 40, counts: 10}[d]
+		for i, r := range risks {
+			if i == limit {
+				fmt.Fprintf(&b, "- … and %d more\n", len(risks)-limit)
+				break
+			}
+			fmt.Fprintf(&b, "- ⚠️ **%s** %s\n", r.Check, cell(r.Message, 300))
+		}
+		b.WriteString("\n")
+	}
+
+	var changed []plan.PolicyPlan
+	for _, pp := range p.Policies {
+		if pp.Status != plan.Unchanged || len(pp.Drift) > 0 {
+			changed = append(changed, pp)
+		}
+	}
+	if len(changed) > 0 {
+		tb := newTable(&b, "policy", "change", "fields", "risks", "instances today", "compliant", "open CVEs", "baseline")
+		for _, pp := range changed {
+			name := cell(pp.Name, 60)
+			if pp.OldName != "" {
+				name += " (was " + cell(pp.OldName, 60) + ")"
+			}
+			inst, comp, cves, drift := targetsSummary(pp, p.AWSChecked)
+			tb.row(name, statusIcon[pp.Status]+" "+string(pp.Status), fmt.Sprint(len(pp.Changes)), fmt.Sprint(len(pp.Risks)), inst, comp, cves, drift)
+		}
+		b.WriteString("\n")
+	}
+
+	if d < counts {
+		for i, pp := range changed {
+			if d == collapsed && i >= 20 {
+				fmt.Fprintf(&b, "_%d more changed policies are summarised in the table above._\n\n", len(changed)-20)
+				break
+			}
+			summary := fmt.Sprintf("%s %s: %s", statusIcon[pp.Status], cell(pp.Name, 60), plural(len(pp.Changes), "change", "changes"))
+			body := func() {
+				if pp.File != "" {
+					b.WriteString("File: " + code(pp.File) + "\n\n")
+				}
+				limit := map[detail]int{full: 100, collapsed: 15}[d]
+				for j, c := range pp.Changes {
+					if j == limit {
+						fmt.Fprintf(&b, "- … and %d more\n", len(pp.Changes)-limit)
+						break
+					}
+					b.WriteString("- " + cell(c.String(), 300) + "\n")
+				}
+				if len(pp.Targets) > 0 {
+					b.WriteString("\n")
+					tb := newTable(&b, "phase", "account/region", "instances", "online", "offline", "compliant", "no patch state", "other patch group", "open findings", "platforms")
+					for j, t := range pp.Targets {
+						if d == collapsed && j >= 20 {
+							tb.row(fmt.Sprintf("… %d more", len(pp.Targets)-20))
+							break
+						}
+						if t.Error != "" {
+							tb.row(cell(t.Phase, 40), cell(t.Account+"/"+t.Region, 40), "💥 "+cell(t.Error, 200))
+							continue
+						}
+						find := "not read"
+						if t.Findings != nil {
+							find = bySeverity(t.Findings)
+						}
+						tb.row(cell(t.Phase, 40), cell(t.Account+"/"+t.Region, 40), fmt.Sprint(t.Instances), fmt.Sprint(t.Online), fmt.Sprint(t.Offline),
+							fmt.Sprint(t.Compliant), fmt.Sprint(t.NoState), fmt.Sprint(t.OtherPatchGroup), find, cell(platforms(t.Platforms), 80))
+					}
+				}
+				for _, dr := range pp.Drift {
+					where := cell(dr.Account+"/"+dr.Region, 40)
+					switch {
+					case dr.Error != "":
+						fmt.Fprintf(&b, "\n- Baseline in %s: 💥 %s\n", where, cell(dr.Error, 300))
+					case dr.BaselineID == "":
+						fmt.Fprintf(&b, "\n- Baseline in %s: not created yet; `sync` creates it and registers %s\n", where, cell(strings.Join(dr.Register, ", "), 200))
+					case len(dr.Changes) == 0 && len(dr.Register) == 0 && len(dr.Deregister) == 0:
+						fmt.Fprintf(&b, "\n- Baseline in %s: `%s` matches\n", where, dr.BaselineID)
+					default:
+						fmt.Fprintf(&b, "\n- Baseline in %s: `%s` differs from the repository (changed outside patchgate, or by this PR):\n", where, dr.BaselineID)
+						for _, c := range dr.Changes {
+							b.WriteString("  - " + cell(c.String(), 300) + "\n")
+						}
+						if len(dr.Register) > 0 {
+							b.WriteString("  - patch groups to register: " + cell(strings.Join(dr.Register, ", "), 200) + "\n")
+						}
+						if len(dr.Deregister) > 0 {
+							b.WriteString("  - patch groups to deregister: " + cell(strings.Join(dr.Deregister, ", "), 200) + "\n")
+						}
+					}
+				}
+			}
+			details(&b, summary, body)
+		}
+	} else if len(changed) > 0 {
+		if link != "" {
+			fmt.Fprintf(&b, "Field-level changes are left out to fit; see [the run](%s) or run `patchgate plan` locally.\n\n", link)
+		} else {
+			b.WriteString("Field-level changes are left out to fit; run `patchgate plan` locally for them.\n\n")
+		}
+	}
+	for _, u := range p.Unchecked {
+		b.WriteString("> [!NOTE]\n> " + cell(u, 400) + "\n\n")
+	}
+	if len(p.BaseProblems) > 0 {
+		fmt.Fprintf(&b, "_The base has %s; the diff is against the policies that loaded._\n", plural(len(p.BaseProblems), "invalid policy problem", "invalid policy problems"))
+	}
+	return b.String()
+}
+
+func targetsSummary(pp plan.PolicyPlan, checked bool) (inst, comp, cves, drift string) {
+	if !checked || pp.Status == plan.Removed {
+		return "–", "–", "–", "–"
+	}
+	n, c, errs := 0, 0, 0
+	f := map[string]int{}
+	read := false
+	for _, t := range pp.Targets {
+		if t.Error != "" {
+			errs++
+			continue
+		}
+		n += t.Instances
+		c += t.Compliant
+		if t.Findings != nil {
+			read = true
+			for s, k := range t.Findings {
+				f[s] += k
+			}
+		}
+	}
+	inst, comp, cves = fmt.Sprint(n), "–", "not read"
+	if n > 0 {
+		comp = fmt.Sprintf("%d (%.0f%%)", c, float64(c)*100/float64(n))
+	}
+	if read {
+		cves = bySeverity(f)
+	}
+	if errs > 0 {
+		inst += fmt.Sprintf(" (💥 %d unreadable)", errs)
+	}
+	states := map[string]int{}
+	for _, dr := range pp.Drift {
+		switch {
+		case dr.Error != "":
+			states["error"]++
+		case dr.BaselineID == "":
+			states["to create"]++
+		case len(dr.Changes) > 0 || len(dr.Register) > 0 || len(dr.Deregister) > 0:
+			states["drifted"]++
+		default:
+			states["in sync"]++
+		}
+	}
+	keys := make([]string, 0, len(states))
+	for k := range states {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", states[k], k))
+	}
+	drift = strings.Join(parts, ", ")
+	if drift == "" {
+		drift = "–"
+	}
+	return inst, comp, cves, drift
+}
+
+func platforms(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}

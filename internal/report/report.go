@@ -1,0 +1,147 @@
+// Package report renders results as markdown: the job summary, the PR or
+// issue comment, for runs (result.Run) and plans (plan.Plan). It is pure:
+// no AWS, no GitHub, no clock. Every rendering fits its size limit at any
+// fleet size by dropping detail in steps (tables into <details>, then into
+// counts with a link to the run), and never cuts inside markdown or UTF-8.
+package report
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is where a rendering goes; each has GitHub's size limit.
+type Kind int
+
+const (
+	Summary Kind = iota // $GITHUB_STEP_SUMMARY: at most 1 MiB
+	Comment             // an issue or PR comment: at most 65,536 characters
+)
+
+// Limit is the size limit of a kind, in bytes (a comment's limit is in
+// characters; bytes are never fewer, so bytes are the safe measure).
+func (k Kind) Limit() int {
+	if k == Comment {
+		return 65536
+	}
+	return 1 << 20
+}
+
+// Markers identify patchgate's sticky comments, one per report kind.
+func PlanMarker() string { return "<!-- patchgate:plan -->" }
+
+// RunMarker identifies the sticky run report of a policy ("" = all).
+func RunMarker(policy string) string {
+	if policy == "" {
+		return "<!-- patchgate:run -->"
+	}
+	return "<!-- patchgate:run:" + policy + " -->"
+}
+
+// detail is how much a rendering shows; renderers try Full first.
+type detail int
+
+const (
+	full      detail = iota
+	collapsed        // long lists in <details>, fewer rows
+	counts           // counts only, and a link to the run
+)
+
+// fit renders at decreasing detail until the output fits kind's limit; as
+// a last resort it cuts whole lines and closes what it cut open.
+func fit(kind Kind, render func(d detail) string, link string) string {
+	var out string
+	for _, d := range []detail{full, collapsed, counts} {
+		out = render(d)
+		if len(out) <= kind.Limit() {
+			return out
+		}
+	}
+	return cut(out, kind.Limit(), link)
+}
+
+// cut keeps the whole lines of s that fit in limit with a closing note,
+// then closes any <details> and code fence left open.
+func cut(s string, limit int, link string) string {
+	note := "\n\n_The report is too large to show in full"
+	if link != "" {
+		note += fmt.Sprintf("; the complete report is in [the run](%s)", link)
+	}
+	note += "._\n"
+	budget := limit - len(note) - 64 // room for closing tags
+	if budget < 0 {
+		budget = 0
+	}
+	if budget < len(s) {
+		s = s[:budget]
+		if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+			s = s[:i+1]
+		}
+		for !utf8.ValidString(s) { // only if a single line exceeded the budget
+			s = s[:len(s)-1]
+		}
+	}
+	var tail strings.Builder
+	if strings.Count(s, "```")%2 == 1 {
+		tail.WriteString("```\n")
+	}
+	for open := strings.Count(s, "<details>") - strings.Count(s, "</details>"); open > 0; open-- {
+		tail.WriteString("\n</details>\n")
+	}
+	return s + tail.String() + note
+}
+
+// cell makes a string safe inside a markdown table cell: one line, no pipe
+// or HTML, bounded length, valid UTF-8.
+func cell(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > max {
+		r := []rune(s)
+		s = string(r[:max-1]) + "…"
+	}
+	r := strings.NewReplacer("\\", "\\\\", "|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]")
+	return r.Replace(s)
+}
+
+// code renders s as inline code, safe in a table cell.
+func code(s string) string {
+	s = strings.NewReplacer("`", "'", "|", "¦", "\n", " ").Replace(strings.ToValidUTF8(s, "\uFFFD"))
+	return "`" + s + "`"
+}
+
+// table writes a markdown table.
+type table struct {
+	b    *strings.Builder
+	cols int
+}
+
+func newTable(b *strings.Builder, header ...string) *table {
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|")
+	for range header {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	return &table{b: b, cols: len(header)}
+}
+
+func (t *table) row(cells ...string) {
+	for len(cells) < t.cols {
+		cells = append(cells, "")
+	}
+	t.b.WriteString("| " + strings.Join(cells[:t.cols], " | ") + " |\n")
+}
+
+func details(b *strings.Builder, summary string, body func()) {
+	b.WriteString("<details><summary>" + summary + "</summary>\n\n")
+	body()
+	b.WriteString("\n</details>\n\n")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

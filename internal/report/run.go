@@ -1,0 +1,427 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+var icons = map[result.Status]string{
+	result.StatusPassed: "✅", result.StatusFailed: "❌", result.StatusInconclusive: "⚠️", result.StatusHalted: "⏸️",
+	result.StatusCancelled: "🛑", result.StatusRefused: "⛔", result.StatusError: "💥", result.StatusDryRun: "📝",
+	result.StatusSkipped: "➖", result.StatusRunning: "⏳",
+}
+
+func badge(s result.Status) string { return icons[s] + " " + string(s) }
+
+// headline is the verdict in words; never green unless the run passed.
+func headline(r *result.Run) string {
+	switch r.Status {
+	case result.StatusPassed:
+		return "✅ Patched and verified"
+	case result.StatusDryRun:
+		return "📝 Dry run: nothing was sent"
+	case result.StatusFailed, result.StatusHalted:
+		return "❌ Failed: a gate did not pass"
+	case result.StatusInconclusive:
+		return "⚠️ Inconclusive: evidence is missing, so this run is not green"
+	case result.StatusCancelled:
+		return "🛑 Cancelled"
+	case result.StatusRefused:
+		return "⛔ Refused"
+	case result.StatusSkipped:
+		return "➖ Nothing to do"
+	case result.StatusRunning:
+		return "⏳ Still running (or interrupted): re-run with the same run id to resume"
+	}
+	return "💥 Error: patchgate could not finish"
+}
+
+// CompliancePercent is the run's compliance after patching: compliant over
+// verified instances across every phase that was verified. ok is false when
+// nothing was verified.
+func CompliancePercent(r *result.Run) (pct float64, ok bool) {
+	n, c := 0, 0
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				if v := ph.Verification; v != nil && v.Compliance != nil {
+					n += v.Compliance.Instances
+					c += v.Compliance.Compliant
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return float64(c) * 100 / float64(n), true
+}
+
+// phaseAgg is one phase of a policy over all its targets.
+type phaseAgg struct {
+	name          string
+	status        result.Status
+	counts        result.Counts
+	before, after result.PatchCounts
+	verified      int
+	compliant     int
+	fixed, remain map[string]int
+	noFix, newF   int
+	uncovered     int
+	start, end    time.Time
+}
+
+func aggregate(p result.Policy) []*phaseAgg {
+	var order []*phaseAgg
+	by := map[string]*phaseAgg{}
+	for _, t := range p.Targets {
+		for _, ph := range t.Phases {
+			a := by[ph.Name]
+			if a == nil {
+				a = &phaseAgg{name: ph.Name, status: ph.Status, fixed: map[string]int{}, remain: map[string]int{}}
+				by[ph.Name] = a
+				order = append(order, a)
+			} else {
+				a.status = result.Worst(a.status, ph.Status)
+			}
+			a.counts = a.counts.Plus(ph.Counts)
+			if !ph.StartedAt.IsZero() && (a.start.IsZero() || ph.StartedAt.Before(a.start)) {
+				a.start = ph.StartedAt
+			}
+			if ph.EndedAt.After(a.end) {
+				a.end = ph.EndedAt
+			}
+			if v := ph.Verification; v != nil {
+				if c := v.Compliance; c != nil {
+					a.verified += c.Instances
+					a.compliant += c.Compliant
+					addPatch(&a.before, c.Before)
+					addPatch(&a.after, c.After)
+				}
+				if in := v.Inspector; in != nil {
+					for s, n := range in.FixedBySeverity {
+						a.fixed[s] += n
+					}
+					for s, n := range in.RemainingBySeverity {
+						a.remain[s] += n
+					}
+					a.noFix += len(in.NoFix)
+					a.newF += len(in.New)
+					a.uncovered += len(in.Uncovered)
+				}
+			}
+		}
+	}
+	return order
+}
+
+func addPatch(a *result.PatchCounts, b result.PatchCounts) {
+	a.Missing += b.Missing
+	a.Failed += b.Failed
+	a.InstalledPendingReboot += b.InstalledPendingReboot
+	a.CompliantInstances += b.CompliantInstances
+}
+
+var severityOrder = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNTRIAGED"}
+
+func bySeverity(m map[string]int) string {
+	var parts []string
+	for _, s := range severityOrder {
+		if m[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[s], strings.ToLower(s)))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func dur(a, b time.Time) string {
+	if a.IsZero() || b.IsZero() || b.Before(a) {
+		return "–"
+	}
+	return b.Sub(a).Round(time.Second).String()
+}
+
+// Run renders a run result for kind.
+func Run(r *result.Run, kind Kind) string {
+	return fit(kind, func(d detail) string { return renderRun(r, kind, d) }, r.RunURL)
+}
+
+func renderRun(r *result.Run, kind Kind, d detail) string {
+	var b strings.Builder
+	if kind == Comment {
+		b.WriteString(RunMarker("") + "\n")
+	}
+	fmt.Fprintf(&b, "## patchgate run `%s`: %s\n\n", cell(r.RunID, 80), headline(r))
+	b.WriteString(cell(r.Summary, 500) + "\n\n")
+	if r.ForcedWindow {
+		b.WriteString("> [!WARNING]\n> `--force-window` was used: the schedule, freezes and change calendars were overridden.\n\n")
+	}
+	if pct, ok := CompliancePercent(r); ok {
+		fmt.Fprintf(&b, "**Compliance after patching: %.1f%%**", pct)
+	}
+	fmt.Fprintf(&b, " · started %s · took %s", r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), dur(r.StartedAt, r.EndedAt))
+	if r.RunURL != "" {
+		fmt.Fprintf(&b, " · [workflow run](%s)", r.RunURL)
+	}
+	if r.SnapshotID != "" {
+		fmt.Fprintf(&b, " · snapshot `%s`", cell(r.SnapshotID, 40))
+	}
+	b.WriteString("\n\n")
+	for _, e := range r.Errors {
+		b.WriteString("- 💥 " + cell(e, 300) + "\n")
+	}
+
+	if d < counts {
+		b.WriteString("```mermaid\nflowchart LR\n")
+		for i, p := range r.Policies {
+			prev := ""
+			for j, a := range aggregate(p) {
+				id := fmt.Sprintf("p%d_%d", i, j)
+				label := fmt.Sprintf("%s / %s<br/>%s %d/%d", mermaidText(p.Name), mermaidText(a.name), a.status, a.counts.Succeeded, a.counts.Targeted)
+				fmt.Fprintf(&b, "  %s[\"%s\"]:::%s\n", id, label, mermaidClass(a.status))
+				if prev != "" {
+					fmt.Fprintf(&b, "  %s --> %s\n", prev, id)
+				}
+				prev = id
+			}
+		}
+		b.WriteString("  classDef ok fill:#2da44e,color:#fff\n  classDef bad fill:#cf222e,color:#fff\n  classDef warn fill:#bf8700,color:#fff\n  classDef idle fill:#8c959f,color:#fff\n```\n\n")
+	}
+
+	// One table over every policy and phase: the numbers a reader checks.
+	tb := newTable(&b, "policy", "phase", "status", "targeted", "succeeded", "failed", "timed out", "offline", "skipped", "inconclusive", "compliance before → after", "CVEs fixed", "CVEs remaining", "took")
+	for _, p := range r.Policies {
+		for _, a := range aggregate(p) {
+			c := a.counts
+			comp := "–"
+			if a.verified > 0 {
+				comp = fmt.Sprintf("%d missing → %d missing; %d/%d compliant", a.before.Missing, a.after.Missing, a.compliant, a.verified)
+			}
+			fixed, remain := "–", "–"
+			if len(a.fixed) > 0 || len(a.remain) > 0 || a.noFix > 0 || a.uncovered > 0 {
+				fixed, remain = bySeverity(a.fixed), bySeverity(a.remain)
+				if a.noFix > 0 {
+					remain += fmt.Sprintf(" (+%d without a fix)", a.noFix)
+				}
+				if a.uncovered > 0 {
+					remain += fmt.Sprintf("; %d not rescanned", a.uncovered)
+				}
+			}
+			tb.row(cell(p.Name, 60), cell(a.name, 40), badge(a.status), fmt.Sprint(c.Targeted), fmt.Sprint(c.Succeeded), fmt.Sprint(c.Failed),
+				fmt.Sprint(c.TimedOut), fmt.Sprint(c.Offline), fmt.Sprint(c.Skipped), fmt.Sprint(c.Inconclusive+c.Cancelled), comp, fixed, remain, dur(a.start, a.end))
+		}
+		if len(p.Targets) == 0 || len(aggregate(p)) == 0 {
+			tb.row(cell(p.Name, 60), "–", badge(p.Status), "", "", "", "", "", "", "", cell(p.Reason, 200))
+		}
+	}
+	b.WriteString("\n")
+
+	// Why: every reason a gate gave, per policy and target.
+	var why []string
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			where := fmt.Sprintf("%s · %s/%s", p.Name, t.AccountID, t.Region)
+			if t.Status == result.StatusRefused || t.Status == result.StatusError || t.Status == result.StatusCancelled {
+				why = append(why, fmt.Sprintf("%s %s: %s", icons[t.Status], cell(where, 120), cell(t.Reason, 400)))
+			}
+			for _, ph := range t.Phases {
+				for _, rs := range ph.Reasons {
+					why = append(why, fmt.Sprintf("%s %s · %s: **%s** %s", icons[ph.Status], cell(where, 120), cell(ph.Name, 40), cell(rs.Code, 40), cell(rs.Message, 400)))
+				}
+				if v := ph.Verification; v != nil {
+					for _, w := range v.Warnings {
+						why = append(why, fmt.Sprintf("⚠️ %s · %s: %s", cell(where, 120), cell(ph.Name, 40), cell(w, 300)))
+					}
+				}
+			}
+		}
+	}
+	if len(why) > 0 {
+		b.WriteString("### Why\n\n")
+		limit := map[detail]int{full: 200, collapsed: 30, counts: 10}[d]
+		for i, w := range why {
+			if i == limit {
+				fmt.Fprintf(&b, "- … and %d more\n", len(why)-limit)
+				break
+			}
+			b.WriteString("- " + w + "\n")
+		}
+		b.WriteString("\n")
+	}
+
+	if d == counts {
+		if r.RunURL != "" {
+			fmt.Fprintf(&b, "Per-instance details are left out to fit; see [the run](%s) and its JSON result.\n", r.RunURL)
+		} else {
+			b.WriteString("Per-instance details are left out to fit; see the run's JSON result.\n")
+		}
+		return b.String()
+	}
+
+	failures := topFailures(r)
+	if len(failures) > 0 {
+		limit := map[detail]int{full: 50, collapsed: 10}[d]
+		details(&b, fmt.Sprintf("Failed instances (%d)", len(failures)), func() {
+			tb := newTable(&b, "instance", "policy · target · phase", "outcome", "SSM status", "error")
+			for i, f := range failures {
+				if i == limit {
+					tb.row(fmt.Sprintf("… %d more", len(failures)-limit))
+					break
+				}
+				tb.row(code(f.in.ID)+" "+cell(f.in.Name, 40), cell(f.where, 120), string(f.in.Outcome), cell(f.in.SSMStatus+" "+f.in.StatusDetails, 60), cell(f.in.Error, 240))
+			}
+		})
+	}
+
+	var nc []string
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				if v := ph.Verification; v != nil && v.Compliance != nil {
+					for _, ic := range v.Compliance.NonCompliant {
+						row := fmt.Sprintf("| %s | %s | %s | %d | %d | %d | %s |", code(ic.InstanceID), cell(p.Name+" · "+ph.Name, 100), cell(ic.Reason, 160),
+							ic.Missing, ic.Failed, ic.PendingReboot, cell(strings.Join(ic.CVEs, ", "), 200))
+						nc = append(nc, row)
+					}
+				}
+			}
+		}
+	}
+	if len(nc) > 0 {
+		limit := map[detail]int{full: 50, collapsed: 10}[d]
+		details(&b, fmt.Sprintf("Non-compliant instances (%d)", len(nc)), func() {
+			newTable(&b, "instance", "policy · phase", "reason", "missing", "failed", "pending reboot", "CVEs")
+			for i, row := range nc {
+				if i == limit {
+					fmt.Fprintf(&b, "| … %d more | | | | | | |\n", len(nc)-limit)
+					break
+				}
+				b.WriteString(row + "\n")
+			}
+		})
+	}
+
+	var cves []string
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				if v := ph.Verification; v != nil && v.Inspector != nil {
+					in := v.Inspector
+					for _, set := range []struct {
+						label string
+						fs    []result.Finding
+					}{{"remaining", in.Remaining}, {"new", in.New}, {"no fix", in.NoFix}, {"fixed", in.Fixed}} {
+						for _, f := range set.fs {
+							cves = append(cves, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), strings.ToLower(f.Severity), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100)))
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(cves) > 0 {
+		limit := map[detail]int{full: 100, collapsed: 15}[d]
+		details(&b, fmt.Sprintf("Inspector findings (%d)", len(cves)), func() {
+			newTable(&b, "CVE", "severity", "state", "instance", "package", "policy · phase")
+			for i, row := range cves {
+				if i == limit {
+					fmt.Fprintf(&b, "| … %d more | | | | | |\n", len(cves)-limit)
+					break
+				}
+				b.WriteString(row + "\n")
+			}
+		})
+	}
+
+	var cmds []string
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				for _, w := range ph.Waves {
+					for _, c := range w.Commands {
+						id := code(c.CommandID)
+						if c.ConsoleURL != "" {
+							id = fmt.Sprintf("[%s](%s)", c.CommandID, c.ConsoleURL)
+						}
+						if !c.Sent && !c.Resumed {
+							id = "(not sent)"
+						}
+						cmds = append(cmds, fmt.Sprintf("| %s | %s | %d | %d | %s | %s/%s | %s |", id, cell(p.Name+" · "+ph.Name, 100), w.Index, c.Instances,
+							cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), fmt.Sprint(t.AccountID+"/"+t.Region)))
+					}
+				}
+			}
+		}
+	}
+	if len(cmds) > 0 {
+		limit := map[detail]int{full: 200, collapsed: 20}[d]
+		details(&b, fmt.Sprintf("Commands (%d)", len(cmds)), func() {
+			newTable(&b, "command", "policy · phase", "wave", "instances", "status", "concurrency/errors", "target")
+			for i, row := range cmds {
+				if i == limit {
+					fmt.Fprintf(&b, "| … %d more | | | | | | |\n", len(cmds)-limit)
+					break
+				}
+				b.WriteString(row + "\n")
+			}
+		})
+	}
+	return b.String()
+}
+
+type failure struct {
+	in    result.Instance
+	where string
+}
+
+// topFailures lists the instances that did not succeed (failed first).
+func topFailures(r *result.Run) []failure {
+	rank := map[result.Outcome]int{result.OutcomeFailed: 0, result.OutcomeTimedOut: 1, result.OutcomeInconclusive: 2, result.OutcomeCancelled: 3, result.OutcomeOffline: 4}
+	var out []failure
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				for _, w := range ph.Waves {
+					for _, in := range w.Instances {
+						if _, bad := rank[in.Outcome]; bad {
+							out = append(out, failure{in: in, where: fmt.Sprintf("%s · %s/%s · %s", p.Name, t.AccountID, t.Region, ph.Name)})
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].in.Outcome] < rank[out[j].in.Outcome] })
+	return out
+}
+
+func mermaidText(s string) string {
+	return strings.NewReplacer("\"", "'", "[", "(", "]", ")", "<", "", ">", "", "\n", " ", "`", "'").Replace(s)
+}
+
+func mermaidClass(s result.Status) string {
+	switch s {
+	case result.StatusPassed, result.StatusDryRun:
+		return "ok"
+	case result.StatusFailed, result.StatusError, result.StatusCancelled:
+		return "bad"
+	case result.StatusInconclusive, result.StatusRefused, result.StatusRunning:
+		return "warn"
+	}
+	return "idle"
+}

@@ -280,4 +280,3 @@ func FuzzCell(f *testing.F) {
 		}
 	})
 }
-

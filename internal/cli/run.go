@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -156,11 +155,7 @@ func writeReport(path string, r *result.Run, log *slog.Logger) {
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err == nil {
-		// Write then rename, so a reader never sees half a document.
-		tmp := path + ".tmp"
-		if err = os.WriteFile(tmp, append(data, '\n'), 0o644); err == nil {
-			err = os.Rename(tmp, path)
-		}
+		err = writeFileAtomic(path, append(data, '\n'))
 	}
 	if err != nil {
 		log.Error("could not write the report", "path", path, "err", err)

@@ -89,9 +89,11 @@ func checkMarkdown(t testing.TB, md string, limit int) {
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
 		if tbl, ok := n.(*east.Table); ok && entering {
 			want := tbl.FirstChild().ChildCount()
+			i := 0
 			for row := tbl.FirstChild().NextSibling(); row != nil; row = row.NextSibling() {
+				i++
 				if row.ChildCount() != want {
-					t.Errorf("table row with %d cells, header has %d: %q", row.ChildCount(), want, row.Text(src)) //nolint:staticcheck // Text is what we need here
+					t.Errorf("table row %d has %d cells, its header %d", i, row.ChildCount(), want)
 				}
 			}
 		}

@@ -141,14 +141,6 @@ func bySeverity(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
 func dur(a, b time.Time) string {
 	if a.IsZero() || b.IsZero() || b.Before(a) {
 		return "–"

@@ -6,13 +6,18 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/patchgate/patchgate/internal/version.Version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: build test lint fuzz tools bench
+.PHONY: build test integration lint fuzz tools bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/patchgate ./cmd/patchgate
 
 test:
 	$(GO) test -race -shuffle=on -count=1 ./...
+
+# Wire-compatibility tests against moto (a third-party AWS emulator, installed
+# into .cache/ by the script): `make integration INTEGRATION_ARGS="-run Lock ./internal/lock"`.
+integration:
+	GO=$(GO) bash scripts/moto.sh $(INTEGRATION_ARGS)
 
 tools:
 	@test -x $(GOBIN)/staticcheck && $(GOBIN)/staticcheck -version | grep -q "$(STATICCHECK_VERSION:v%=%)" || \

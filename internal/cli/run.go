@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -258,5 +259,18 @@ func maskerFor(env Env) awsapi.Masker {
 	if env.Getenv("GITHUB_ACTIONS") != "true" {
 		return nil
 	}
-	return githubactions.New(githubactions.WithWriter(env.Stdout), githubactions.WithGetenv(env.Getenv))
+	return &lockedMasker{a: githubactions.New(githubactions.WithWriter(env.Stdout), githubactions.WithGetenv(env.Getenv))}
+}
+
+// lockedMasker serialises masks: credentials of parallel targets refresh
+// in their own goroutines, and two workflow commands must not interleave.
+type lockedMasker struct {
+	mu sync.Mutex
+	a  *githubactions.Action
+}
+
+func (m *lockedMasker) AddMask(s string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.a.AddMask(s)
 }

@@ -34,3 +34,10 @@ fuzz:
 		for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
 			echo "fuzz $$dir $$fz"; (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) .) || exit 1; \
 		done; done
+
+ACTIONLINT_VERSION := v1.7.7
+# Lints this repository's workflow and the example workflows users copy.
+actionlint:
+	@test -x $(GOBIN)/actionlint && $(GOBIN)/actionlint -version | grep -q "$(ACTIONLINT_VERSION:v%=%)" || \
+		$(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	$(GOBIN)/actionlint -shellcheck= .github/workflows/*.yml examples/workflows/*.yml

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/patchgate/patchgate/internal/clock"
 )
@@ -294,5 +296,52 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		if !strings.HasPrefix(c["body"].(string), "<!-- patchgate:run:") {
 			t.Errorf("comment without its policy marker: %.80s", c["body"])
 		}
+	}
+}
+
+// TestActionYAMLDeclaresEveryInput keeps action.yml and the inputs the
+// code reads in step: an input the code reads but action.yml lacks would
+// never be set, and one action.yml offers but the code ignores would lie.
+func TestActionYAMLDeclaresEveryInput(t *testing.T) {
+	data, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Inputs  map[string]any `yaml:"inputs"`
+		Outputs map[string]any `yaml:"outputs"`
+		Runs    struct {
+			Using string   `yaml:"using"`
+			Args  []string `yaml:"args"`
+		} `yaml:"runs"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("action.go")
+	read := map[string]bool{}
+	for _, m := range regexp.MustCompile(`GetInput\("([a-z-]+)"\)|\{"([a-z-]+)", &in\.`).FindAllStringSubmatch(string(src), -1) {
+		read[m[1]+m[2]] = true
+	}
+	for name := range doc.Inputs {
+		if !read[name] {
+			t.Errorf("action.yml input %s is never read", name)
+		}
+	}
+	for name := range read {
+		if _, ok := doc.Inputs[name]; !ok {
+			t.Errorf("the action reads input %s, which action.yml does not declare", name)
+		}
+	}
+	for _, o := range []string{"status", "compliance-percent", "report-path", "has-changes"} {
+		if _, ok := doc.Outputs[o]; !ok {
+			t.Errorf("output %s missing", o)
+		}
+		if !strings.Contains(string(src), `SetOutput("`+o+`"`) {
+			t.Errorf("output %s is never set", o)
+		}
+	}
+	if doc.Runs.Using != "docker" || len(doc.Runs.Args) != 1 || doc.Runs.Args[0] != "action" {
+		t.Errorf("runs: %+v", doc.Runs)
 	}
 }

@@ -139,10 +139,7 @@ func TestActionRefusesRunOnPullRequests(t *testing.T) {
 func TestActionDryRunsOnSchedule(t *testing.T) {
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
 	ep := awssim.Start(t, sim)
-	t.Setenv("AWS_ACCESS_KEY_ID", awssim.AccessKeyFor("111122223333"))
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "simsecret")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	simCredentials(t)
 	t.Setenv("AWS_ENDPOINT_URL", ep)
 	a := newActionEnv(t, policyRepo(t), "schedule", map[string]any{}, map[string]string{"dry-run": "true", "policy": "web-fleet", "force-window": "true"})
 	code, log := a.run(t)

@@ -43,14 +43,21 @@ func policyRepo(t *testing.T) string {
 	return dir
 }
 
-func TestSyncThenPlanAgainstTheSimulator(t *testing.T) {
-	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
-	ep := awssim.Start(t, sim)
+// simCredentials points the SDK's default chain at the simulator's
+// account 111122223333, away from any real profile on the machine.
+func simCredentials(t *testing.T) {
+	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", awssim.AccessKeyFor("111122223333"))
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "simsecret")
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+}
+
+func TestSyncThenPlanAgainstTheSimulator(t *testing.T) {
+	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
+	ep := awssim.Start(t, sim)
+	simCredentials(t)
 	dir := policyRepo(t)
 	env := map[string]string{}
 	writes := func() int {

@@ -294,19 +294,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 			}
 		}
 	}
-	if len(nc) > 0 {
-		limit := map[detail]int{full: 50, collapsed: 10}[d]
-		details(&b, fmt.Sprintf("Non-compliant instances (%d)", len(nc)), func() {
-			newTable(&b, "instance", "policy · phase", "reason", "missing", "failed", "pending reboot", "CVEs")
-			for i, row := range nc {
-				if i == limit {
-					fmt.Fprintf(&b, "| … %d more | | | | | | |\n", len(nc)-limit)
-					break
-				}
-				b.WriteString(row + "\n")
-			}
-		})
-	}
+	rowsSection(&b, "Non-compliant instances", []string{"instance", "policy · phase", "reason", "missing", "failed", "pending reboot", "CVEs"}, nc, map[detail]int{full: 50, collapsed: 10}[d])
 
 	var cves []string
 	for _, p := range r.Policies {
@@ -326,19 +314,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 			}
 		}
 	}
-	if len(cves) > 0 {
-		limit := map[detail]int{full: 100, collapsed: 15}[d]
-		details(&b, fmt.Sprintf("Inspector findings (%d)", len(cves)), func() {
-			newTable(&b, "CVE", "severity", "state", "instance", "package", "policy · phase")
-			for i, row := range cves {
-				if i == limit {
-					fmt.Fprintf(&b, "| … %d more | | | | | |\n", len(cves)-limit)
-					break
-				}
-				b.WriteString(row + "\n")
-			}
-		})
-	}
+	rowsSection(&b, "Inspector findings", []string{"CVE", "severity", "state", "instance", "package", "policy · phase"}, cves, map[detail]int{full: 100, collapsed: 15}[d])
 
 	var cmds []string
 	for _, p := range r.Policies {
@@ -360,19 +336,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 			}
 		}
 	}
-	if len(cmds) > 0 {
-		limit := map[detail]int{full: 200, collapsed: 20}[d]
-		details(&b, fmt.Sprintf("Commands (%d)", len(cmds)), func() {
-			newTable(&b, "command", "policy · phase", "wave", "instances", "status", "concurrency/errors", "target")
-			for i, row := range cmds {
-				if i == limit {
-					fmt.Fprintf(&b, "| … %d more | | | | | | |\n", len(cmds)-limit)
-					break
-				}
-				b.WriteString(row + "\n")
-			}
-		})
-	}
+	rowsSection(&b, "Commands", []string{"command", "policy · phase", "wave", "instances", "status", "concurrency/errors", "target"}, cmds, map[detail]int{full: 200, collapsed: 20}[d])
 	return b.String()
 }
 
@@ -416,4 +380,22 @@ func mermaidClass(s result.Status) string {
 		return "warn"
 	}
 	return "idle"
+}
+
+// rowsSection writes pre-rendered table rows in a <details> block, at most
+// limit of them and then a row counting the rest.
+func rowsSection(b *strings.Builder, title string, header, rows []string, limit int) {
+	if len(rows) == 0 {
+		return
+	}
+	details(b, fmt.Sprintf("%s (%d)", title, len(rows)), func() {
+		newTable(b, header...)
+		for i, row := range rows {
+			if i == limit {
+				fmt.Fprintf(b, "| … %d more |%s\n", len(rows)-limit, strings.Repeat(" |", len(header)-1))
+				break
+			}
+			b.WriteString(row + "\n")
+		}
+	})
 }

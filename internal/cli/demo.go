@@ -13,7 +13,10 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/plan"
+	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/rollout"
 )
@@ -81,7 +84,40 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(clk)),
 		Clock:   clk, Logger: log}
 
-	fmt.Fprintf(env.Stdout, "\n== 2. dry run: what would be sent (simulator at %s)\n", srv.URL)
+	fmt.Fprintf(env.Stdout, "\n== 2. plan: what the policies target today (as a first pull request would show them)\n")
+	set := &policy.Set{Policies: selected}
+	p := plan.New("(none)", "", nil, set)
+	p.Resolve(ctx, set, plan.AWSConnect(factory), true, 8)
+	for _, pp := range p.Policies {
+		n, compliant, create := 0, 0, 0
+		findings := map[string]int{}
+		for _, t := range pp.Targets {
+			n += t.Instances
+			compliant += t.Compliant
+			for sev, k := range t.Findings {
+				findings[sev] += k
+			}
+		}
+		for _, d := range pp.Drift {
+			if d.BaselineID == "" && d.Error == "" {
+				create++
+			}
+		}
+		fmt.Fprintf(env.Stdout, "  %-14s %d instances, %d compliant today, open findings: %d critical, %d high; %d baselines to create\n",
+			pp.Name, n, compliant, findings["CRITICAL"], findings["HIGH"], create)
+	}
+
+	fmt.Fprintf(env.Stdout, "\n== 3. sync: create the patch baselines the policies declare\n")
+	synced, errs := syncAll(ctx, factory, selected, baseline.Options{Token: opt.RunID}, 8)
+	for _, e := range errs {
+		fmt.Fprintf(env.Stderr, "patchgate demo: sync %s\n", e)
+		return ExitUsage
+	}
+	for _, o := range synced {
+		fmt.Fprintf(env.Stdout, "  %s/%s %s: %s, patch groups %v\n", o.Account, o.Region, o.Baseline, o.Action, o.Register)
+	}
+
+	fmt.Fprintf(env.Stdout, "\n== 4. dry run: what would be sent (simulator at %s)\n", srv.URL)
 	opt.DryRun = true
 	dry := rollout.New(opt).Run(ctx, selected)
 	for _, p := range dry.Policies {
@@ -97,7 +133,7 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintf(env.Stdout, "  %-14s %d targets, %d commands to %d instances\n", p.Name, len(p.Targets), cmds, insts)
 	}
 
-	fmt.Fprintf(env.Stdout, "\n== 3. run (schedules are overridden with --force-window for the demo)\n")
+	fmt.Fprintf(env.Stdout, "\n== 5. run (schedules are overridden with --force-window for the demo)\n")
 	opt.DryRun = false
 	r := rollout.New(opt).Run(ctx, selected)
 	publishMetrics(factory, r, selected, log)

@@ -78,62 +78,8 @@ func runSync(ctx context.Context, env Env, opts any, args []string) int {
 			return ExitUsage
 		}
 	}
-	targets, wants := syncPlan(ps)
 	f := &awsapi.Factory{Base: cfg, SessionName: "patchgate-sync-" + runID, Masker: masker}
-	// Policies may name one account by id and another by "the credentials'
-	// own": group by the account the credentials resolve to, so that each
-	// account and region is synced once with every baseline it must hold
-	// (otherwise each half would see the other's baselines as orphans).
-	type region struct {
-		account, region string
-	}
-	groups := map[region]map[string]baseline.Definition{}
-	configs := map[region]aws.Config{}
-	var order []region
-	var errs []string
-	for _, t := range targets {
-		c, account, err := f.Config(ctx, t.account, t.role, t.region)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s/%s: %v", orDefault(t.account), t.region, err))
-			continue
-		}
-		k := region{account, t.region}
-		if groups[k] == nil {
-			groups[k], configs[k] = map[string]baseline.Definition{}, c
-			order = append(order, k)
-		}
-		for name, d := range wants[t] {
-			groups[k][name] = d
-		}
-	}
-	var mu sync.Mutex
-	var all []baseline.Outcome
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(o.parallel, 1))
-	for _, k := range order {
-		g.Go(func() error {
-			out, err := baseline.Sync(gctx, ssm.NewFromConfig(configs[k]), k.account, k.region, groups[k], baseline.Options{DryRun: o.dryRun, Prune: o.prune, Token: runID})
-			mu.Lock()
-			defer mu.Unlock()
-			all = append(all, out...)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s/%s: %v", k.account, k.region, err))
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	sort.SliceStable(all, func(i, j int) bool {
-		a, b := all[i], all[j]
-		if a.Account != b.Account {
-			return a.Account < b.Account
-		}
-		if a.Region != b.Region {
-			return a.Region < b.Region
-		}
-		return a.Baseline < b.Baseline
-	})
-	sort.Strings(errs)
+	all, errs := syncAll(ctx, f, ps, baseline.Options{DryRun: o.dryRun, Prune: o.prune, Token: runID}, o.parallel)
 	if o.format == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -213,4 +159,66 @@ func printSync(w io.Writer, all []baseline.Outcome, errs []string, dryRun bool) 
 	} else {
 		fmt.Fprintf(w, "%d baseline(s) changed, %d already in sync\n", writes, len(all)-writes)
 	}
+}
+
+// syncAll syncs every account and region the policies name, each once with
+// all the baselines it must hold, and returns the outcomes in order and the
+// errors, one line each.
+func syncAll(ctx context.Context, f *awsapi.Factory, ps []*policy.Policy, opt baseline.Options, parallel int) ([]baseline.Outcome, []string) {
+	targets, wants := syncPlan(ps)
+	// Policies may name one account by id and another by "the credentials'
+	// own": group by the account the credentials resolve to, so that each
+	// account and region is synced once with every baseline it must hold
+	// (otherwise each half would see the other's baselines as orphans).
+	type region struct {
+		account, region string
+	}
+	groups := map[region]map[string]baseline.Definition{}
+	configs := map[region]aws.Config{}
+	var order []region
+	var errs []string
+	for _, t := range targets {
+		c, account, err := f.Config(ctx, t.account, t.role, t.region)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s/%s: %v", orDefault(t.account), t.region, err))
+			continue
+		}
+		k := region{account, t.region}
+		if groups[k] == nil {
+			groups[k], configs[k] = map[string]baseline.Definition{}, c
+			order = append(order, k)
+		}
+		for name, d := range wants[t] {
+			groups[k][name] = d
+		}
+	}
+	var mu sync.Mutex
+	var all []baseline.Outcome
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(parallel, 1))
+	for _, k := range order {
+		g.Go(func() error {
+			out, err := baseline.Sync(gctx, ssm.NewFromConfig(configs[k]), k.account, k.region, groups[k], opt)
+			mu.Lock()
+			defer mu.Unlock()
+			all = append(all, out...)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s/%s: %v", k.account, k.region, err))
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.Account != b.Account {
+			return a.Account < b.Account
+		}
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		return a.Baseline < b.Baseline
+	})
+	sort.Strings(errs)
+	return all, errs
 }

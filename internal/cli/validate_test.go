@@ -120,6 +120,11 @@ func TestDemo(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "policy web-fleet: passed") || !strings.Contains(out, "CVE fixed") {
 		t.Fatalf("demo exit %d:\n%s", code, out)
 	}
+	// The plan and sync steps: targets resolved, six baselines created (web
+	// in 2 accounts x 2 regions, ubuntu and windows in their own).
+	if !strings.Contains(out, "web-fleet      280 instances") || strings.Count(out, ": create, patch groups") != 6 {
+		t.Fatalf("demo plan/sync steps:\n%s", out)
+	}
 	code, out, _ = runIn(t, "../..", nil, "demo", "--fail-staging")
 	if code != 1 || !strings.Contains(out, "kept production unpatched") {
 		t.Fatalf("demo --fail-staging exit %d:\n%s", code, out)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -111,6 +112,7 @@ func (s *Sim) listFindings(body []byte, account, region string) (any, error) {
 			VulnerabilityId []strFilter
 			FindingType     []strFilter
 			ResourceTags    []mapFilter
+			ResourceType    []strFilter
 		} `json:"filterCriteria"`
 		MaxResults *int   `json:"maxResults"`
 		NextToken  string `json:"nextToken"`
@@ -137,27 +139,38 @@ func (s *Sim) listFindings(body []byte, account, region string) (any, error) {
 		in *Instance
 		f  findingView
 	}
+	// The token is the position of the next finding (instance, finding), so
+	// a page costs its own rows, not a pass over the fleet.
+	fleet := s.fleet[regionKey{account, region}]
+	i0, j0 := findingToken(in.NextToken)
 	var rows []row
-	for _, inst := range s.fleet[regionKey{account, region}] {
-		if !strMatch(fc.ResourceId, inst.ID) || !tagsMatch(fc.ResourceTags, inst.Tags) {
+	next := ""
+	for i := i0; i < len(fleet) && next == ""; i++ {
+		inst := fleet[i]
+		if !strMatch(fc.ResourceId, inst.ID) || !tagsMatch(fc.ResourceTags, inst.Tags) || !strMatch(fc.ResourceType, "AWS_EC2_INSTANCE") {
 			continue
 		}
-		for _, f := range inst.findings(now) {
+		for j, f := range inst.findings(now) {
+			if i == i0 && j < j0 {
+				continue
+			}
 			if strMatch(fc.FindingStatus, f.status) && strMatch(fc.Severity, f.spec.Severity) && strMatch(fc.FixAvailable, fixOf(f.spec)) &&
 				strMatch(fc.VulnerabilityId, f.spec.CVE) && strMatch(fc.FindingType, "PACKAGE_VULNERABILITY") {
+				if len(rows) == max {
+					next = fmt.Sprintf("%d:%d", i, j)
+					break
+				}
 				rows = append(rows, row{inst, f})
 			}
 		}
 	}
-	start := tokenIndex(in.NextToken)
-	end := min(start+max, len(rows))
 	list := []map[string]any{}
-	for _, r := range rows[min(start, len(rows)):end] {
+	for _, r := range rows {
 		list = append(list, map[string]any{
 			"findingArn":   fmt.Sprintf("arn:aws:inspector2:%s:%s:finding/%s-%s", region, account, r.in.ID, r.f.spec.CVE),
 			"awsAccountId": account, "type": "PACKAGE_VULNERABILITY", "severity": r.f.spec.Severity, "status": r.f.status,
 			"fixAvailable": fixOf(r.f.spec), "title": r.f.spec.CVE + " - " + r.f.spec.Package, "description": "simulated finding",
-			"firstObservedAt": epoch(r.in.baselineScan), "lastObservedAt": epoch(r.f.at), "updatedAt": epoch(r.f.at),
+			"firstObservedAt": epoch(r.f.firstObserved(r.in)), "lastObservedAt": epoch(r.f.at), "updatedAt": epoch(r.f.at),
 			"remediation": map[string]any{"recommendation": map[string]any{"text": "update " + r.f.spec.Package}},
 			"resources":   []any{map[string]any{"id": r.in.ID, "type": "AWS_EC2_INSTANCE", "region": region, "partition": "aws", "tags": r.in.Tags}},
 			"packageVulnerabilityDetails": map[string]any{"vulnerabilityId": r.f.spec.CVE, "source": "NVD",
@@ -165,8 +178,8 @@ func (s *Sim) listFindings(body []byte, account, region string) (any, error) {
 		})
 	}
 	out := map[string]any{"findings": list}
-	if end < len(rows) {
-		out["nextToken"] = strconv.Itoa(end)
+	if next != "" {
+		out["nextToken"] = next
 	}
 	return out, nil
 }
@@ -176,6 +189,11 @@ func (s *Sim) listCoverage(body []byte, account, region string) (any, error) {
 		FilterCriteria struct {
 			ResourceId      []strFilter
 			Ec2InstanceTags []mapFilter
+			ResourceType    []strFilter
+			LastScannedAt   []struct {
+				StartInclusive *float64 `json:"startInclusive"`
+				EndInclusive   *float64 `json:"endInclusive"`
+			} `json:"lastScannedAt"`
 		} `json:"filterCriteria"`
 		MaxResults *int   `json:"maxResults"`
 		NextToken  string `json:"nextToken"`
@@ -194,30 +212,60 @@ func (s *Sim) listCoverage(body []byte, account, region string) (any, error) {
 		return nil, validation("filterCriteria.resourceId has %d entries; the maximum is 10", len(in.FilterCriteria.ResourceId))
 	}
 	now := s.clock.Now()
-	var match []*Instance
-	for _, inst := range s.fleet[regionKey{account, region}] {
-		if strMatch(in.FilterCriteria.ResourceId, inst.ID) && tagsMatch(in.FilterCriteria.Ec2InstanceTags, inst.Tags) {
-			match = append(match, inst)
-		}
-	}
-	start := tokenIndex(in.NextToken)
-	end := min(start+max, len(match))
+	fleet := s.fleet[regionKey{account, region}]
 	list := []map[string]any{}
-	for _, inst := range match[min(start, len(match)):end] {
+	next := ""
+	for i := tokenIndex(in.NextToken); i < len(fleet); i++ {
+		inst := fleet[i]
+		if !strMatch(in.FilterCriteria.ResourceId, inst.ID) || !tagsMatch(in.FilterCriteria.Ec2InstanceTags, inst.Tags) ||
+			!strMatch(in.FilterCriteria.ResourceType, "AWS_EC2_INSTANCE") {
+			continue
+		}
+		last, _ := inst.lastScan(now)
+		inWindow := true
+		for _, d := range in.FilterCriteria.LastScannedAt {
+			if d.StartInclusive != nil && epoch(last) < *d.StartInclusive || d.EndInclusive != nil && epoch(last) > *d.EndInclusive {
+				inWindow = false
+			}
+		}
+		if !inWindow {
+			continue
+		}
+		if len(list) == max {
+			next = strconv.Itoa(i)
+			break
+		}
 		code := "ACTIVE"
 		if inst.Coverage == "UNMANAGED_EC2_INSTANCE" || inst.Coverage == "PENDING_INITIAL_SCAN" {
 			code = "INACTIVE"
 		}
-		last, _ := inst.lastScan(now)
 		list = append(list, map[string]any{"accountId": account, "resourceId": inst.ID, "resourceType": "AWS_EC2_INSTANCE",
 			"scanType": "PACKAGE", "scanMode": "EC2_SSM_AGENT_BASED", "lastScannedAt": epoch(last),
 			"scanStatus": map[string]any{"statusCode": code, "reason": inst.Coverage}})
 	}
 	out := map[string]any{"coveredResources": list}
-	if end < len(match) {
-		out["nextToken"] = strconv.Itoa(end)
+	if next != "" {
+		out["nextToken"] = next
 	}
 	return out, nil
+}
+
+// firstObserved is when Inspector first saw the finding: a finding that
+// only appears at the rescan after a patch was first seen then.
+func (f findingView) firstObserved(in *Instance) time.Time {
+	if f.spec.New {
+		return f.at
+	}
+	return in.baselineScan
+}
+
+// findingToken reads a ListFindings token "instance:finding".
+func findingToken(tok string) (int, int) {
+	a, b, ok := strings.Cut(tok, ":")
+	if !ok {
+		return 0, 0
+	}
+	return tokenIndex(a), tokenIndex(b)
 }
 
 func fixOf(f FindingSpec) string {

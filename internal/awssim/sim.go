@@ -52,6 +52,7 @@ type Sim struct {
 	fleet          map[regionKey][]*Instance // sorted by id
 	byID           map[string]*Instance
 	commands       map[regionKey][]*command
+	cmdByID        map[string]*command
 	params         map[regionKey]map[string]*parameter
 	patchBaselines map[regionKey]*baselineState
 	keys           map[string]string // access key id -> account
@@ -86,7 +87,7 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 		sc.PatchDuration = 40 * time.Minute
 	}
 	s := &Sim{clock: c, sc: sc, fleet: map[regionKey][]*Instance{}, byID: map[string]*Instance{},
-		commands: map[regionKey][]*command{}, params: map[regionKey]map[string]*parameter{}, keys: map[string]string{},
+		commands: map[regionKey][]*command{}, cmdByID: map[string]*command{}, params: map[regionKey]map[string]*parameter{}, keys: map[string]string{},
 		calls: map[string]int{}, faults: map[string]*fault{}, rng: rand.New(rand.NewPCG(1, 2))}
 	n := 0
 	for _, g := range sc.Groups {

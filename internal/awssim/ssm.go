@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -151,6 +152,7 @@ func (s *Sim) ssm(op, account, region string, body []byte) (any, error) {
 			requested: now, instanceIDs: in.InstanceIds}
 		c.schedule(targets, s.sc.PatchDuration, now)
 		s.commands[k] = append(s.commands[k], c)
+		s.cmdByID[c.id] = c
 		ids := make([]string, len(targets))
 		for i, t := range targets {
 			ids[i] = t.ID
@@ -398,12 +400,36 @@ func (s *Sim) ssmExtra(op string, k regionKey, now time.Time, body []byte) (any,
 }
 
 func (s *Sim) findCommand(k regionKey, id string) *command {
-	for _, c := range s.commands[k] {
-		if c.id == id {
-			return c
-		}
+	// Indexed: a naive poller asks for one command per instance per poll.
+	if c := s.cmdByID[id]; c != nil && slices.Contains(s.commands[k], c) {
+		return c
 	}
 	return nil
+}
+
+// CommandSpan returns when a command was sent and when its last invocation
+// ended (clock time): the simulated work it stood for. ok is false for an
+// unknown command or one with an invocation that never ends by itself.
+func (s *Sim) CommandSpan(id string) (sent, ended time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cmdByID[id]
+	if c == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	for _, inv := range c.invs {
+		end := inv.end
+		if !inv.cancelledAt.IsZero() && (end.IsZero() || inv.cancelledAt.Before(end)) {
+			end = inv.cancelledAt
+		}
+		if end.IsZero() {
+			return c.requested, time.Time{}, false
+		}
+		if end.After(ended) {
+			ended = end
+		}
+	}
+	return c.requested, ended, true
 }
 
 func matchInstance(in *Instance, fs []filter) bool {

@@ -50,7 +50,7 @@ func init() {
 			fs.StringVar(&o.policy, "policy", "", "comma-separated policy names to run (default: every policy that is due)")
 			fs.StringVar(&o.runID, "run-id", "", "run id; a re-run with the same id resumes without sending anything twice (default GITHUB_RUN_ID)")
 			fs.StringVar(&o.runURL, "run-url", "", "link recorded in locks and reports (default: the GitHub Actions run)")
-			fs.IntVar(&o.parallel, "parallel", 4, "account x region targets patched at once")
+			fs.IntVar(&o.parallel, "parallel", 16, "account x region targets patched at once (each has its own SSM rate limits)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "do everything up to sending, and report what would be sent")
 			fs.BoolVar(&o.forceWindow, "force-window", false, "patch outside the schedule, in a freeze or with a closed change calendar (recorded in the report)")
 			fs.StringVar(&o.report, "report", "", "write the JSON result to this file")

@@ -72,7 +72,7 @@ type Options struct {
 	// Due restricts the run to policies whose schedule is open now; policies
 	// named explicitly are always considered (and refused outside their window).
 	Explicit bool
-	Parallel int // account x region targets at once; default 4
+	Parallel int // account x region targets at once; default 16
 	Connect  Connect
 	Clock    clock.Clock
 	Logger   *slog.Logger
@@ -89,7 +89,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Parallel <= 0 {
-		o.Parallel = 4
+		o.Parallel = 16
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}

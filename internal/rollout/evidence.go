@@ -34,6 +34,7 @@ func settings(s Scope) verify.Settings {
 		FailOnSeverity:     in.FailOnSeverity,
 		RescanTimeout:      in.RescanTimeout.Duration,
 		RequireFixed:       in.RequireFixed,
+		Tags:               s.Phase.Targets.Tags,
 	}
 }
 

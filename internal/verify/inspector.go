@@ -51,13 +51,81 @@ func stringFilters(vals []string) []insptypes.StringFilter {
 	return fs
 }
 
-// findings lists the package-vulnerability findings of ids in the given statuses.
-func (v *Verifier) findings(ctx context.Context, ids []string, statuses []string) ([]result.Finding, error) {
-	var out []result.Finding
-	for _, b := range batches(ids) {
-		p := inspector2.NewListFindingsPaginator(v.Inspector, &inspector2.ListFindingsInput{MaxResults: aws.Int32(100),
-			FilterCriteria: &insptypes.FilterCriteria{ResourceId: stringFilters(b), FindingStatus: stringFilters(statuses),
-				FindingType: stringFilters([]string{"PACKAGE_VULNERABILITY"})}})
+// scope is how a listing finds a phase's instances. Inspector filters take
+// at most 10 resource ids, so listing a large phase id by id costs a call
+// per 10 instances per poll. A phase targeted by tags is listed instead by
+// one of its tags (Inspector ORs the entries of one filter, so a single
+// entry keeps the listing a superset) and cut to the phase's ids here.
+type scope struct {
+	ids []string
+	in  map[string]bool
+	tag [2]string // key, value; empty: list by id
+}
+
+func newScope(ids []string, tags map[string]string) scope {
+	sc := scope{ids: ids}
+	if len(ids) <= filterBatch || len(tags) == 0 {
+		return sc
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	sc.tag = [2]string{keys[0], tags[keys[0]]}
+	sc.in = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		sc.in[id] = true
+	}
+	return sc
+}
+
+// sub narrows the scope to ids (a subset), keeping the way it lists.
+func (sc scope) sub(ids []string) scope {
+	if !sc.byTag() {
+		return scope{ids: ids}
+	}
+	in := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		in[id] = true
+	}
+	return scope{ids: ids, in: in, tag: sc.tag}
+}
+
+func (sc scope) byTag() bool { return sc.tag[0] != "" }
+
+// keep reports whether a listed resource is one of the scope's instances.
+func (sc scope) keep(id string) bool { return !sc.byTag() || sc.in[id] }
+
+// finding is a listed finding with the times that classify it.
+type finding struct {
+	result.Finding
+	firstObserved, updated time.Time
+}
+
+// findings lists the package-vulnerability findings of the scope in the
+// given statuses.
+func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([]finding, error) {
+	var out []finding
+	criteria := func() *insptypes.FilterCriteria {
+		return &insptypes.FilterCriteria{FindingStatus: stringFilters(statuses),
+			FindingType: stringFilters([]string{"PACKAGE_VULNERABILITY"})}
+	}
+	var lists []*insptypes.FilterCriteria
+	if sc.byTag() {
+		fc := criteria()
+		fc.ResourceType = stringFilters([]string{"AWS_EC2_INSTANCE"})
+		fc.ResourceTags = []insptypes.MapFilter{{Comparison: insptypes.MapComparisonEquals, Key: aws.String(sc.tag[0]), Value: aws.String(sc.tag[1])}}
+		lists = append(lists, fc)
+	} else {
+		for _, b := range batches(sc.ids) {
+			fc := criteria()
+			fc.ResourceId = stringFilters(b)
+			lists = append(lists, fc)
+		}
+	}
+	for _, fc := range lists {
+		p := inspector2.NewListFindingsPaginator(v.Inspector, &inspector2.ListFindingsInput{MaxResults: aws.Int32(100), FilterCriteria: fc})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
@@ -72,8 +140,13 @@ func (v *Verifier) findings(ctx context.Context, ids []string, statuses []string
 					}
 				}
 				for _, r := range f.Resources {
-					out = append(out, result.Finding{InstanceID: aws.ToString(r.Id), CVE: cve, Severity: string(f.Severity), Package: pkg,
-						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: string(f.Status)})
+					id := aws.ToString(r.Id)
+					if !sc.keep(id) {
+						continue
+					}
+					out = append(out, finding{Finding: result.Finding{InstanceID: id, CVE: cve, Severity: string(f.Severity), Package: pkg,
+						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: string(f.Status)},
+						firstObserved: aws.ToTime(f.FirstObservedAt), updated: aws.ToTime(f.UpdatedAt)})
 				}
 			}
 		}
@@ -81,23 +154,40 @@ func (v *Verifier) findings(ctx context.Context, ids []string, statuses []string
 	return out, nil
 }
 
-// coverage reads Inspector's coverage of ids.
-func (v *Verifier) coverage(ctx context.Context, ids []string) (map[string]insptypes.CoveredResource, error) {
+// coverage reads Inspector's coverage of the scope; scannedSince, when set
+// and the scope lists by tag, asks only for resources scanned since then.
+func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Time) (map[string]insptypes.CoveredResource, error) {
 	out := map[string]insptypes.CoveredResource{}
-	for _, b := range batches(ids) {
-		fs := make([]insptypes.CoverageStringFilter, len(b))
-		for i, id := range b {
-			fs[i] = insptypes.CoverageStringFilter{Comparison: insptypes.CoverageStringComparisonEquals, Value: aws.String(id)}
+	var lists []*insptypes.CoverageFilterCriteria
+	if sc.byTag() {
+		fc := &insptypes.CoverageFilterCriteria{
+			ResourceType:    []insptypes.CoverageStringFilter{{Comparison: insptypes.CoverageStringComparisonEquals, Value: aws.String("AWS_EC2_INSTANCE")}},
+			Ec2InstanceTags: []insptypes.CoverageMapFilter{{Comparison: insptypes.CoverageMapComparisonEquals, Key: aws.String(sc.tag[0]), Value: aws.String(sc.tag[1])}},
 		}
-		p := inspector2.NewListCoveragePaginator(v.Inspector, &inspector2.ListCoverageInput{MaxResults: aws.Int32(200),
-			FilterCriteria: &insptypes.CoverageFilterCriteria{ResourceId: fs}})
+		if !scannedSince.IsZero() {
+			fc.LastScannedAt = []insptypes.CoverageDateFilter{{StartInclusive: aws.Time(scannedSince)}}
+		}
+		lists = append(lists, fc)
+	} else {
+		for _, b := range batches(sc.ids) {
+			fs := make([]insptypes.CoverageStringFilter, len(b))
+			for i, id := range b {
+				fs[i] = insptypes.CoverageStringFilter{Comparison: insptypes.CoverageStringComparisonEquals, Value: aws.String(id)}
+			}
+			lists = append(lists, &insptypes.CoverageFilterCriteria{ResourceId: fs})
+		}
+	}
+	for _, fc := range lists {
+		p := inspector2.NewListCoveragePaginator(v.Inspector, &inspector2.ListCoverageInput{MaxResults: aws.Int32(200), FilterCriteria: fc})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("reading Amazon Inspector coverage with inspector2:ListCoverage: %w", err)
 			}
 			for _, c := range page.CoveredResources {
-				out[aws.ToString(c.ResourceId)] = c
+				if id := aws.ToString(c.ResourceId); sc.keep(id) {
+					out[id] = c
+				}
 			}
 		}
 	}
@@ -131,15 +221,33 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		return nil
 	}
 	// Wait for a scan newer than each patch: agent-based scans follow SSM
-	// inventory, every 30 minutes by default.
+	// inventory, every 30 minutes by default, so they arrive at any minute;
+	// a poll a minute notices them promptly. Listed by tag, each poll asks
+	// only for scans since the previous one (less a margin for Inspector's
+	// eventual consistency), so a poll costs about a call, not one per
+	// instance.
+	sc := newScope(ids, s.Tags)
 	deadline := clk.Now().Add(s.RescanTimeout)
-	delay := time.Minute
-	var cov map[string]insptypes.CoveredResource
+	const margin = 10 * time.Minute
+	var lastPoll time.Time
 	waiting := ids
 	covered := map[string]insptypes.CoveredResource{}
 	for {
-		var err error
-		if cov, err = v.coverage(ctx, waiting); err != nil {
+		since := time.Time{}
+		if sc.byTag() {
+			since = ended[waiting[0]]
+			for _, id := range waiting {
+				if ended[id].Before(since) {
+					since = ended[id]
+				}
+			}
+			if !lastPoll.IsZero() && lastPoll.Add(-margin).After(since) {
+				since = lastPoll.Add(-margin)
+			}
+		}
+		lastPoll = clk.Now()
+		cov, err := v.coverage(ctx, sc.sub(waiting), since)
+		if err != nil {
 			return err
 		}
 		var still []string
@@ -154,10 +262,17 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		if len(waiting) == 0 || !clk.Now().Before(deadline) {
 			break
 		}
-		if err := clk.Sleep(ctx, min(delay, deadline.Sub(clk.Now()))); err != nil {
+		if err := clk.Sleep(ctx, min(time.Minute, deadline.Sub(clk.Now()))); err != nil {
 			return err
 		}
-		delay = min(delay*2, 10*time.Minute)
+	}
+	// What the instances never rescanned last reported, for the reason.
+	var cov map[string]insptypes.CoveredResource
+	if len(waiting) > 0 {
+		var err error
+		if cov, err = v.coverage(ctx, sc.sub(waiting), time.Time{}); err != nil {
+			return err
+		}
 	}
 	for _, id := range ids {
 		c, ok := covered[id]
@@ -195,13 +310,23 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 			scanned = append(scanned, id)
 		}
 	}
-	now, err := v.findings(ctx, scanned, []string{"ACTIVE", "CLOSED"})
+	listed, err := v.findings(ctx, newScope(scanned, s.Tags), []string{"ACTIVE", "CLOSED"})
 	if err != nil {
 		return err
 	}
+	// Inspector's timestamps tell what was there before the phase: a
+	// finding first observed before it was ACTIVE then (ACTIVE and CLOSED
+	// findings only ever move forward in time), and a CLOSED one updated
+	// since is what the patch fixed. That spares listing every finding of
+	// the phase twice.
+	taken := before.taken()
 	var blocking, unfixedRequired []result.Finding
-	for _, f := range now {
-		wasActive := before != nil && before.Active[f.InstanceID][f.CVE]
+	for _, lf := range listed {
+		f := lf.Finding
+		wasActive := lf.firstObserved.Before(taken)
+		if f.Status == "CLOSED" && lf.updated.Before(taken) {
+			continue // closed before this phase: not its doing
+		}
 		switch {
 		case f.Status == "CLOSED" && wasActive:
 			insp.Fixed = append(insp.Fixed, f)

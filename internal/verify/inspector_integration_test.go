@@ -96,19 +96,26 @@ func TestMotoInspectorFindings(t *testing.T) {
 	v := &Verifier{SSM: ssm.NewFromConfig(cfg), Inspector: inspector2.NewFromConfig(cfg)}
 	ctx := context.Background()
 
-	// Before: the ACTIVE findings of the phase's instances.
+	// Today (plan): the ACTIVE findings of a phase's instances.
 	ids := motoInstanceIDs(3)
 	motoSeed(t, account, []map[string]any{
 		motoFinding(account, ids[0], "CVE-2024-6387", "CRITICAL", "openssh-server", "ACTIVE", "YES"),
 		motoFinding(account, ids[1], "CVE-2023-52425", "MEDIUM", "expat", "ACTIVE", "NO"),
 	})
-	snap, err := v.Before(ctx, Settings{Inspector: true}, ids)
+	listed, err := v.findings(ctx, scope{ids: ids}, []string{"ACTIVE"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	active := map[string]map[string]bool{}
+	for _, f := range listed {
+		if active[f.InstanceID] == nil {
+			active[f.InstanceID] = map[string]bool{}
+		}
+		active[f.InstanceID][f.CVE] = true
+	}
 	want := map[string]map[string]bool{ids[0]: {"CVE-2024-6387": true}, ids[1]: {"CVE-2023-52425": true}}
-	if fmt.Sprint(snap.Active) != fmt.Sprint(want) {
-		t.Fatalf("before-state %v, want %v", snap.Active, want)
+	if fmt.Sprint(active) != fmt.Sprint(want) {
+		t.Fatalf("ACTIVE findings %v, want %v", active, want)
 	}
 	var body listFindingsBody
 	reqs := rec.Requests("/findings/list")
@@ -130,9 +137,13 @@ func TestMotoInspectorFindings(t *testing.T) {
 		},
 		[]map[string]any{motoFinding(account, many[11], "CVE-2025-0002", "UNTRIAGED", "zlib", "ACTIVE", "NO")},
 	)
-	got, err := v.findings(ctx, many, []string{"ACTIVE", "CLOSED"})
+	listedMany, err := v.findings(ctx, scope{ids: many}, []string{"ACTIVE", "CLOSED"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var got []result.Finding
+	for _, f := range listedMany {
+		got = append(got, f.Finding)
 	}
 	wantFindings := []result.Finding{
 		{InstanceID: many[0], CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-server", FixAvailable: true, Status: "CLOSED"},
@@ -161,7 +172,7 @@ func TestMotoInspectorCoverageAndPatchStatesMissing(t *testing.T) {
 	ctx := context.Background()
 	ids := motoInstanceIDs(2)
 
-	if _, err := v.coverage(ctx, ids); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") || !strings.Contains(err.Error(), "404") {
+	if _, err := v.coverage(ctx, scope{ids: ids}, time.Time{}); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("moto has no ListCoverage: want an error naming it, got %v", err)
 	}
 	// The Inspector gate cannot pass without coverage: After fails.

@@ -44,6 +44,9 @@ type Settings struct {
 	FailOnSeverity string        // ACTIVE findings with a fix at or above this fail the gate
 	RescanTimeout  time.Duration // how long to wait for scans newer than the patches
 	RequireFixed   []string      // CVEs that must be CLOSED on every patched instance
+	// Tags are the phase's target tags; a large phase's Inspector reads are
+	// listed by one of them instead of by instance id.
+	Tags map[string]string
 }
 
 // Verifier gathers and judges evidence in one account and region.
@@ -59,34 +62,34 @@ type Verifier struct {
 // Snapshot is the state before a phase.
 type Snapshot struct {
 	States map[string]ssmtypes.InstancePatchState
-	// Active is, per instance, the ACTIVE package-vulnerability CVEs before
-	// anything was sent (nil when the Inspector gate is off).
-	Active map[string]map[string]bool
+	// Taken is when the phase began, before anything was sent: Inspector
+	// findings first observed earlier were there before the phase.
+	Taken time.Time
 }
 
-// Before reads the patch states (and, with the Inspector gate, the ACTIVE
-// findings) of the instances a phase will patch.
+// taken is the snapshot's time; without a snapshot every finding counts as
+// having been there before (never "fixed" or "new" without evidence).
+func (s *Snapshot) taken() time.Time {
+	if s == nil || s.Taken.IsZero() {
+		return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return s.Taken
+}
+
+// Before reads the patch states of the instances a phase will patch and
+// records when the phase began.
 func (v *Verifier) Before(ctx context.Context, s Settings, ids []string) (*Snapshot, error) {
-	snap := &Snapshot{}
+	clk := v.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	snap := &Snapshot{Taken: clk.Now()}
 	if s.Compliance {
 		states, err := v.states(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
 		snap.States = states
-	}
-	if s.Inspector && v.Inspector != nil {
-		fs, err := v.findings(ctx, ids, []string{"ACTIVE"})
-		if err != nil {
-			return nil, err
-		}
-		snap.Active = map[string]map[string]bool{}
-		for _, f := range fs {
-			if snap.Active[f.InstanceID] == nil {
-				snap.Active[f.InstanceID] = map[string]bool{}
-			}
-			snap.Active[f.InstanceID][f.CVE] = true
-		}
 	}
 	return snap, nil
 }
@@ -267,7 +270,11 @@ func (v *Verifier) Today(ctx context.Context, ids []string) (map[string]ssmtypes
 	if v.Inspector == nil {
 		return states, nil, nil
 	}
-	fs, err := v.findings(ctx, ids, []string{"ACTIVE"})
+	listed, err := v.findings(ctx, scope{ids: ids}, []string{"ACTIVE"})
+	fs := make([]result.Finding, len(listed))
+	for i, f := range listed {
+		fs[i] = f.Finding
+	}
 	return states, fs, err
 }
 

@@ -151,9 +151,34 @@ func TestRescanAfterThreePollsPasses(t *testing.T) {
 	if ph.Status != result.StatusPassed {
 		t.Fatalf("%s %v", ph.Status, ph.Reasons)
 	}
-	// The scan lands 15m after the patch: polls 1m, 2m, 4m apart miss it at least three times.
+	// The scan lands 15m after the patch: polls a minute apart miss it many times.
 	if n := sim.Calls()["inspector2:ListCoverage"]; n < 4 {
 		t.Fatalf("%d coverage polls", n)
+	}
+}
+
+// A phase larger than Inspector's 10-id filter is listed by one of its
+// target tags and cut to its instances: a few calls, not one per ten
+// instances per poll, with the same verdict and findings. The stale group
+// shares the tag but is never listed as the phase's (and stays uncovered).
+func TestLargePhaseListsInspectorByTag(t *testing.T) {
+	ph, sim := phaseWith(t, inspectorOn, "RebootIfNeeded",
+		awssim.Group{Count: 150, Missing: 2, Findings: []awssim.FindingSpec{critical, high, noFix}, ScanDelay: 12 * time.Minute},
+		awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}, Coverage: "STALE_INVENTORY"})
+	in := ph.Verification.Inspector
+	if ph.Status != result.StatusInconclusive || len(in.Uncovered) != 2 || in.Uncovered[0].Reason != "STALE_INVENTORY" {
+		t.Fatalf("%s %v uncovered %+v", ph.Status, ph.Reasons, in.Uncovered)
+	}
+	if len(in.Fixed) != 300 || in.FixedBySeverity["HIGH"] != 150 || len(in.NoFix) != 150 || len(in.New) != 0 || len(in.Remaining) != 0 {
+		t.Fatalf("fixed %d (%v), noFix %d, new %d, remaining %d", len(in.Fixed), in.FixedBySeverity, len(in.NoFix), len(in.New), len(in.Remaining))
+	}
+	// 150 instances x 3 findings, 100 a page; coverage: a call a poll.
+	calls := sim.Calls()
+	if n := calls["inspector2:ListFindings"]; n > 5 {
+		t.Errorf("%d ListFindings calls for 152 instances; by id it would be 32", n)
+	}
+	if n := calls["inspector2:ListCoverage"]; n > 60 {
+		t.Errorf("%d ListCoverage calls", n)
 	}
 }
 

@@ -1,0 +1,153 @@
+// Package bench measures patchgate at fleet scale: full `run` flows, in
+// process, against the simulator over an in-memory network, on synctest's
+// fake clock. Every SDK call takes a realistic latency and every patch its
+// simulated duration, yet a 50,000-instance run takes seconds: fake time
+// advances only when every goroutine of the run waits. That makes the
+// figures (API calls, clock time, overhead) exact and repeatable on any
+// machine; only wall time and memory depend on the machine.
+//
+// Beside patchgate it runs the naive reference most scripts use on the same
+// fleet: the SDK's command waiter (GetCommandInvocation per instance until
+// done) and per-instance patch-state reads.
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"testing/fstest"
+	"time"
+
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/policy"
+)
+
+// Fleet is one benchmark size: Instances spread evenly over Regions
+// account-regions (1: one account and region; 8: two accounts, four regions).
+type Fleet struct {
+	Instances int `json:"instances"`
+	Regions   int `json:"regions"`
+}
+
+func (f Fleet) String() string {
+	return fmt.Sprintf("%d instances / %d account-regions", f.Instances, f.Regions)
+}
+
+// PatchDuration is how long AWS-RunPatchBaseline takes on one instance.
+const PatchDuration = 30 * time.Minute
+
+var (
+	accounts = []string{"111122223333", "444455556666"}
+	regions  = []string{"us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"}
+)
+
+// targets lists the account-regions of a fleet.
+func (f Fleet) targets() [][2]string {
+	var out [][2]string
+	nAcct := 1
+	if f.Regions > 1 {
+		nAcct = 2
+	}
+	for a := 0; a < nAcct; a++ {
+		for r := 0; r < f.Regions/nAcct; r++ {
+			out = append(out, [2]string{accounts[a], regions[r%len(regions)]})
+		}
+	}
+	return out
+}
+
+// findings are each instance's Inspector findings before patching: the
+// patch fixes the first two; the third has no fix (reported, not blocking).
+var findings = []awssim.FindingSpec{
+	{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-server"},
+	{CVE: "CVE-2023-4911", Severity: "HIGH", Package: "glibc"},
+	{CVE: "CVE-2023-52425", Severity: "MEDIUM", Package: "expat", Fix: "NO"},
+}
+
+// Scenario is the simulated estate: per account-region, 5% staging, the
+// rest production, of which 0.5% have lost their SSM agent.
+func (f Fleet) Scenario(latency time.Duration) *awssim.Scenario {
+	sc := &awssim.Scenario{Accounts: accounts, PatchDuration: PatchDuration, Latency: latency}
+	ts := f.targets()
+	for i, t := range ts {
+		n := f.Instances / len(ts)
+		if i < f.Instances%len(ts) {
+			n++
+		}
+		stg := max(1, n*5/100)
+		lost := n / 200
+		prd := n - stg - lost
+		tags := func(env string) map[string]string { return map[string]string{"Environment": env, "App": "fleet"} }
+		sc.Groups = append(sc.Groups,
+			awssim.Group{Account: t[0], Region: t[1], Count: stg, Name: "stg", Tags: tags("staging"), Missing: 5, Findings: findings},
+			awssim.Group{Account: t[0], Region: t[1], Count: prd, Name: "prd", Tags: tags("production"), Missing: 5, Findings: findings},
+			awssim.Group{Account: t[0], Region: t[1], Count: lost, Name: "prd-lost", Tags: tags("production"), Ping: "ConnectionLost", Missing: 5},
+		)
+	}
+	return sc
+}
+
+// policyYAML is the policy every size runs: a staging ring gated on
+// compliance and Inspector, a soak, then production in three waves.
+const policyYAML = `apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata:
+  name: fleet
+  description: benchmark fleet
+spec:
+  operatingSystem: AMAZON_LINUX_2023
+  baseline:
+    approvalRules:
+      - {classifications: [Security, Bugfix], severities: [Critical, Important], approveAfterDays: 7}
+  install: {rebootOption: RebootIfNeeded, deliveryTimeout: 10m, executionTimeout: 8h}
+  accounts:
+%s  regions: [%s]
+  phases:
+    - name: staging
+      targets: {tags: {Environment: staging, App: fleet}}
+      maxConcurrency: "50%%"
+      maxErrors: "0"
+      successThreshold: "100%%"
+      soak: 30m
+      verify:
+        compliance: true
+        inspector: {enabled: true, failOnSeverity: HIGH, rescanTimeout: 45m}
+    - name: production
+      targets: {tags: {Environment: production, App: fleet}}
+      maxConcurrency: "50%%"
+      maxErrors: "2%%"
+      successThreshold: "98%%"
+      offline: skip
+      waves: ["10%%", "50%%", "100%%"]
+      verify:
+        compliance: true
+        inspector: {enabled: true, failOnSeverity: CRITICAL, rescanTimeout: 45m}
+`
+
+// Policy is the fleet's policy, loaded and validated like any policy file.
+func (f Fleet) Policy() (*policy.Policy, error) {
+	var accts strings.Builder
+	seenAcct, seenRegion := map[string]bool{}, map[string]bool{}
+	var rs []string
+	for _, t := range f.targets() {
+		if !seenAcct[t[0]] {
+			seenAcct[t[0]] = true
+			fmt.Fprintf(&accts, "    - id: %q\n", t[0])
+			if t[0] != accounts[0] {
+				fmt.Fprintf(&accts, "      roleArn: arn:aws:iam::%s:role/patchgate-target\n", t[0])
+			}
+		}
+		if !seenRegion[t[1]] {
+			seenRegion[t[1]] = true
+			rs = append(rs, t[1])
+		}
+	}
+	fsys := fstest.MapFS{"fleet.yaml": &fstest.MapFile{Data: []byte(fmt.Sprintf(policyYAML, accts.String(), strings.Join(rs, ", ")))}}
+	set, err := policy.Load(fsys, "fleet.yaml")
+	if err != nil {
+		return nil, err
+	}
+	if len(set.Problems) > 0 {
+		return nil, fmt.Errorf("benchmark policy: %v", set.Problems)
+	}
+	return set.Policies[0], nil
+}

@@ -1,0 +1,326 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/report"
+	"github.com/patchgate/patchgate/internal/result"
+	"github.com/patchgate/patchgate/internal/rollout"
+)
+
+// Way is how a fleet is patched: by patchgate, or the naive reference.
+type Way string
+
+const (
+	Patchgate Way = "patchgate"
+	Naive     Way = "naive"
+)
+
+// Measurement is what one run of one fleet cost.
+type Measurement struct {
+	Fleet   Fleet  `json:"fleet"`
+	Way     Way    `json:"way"`
+	Status  string `json:"status"`
+	Patched int    `json:"patched"` // instances whose patch succeeded
+	// Calls are the simulator's API calls by operation ("ssm:SendCommand").
+	Calls            map[string]int `json:"calls"`
+	TotalCalls       int            `json:"totalCalls"`
+	CallsPerInstance float64        `json:"callsPerInstance"`
+	// Duration is the run's clock time; PatchTime the simulated work on its
+	// longest account-region (patching, soaks, Inspector's rescans), which
+	// no orchestrator can shorten; Overhead the difference.
+	Duration    time.Duration `json:"duration"`
+	PatchTime   time.Duration `json:"patchTime"`
+	Overhead    time.Duration `json:"overhead"`
+	OverheadPct float64       `json:"overheadPct"`
+	// Wall is the real time the measurement took on this machine (CPU cost
+	// of the orchestrator, the SDK and the simulator together).
+	Wall     time.Duration `json:"wall"`
+	PeakHeap uint64        `json:"peakHeap"` // bytes, sampled
+	PeakRSS  uint64        `json:"peakRss"`  // bytes (VmHWM), 0 when unknown
+	// Report sizes and the time to render the job summary (patchgate only).
+	SummaryBytes int           `json:"summaryBytes,omitempty"`
+	CommentBytes int           `json:"commentBytes,omitempty"`
+	JSONBytes    int           `json:"jsonBytes,omitempty"`
+	RenderTime   time.Duration `json:"renderTime,omitempty"`
+}
+
+// Config shapes a measurement.
+type Config struct {
+	// Latency is each API call's latency (clock time); default 20ms.
+	Latency time.Duration
+	// Parallel is patchgate's account-region parallelism; 0: its default.
+	Parallel int
+}
+
+// Measure patches the fleet the given way in a synctest bubble and reports
+// the cost. The bubble is why it needs a *testing.T: synctest runs only in
+// tests; `make bench` runs it through `go test`.
+func Measure(t *testing.T, f Fleet, way Way, cfg Config) (*Measurement, error) {
+	if cfg.Latency == 0 {
+		cfg.Latency = 20 * time.Millisecond
+	}
+	runtime.GC()
+	resetPeakRSS()
+	stopHeap := sampleHeap()
+	wall := time.Now()
+	m := &Measurement{Fleet: f, Way: way}
+	var r *result.Run
+	var err error
+	synctest.Test(t, func(t *testing.T) {
+		r, err = m.run(f, way, cfg)
+	})
+	m.Wall = time.Since(wall)
+	m.PeakHeap = stopHeap()
+	m.PeakRSS = peakRSS()
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		m.render(r)
+	}
+	return m, nil
+}
+
+// run happens inside the bubble: time.Now is fake there.
+func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
+	ctx := context.Background()
+	pol, err := f.Policy()
+	if err != nil {
+		return nil, err
+	}
+	sim := awssim.New(f.Scenario(cfg.Latency), clock.Real{})
+	pn := newPipeNet()
+	srv := &http.Server{Handler: sim}
+	go func() { _ = srv.Serve(pn) }()
+	defer pn.Close()
+
+	conns := 0 // the SDK's default: unlimited per host
+	if way == Naive {
+		// A naive script's goroutine per instance would otherwise open a
+		// connection per instance; 100 is a generous pool.
+		conns = 100
+	}
+	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: "http://sim.invalid", RetryMaxBackoff: time.Second,
+		Extra: []func(*config.LoadOptions) error{config.WithHTTPClient(pn.client(conns)),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(accounts[0]), "bench", ""))}})
+	if err != nil {
+		return nil, err
+	}
+	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-bench"}
+
+	start := time.Now()
+	var r *result.Run
+	var spans []span
+	switch way {
+	case Patchgate:
+		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel,
+			Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(clock.Real{})), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		r = rollout.New(opt).Run(ctx, []*policy.Policy{pol})
+		m.Status = string(r.Status)
+		spans = resultSpans(r, sim)
+	case Naive:
+		var n *naiveRun
+		n, err = runNaive(ctx, factory, pol, f)
+		if err != nil {
+			return nil, err
+		}
+		m.Status, m.Patched, spans = n.status, n.patched, n.spans(sim)
+	default:
+		return nil, fmt.Errorf("unknown way %q", way)
+	}
+	m.Duration = time.Since(start)
+	m.Calls = sim.Calls()
+	for _, n := range m.Calls {
+		m.TotalCalls += n
+	}
+	m.CallsPerInstance = float64(m.TotalCalls) / float64(f.Instances)
+	for _, s := range spans {
+		m.PatchTime = max(m.PatchTime, s.total())
+	}
+	m.Overhead = m.Duration - m.PatchTime
+	if m.PatchTime > 0 {
+		m.OverheadPct = 100 * float64(m.Overhead) / float64(m.PatchTime)
+	}
+	if r != nil {
+		for _, p := range r.Policies {
+			for _, t := range p.Targets {
+				for _, ph := range t.Phases {
+					m.Patched += ph.Counts.Succeeded
+				}
+			}
+		}
+	}
+	return r, nil
+}
+
+// render measures the reports of a run: sizes, and the fastest of three
+// job-summary renderings (the first warms caches).
+func (m *Measurement) render(r *result.Run) {
+	m.CommentBytes = len(report.Run(r, report.Comment))
+	best := time.Duration(0)
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		s := report.Run(r, report.Summary)
+		d := time.Since(t0)
+		m.SummaryBytes = len(s)
+		if best == 0 || d < best {
+			best = d
+		}
+	}
+	m.RenderTime = best
+	if b, err := json.MarshalIndent(r, "", "  "); err == nil {
+		m.JSONBytes = len(b)
+	}
+}
+
+// span is one account-region's simulated work.
+type span struct {
+	work  []interval    // SendCommand to its last invocation's end
+	waits time.Duration // soaks and Inspector rescan waits
+}
+
+type interval struct{ from, to time.Time }
+
+// total is the union of the work intervals plus the waits.
+func (s span) total() time.Duration {
+	iv := append([]interval(nil), s.work...)
+	sort.Slice(iv, func(i, j int) bool { return iv[i].from.Before(iv[j].from) })
+	var sum time.Duration
+	var cur interval
+	for i, x := range iv {
+		switch {
+		case i == 0:
+			cur = x
+		case x.from.After(cur.to):
+			sum += cur.to.Sub(cur.from)
+			cur = x
+		case x.to.After(cur.to):
+			cur.to = x.to
+		}
+	}
+	if len(iv) > 0 {
+		sum += cur.to.Sub(cur.from)
+	}
+	return sum + s.waits
+}
+
+// resultSpans reads each target's work from the simulator (commands sent
+// and when their invocations ended) and its waits from the result (the
+// soak, and Inspector's rescans after each phase's last patch).
+func resultSpans(r *result.Run, sim *awssim.Sim) []span {
+	var out []span
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			var s span
+			for _, ph := range t.Phases {
+				var lastPatch time.Time
+				for _, w := range ph.Waves {
+					for _, c := range w.Commands {
+						if sent, ended, ok := sim.CommandSpan(c.CommandID); ok {
+							s.work = append(s.work, interval{sent, ended})
+						}
+					}
+					for _, in := range w.Instances {
+						if in.PatchEndedAt.After(lastPatch) {
+							lastPatch = in.PatchEndedAt
+						}
+					}
+				}
+				s.waits += time.Duration(ph.SoakSeconds * float64(time.Second))
+				if v := ph.Verification; v != nil && v.Inspector != nil {
+					var lastScan time.Time
+					for _, e := range v.Inspector.Evidence {
+						if e.LastScannedAt.After(lastScan) {
+							lastScan = e.LastScannedAt
+						}
+					}
+					if lastScan.After(lastPatch) && !lastPatch.IsZero() {
+						s.waits += lastScan.Sub(lastPatch)
+					}
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sampleHeap samples the live heap every 2ms of wall time until stopped,
+// and returns the peak.
+func sampleHeap() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	read := func() {
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > peak {
+			peak = v
+		}
+	}
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			read()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		read()
+		return peak
+	}
+}
+
+// resetPeakRSS resets the kernel's high-water mark of this process's
+// resident set (Linux 4.0+), so that each measurement's peak is its own.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS is VmHWM from /proc/self/status, 0 where unavailable.
+func peakRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/policy"
+)
+
+// naiveRun is the reference most patch scripts implement: per phase, list
+// the instances, send AWS-RunPatchBaseline in chunks of 50, then wait for
+// each instance with the SDK's CommandExecuted waiter (GetCommandInvocation
+// per instance until done) and read each instance's patch state. It patches
+// the same fleet in the same phases, waves and soak, with every account and
+// region in parallel, but it does not read Inspector at all.
+type naiveRun struct {
+	mu      sync.Mutex
+	status  string
+	patched int
+	// sent are the commands, by account-region, for the patch-time spans.
+	sent map[[2]string][]string
+	soak map[[2]string]time.Duration
+}
+
+func runNaive(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy, f Fleet) (*naiveRun, error) {
+	n := &naiveRun{status: "passed", sent: map[[2]string][]string{}, soak: map[[2]string]time.Duration{}}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, acct := range pol.Spec.Accounts {
+		for _, region := range pol.Spec.Regions {
+			g.Go(func() error {
+				cfg, _, err := factory.Config(ctx, acct.ID, acct.RoleArn, region)
+				if err != nil {
+					return err
+				}
+				return n.target(ctx, ssm.NewFromConfig(cfg), pol, [2]string{acct.ID, region})
+			})
+		}
+	}
+	return n, g.Wait()
+}
+
+func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy, key [2]string) error {
+	for _, ph := range pol.Spec.Phases {
+		var filters []ssmtypes.InstanceInformationStringFilter
+		for k, v := range ph.Targets.Tags {
+			filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{v}})
+		}
+		var ids []string
+		p := ssm.NewDescribeInstanceInformationPaginator(c, &ssm.DescribeInstanceInformationInput{Filters: filters, MaxResults: aws.Int32(50)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return err
+			}
+			for _, in := range page.InstanceInformationList {
+				if in.PingStatus == ssmtypes.PingStatusOnline {
+					ids = append(ids, aws.ToString(in.InstanceId))
+				}
+			}
+		}
+		failed := 0
+		done := 0
+		for _, share := range wavesOf(ph) {
+			upto := (len(ids)*share + 99) / 100
+			wave := ids[done:upto]
+			done = upto
+			f, err := n.wave(ctx, c, ph, key, wave)
+			if err != nil {
+				return err
+			}
+			failed += f
+		}
+		if failed > 0 && ph.MaxErrors == "0" {
+			n.mu.Lock()
+			n.status = "failed"
+			n.mu.Unlock()
+			return nil
+		}
+		if ph.Soak.Duration > 0 {
+			time.Sleep(ph.Soak.Duration)
+			n.mu.Lock()
+			n.soak[key] += ph.Soak.Duration
+			n.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// wavesOf is the phase's cumulative wave shares in percent.
+func wavesOf(ph policy.Phase) []int {
+	if len(ph.Waves) == 0 {
+		return []int{100}
+	}
+	var out []int
+	for _, w := range ph.Waves {
+		v, _ := strconv.Atoi(strings.TrimSuffix(w, "%"))
+		out = append(out, v)
+	}
+	return out
+}
+
+// wave sends, waits per instance, then reads each instance's patch state;
+// it returns how many instances failed.
+func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key [2]string, ids []string) (int, error) {
+	type job struct{ cmd, id string }
+	var jobs []job
+	for start := 0; start < len(ids); start += 50 {
+		chunk := ids[start:min(start+50, len(ids))]
+		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: chunk,
+			Parameters:     map[string][]string{"Operation": {"Install"}, "RebootOption": {"RebootIfNeeded"}},
+			MaxConcurrency: aws.String(ph.MaxConcurrency), MaxErrors: aws.String(ph.MaxErrors)})
+		if err != nil {
+			return 0, fmt.Errorf("SendCommand: %w", err)
+		}
+		id := aws.ToString(out.Command.CommandId)
+		n.mu.Lock()
+		n.sent[key] = append(n.sent[key], id)
+		n.mu.Unlock()
+		for _, in := range chunk {
+			jobs = append(jobs, job{id, in})
+		}
+	}
+	waiter := ssm.NewCommandExecutedWaiter(c)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	for _, j := range jobs {
+		wg.Go(func() {
+			err := waiter.Wait(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(j.cmd), InstanceId: aws.String(j.id)}, 8*time.Hour)
+			if err == nil {
+				// The script then reads the instance's patch state.
+				_, err = c.DescribeInstancePatchStates(ctx, &ssm.DescribeInstancePatchStatesInput{InstanceIds: []string{j.id}})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed++
+				return
+			}
+			n.mu.Lock()
+			n.patched++
+			n.mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return failed, nil
+}
+
+// spans are the naive run's simulated work per account-region.
+func (n *naiveRun) spans(sim *awssim.Sim) []span {
+	var out []span
+	for key, cmds := range n.sent {
+		s := span{waits: n.soak[key]}
+		for _, id := range cmds {
+			if sent, ended, ok := sim.CommandSpan(id); ok {
+				s.work = append(s.work, interval{sent, ended})
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}

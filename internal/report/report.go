@@ -101,13 +101,19 @@ func cell(s string, max int) string {
 		r := []rune(s)
 		s = string(r[:max-1]) + "…"
 	}
-	r := strings.NewReplacer("\\", "\\\\", "|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]")
-	return r.Replace(s)
+	return cellEscaper.Replace(s)
 }
+
+// The escapers are built once: building one costs more than using it, and
+// a large run renders tens of thousands of cells.
+var (
+	cellEscaper = strings.NewReplacer("\\", "\\\\", "|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]")
+	codeEscaper = strings.NewReplacer("`", "'", "|", "¦", "\n", " ")
+)
 
 // code renders s as inline code, safe in a table cell.
 func code(s string) string {
-	s = strings.NewReplacer("`", "'", "|", "¦", "\n", " ").Replace(strings.ToValidUTF8(s, "\uFFFD"))
+	s = codeEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD"))
 	return "`" + s + "`"
 }
 

@@ -367,8 +367,10 @@ func topFailures(r *result.Run) []failure {
 }
 
 func mermaidText(s string) string {
-	return strings.NewReplacer("\"", "'", "[", "(", "]", ")", "<", "", ">", "", "\n", " ", "`", "'").Replace(s)
+	return mermaidEscaper.Replace(s)
 }
+
+var mermaidEscaper = strings.NewReplacer("\"", "'", "[", "(", "]", ")", "<", "", ">", "", "\n", " ", "`", "'")
 
 func mermaidClass(s result.Status) string {
 	switch s {

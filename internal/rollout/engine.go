@@ -76,7 +76,9 @@ type Options struct {
 	Connect  Connect
 	Clock    clock.Clock
 	Logger   *slog.Logger
-	// PollMin and PollMax bound the jittered backoff between polls (clock time).
+	// PollMin and PollMax bound the jittered backoff between polls (clock
+	// time). A patch takes tens of minutes, so a minute between polls costs
+	// little delay; each poll is a ListCommands page per 50 commands.
 	PollMin, PollMax time.Duration
 	// CancelTimeout bounds the best-effort CancelCommand sweep after a cancellation.
 	CancelTimeout time.Duration
@@ -101,7 +103,7 @@ func (o *Options) defaults() {
 		o.PollMin = 5 * time.Second
 	}
 	if o.PollMax <= 0 {
-		o.PollMax = 30 * time.Second
+		o.PollMax = time.Minute
 	}
 	if o.CancelTimeout <= 0 {
 		o.CancelTimeout = 3 * time.Second

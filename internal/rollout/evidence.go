@@ -3,12 +3,14 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/verify"
 )
@@ -35,7 +37,33 @@ func settings(s Scope) verify.Settings {
 		RescanTimeout:      in.RescanTimeout.Duration,
 		RequireFixed:       in.RequireFixed,
 		Tags:               s.Phase.Targets.Tags,
+		TagKey:             distinctTag(s.Policy, s.Phase),
 	}
+}
+
+// distinctTag is the first of the phase's target tag keys whose value no
+// other phase of the policy targets (Environment=staging rather than the
+// App=web all phases share), so that listing Inspector by it stays close
+// to the phase's own instances.
+func distinctTag(p *policy.Policy, ph *policy.Phase) string {
+	keys := make([]string, 0, len(ph.Targets.Tags))
+	for k := range ph.Targets.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		shared := false
+		for i := range p.Spec.Phases {
+			other := &p.Spec.Phases[i]
+			if other.Name != ph.Name && other.Targets.Tags[k] == ph.Targets.Tags[k] {
+				shared = true
+			}
+		}
+		if !shared {
+			return k
+		}
+	}
+	return ""
 }
 
 func (e Evidence) Before(ctx context.Context, s Scope, ids []string) (any, error) {

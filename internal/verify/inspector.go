@@ -62,7 +62,7 @@ type scope struct {
 	tag [2]string // key, value; empty: list by id
 }
 
-func newScope(ids []string, tags map[string]string) scope {
+func newScope(ids []string, tags map[string]string, prefer string) scope {
 	sc := scope{ids: ids}
 	if len(ids) <= filterBatch || len(tags) == 0 {
 		return sc
@@ -72,7 +72,11 @@ func newScope(ids []string, tags map[string]string) scope {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	sc.tag = [2]string{keys[0], tags[keys[0]]}
+	key := keys[0]
+	if _, ok := tags[prefer]; ok {
+		key = prefer
+	}
+	sc.tag = [2]string{key, tags[key]}
 	sc.in = make(map[string]bool, len(ids))
 	for _, id := range ids {
 		sc.in[id] = true
@@ -226,7 +230,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	// only for scans since the previous one (less a margin for Inspector's
 	// eventual consistency), so a poll costs about a call, not one per
 	// instance.
-	sc := newScope(ids, s.Tags)
+	sc := newScope(ids, s.Tags, s.TagKey)
 	deadline := clk.Now().Add(s.RescanTimeout)
 	const margin = 10 * time.Minute
 	var lastPoll time.Time
@@ -310,7 +314,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 			scanned = append(scanned, id)
 		}
 	}
-	listed, err := v.findings(ctx, newScope(scanned, s.Tags), []string{"ACTIVE", "CLOSED"})
+	listed, err := v.findings(ctx, newScope(scanned, s.Tags, s.TagKey), []string{"ACTIVE", "CLOSED"})
 	if err != nil {
 		return err
 	}

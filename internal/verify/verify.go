@@ -45,8 +45,10 @@ type Settings struct {
 	RescanTimeout  time.Duration // how long to wait for scans newer than the patches
 	RequireFixed   []string      // CVEs that must be CLOSED on every patched instance
 	// Tags are the phase's target tags; a large phase's Inspector reads are
-	// listed by one of them instead of by instance id.
-	Tags map[string]string
+	// listed by one of them instead of by instance id: TagKey's, else the
+	// first key in order.
+	Tags   map[string]string
+	TagKey string
 }
 
 // Verifier gathers and judges evidence in one account and region.

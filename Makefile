@@ -35,6 +35,18 @@ fuzz:
 			echo "fuzz $$dir $$fz"; (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) .) || exit 1; \
 		done; done
 
+# Fleet-scale benchmarks (internal/bench): full runs of 100 to 50,000
+# instances against the simulator on a fake clock, beside the naive
+# reference; writes BENCHMARKS.md and fails when a target is missed.
+# BENCH_ARGS="-fleet.sizes=100,1000" narrows it.
+BENCH_ARGS ?=
+bench:
+	@mkdir -p .cache
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/policy ./internal/plan ./internal/report ./internal/awssim | \
+		grep -E '^(Benchmark|goos|goarch|cpu)' | awk '!seen[$$0]++' | tee .cache/gobench.txt
+	$(GO) test -count=1 -timeout 90m -run '^TestFleet$$' ./internal/bench -args -fleet -fleet.check \
+		-fleet.out=$(CURDIR)/BENCHMARKS.md -fleet.gobench=$(CURDIR)/.cache/gobench.txt $(BENCH_ARGS)
+
 ACTIONLINT_VERSION := v1.7.7
 # Lints this repository's workflow and the example workflows users copy.
 actionlint:

@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	fleetRun     = flag.Bool("fleet", false, "run the fleet benchmarks (make bench)")
+	fleetSizes   = flag.String("fleet.sizes", "100,1000,10000,50000", "fleet sizes")
+	fleetRegions = flag.String("fleet.regions", "1,8", "account-region counts")
+	fleetNaive   = flag.Int("fleet.naive-max", 50000, "largest fleet the naive reference runs on")
+	fleetOut     = flag.String("fleet.out", "", "write BENCHMARKS.md here")
+	fleetGoBench = flag.String("fleet.gobench", "", "`go test -bench` output to include")
+	fleetCheck   = flag.Bool("fleet.check", false, "fail when a target is not met")
+)
+
+// caseEnv makes the test binary measure one case and print it: each case
+// runs in its own process so that its peak RSS and heap are its own.
+const caseEnv = "PATCHGATE_BENCH_CASE"
+
+const resultPrefix = "PATCHGATE-BENCH-RESULT "
+
+func TestFleetCase(t *testing.T) {
+	spec := os.Getenv(caseEnv)
+	if spec == "" {
+		t.Skip("run by TestFleet in a child process")
+	}
+	var n, regions int
+	var way string
+	if _, err := fmt.Sscanf(spec, "%d %d %s", &n, &regions, &way); err != nil {
+		t.Fatalf("%s=%q: %v", caseEnv, spec, err)
+	}
+	m, err := Measure(t, Fleet{Instances: n, Regions: regions}, Way(way), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(m)
+	fmt.Println(resultPrefix + string(js))
+}
+
+func ints(t *testing.T, s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatalf("bad list %q", s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestFleet(t *testing.T) {
+	if !*fleetRun {
+		t.Skip("fleet benchmarks run with -fleet (make bench)")
+	}
+	var ms []*Measurement
+	for _, n := range ints(t, *fleetSizes) {
+		for _, r := range ints(t, *fleetRegions) {
+			for _, way := range []Way{Patchgate, Naive} {
+				if way == Naive && n > *fleetNaive {
+					continue
+				}
+				cmd := exec.Command(os.Args[0], "-test.run=^TestFleetCase$", "-test.count=1", "-test.timeout=0")
+				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d %s", caseEnv, n, r, way))
+				var out, errOut bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errOut
+				start := time.Now()
+				if err := cmd.Run(); err != nil {
+					t.Fatalf("%d instances, %d regions, %s: %v\n%s%s", n, r, way, err, out.String(), errOut.String())
+				}
+				var m *Measurement
+				sc := bufio.NewScanner(&out)
+				sc.Buffer(make([]byte, 1<<20), 1<<20)
+				for sc.Scan() {
+					if js, ok := strings.CutPrefix(sc.Text(), resultPrefix); ok {
+						m = &Measurement{}
+						if err := json.Unmarshal([]byte(js), m); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if m == nil {
+					t.Fatalf("no result from the child:\n%s", out.String())
+				}
+				ms = append(ms, m)
+				fmt.Printf("%-40s %-9s %-7s %9d calls %7.3f/instance  clock %-10s overhead %-8s (%.2f%%)  heap %-8s wall %s (%s)\n",
+					m.Fleet, m.Way, m.Status, m.TotalCalls, m.CallsPerInstance, round(m.Duration), round(m.Overhead), m.OverheadPct,
+					mib(m.PeakHeap), m.Wall.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+			}
+		}
+	}
+	checks := Checks(ms)
+	failed := 0
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.Met {
+			mark, failed = "MISS", failed+1
+		}
+		fmt.Printf("%s %s: %s (target %s)\n", mark, c.What, c.Got, c.Target)
+	}
+	if *fleetOut != "" {
+		gob := ""
+		if *fleetGoBench != "" {
+			data, err := os.ReadFile(*fleetGoBench)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gob = string(data)
+		}
+		if err := os.WriteFile(*fleetOut, []byte(Markdown(ms, checks, 20*time.Millisecond, gob)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if *fleetCheck && failed > 0 {
+		t.Fatalf("%d of %d targets not met", failed, len(checks))
+	}
+}

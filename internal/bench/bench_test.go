@@ -67,12 +67,12 @@ func TestChecksAndMarkdown(t *testing.T) {
 		met[c.What] = c.Met
 	}
 	want := map[string]bool{
-		"10000 instances / 1 account-regions: API calls per instance":  true,
+		"10000 instances / 1 account-regions: API calls per instance":   true,
 		"10000 instances / 1 account-regions: calls, naive / patchgate": true,
 		"10000 instances / 1 account-regions: orchestration overhead":   true,
-		"10000 instances / 8 account-regions: API calls per instance":  true,
+		"10000 instances / 8 account-regions: API calls per instance":   true,
 		"10000 instances: overhead, 8 account-regions / 1":              false, // 3x
-		"50000 instances / 1 account-regions: API calls per instance":  false, // 0.18
+		"50000 instances / 1 account-regions: API calls per instance":   false, // 0.18
 		"50000 instances / 1 account-regions: peak heap":                false,
 		"50000 instances / 1 account-regions: job summary rendering":    true,
 	}

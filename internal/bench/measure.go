@@ -43,7 +43,8 @@ type Measurement struct {
 	Fleet   Fleet  `json:"fleet"`
 	Way     Way    `json:"way"`
 	Status  string `json:"status"`
-	Patched int    `json:"patched"` // instances whose patch succeeded
+	Summary string `json:"summary,omitempty"` // the run's own sentence when it did not pass
+	Patched int    `json:"patched"`           // instances whose patch succeeded
 	// Calls are the simulator's API calls by operation ("ssm:SendCommand").
 	Calls            map[string]int `json:"calls"`
 	TotalCalls       int            `json:"totalCalls"`
@@ -140,6 +141,16 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 			Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(clock.Real{})), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		r = rollout.New(opt).Run(ctx, []*policy.Policy{pol})
 		m.Status = string(r.Status)
+		if r.Status != result.StatusPassed {
+			m.Summary = r.Summary
+			for _, p := range r.Policies {
+				for _, t := range p.Targets {
+					if t.Status != result.StatusPassed {
+						m.Summary += fmt.Sprintf("; %s/%s %s: %s", t.AccountID, t.Region, t.Status, t.Reason)
+					}
+				}
+			}
+		}
 		spans = resultSpans(r, sim)
 	case Naive:
 		var n *naiveRun

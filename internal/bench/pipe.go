@@ -69,6 +69,10 @@ func (p *pipeNet) client(conns int) *awshttp.BuildableClient {
 		tr.DialContext, tr.DialTLSContext = p.dial, nil
 		tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = conns, conns
 		tr.ForceAttemptHTTP2 = false
+		// No idle timeout: on the fake clock a 90-second idle timer fires
+		// at once, and closing a pipe a request has just picked up fails
+		// the call mid-response (a race TCP would turn into a retry).
+		tr.IdleConnTimeout = 0
 	})
 }
 

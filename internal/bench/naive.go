@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/rollout"
 )
 
 // naiveRun is the reference most patch scripts implement: per phase, list
@@ -69,17 +68,17 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 				}
 			}
 		}
-		failed := 0
-		done := 0
-		for _, share := range wavesOf(ph) {
-			upto := (len(ids)*share + 99) / 100
-			wave := ids[done:upto]
-			done = upto
-			f, err := n.wave(ctx, c, ph, key, wave)
+		failed, done := 0, 0
+		for _, end := range rollout.WaveEnds(len(ids), ph.Waves) {
+			if end == done {
+				continue
+			}
+			f, err := n.wave(ctx, c, ph, key, ids[done:end])
 			if err != nil {
 				return err
 			}
 			failed += f
+			done = end
 		}
 		if failed > 0 && ph.MaxErrors == "0" {
 			n.mu.Lock()
@@ -97,27 +96,13 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 	return nil
 }
 
-// wavesOf is the phase's cumulative wave shares in percent.
-func wavesOf(ph policy.Phase) []int {
-	if len(ph.Waves) == 0 {
-		return []int{100}
-	}
-	var out []int
-	for _, w := range ph.Waves {
-		v, _ := strconv.Atoi(strings.TrimSuffix(w, "%"))
-		out = append(out, v)
-	}
-	return out
-}
-
 // wave sends, waits per instance, then reads each instance's patch state;
 // it returns how many instances failed.
 func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key [2]string, ids []string) (int, error) {
 	type job struct{ cmd, id string }
 	var jobs []job
-	for start := 0; start < len(ids); start += 50 {
-		chunk := ids[start:min(start+50, len(ids))]
-		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: chunk,
+	for _, chunk := range rollout.Chunks(ids) {
+		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(rollout.DocumentName), InstanceIds: chunk,
 			Parameters:     map[string][]string{"Operation": {"Install"}, "RebootOption": {"RebootIfNeeded"}},
 			MaxConcurrency: aws.String(ph.MaxConcurrency), MaxErrors: aws.String(ph.MaxErrors)})
 		if err != nil {

@@ -621,20 +621,34 @@ func SplitWaves(insts []Instance, shares []string) []waveSpec {
 	}
 	var out []waveSpec
 	done := 0
-	for i, s := range shares {
-		f := percentOf(s)
-		n := (len(insts)*f + 99) / 100 // ceiling
-		if i == len(shares)-1 {
-			n = len(insts)
-		}
-		if n <= done && done < len(insts) {
-			n = done + 1
-		}
-		n = min(n, len(insts))
+	for i, n := range WaveEnds(len(insts), shares) {
 		if n > done {
-			out = append(out, waveSpec{share: s, instances: insts[done:n]})
+			out = append(out, waveSpec{share: shares[i], instances: insts[done:n]})
 			done = n
 		}
+	}
+	return out
+}
+
+// WaveEnds is where each wave of n instances ends (cumulative, one per
+// share; a wave that would be empty ends where the previous one did).
+func WaveEnds(n int, shares []string) []int {
+	if len(shares) == 0 {
+		shares = []string{"100%"}
+	}
+	out := make([]int, len(shares))
+	done := 0
+	for i, s := range shares {
+		end := (n*percentOf(s) + 99) / 100 // ceiling
+		if i == len(shares)-1 {
+			end = n
+		}
+		if end <= done && done < n {
+			end = done + 1
+		}
+		end = min(end, n)
+		done = max(done, end)
+		out[i] = done
 	}
 	return out
 }

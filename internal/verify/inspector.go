@@ -63,9 +63,8 @@ type scope struct {
 }
 
 func newScope(ids []string, tags map[string]string, prefer string) scope {
-	sc := scope{ids: ids}
 	if len(ids) <= filterBatch || len(tags) == 0 {
-		return sc
+		return scope{ids: ids}
 	}
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
@@ -76,12 +75,7 @@ func newScope(ids []string, tags map[string]string, prefer string) scope {
 	if _, ok := tags[prefer]; ok {
 		key = prefer
 	}
-	sc.tag = [2]string{key, tags[key]}
-	sc.in = make(map[string]bool, len(ids))
-	for _, id := range ids {
-		sc.in[id] = true
-	}
-	return sc
+	return scope{tag: [2]string{key, tags[key]}}.sub(ids)
 }
 
 // sub narrows the scope to ids (a subset), keeping the way it lists.

@@ -239,6 +239,7 @@ func (c *command) view(now time.Time) map[string]any {
 	if running > 0 && !c.cancelledAt.IsZero() {
 		status = "Cancelling"
 	}
+	details := status
 	if status == "Incomplete" {
 		// SSM reports a finished command with some non-successes as Success
 		// in Status and Incomplete in StatusDetails; keep Status terminal.
@@ -251,7 +252,7 @@ func (c *command) view(now time.Time) map[string]any {
 		"CommandId": c.id, "DocumentName": c.doc, "Comment": c.comment, "Parameters": c.params,
 		"InstanceIds": c.instanceIDs, "MaxConcurrency": c.maxConcurrency, "MaxErrors": c.maxErrors,
 		"TimeoutSeconds": int(c.timeout / time.Second), "RequestedDateTime": epoch(c.requested),
-		"Status": status, "StatusDetails": status, "TargetCount": len(c.invs), "CompletedCount": completed,
+		"Status": status, "StatusDetails": details, "TargetCount": len(c.invs), "CompletedCount": completed,
 		"ErrorCount": errs, "DeliveryTimedOutCount": dto,
 	}
 }

@@ -252,11 +252,9 @@ func resultSpans(r *result.Run, sim *awssim.Sim) []span {
 					for _, c := range w.Commands {
 						if sent, ended, ok := sim.CommandSpan(c.CommandID); ok {
 							s.work = append(s.work, interval{sent, ended})
-						}
-					}
-					for _, in := range w.Instances {
-						if in.PatchEndedAt.After(lastPatch) {
-							lastPatch = in.PatchEndedAt
+							if ended.After(lastPatch) {
+								lastPatch = ended
+							}
 						}
 					}
 				}

@@ -228,6 +228,10 @@ type Command struct {
 	// Parameters are the document parameters (Operation, SnapshotId, RebootOption).
 	Parameters map[string][]string `json:"parameters,omitempty"`
 	Status     string              `json:"status,omitempty"` // SSM's command status when last seen
+	// FromCounts: SSM's counts said every invocation succeeded, so the
+	// outcomes were taken from them instead of listing each invocation;
+	// the phase's patch states after patching are the per-instance proof.
+	FromCounts bool `json:"fromCounts,omitempty"`
 	Resumed    bool                `json:"resumed,omitempty"`
 	Sent       bool                `json:"sent"`
 }

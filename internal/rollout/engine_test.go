@@ -464,3 +464,73 @@ func TestAPICallsPerInstanceStayFlat(t *testing.T) {
 		t.Fatalf("%.3f calls per instance at 5,000 instances", large)
 	}
 }
+
+// A command whose counts prove every invocation succeeded is not listed
+// invocation by invocation when the compliance check will read every
+// instance's patch state; any other command is, and so is every command of
+// a phase that does not check compliance.
+func TestOutcomesFromCountsOnlyWhenCorroborated(t *testing.T) {
+	oneRegion := func(src string) string {
+		src = strings.Replace(src, `accounts: [{id: "111122223333"}, {id: "444455556666", roleArn: "arn:aws:iam::444455556666:role/patchgate-target"}]`, `accounts: [{id: "111122223333"}]`, 1)
+		return strings.Replace(src, "regions: [us-east-1, eu-west-1]", "regions: [us-east-1]", 1)
+	}
+	sc := func(failing int) *awssim.Scenario {
+		s := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 40 * time.Minute, Groups: []awssim.Group{
+			{Region: "us-east-1", Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging", "App": "web"}, Missing: 2},
+			{Region: "us-east-1", Count: 40, Name: "prd", Tags: map[string]string{"Environment": "production", "App": "web"}, Missing: 2},
+		}}
+		if failing > 0 {
+			s.Groups = append(s.Groups, awssim.Group{Region: "us-east-1", Count: failing, Name: "bad", Tags: map[string]string{"Environment": "production", "App": "web"}, Missing: 2, Behavior: "fail"})
+		}
+		return s
+	}
+	noCompliance := strings.Replace(testPolicy, "      soak: 30m\n", "      soak: 30m\n      verify: {compliance: false}\n", 1)
+	noCompliance = strings.Replace(noCompliance, `      waves: ["10%", "50%", "100%"]`+"\n", `      waves: ["10%", "50%", "100%"]`+"\n      verify: {compliance: false}\n", 1)
+	for _, tc := range []struct {
+		name        string
+		policy      string
+		failing     int
+		wantListed  int // commands whose invocations were listed
+		wantFromCts int
+	}{
+		{"all succeed, compliance checked", testPolicy, 0, 0, 4},
+		{"one fails, compliance checked", testPolicy, 1, 1, 3},
+		{"compliance not checked", noCompliance, 0, 4, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, sc(tc.failing))
+			r := h.run(context.Background(), mustPolicy(t, oneRegion(tc.policy)))
+			listed, fromCounts := h.sim.Calls()["ssm:ListCommandInvocations"], 0
+			var succeeded, failed int
+			for _, ph := range r.Policies[0].Targets[0].Phases {
+				for _, w := range ph.Waves {
+					for _, c := range w.Commands {
+						if c.FromCounts {
+							fromCounts++
+						}
+					}
+					for _, in := range w.Instances {
+						switch in.Outcome {
+						case result.OutcomeSucceeded:
+							succeeded++
+							if in.SSMStatus != "Success" {
+								t.Errorf("%s succeeded with SSM status %q", in.ID, in.SSMStatus)
+							}
+						case result.OutcomeFailed:
+							failed++
+							if in.Error == "" {
+								t.Errorf("%s failed without the invocation's output", in.ID)
+							}
+						}
+					}
+				}
+			}
+			if listed != tc.wantListed || fromCounts != tc.wantFromCts {
+				t.Errorf("invocation listings %d, commands from counts %d; want %d and %d", listed, fromCounts, tc.wantListed, tc.wantFromCts)
+			}
+			if failed != tc.failing || (tc.failing == 0 && (r.Status != result.StatusPassed || succeeded != 44)) {
+				t.Errorf("status %s, %d succeeded, %d failed: %s", r.Status, succeeded, failed, r.Summary)
+			}
+		})
+	}
+}

@@ -23,6 +23,17 @@ type chunkState struct {
 	sentAt   time.Time
 	terminal bool
 	errors   int
+	last     ssmtypes.Command // as last polled
+}
+
+// allSucceeded reports whether SSM's counts prove that every invocation
+// of a finished command succeeded: StatusDetails Success alone does not
+// (undeliverable invocations do not count against it), so every target
+// must be completed with no error and no delivery timeout.
+func allSucceeded(c ssmtypes.Command, instances int) bool {
+	return c.Status == ssmtypes.CommandStatusSuccess && aws.ToString(c.StatusDetails) == "Success" &&
+		int(c.TargetCount) == instances && int(c.CompletedCount) == instances &&
+		c.ErrorCount == 0 && c.DeliveryTimedOutCount == 0
 }
 
 // concurrencyPlan maps the phase's MaxConcurrency onto chunks of at most 50
@@ -194,6 +205,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 			errorsSoFar := 0
 			for _, c := range chunks[:next] {
 				if st, ok := states[c.id]; ok {
+					c.last = st
 					c.req.Status = string(st.Status)
 					c.errors = int(st.ErrorCount)
 					if CommandTerminal(string(st.Status)) {
@@ -245,6 +257,9 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	for _, c := range chunks {
 		rw.Commands = append(rw.Commands, c.req)
 	}
+	// Outcomes may come from a command's counts only when the phase's
+	// compliance check will read every instance's patch state.
+	corroborated := t.c.Verifier != nil && ph.Verify.ComplianceEnabled()
 	// Collect outcomes. After a cancellation there is no time to read every
 	// invocation (the run must stop within seconds): in-flight instances are
 	// reported cancelled, with the command to look at.
@@ -265,6 +280,19 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 				in := byID[id]
 				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled,
 					Error: fmt.Sprintf("run cancelled while command %s was in flight; its final state is in the SSM console", c.id)})
+			}
+			continue
+		}
+		if corroborated && !timedOut && allSucceeded(c.last, len(c.ids)) {
+			// Listing the invocations would say Success fifty times a
+			// call; the compliance check reads each instance's patch
+			// state anyway and fails any that did not install now.
+			c.req.FromCounts = true
+			rw.Commands[i].FromCounts = true
+			for _, id := range c.ids {
+				in := byID[id]
+				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform,
+					Outcome: result.OutcomeSucceeded, SSMStatus: "Success", StatusDetails: "Success"})
 			}
 			continue
 		}
@@ -299,7 +327,6 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 			}
 			rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: msg})
 		}
-		_ = i
 	}
 	for _, in := range rw.Instances {
 		rw.Counts.Add(in.Outcome)

@@ -199,18 +199,15 @@ func rescanned(c insptypes.CoveredResource, patchEnded time.Time) bool {
 }
 
 // inspector waits for rescans of the patched instances and judges their findings.
-func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, instances []result.Instance, res *result.Verification) error {
+// ended holds the patch end of each succeeded instance.
+func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, ended map[string]time.Time, res *result.Verification) error {
 	clk := v.Clock
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	ended := map[string]time.Time{}
-	var ids []string
-	for _, in := range instances {
-		if in.Outcome == result.OutcomeSucceeded {
-			ended[in.ID] = in.PatchEndedAt
-			ids = append(ids, in.ID)
-		}
+	ids := make([]string, 0, len(ended))
+	for id := range ended {
+		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	insp := &result.Inspector{FixedBySeverity: map[string]int{}, RemainingBySeverity: map[string]int{}}

@@ -120,18 +120,9 @@ func (v *Verifier) states(ctx context.Context, ids []string) (map[string]ssmtype
 // compliance (the others already count against the success threshold).
 func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, before *Snapshot, instances []result.Instance) (*result.Verification, error) {
 	res := &result.Verification{Verdict: result.StatusPassed}
-	if s.Inspector {
-		if v.Inspector == nil {
-			res.Verdict = result.StatusInconclusive
-			res.Reasons = append(res.Reasons, result.Reason{Code: "inspector-unavailable",
-				Message: "the policy asks for an Amazon Inspector rescan gate, but no Inspector client is configured; no evidence, so no pass"})
-		} else if err := v.inspector(ctx, s, before, instances, res); err != nil {
-			return nil, err
-		}
-	}
-	if !s.Compliance {
-		res.Warnings = append(res.Warnings, "compliance verification is disabled for this phase (verify.compliance: false)")
-		return res, nil
+	clk := v.Clock
+	if clk == nil {
+		clk = clock.Real{}
 	}
 	var patched []string
 	for _, in := range instances {
@@ -140,9 +131,27 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 		}
 	}
 	sort.Strings(patched)
-	after, err := v.states(ctx, patched)
-	if err != nil {
-		return nil, err
+	// The patch states are read first: they date each instance's Install
+	// for the rescan wait when the invocations were not listed.
+	var after map[string]ssmtypes.InstancePatchState
+	if s.Compliance {
+		var err error
+		if after, err = v.states(ctx, patched); err != nil {
+			return nil, err
+		}
+	}
+	if s.Inspector {
+		if v.Inspector == nil {
+			res.Verdict = result.StatusInconclusive
+			res.Reasons = append(res.Reasons, result.Reason{Code: "inspector-unavailable",
+				Message: "the policy asks for an Amazon Inspector rescan gate, but no Inspector client is configured; no evidence, so no pass"})
+		} else if err := v.inspector(ctx, s, before, patchEnds(instances, after, runStarted, clk.Now()), res); err != nil {
+			return nil, err
+		}
+	}
+	if !s.Compliance {
+		res.Warnings = append(res.Warnings, "compliance verification is disabled for this phase (verify.compliance: false)")
+		return res, nil
 	}
 	c := &result.Compliance{Instances: len(patched)}
 	if before != nil {
@@ -197,6 +206,30 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 			Message: fmt.Sprintf("%d of %d patched instances are not compliant after patching", len(bad), len(patched))})
 	}
 	return res, nil
+}
+
+// patchEnds dates the patch of each succeeded instance, for the rescan
+// wait: its invocation's end when listed, else the end of the Install its
+// patch state reports if that began with this run, else now. A date too
+// late only makes the wait stricter; one too early would accept a scan
+// from before the patch, so an unknown end is never left at zero.
+func patchEnds(instances []result.Instance, states map[string]ssmtypes.InstancePatchState, runStarted, now time.Time) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, in := range instances {
+		if in.Outcome != result.OutcomeSucceeded {
+			continue
+		}
+		end := in.PatchEndedAt
+		if end.IsZero() {
+			end = now
+			if st, ok := states[in.ID]; ok && st.Operation == ssmtypes.PatchOperationTypeInstall &&
+				st.OperationEndTime != nil && !st.OperationEndTime.Before(runStarted) && st.OperationEndTime.Before(now) {
+				end = *st.OperationEndTime
+			}
+		}
+		out[in.ID] = end
+	}
+	return out
 }
 
 // nonCompliant says why a patch state is not compliant, or "".

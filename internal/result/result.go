@@ -232,8 +232,8 @@ type Command struct {
 	// outcomes were taken from them instead of listing each invocation;
 	// the phase's patch states after patching are the per-instance proof.
 	FromCounts bool `json:"fromCounts,omitempty"`
-	Resumed    bool                `json:"resumed,omitempty"`
-	Sent       bool                `json:"sent"`
+	Resumed    bool `json:"resumed,omitempty"`
+	Sent       bool `json:"sent"`
 }
 
 // Instance is one instance's outcome in a wave.

@@ -76,9 +76,10 @@ type Options struct {
 	Connect  Connect
 	Clock    clock.Clock
 	Logger   *slog.Logger
-	// PollMin and PollMax bound the jittered backoff between polls (clock
-	// time). A patch takes tens of minutes, so a minute between polls costs
-	// little delay; each poll is a ListCommands page per 50 commands.
+	// PollMin and PollMax bound the time between polls of a wave (clock
+	// time). Polls follow the rounds SSM runs a command in once the time
+	// an invocation takes is measured, and back off geometrically until
+	// then; each poll is a ListCommands page per 50 commands.
 	PollMin, PollMax time.Duration
 	// CancelTimeout bounds the best-effort CancelCommand sweep after a cancellation.
 	CancelTimeout time.Duration
@@ -103,7 +104,7 @@ func (o *Options) defaults() {
 		o.PollMin = 5 * time.Second
 	}
 	if o.PollMax <= 0 {
-		o.PollMax = time.Minute
+		o.PollMax = 15 * time.Minute
 	}
 	if o.CancelTimeout <= 0 {
 		o.CancelTimeout = 3 * time.Second
@@ -274,6 +275,9 @@ type target struct {
 	// inflight are command ids not yet finished, for the cancellation sweep.
 	inflightMu sync.Mutex
 	inflight   map[string]bool
+	// typical is how long one invocation takes here, once measured; it
+	// paces the polls of every later wave.
+	typical time.Duration
 }
 
 func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy.Account, region string) (res result.Target) {

@@ -490,12 +490,12 @@ func TestOutcomesFromCountsOnlyWhenCorroborated(t *testing.T) {
 		name        string
 		policy      string
 		failing     int
-		wantListed  int // commands whose invocations were listed
+		wantListed  int // invocation listings, one of which times the first invocations for the pacer
 		wantFromCts int
 	}{
-		{"all succeed, compliance checked", testPolicy, 0, 0, 4},
-		{"one fails, compliance checked", testPolicy, 1, 1, 3},
-		{"compliance not checked", noCompliance, 0, 4, 0},
+		{"all succeed, compliance checked", testPolicy, 0, 1, 4},
+		{"one fails, compliance checked", testPolicy, 1, 2, 3},
+		{"compliance not checked", noCompliance, 0, 5, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, sc(tc.failing))

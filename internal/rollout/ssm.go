@@ -219,12 +219,12 @@ func listRunCommands(ctx context.Context, c Commands, since time.Time, prefix st
 	return out, nil
 }
 
-// commandStates returns the current state of the given commands. A couple of
-// commands are read by id; more are read by a filtered listing, fifty to a
+// commandStates returns the current state of the given commands. A single
+// command is read by id; more are read by a filtered listing, fifty to a
 // page, so that polling never costs a call per instance or per command.
 func commandStates(ctx context.Context, c Commands, ids []string, since time.Time) (map[string]ssmtypes.Command, error) {
 	out := make(map[string]ssmtypes.Command, len(ids))
-	if len(ids) <= 2 {
+	if len(ids) == 1 {
 		for _, id := range ids {
 			page, err := c.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 			if err != nil {

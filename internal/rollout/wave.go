@@ -135,7 +135,8 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	next := 0 // next chunk to send
 	stopped := ""
 	var timedOut, cancelled bool
-	poll := e.opt.PollMin
+	pace := pacer{min: e.opt.PollMin, max: e.opt.PollMax, typical: t.typical}
+	var slept time.Duration
 	for {
 		// Send while the in-flight budget allows.
 		running := 0
@@ -215,6 +216,9 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 				}
 				errorsSoFar += c.errors
 			}
+			if pace.typical == 0 {
+				pace.typical = t.measureTypical(ctx, chunks[:next])
+			}
 			if stopped == "" && errorsSoFar > limit && next < len(chunks) {
 				stopped = fmt.Sprintf("maxErrors %s reached (%d errors): the remaining %d commands of the wave were not sent", maxErrors, errorsSoFar, len(chunks)-next)
 			}
@@ -244,12 +248,21 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 			}
 			break
 		}
-		if err := e.opt.Clock.Sleep(ctx, jittered(poll)); err != nil {
+		if next == len(chunks) && allTerminal(chunks) {
+			continue // done: the loop ends without another sleep
+		}
+		progress := make([]chunkProgress, 0, next)
+		for _, c := range chunks[:next] {
+			progress = append(progress, chunkProgress{sent: c.sentAt, instances: len(c.ids), perRound: perRound(perChunk, len(c.ids)),
+				completed: int(c.last.CompletedCount), terminal: c.terminal})
+		}
+		slept = pace.next(e.opt.Clock.Now(), progress, slept, deadline)
+		if err := e.opt.Clock.Sleep(ctx, slept); err != nil {
 			cancelled = true
 			break
 		}
-		poll = min(poll*3/2, e.opt.PollMax)
 	}
+	t.typical = pace.typical
 
 	if cancelled {
 		t.cancelInflight()
@@ -350,6 +363,35 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	return rw
 }
 
+func allTerminal(chunks []*chunkState) bool {
+	for _, c := range chunks {
+		if !c.terminal {
+			return false
+		}
+	}
+	return true
+}
+
+// measureTypical times the successful invocations of the first chunk that
+// has some, once per target: the pacer's rounds are made of it. A failed
+// read only leaves the pacer backing off.
+func (t *target) measureTypical(ctx context.Context, chunks []*chunkState) time.Duration {
+	for _, c := range chunks {
+		if c.last.CompletedCount-c.last.ErrorCount-c.last.DeliveryTimedOutCount <= 0 {
+			continue
+		}
+		d, err := measureTypical(ctx, t.c.Commands, c.id)
+		if err != nil {
+			t.log.Warn("could not time the first invocations; polls back off instead", "command", c.id, "err", err)
+		}
+		if d > 0 {
+			t.log.Info("an invocation takes about "+d.Round(time.Second).String()+"; polls follow its rounds", "command", c.id)
+		}
+		return d
+	}
+	return 0
+}
+
 func (t *target) track(id string, on bool) {
 	t.inflightMu.Lock()
 	defer t.inflightMu.Unlock()
@@ -372,16 +414,4 @@ func (t *target) cancelInflight() {
 	for _, err := range cancel(t.c.Commands, ids, t.e.opt.CancelTimeout) {
 		t.log.Error("cancelling after interruption failed", "err", err)
 	}
-}
-
-// jittered spreads d by ±20%.
-func jittered(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	span := int64(d) * 2 / 5
-	if span <= 0 {
-		return d
-	}
-	return time.Duration(int64(d) - span/2 + rand64(span))
 }

@@ -192,6 +192,45 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 	return out, nil
 }
 
+// Bounds of the wait between coverage polls.
+const (
+	rescanPollMin = time.Minute
+	rescanPollMax = 15 * time.Minute
+)
+
+// rescanPace is how long to wait before the next coverage poll. Inspector
+// rescans an instance some time after its patch (after the next SSM
+// inventory, 30 minutes apart by default), about the same time for the
+// instances of one fleet: the delay seen on those already rescanned
+// predicts when the rest are due, and the poll comes a minute after the
+// first of them is, then less and less often while it is late. Before any
+// delay is seen the wait doubles from a minute. last is the previous wait.
+func rescanPace(now time.Time, ended map[string]time.Time, covered map[string]insptypes.CoveredResource, waiting []string, last time.Duration) time.Duration {
+	var delays []time.Duration
+	for id, c := range covered {
+		if d := aws.ToTime(c.LastScannedAt).Sub(ended[id]); d > 0 {
+			delays = append(delays, d)
+		}
+	}
+	backoff := min(max(last*2, rescanPollMin), rescanPollMax)
+	if len(delays) == 0 || len(waiting) == 0 {
+		return backoff
+	}
+	slices.Sort(delays)
+	typical := delays[len(delays)/2]
+	due := ended[waiting[0]]
+	for _, id := range waiting {
+		if ended[id].Before(due) {
+			due = ended[id]
+		}
+	}
+	due = due.Add(typical)
+	if wait := due.Sub(now); wait > 0 {
+		return min(wait+rescanPollMin, rescanPollMax)
+	}
+	return min(max(now.Sub(due), rescanPollMin), rescanPollMax) // late: less and less often
+}
+
 // rescanned reports whether Inspector scanned the instance successfully after its patch.
 func rescanned(c insptypes.CoveredResource, patchEnded time.Time) bool {
 	return c.ScanStatus != nil && c.ScanStatus.StatusCode == insptypes.ScanStatusCodeActive &&
@@ -225,6 +264,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	deadline := clk.Now().Add(s.RescanTimeout)
 	const margin = 10 * time.Minute
 	var lastPoll time.Time
+	var slept time.Duration
 	waiting := ids
 	covered := map[string]insptypes.CoveredResource{}
 	for {
@@ -257,7 +297,8 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		if len(waiting) == 0 || !clk.Now().Before(deadline) {
 			break
 		}
-		if err := clk.Sleep(ctx, min(time.Minute, deadline.Sub(clk.Now()))); err != nil {
+		slept = rescanPace(clk.Now(), ended, covered, waiting, slept)
+		if err := clk.Sleep(ctx, min(slept, deadline.Sub(clk.Now()))); err != nil {
 			return err
 		}
 	}

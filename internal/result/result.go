@@ -279,6 +279,14 @@ type PatchCounts struct {
 	CompliantInstances     int `json:"compliantInstances"`
 }
 
+// Plus adds two sets of counts.
+func (p PatchCounts) Plus(o PatchCounts) PatchCounts {
+	return PatchCounts{Installed: p.Installed + o.Installed, InstalledOther: p.InstalledOther + o.InstalledOther,
+		InstalledPendingReboot: p.InstalledPendingReboot + o.InstalledPendingReboot, InstalledRejected: p.InstalledRejected + o.InstalledRejected,
+		Missing: p.Missing + o.Missing, Failed: p.Failed + o.Failed, NotApplicable: p.NotApplicable + o.NotApplicable,
+		CompliantInstances: p.CompliantInstances + o.CompliantInstances}
+}
+
 // InstanceCompliance explains why one instance is not compliant.
 type InstanceCompliance struct {
 	InstanceID    string   `json:"instanceId"`

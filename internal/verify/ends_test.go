@@ -36,9 +36,9 @@ func TestPatchEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.ID, tc.in.Outcome = "i-1", result.OutcomeSucceeded
-			states := map[string]ssmtypes.InstancePatchState{}
+			states := map[string]patchState{}
 			if tc.state != nil {
-				states["i-1"] = *tc.state
+				states["i-1"] = compact(*tc.state)
 			}
 			got := patchEnds([]result.Instance{tc.in, {ID: "i-2", Outcome: result.OutcomeFailed}}, states, run, now)
 			if len(got) != 1 || !got["i-1"].Equal(tc.want) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -105,6 +106,7 @@ type finding struct {
 // given statuses.
 func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([]finding, error) {
 	var out []finding
+	strs := interner{}
 	criteria := func() *insptypes.FilterCriteria {
 		return &insptypes.FilterCriteria{FindingStatus: stringFilters(statuses),
 			FindingType: stringFilters([]string{"PACKAGE_VULNERABILITY"})}
@@ -142,8 +144,10 @@ func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([
 					if !sc.keep(id) {
 						continue
 					}
-					out = append(out, finding{Finding: result.Finding{InstanceID: id, CVE: cve, Severity: string(f.Severity), Package: pkg,
-						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: string(f.Status)},
+					// Interned: the SDK's strings point into buffers as large
+					// as the page, and a report keeps findings to its end.
+					out = append(out, finding{Finding: result.Finding{InstanceID: strs.of(id), CVE: strs.of(cve), Severity: strs.of(string(f.Severity)), Package: strs.of(pkg),
+						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: strs.of(string(f.Status))},
 						firstObserved: aws.ToTime(f.FirstObservedAt), updated: aws.ToTime(f.UpdatedAt)})
 				}
 			}
@@ -152,10 +156,23 @@ func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([
 	return out, nil
 }
 
+// interner hands out one copy of each string.
+type interner map[string]string
+
+func (in interner) of(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	s = strings.Clone(s)
+	in[s] = s
+	return s
+}
+
 // coverage reads Inspector's coverage of the scope; scannedSince, when set
 // and the scope lists by tag, asks only for resources scanned since then.
 func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Time) (map[string]insptypes.CoveredResource, error) {
 	out := map[string]insptypes.CoveredResource{}
+	strs := interner{}
 	var lists []*insptypes.CoverageFilterCriteria
 	if sc.byTag() {
 		fc := &insptypes.CoverageFilterCriteria{
@@ -184,7 +201,14 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 			}
 			for _, c := range page.CoveredResources {
 				if id := aws.ToString(c.ResourceId); sc.keep(id) {
-					out[id] = c
+					// Only what the gate reads, in strings of its own: a
+					// wait holds one per instance.
+					t := insptypes.CoveredResource{LastScannedAt: c.LastScannedAt}
+					if c.ScanStatus != nil {
+						t.ScanStatus = &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCode(strs.of(string(c.ScanStatus.StatusCode))),
+							Reason: insptypes.ScanStatusReason(strs.of(string(c.ScanStatus.Reason)))}
+					}
+					out[strs.of(id)] = t
 				}
 			}
 		}

@@ -63,7 +63,7 @@ type Verifier struct {
 
 // Snapshot is the state before a phase.
 type Snapshot struct {
-	States map[string]ssmtypes.InstancePatchState
+	States map[string]patchState
 	// Taken is when the phase began, before anything was sent: Inspector
 	// findings first observed earlier were there before the phase.
 	Taken time.Time
@@ -87,7 +87,7 @@ func (v *Verifier) Before(ctx context.Context, s Settings, ids []string) (*Snaps
 	}
 	snap := &Snapshot{Taken: clk.Now()}
 	if s.Compliance {
-		states, err := v.states(ctx, ids)
+		states, err := v.compactStates(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -96,23 +96,57 @@ func (v *Verifier) Before(ctx context.Context, s Settings, ids []string) (*Snaps
 	return snap, nil
 }
 
-// states reads DescribeInstancePatchStates in batches of 50 (its limit).
+// patchState is what verification keeps of an instance's patch state: a
+// phase holds one per instance for hours, so not the SDK's whole struct
+// (nor the response buffers its strings point into).
+type patchState struct {
+	operation     ssmtypes.PatchOperationType
+	ended         time.Time // OperationEndTime; zero when not reported
+	pendingReboot int32
+	counts        result.PatchCounts
+}
+
+func compact(st ssmtypes.InstancePatchState) patchState {
+	ps := patchState{operation: ssmtypes.PatchOperationType(strings.Clone(string(st.Operation))), pendingReboot: aws.ToInt32(st.InstalledPendingRebootCount)}
+	if st.OperationEndTime != nil {
+		ps.ended = *st.OperationEndTime
+	}
+	addCounts(&ps.counts, st)
+	return ps
+}
+
+// compactStates reads the patch states of ids, compacted.
+func (v *Verifier) compactStates(ctx context.Context, ids []string) (map[string]patchState, error) {
+	out := make(map[string]patchState, len(ids))
+	err := v.eachState(ctx, ids, func(st ssmtypes.InstancePatchState) {
+		out[strings.Clone(aws.ToString(st.InstanceId))] = compact(st)
+	})
+	return out, err
+}
+
+// states reads the patch states of ids as SSM returns them.
 func (v *Verifier) states(ctx context.Context, ids []string) (map[string]ssmtypes.InstancePatchState, error) {
 	out := make(map[string]ssmtypes.InstancePatchState, len(ids))
+	err := v.eachState(ctx, ids, func(st ssmtypes.InstancePatchState) { out[aws.ToString(st.InstanceId)] = st })
+	return out, err
+}
+
+// eachState reads DescribeInstancePatchStates in batches of 50 (its limit).
+func (v *Verifier) eachState(ctx context.Context, ids []string, fn func(ssmtypes.InstancePatchState)) error {
 	for start := 0; start < len(ids); start += 50 {
 		batch := ids[start:min(start+50, len(ids))]
 		p := ssm.NewDescribeInstancePatchStatesPaginator(v.SSM, &ssm.DescribeInstancePatchStatesInput{InstanceIds: batch, MaxResults: aws.Int32(50)})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("reading patch states with ssm:DescribeInstancePatchStates: %w", err)
+				return fmt.Errorf("reading patch states with ssm:DescribeInstancePatchStates: %w", err)
 			}
 			for _, st := range page.InstancePatchStates {
-				out[aws.ToString(st.InstanceId)] = st
+				fn(st)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // After judges the phase. instances are every instance of the phase with
@@ -133,10 +167,10 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 	sort.Strings(patched)
 	// The patch states are read first: they date each instance's Install
 	// for the rescan wait when the invocations were not listed.
-	var after map[string]ssmtypes.InstancePatchState
+	var after map[string]patchState
 	if s.Compliance {
 		var err error
-		if after, err = v.states(ctx, patched); err != nil {
+		if after, err = v.compactStates(ctx, patched); err != nil {
 			return nil, err
 		}
 	}
@@ -157,7 +191,7 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 	if before != nil {
 		for _, id := range patched {
 			if st, ok := before.States[id]; ok {
-				addCounts(&c.Before, st)
+				c.Before = c.Before.Plus(st.counts)
 			}
 		}
 	}
@@ -169,10 +203,10 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 			c.NonCompliant = append(c.NonCompliant, result.InstanceCompliance{InstanceID: id, Reason: "no patch state reported after patching"})
 			continue
 		}
-		addCounts(&c.After, st)
+		c.After = c.After.Plus(st.counts)
 		if reason := nonCompliant(st, runStarted, s.AllowPendingReboot); reason != "" {
 			c.NonCompliant = append(c.NonCompliant, result.InstanceCompliance{InstanceID: id, Reason: reason,
-				Missing: int(st.MissingCount), Failed: int(st.FailedCount), PendingReboot: int(aws.ToInt32(st.InstalledPendingRebootCount))})
+				Missing: st.counts.Missing, Failed: st.counts.Failed, PendingReboot: int(st.pendingReboot)})
 			continue
 		}
 		c.Compliant++
@@ -213,7 +247,7 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 // patch state reports if that began with this run, else now. A date too
 // late only makes the wait stricter; one too early would accept a scan
 // from before the patch, so an unknown end is never left at zero.
-func patchEnds(instances []result.Instance, states map[string]ssmtypes.InstancePatchState, runStarted, now time.Time) map[string]time.Time {
+func patchEnds(instances []result.Instance, states map[string]patchState, runStarted, now time.Time) map[string]time.Time {
 	out := map[string]time.Time{}
 	for _, in := range instances {
 		if in.Outcome != result.OutcomeSucceeded {
@@ -222,9 +256,9 @@ func patchEnds(instances []result.Instance, states map[string]ssmtypes.InstanceP
 		end := in.PatchEndedAt
 		if end.IsZero() {
 			end = now
-			if st, ok := states[in.ID]; ok && st.Operation == ssmtypes.PatchOperationTypeInstall &&
-				st.OperationEndTime != nil && !st.OperationEndTime.Before(runStarted) && st.OperationEndTime.Before(now) {
-				end = *st.OperationEndTime
+			if st, ok := states[in.ID]; ok && st.operation == ssmtypes.PatchOperationTypeInstall &&
+				!st.ended.IsZero() && !st.ended.Before(runStarted) && st.ended.Before(now) {
+				end = st.ended
 			}
 		}
 		out[in.ID] = end
@@ -233,18 +267,18 @@ func patchEnds(instances []result.Instance, states map[string]ssmtypes.InstanceP
 }
 
 // nonCompliant says why a patch state is not compliant, or "".
-func nonCompliant(st ssmtypes.InstancePatchState, runStarted time.Time, allowPendingReboot bool) string {
+func nonCompliant(st patchState, runStarted time.Time, allowPendingReboot bool) string {
 	switch {
-	case st.Operation != ssmtypes.PatchOperationTypeInstall:
-		return "the last patch operation was " + string(st.Operation) + ", not Install"
-	case st.OperationEndTime == nil || st.OperationEndTime.Before(runStarted):
+	case st.operation != ssmtypes.PatchOperationTypeInstall:
+		return "the last patch operation was " + string(st.operation) + ", not Install"
+	case st.ended.IsZero() || st.ended.Before(runStarted):
 		return "the last Install ended before this run started"
-	case st.FailedCount > 0:
-		return fmt.Sprintf("%d patches failed to install", st.FailedCount)
-	case st.MissingCount > 0:
-		return fmt.Sprintf("%d approved patches are still missing", st.MissingCount)
-	case !allowPendingReboot && aws.ToInt32(st.InstalledPendingRebootCount) > 0:
-		return fmt.Sprintf("%d patches are installed but wait for a reboot", aws.ToInt32(st.InstalledPendingRebootCount))
+	case st.counts.Failed > 0:
+		return fmt.Sprintf("%d patches failed to install", st.counts.Failed)
+	case st.counts.Missing > 0:
+		return fmt.Sprintf("%d approved patches are still missing", st.counts.Missing)
+	case !allowPendingReboot && st.pendingReboot > 0:
+		return fmt.Sprintf("%d patches are installed but wait for a reboot", st.pendingReboot)
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -315,6 +316,9 @@ func newAction(o Options) *githubactions.Action {
 // its client-side retry quota: a large fleet legitimately meets throttling
 // for minutes, and the quota would turn that into hard failures mid-run.
 // Calls that must not be retried (SendCommand) turn retries off per call.
+// A response cut short (the connection closed cleanly mid-body) is
+// retried too: the SDK leaves it alone, and a listing that fails hours
+// into a run would otherwise end its phase in error.
 func newRetryer(maxBackoff time.Duration) aws.Retryer {
 	if maxBackoff <= 0 {
 		maxBackoff = 20 * time.Second
@@ -323,5 +327,11 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 		o.MaxAttempts = 10
 		o.MaxBackoff = maxBackoff
 		o.RateLimiter = ratelimit.None
+		o.Retryables = append(slices.Clone(o.Retryables), retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return aws.TrueTernary
+			}
+			return aws.UnknownTernary
+		}))
 	})
 }

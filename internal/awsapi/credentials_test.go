@@ -7,13 +7,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // fakeSTS speaks STS's awsQuery protocol for the three calls patchgate makes.
@@ -304,5 +307,39 @@ func TestFactory(t *testing.T) {
 	}
 	if _, _, err := f.Config(ctx, "999999999999", "", "us-east-1"); err == nil || !strings.Contains(err.Error(), "add roleArn") {
 		t.Fatalf("want a missing-roleArn error, got %v", err)
+	}
+}
+
+// A response whose body ends early is retried: a read-only listing must
+// not end a phase in error because one connection dropped mid-body.
+func TestTruncatedResponseIsRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := `{"Commands":[{"CommandId":"c-1","Status":"Success"}]}`
+		if calls.Add(1) == 1 {
+			// Promise the whole body, send half, and hang up.
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(body[:len(body)/2]))
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	cfg, err := LoadConfig(context.Background(), Options{Region: "us-east-1", Endpoint: srv.URL, RetryMaxBackoff: time.Millisecond,
+		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "s", ""))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ssm.NewFromConfig(cfg).ListCommands(context.Background(), &ssm.ListCommandsInput{})
+	if err != nil {
+		t.Fatalf("ListCommands after a truncated response: %v", err)
+	}
+	if n := calls.Load(); n != 2 || len(out.Commands) != 1 {
+		t.Fatalf("%d calls, %d commands; want a retry and the command", n, len(out.Commands))
 	}
 }

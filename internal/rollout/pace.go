@@ -49,7 +49,10 @@ func perRound(maxConcurrency string, n int) int {
 }
 
 // next is how long to sleep before polling again. last is the previous
-// sleep (0 before the first poll), and deadline bounds every sleep.
+// sleep (0 before the first poll), and deadline bounds every sleep. With
+// the pace known there is no early look: SSM stops a chunk at its own
+// MaxErrors, and what patchgate adds (stopping the other chunks) matters
+// before their next round, which is when the pacer looks.
 func (p pacer) next(now time.Time, chunks []chunkProgress, last time.Duration, deadline time.Time) time.Duration {
 	d := p.sleep(now, chunks, last)
 	if left := deadline.Sub(now); left < d {
@@ -59,10 +62,9 @@ func (p pacer) next(now time.Time, chunks []chunkProgress, last time.Duration, d
 }
 
 func (p pacer) sleep(now time.Time, chunks []chunkProgress, last time.Duration) time.Duration {
-	if last == 0 {
-		return p.min // a first look soon after sending catches what fails at once
-	}
 	if p.typical <= 0 {
+		// Unknown pace: a first look soon after sending (a fleet with
+		// nothing to install finishes in a minute), then less and less often.
 		return min(max(last*2, p.min), p.max)
 	}
 	// When the next round of any running chunk is due. Until the wave has

@@ -35,7 +35,8 @@ func TestPacer(t *testing.T) {
 		deadline time.Time
 		want     time.Duration
 	}{
-		{"first look soon after sending", known, 0, []chunkProgress{chunk(0, false)}, 0, far, 5 * time.Second},
+		{"unknown pace: first look soon after sending", p, 0, []chunkProgress{chunk(0, false)}, 0, far, 5 * time.Second},
+		{"known pace: no early look", known, 0, []chunkProgress{chunk(0, false)}, 0, far, 15 * time.Minute},
 		{"unknown pace doubles", p, time.Minute, []chunkProgress{chunk(0, false)}, 40 * time.Second, far, 80 * time.Second},
 		{"unknown pace is capped", p, time.Hour, []chunkProgress{chunk(0, false)}, 10 * time.Minute, far, 15 * time.Minute},
 		// Nothing seen yet in this wave: at most max apart, even with a round due later.

@@ -106,6 +106,13 @@ type finding struct {
 // given statuses.
 func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([]finding, error) {
 	var out []finding
+	err := v.eachFinding(ctx, sc, statuses, func(f finding) { out = append(out, f) })
+	return out, err
+}
+
+// eachFinding hands each package-vulnerability finding of the scope in the
+// given statuses to fn, page by page.
+func (v *Verifier) eachFinding(ctx context.Context, sc scope, statuses []string, fn func(finding)) error {
 	strs := interner{}
 	criteria := func() *insptypes.FilterCriteria {
 		return &insptypes.FilterCriteria{FindingStatus: stringFilters(statuses),
@@ -129,7 +136,7 @@ func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("reading Amazon Inspector findings with inspector2:ListFindings: %w", err)
+				return fmt.Errorf("reading Amazon Inspector findings with inspector2:ListFindings: %w", err)
 			}
 			for _, f := range page.Findings {
 				cve, pkg := "", ""
@@ -146,14 +153,14 @@ func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([
 					}
 					// Interned: the SDK's strings point into buffers as large
 					// as the page, and a report keeps findings to its end.
-					out = append(out, finding{Finding: result.Finding{InstanceID: strs.of(id), CVE: strs.of(cve), Severity: strs.of(string(f.Severity)), Package: strs.of(pkg),
+					fn(finding{Finding: result.Finding{InstanceID: strs.of(id), CVE: strs.of(cve), Severity: strs.of(string(f.Severity)), Package: strs.of(pkg),
 						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: strs.of(string(f.Status))},
 						firstObserved: aws.ToTime(f.FirstObservedAt), updated: aws.ToTime(f.UpdatedAt)})
 				}
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // interner hands out one copy of each string.
@@ -370,22 +377,19 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 			scanned = append(scanned, id)
 		}
 	}
-	listed, err := v.findings(ctx, newScope(scanned, s.Tags, s.TagKey), []string{"ACTIVE", "CLOSED"})
-	if err != nil {
-		return err
-	}
 	// Inspector's timestamps tell what was there before the phase: a
 	// finding first observed before it was ACTIVE then (ACTIVE and CLOSED
 	// findings only ever move forward in time), and a CLOSED one updated
 	// since is what the patch fixed. That spares listing every finding of
-	// the phase twice.
+	// the phase twice. Each is judged as it is listed: a large phase's
+	// findings are never held twice.
 	taken := before.taken()
 	var blocking, unfixedRequired []result.Finding
-	for _, lf := range listed {
+	err := v.eachFinding(ctx, newScope(scanned, s.Tags, s.TagKey), []string{"ACTIVE", "CLOSED"}, func(lf finding) {
 		f := lf.Finding
 		wasActive := lf.firstObserved.Before(taken)
 		if f.Status == "CLOSED" && lf.updated.Before(taken) {
-			continue // closed before this phase: not its doing
+			return // closed before this phase: not its doing
 		}
 		switch {
 		case f.Status == "CLOSED" && wasActive:
@@ -412,6 +416,9 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		if f.Status == "ACTIVE" && slices.Contains(s.RequireFixed, f.CVE) {
 			unfixedRequired = append(unfixedRequired, f)
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if len(insp.NoFix) > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ACTIVE findings have no fix available (reported, not blocking), e.g. %s on %s",

@@ -137,6 +137,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	var timedOut, cancelled bool
 	pace := pacer{min: e.opt.PollMin, max: e.opt.PollMax, typical: t.typical}
 	var slept time.Duration
+	timed := false // one attempt a wave to time the invocations
 	for {
 		// Send while the in-flight budget allows.
 		running := 0
@@ -216,8 +217,8 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 				}
 				errorsSoFar += c.errors
 			}
-			if pace.typical == 0 {
-				pace.typical = t.measureTypical(ctx, chunks[:next])
+			if pace.typical == 0 && !timed {
+				pace.typical, timed = t.measureTypical(ctx, chunks[:next])
 			}
 			if stopped == "" && errorsSoFar > limit && next < len(chunks) {
 				stopped = fmt.Sprintf("maxErrors %s reached (%d errors): the remaining %d commands of the wave were not sent", maxErrors, errorsSoFar, len(chunks)-next)
@@ -373,9 +374,9 @@ func allTerminal(chunks []*chunkState) bool {
 }
 
 // measureTypical times the successful invocations of the first chunk that
-// has some, once per target: the pacer's rounds are made of it. A failed
-// read only leaves the pacer backing off.
-func (t *target) measureTypical(ctx context.Context, chunks []*chunkState) time.Duration {
+// has some: the pacer's rounds are made of it. It reports whether it read
+// (once a wave at most); a failed read only leaves the pacer backing off.
+func (t *target) measureTypical(ctx context.Context, chunks []*chunkState) (time.Duration, bool) {
 	for _, c := range chunks {
 		if c.last.CompletedCount-c.last.ErrorCount-c.last.DeliveryTimedOutCount <= 0 {
 			continue
@@ -387,9 +388,9 @@ func (t *target) measureTypical(ctx context.Context, chunks []*chunkState) time.
 		if d > 0 {
 			t.log.Info("an invocation takes about "+d.Round(time.Second).String()+"; polls follow its rounds", "command", c.id)
 		}
-		return d
+		return d, true
 	}
-	return 0
+	return 0, false
 }
 
 func (t *target) track(id string, on bool) {

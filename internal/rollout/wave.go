@@ -301,7 +301,6 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 			// Listing the invocations would say Success fifty times a
 			// call; the compliance check reads each instance's patch
 			// state anyway and fails any that did not install now.
-			c.req.FromCounts = true
 			rw.Commands[i].FromCounts = true
 			for _, id := range c.ids {
 				in := byID[id]

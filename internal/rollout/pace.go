@@ -3,8 +3,6 @@ package rollout
 import (
 	"context"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,14 +36,7 @@ type chunkProgress struct {
 // MaxConcurrency ("N" or "N%", as SSM reads it: a share rounded down, at
 // least one).
 func perRound(maxConcurrency string, n int) int {
-	var k int
-	if p, ok := strings.CutSuffix(maxConcurrency, "%"); ok {
-		v, _ := strconv.Atoi(p)
-		k = n * v / 100
-	} else {
-		k, _ = strconv.Atoi(maxConcurrency)
-	}
-	return max(1, min(k, n))
+	return max(1, min(countOf(maxConcurrency, n), n))
 }
 
 // next is how long to sleep before polling again. last is the previous

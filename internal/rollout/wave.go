@@ -55,20 +55,21 @@ func concurrencyPlan(maxConcurrency string, chunks int) (perChunk string, inflig
 	return strconv.Itoa(per), max(1, n/per)
 }
 
+// countOf reads an SSM limit ("N", or "N%" of size rounded down, as SSM
+// reads MaxConcurrency and MaxErrors); empty or malformed is 0.
+func countOf(limit string, size int) int {
+	if p, ok := strings.CutSuffix(limit, "%"); ok {
+		v, _ := strconv.Atoi(p)
+		return size * v / 100
+	}
+	n, _ := strconv.Atoi(limit)
+	return n
+}
+
 // errorLimit is how many errors the wave tolerates before it stops, from
 // MaxErrors ("N" or "N%" of the wave): SSM stops a command once its errors
 // exceed MaxErrors, and patchgate applies the same rule across the chunks.
-func errorLimit(maxErrors string, size int) int {
-	if maxErrors == "" {
-		return 0
-	}
-	if strings.HasSuffix(maxErrors, "%") {
-		p, _ := strconv.Atoi(strings.TrimSuffix(maxErrors, "%"))
-		return size * p / 100
-	}
-	n, _ := strconv.Atoi(maxErrors)
-	return n
-}
+func errorLimit(maxErrors string, size int) int { return countOf(maxErrors, size) }
 
 func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, waveNo int, w waveSpec) result.Wave {
 	e := t.e

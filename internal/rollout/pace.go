@@ -67,9 +67,7 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, last time.Duration) 
 		if c.completed > 0 {
 			limit = max(p.max, p.typical)
 		}
-	}
-	for _, c := range chunks {
-		if c.terminal || c.instances == 0 {
+		if c.terminal {
 			continue
 		}
 		rounds := c.completed/c.perRound + 1

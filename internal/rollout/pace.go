@@ -26,7 +26,6 @@ type pacer struct {
 // chunkProgress is what the pacer needs of one sent command.
 type chunkProgress struct {
 	sent      time.Time
-	instances int
 	perRound  int // invocations SSM runs at once
 	completed int
 	terminal  bool

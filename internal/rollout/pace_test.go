@@ -21,7 +21,7 @@ func TestPacer(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	far := t0.Add(24 * time.Hour)
 	chunk := func(completed int, terminal bool) chunkProgress {
-		return chunkProgress{sent: t0, instances: 50, perRound: 25, completed: completed, terminal: terminal}
+		return chunkProgress{sent: t0, perRound: 25, completed: completed, terminal: terminal}
 	}
 	p := pacer{min: 5 * time.Second, max: 15 * time.Minute}
 	known := p
@@ -44,7 +44,7 @@ func TestPacer(t *testing.T) {
 		{"round due soon", known, 20 * time.Minute, []chunkProgress{chunk(0, false)}, 15 * time.Minute, far, 10*time.Minute + 5*time.Second},
 		// Once the wave has shown its pace: straight to the next round.
 		{"next round after the first", known, 30*time.Minute + 5*time.Second, []chunkProgress{chunk(25, false)}, 15 * time.Minute, far, 30 * time.Minute},
-		{"earliest chunk decides", known, 30*time.Minute + 5*time.Second, []chunkProgress{chunk(25, false), {sent: t0.Add(10 * time.Minute), instances: 50, perRound: 25}}, time.Minute, far, 10 * time.Minute},
+		{"earliest chunk decides", known, 30*time.Minute + 5*time.Second, []chunkProgress{chunk(25, false), {sent: t0.Add(10 * time.Minute), perRound: 25}}, time.Minute, far, 10 * time.Minute},
 		{"finished chunks do not count", known, 30*time.Minute + 5*time.Second, []chunkProgress{chunk(50, true), chunk(25, false)}, time.Minute, far, 30 * time.Minute},
 		// A round overdue: soon, then less and less often.
 		{"late by a little", known, 30*time.Minute + 20*time.Second, []chunkProgress{chunk(0, false)}, 15 * time.Minute, far, 20 * time.Second},

@@ -255,7 +255,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 		}
 		progress := make([]chunkProgress, 0, next)
 		for _, c := range chunks[:next] {
-			progress = append(progress, chunkProgress{sent: c.sentAt, instances: len(c.ids), perRound: perRound(perChunk, len(c.ids)),
+			progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(perChunk, len(c.ids)),
 				completed: int(c.last.CompletedCount), terminal: c.terminal})
 		}
 		slept = pace.next(e.opt.Clock.Now(), progress, slept, deadline)

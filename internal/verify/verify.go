@@ -100,14 +100,13 @@ func (v *Verifier) Before(ctx context.Context, s Settings, ids []string) (*Snaps
 // phase holds one per instance for hours, so not the SDK's whole struct
 // (nor the response buffers its strings point into).
 type patchState struct {
-	operation     ssmtypes.PatchOperationType
-	ended         time.Time // OperationEndTime; zero when not reported
-	pendingReboot int32
-	counts        result.PatchCounts
+	operation ssmtypes.PatchOperationType
+	ended     time.Time // OperationEndTime; zero when not reported
+	counts    result.PatchCounts
 }
 
 func compact(st ssmtypes.InstancePatchState) patchState {
-	ps := patchState{operation: ssmtypes.PatchOperationType(strings.Clone(string(st.Operation))), pendingReboot: aws.ToInt32(st.InstalledPendingRebootCount)}
+	ps := patchState{operation: ssmtypes.PatchOperationType(strings.Clone(string(st.Operation)))}
 	if st.OperationEndTime != nil {
 		ps.ended = *st.OperationEndTime
 	}
@@ -206,7 +205,7 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 		c.After = c.After.Plus(st.counts)
 		if reason := nonCompliant(st, runStarted, s.AllowPendingReboot); reason != "" {
 			c.NonCompliant = append(c.NonCompliant, result.InstanceCompliance{InstanceID: id, Reason: reason,
-				Missing: st.counts.Missing, Failed: st.counts.Failed, PendingReboot: int(st.pendingReboot)})
+				Missing: st.counts.Missing, Failed: st.counts.Failed, PendingReboot: st.counts.InstalledPendingReboot})
 			continue
 		}
 		c.Compliant++
@@ -277,8 +276,8 @@ func nonCompliant(st patchState, runStarted time.Time, allowPendingReboot bool) 
 		return fmt.Sprintf("%d patches failed to install", st.counts.Failed)
 	case st.counts.Missing > 0:
 		return fmt.Sprintf("%d approved patches are still missing", st.counts.Missing)
-	case !allowPendingReboot && st.pendingReboot > 0:
-		return fmt.Sprintf("%d patches are installed but wait for a reboot", st.pendingReboot)
+	case !allowPendingReboot && st.counts.InstalledPendingReboot > 0:
+		return fmt.Sprintf("%d patches are installed but wait for a reboot", st.counts.InstalledPendingReboot)
 	}
 	return ""
 }

@@ -50,7 +50,11 @@ func runNaive(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy, 
 }
 
 func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy, key [2]string) error {
-	for _, ph := range pol.Spec.Phases {
+	plan, err := policy.Compile(pol)
+	if err != nil {
+		return err
+	}
+	for i, ph := range pol.Spec.Phases {
 		var filters []ssmtypes.InstanceInformationStringFilter
 		for k, v := range ph.Targets.Tags {
 			filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{v}})
@@ -69,7 +73,7 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 			}
 		}
 		failed, done := 0, 0
-		for _, end := range rollout.WaveEnds(len(ids), ph.Waves) {
+		for _, end := range plan.Stages[i].WaveEnds(len(ids)) {
 			if end == done {
 				continue
 			}

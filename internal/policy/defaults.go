@@ -20,6 +20,22 @@ const (
 	DefaultTimezone              = "UTC"
 )
 
+// DefaultPendingReboot is the pending-reboot rule for a reboot option: with
+// RebootIfNeeded a pending reboot means the reboot did not happen (fail);
+// with NoReboot it is expected (warn), as v1 counted it compliant.
+func DefaultPendingReboot(rebootOption string) string {
+	if rebootOption == "NoReboot" {
+		return PendingRebootWarn
+	}
+	return PendingRebootFail
+}
+
+// Pending-reboot rules.
+const (
+	PendingRebootFail = "fail"
+	PendingRebootWarn = "warn"
+)
+
 // DefaultWaves is one wave with every instance.
 var DefaultWaves = []string{"100%"}
 
@@ -36,6 +52,9 @@ func ApplyDefaults(p *Policy) {
 	}
 	if s.Install.RebootOption == "" {
 		s.Install.RebootOption = DefaultRebootOption
+	}
+	if s.Install.PendingReboot == "" {
+		s.Install.PendingReboot = DefaultPendingReboot(s.Install.RebootOption)
 	}
 	if s.Install.DeliveryTimeout.Duration == 0 {
 		s.Install.DeliveryTimeout.Duration = DefaultDeliveryTimeout

@@ -98,6 +98,10 @@ type ApprovalRule struct {
 // Install says how AWS-RunPatchBaseline installs.
 type Install struct {
 	RebootOption     string   `yaml:"rebootOption" json:"rebootOption"`
+	// PendingReboot is what a patch installed but waiting for a reboot
+	// means to the gate: "fail" or "warn". Default: fail with
+	// RebootIfNeeded (the reboot should have happened), warn with NoReboot.
+	PendingReboot    string   `yaml:"pendingReboot" json:"pendingReboot"`
 	DeliveryTimeout  Duration `yaml:"deliveryTimeout" json:"deliveryTimeout"`
 	ExecutionTimeout Duration `yaml:"executionTimeout" json:"executionTimeout"`
 }

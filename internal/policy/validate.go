@@ -56,6 +56,7 @@ var (
 	RejectedPatchesActions = []string{"BLOCK", "ALLOW_AS_DEPENDENCY"}
 	RebootOptions          = []string{"RebootIfNeeded", "NoReboot"}
 	OfflineActions         = []string{"fail", "skip"}
+	PendingRebootRules     = []string{PendingRebootFail, PendingRebootWarn}
 	InspectorSeverities    = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNTRIAGED"}
 	namePattern            = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	accountPattern         = regexp.MustCompile(`^[0-9]{12}$`)
@@ -301,6 +302,7 @@ func (c *v) baseline(os string) {
 func (c *v) install() {
 	in := c.p.Spec.Install
 	c.oneOf("spec.install.rebootOption", in.RebootOption, RebootOptions)
+	c.oneOf("spec.install.pendingReboot", in.PendingReboot, PendingRebootRules)
 	c.durationIn("spec.install.deliveryTimeout", in.DeliveryTimeout, 30*time.Second, 720*time.Hour, true)
 	c.durationIn("spec.install.executionTimeout", in.ExecutionTimeout, time.Minute, 72*time.Hour, true)
 }

@@ -7,7 +7,11 @@
 // or removing one needs a new version.
 package result
 
-import "time"
+import (
+	"time"
+
+	"github.com/patchgate/patchgate/internal/policy"
+)
 
 // SchemaVersion identifies this shape of the JSON document.
 const SchemaVersion = "patchgate.dev/run-result/v1"
@@ -103,6 +107,9 @@ type Policy struct {
 	Status      Status   `json:"status"`
 	Reason      string   `json:"reason,omitempty"`
 	Targets     []Target `json:"targets"` // one per account x region
+	// Plan is the compiled policy a dry run would run: every default
+	// applied, every limit as patchgate reads it.
+	Plan *policy.Rollout `json:"plan,omitempty"`
 }
 
 // Target is one policy in one account and region.
@@ -264,7 +271,16 @@ type Compliance struct {
 	Instances    int                  `json:"instances"`
 	Compliant    int                  `json:"compliant"`
 	Percent      float64              `json:"percent"` // Compliant/Instances*100
+	// PendingReboot counts the patched instances with patches installed
+	// but waiting for a reboot, whatever the policy's rule makes of them.
+	PendingReboot PendingReboot `json:"pendingReboot,omitzero"`
 	NonCompliant []InstanceCompliance `json:"nonCompliant,omitempty"`
+}
+
+// PendingReboot is how many patches await a reboot on how many instances.
+type PendingReboot struct {
+	Instances int `json:"instances"`
+	Patches   int `json:"patches"`
 }
 
 // PatchCounts sums DescribeInstancePatchStates counts over the phase's instances.

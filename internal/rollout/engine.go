@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
@@ -49,6 +49,7 @@ type Connect func(ctx context.Context, accountID, roleARN, region string) (*Clie
 type Scope struct {
 	Policy     *policy.Policy
 	Phase      *policy.Phase
+	Stage      *policy.Stage // the phase compiled: its settings as the gate reads them
 	AccountID  string
 	Region     string
 	RunID      string
@@ -141,6 +142,7 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 	type job struct {
 		pi, ti  int
 		pol     *policy.Policy
+		plan    *policy.Rollout
 		account policy.Account
 		region  string
 	}
@@ -158,6 +160,15 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 			e.run.Policies = append(e.run.Policies, rp)
 			continue
 		}
+		plan, err := policy.Compile(p)
+		if err != nil {
+			rp.Status, rp.Reason = result.StatusError, err.Error()
+			e.run.Policies = append(e.run.Policies, rp)
+			continue
+		}
+		if e.opt.DryRun {
+			rp.Plan = plan
+		}
 		pi := len(e.run.Policies)
 		accounts := p.Spec.Accounts
 		if len(accounts) == 0 {
@@ -166,7 +177,7 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 		for _, a := range accounts {
 			for _, r := range p.Spec.Regions {
 				rp.Targets = append(rp.Targets, result.Target{AccountID: a.ID, Region: r, Status: result.StatusRunning})
-				jobs = append(jobs, job{pi: pi, ti: len(rp.Targets) - 1, pol: p, account: a, region: r})
+				jobs = append(jobs, job{pi: pi, ti: len(rp.Targets) - 1, pol: p, plan: plan, account: a, region: r})
 			}
 		}
 		e.run.Policies = append(e.run.Policies, rp)
@@ -176,7 +187,7 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 	g.SetLimit(e.opt.Parallel)
 	for _, j := range jobs {
 		g.Go(func() error {
-			t := e.runTarget(ctx, j.pol, j.account, j.region)
+			t := e.runTarget(ctx, j.pol, j.plan, j.account, j.region)
 			e.mu.Lock()
 			e.run.Policies[j.pi].Targets[j.ti] = t
 			e.mu.Unlock()
@@ -265,6 +276,7 @@ func (e *Engine) progress() {
 type target struct {
 	e       *Engine
 	pol     *policy.Policy
+	plan    *policy.Rollout
 	region  string
 	c       *Clients
 	res     *result.Target
@@ -280,7 +292,7 @@ type target struct {
 	typical time.Duration
 }
 
-func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy.Account, region string) (res result.Target) {
+func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, plan *policy.Rollout, account policy.Account, region string) (res result.Target) {
 	res = result.Target{AccountID: account.ID, Region: region, StartedAt: e.opt.Clock.Now()}
 	log := e.opt.Logger.With("policy", p.Metadata.Name, "region", region)
 	defer func() { res.EndedAt = e.opt.Clock.Now() }()
@@ -292,7 +304,7 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy
 	}
 	res.AccountID = c.AccountID
 	log = log.With("account", c.AccountID)
-	t := &target{e: e, pol: p, region: region, c: c, res: &res, log: log, started: res.StartedAt, inflight: map[string]bool{}}
+	t := &target{e: e, pol: p, plan: plan, region: region, c: c, res: &res, log: log, started: res.StartedAt, inflight: map[string]bool{}}
 
 	if cals := p.Spec.Schedule; cals != nil && len(cals.ChangeCalendars) > 0 {
 		if ok, why, err := t.calendarsOpen(ctx, cals.ChangeCalendars); err != nil {
@@ -353,13 +365,13 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy
 	var prevName string
 	proven := false // an earlier phase patched instances and passed
 	for i := range p.Spec.Phases {
-		ph := &p.Spec.Phases[i]
+		ph, st := &p.Spec.Phases[i], &plan.Stages[i]
 		if prev != result.StatusPassed && prev != result.StatusSkipped && prev != result.StatusDryRun {
 			res.Phases = append(res.Phases, result.Phase{Name: ph.Name, Status: result.StatusHalted,
 				Reasons: []result.Reason{{Code: "halted", Message: fmt.Sprintf("not sent: phase %s is %s", prevName, prev)}}})
 			continue
 		}
-		rp := t.runPhase(ctx, ph, i, proven)
+		rp := t.runPhase(ctx, ph, st, proven)
 		res.Phases = append(res.Phases, rp)
 		prev, prevName = rp.Status, ph.Name
 		if (rp.Status == result.StatusPassed || rp.Status == result.StatusDryRun) && rp.Counts.Targeted > rp.Counts.Skipped {
@@ -369,11 +381,17 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy
 			break
 		}
 		if rp.Status == result.StatusPassed && i < len(p.Spec.Phases)-1 {
-			if soak := ph.Soak.Duration; soak > 0 {
+			if soak := st.Soak; soak > 0 {
 				log.Info("soaking before the next phase", "phase", ph.Name, "soak", soak)
+				soakStart := e.opt.Clock.Now()
 				if err := e.opt.Clock.Sleep(ctx, soak); err != nil {
-					res.Phases[len(res.Phases)-1].Reasons = append(res.Phases[len(res.Phases)-1].Reasons,
-						result.Reason{Code: "cancelled", Message: "cancelled during the soak"})
+					// The soak is part of the phase: one cut short is not
+					// a phase that passed.
+					last := &res.Phases[len(res.Phases)-1]
+					last.Status = result.StatusCancelled
+					last.SoakSeconds = e.opt.Clock.Now().Sub(soakStart).Seconds()
+					last.Reasons = append([]result.Reason{{Code: "cancelled", Message: fmt.Sprintf("its gate passed, but the run was cancelled during the soak, after %s of %s",
+						e.opt.Clock.Now().Sub(soakStart).Round(time.Second), soak)}}, last.Reasons...)
 					break
 				}
 				res.Phases[len(res.Phases)-1].SoakSeconds = soak.Seconds()
@@ -445,58 +463,91 @@ func (t *target) calendarsOpen(ctx context.Context, names []string) (bool, strin
 }
 
 // runPhase patches one phase and decides its gate.
-func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, proven bool) (rp result.Phase) {
+func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stage, proven bool) (rp result.Phase) {
 	e := t.e
 	// rp is the named result so that the deferred EndedAt reaches the caller.
-	rp = result.Phase{Name: ph.Name, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now(), SuccessThreshold: ph.SuccessThreshold}
+	rp = result.Phase{Name: st.Name, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now(), SuccessThreshold: st.SuccessThreshold.String()}
 	defer func() { rp.EndedAt = e.opt.Clock.Now() }()
-	fail := func(s result.Status, code, msg string) result.Phase {
-		rp.Status = s
-		rp.Reasons = append(rp.Reasons, result.Reason{Code: code, Message: msg})
+	settings := gate.SettingsOf(st)
+	ev := gate.Evidence{DryRun: e.opt.DryRun, VerifierConfigured: t.c.Verifier != nil}
+	decide := func(s gate.Settings) result.Phase {
+		rp.Status, rp.Reasons = gate.Decide(ev, s)
 		return rp
 	}
-
-	insts, err := Discover(ctx, t.c.Inventory, ph.Targets.Tags, ph.Targets.InstanceIDs)
-	if err != nil {
+	stop := func(err error, what string) result.Phase {
 		if ctx.Err() != nil {
-			return fail(result.StatusCancelled, "cancelled", "cancelled during inventory")
+			ev.Cancelled = true
+		} else {
+			ev.Failure = &gate.Failure{Code: apiErrorCode(err, what), Message: err.Error()}
 		}
-		return fail(result.StatusError, "inventory", err.Error())
+		ev.DryRun = false
+		return decide(settings)
+	}
+
+	insts, err := Discover(ctx, t.c.Inventory, st.Targets.Tags, st.Targets.InstanceIDs)
+	if err != nil {
+		return stop(err, "inventory")
 	}
 	var online []Instance
 	var offline []result.Instance
-	skipOffline := ph.Offline == "skip"
 	for _, in := range insts {
 		if in.Online {
 			online = append(online, in)
 			continue
 		}
 		o, msg := result.OutcomeOffline, "SSM agent "+in.Ping+": counted against the success threshold (offline: fail)"
-		if skipOffline {
+		if !st.OfflineFails {
 			o, msg = result.OutcomeSkipped, "SSM agent "+in.Ping+": skipped (offline: skip)"
 		}
 		offline = append(offline, result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: o, Error: msg})
 	}
-	if len(online) == 0 {
-		rp.Waves = nil
-		for _, o := range offline {
-			rp.Counts.Add(o.Outcome)
+	var offCounts result.Counts
+	for _, o := range offline {
+		offCounts.Add(o.Outcome)
+	}
+	offlineWave := func(s result.Status) {
+		if len(offline) > 0 {
+			rp.Waves = append(rp.Waves, result.Wave{Index: 0, Share: "offline", Status: s, Counts: offCounts, Instances: offline})
 		}
-		if len(offline) > 0 && !skipOffline {
-			rp.Waves = []result.Wave{{Index: 0, Share: "offline", Status: result.StatusFailed, Counts: rp.Counts, Instances: offline}}
-			return fail(result.StatusFailed, "success-threshold", fmt.Sprintf("none of the %d targeted instances is Online", len(offline)))
-		}
+	}
+	if len(online) == 0 && offCounts.Offline == 0 {
+		offlineWave(result.StatusSkipped)
+		rp.Counts = offCounts
 		rp.Status = result.StatusSkipped
 		rp.Reasons = append(rp.Reasons, result.Reason{Code: "no-targets", Message: "no Online instance matched the phase's targets"})
 		return rp
 	}
-	if index > 0 && !proven {
+	if st.Index > 0 && !proven && len(online) > 0 {
 		// Never patch a later ring when the earlier rings patched nothing:
 		// nothing was proven safe.
-		return fail(result.StatusHalted, "unproven", fmt.Sprintf("%d instances are targeted, but no earlier phase patched any instance, so nothing was proven; give the earlier phase targets", len(online)))
+		rp.Status = result.StatusHalted
+		rp.Reasons = append(rp.Reasons, result.Reason{Code: "unproven", Message: fmt.Sprintf("%d instances are targeted, but no earlier phase patched any instance, so nothing was proven; give the earlier phase targets", len(online))})
+		return rp
+	}
+	// Preflight: when the instances that cannot be sent already make the
+	// threshold unreachable, sending would patch for a phase that fails.
+	all := offCounts
+	for range online {
+		all.Targeted++
+	}
+	if pf := gate.Preflight(all, len(online), settings); pf != nil {
+		hw := result.Wave{Index: 1, Share: "preflight", Status: result.StatusHalted}
+		for _, in := range online {
+			ri := result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled, Error: "not sent: " + pf.Message}
+			hw.Instances = append(hw.Instances, ri)
+			hw.Counts.Add(ri.Outcome)
+		}
+		if len(online) > 0 {
+			rp.Waves = append(rp.Waves, hw)
+		}
+		offlineWave(result.StatusFailed)
+		rp.Counts = hw.Counts.Plus(offCounts)
+		ev.DryRun = false
+		ev.Preflight = pf
+		return decide(settings)
 	}
 
-	scope := Scope{Policy: t.pol, Phase: ph, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt}
+	scope := Scope{Policy: t.pol, Phase: ph, Stage: st, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt}
 	if t.started.Before(scope.RunStarted) {
 		scope.RunStarted = t.started
 	}
@@ -507,105 +558,70 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, prov
 			ids[i] = in.ID
 		}
 		if before, err = t.c.Verifier.Before(ctx, scope, ids); err != nil {
-			if ctx.Err() != nil {
-				return fail(result.StatusCancelled, "cancelled", "cancelled while taking the before-state")
-			}
-			return fail(result.StatusError, "before-state", err.Error())
+			return stop(fmt.Errorf("taking the before-state: %w", err), "before-state")
 		}
 	}
 
-	waves := SplitWaves(online, ph.Waves)
-	thresh := threshold(ph.SuccessThreshold)
-	var all []result.Instance
+	waves := splitWaves(online, st)
+	var instances []result.Instance
 	for wi, wave := range waves {
-		w := t.runWave(ctx, ph, index, wi+1, wave)
+		w, gw := t.runWave(ctx, st, wi+1, wave)
 		rp.Waves = append(rp.Waves, w)
-		all = append(all, w.Instances...)
+		ev.Waves = append(ev.Waves, gw)
+		instances = append(instances, w.Instances...)
 		e.progress()
 		if ctx.Err() != nil {
 			break
 		}
-		// A wave that misses the threshold stops the phase: later waves
-		// exist to limit the blast radius.
-		if !e.opt.DryRun && !meets(w.Counts, thresh) {
+		// A wave that does not pass stops the phase: later waves exist to
+		// limit the blast radius.
+		if !e.opt.DryRun && w.Status != result.StatusPassed {
 			for _, rest := range waves[wi+1:] {
 				hw := result.Wave{Index: len(rp.Waves) + 1, Share: rest.share, Status: result.StatusHalted}
 				for _, in := range rest.instances {
-					ri := result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled, Error: "not sent: an earlier wave missed the success threshold"}
+					ri := result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled,
+						Error: fmt.Sprintf("not sent: wave %d is %s", w.Index, w.Status)}
 					hw.Instances = append(hw.Instances, ri)
 					hw.Counts.Add(ri.Outcome)
 				}
 				rp.Waves = append(rp.Waves, hw)
-				all = append(all, hw.Instances...)
+				ev.Waves = append(ev.Waves, gate.Wave{Index: hw.Index, Unsent: len(hw.Instances)})
+				instances = append(instances, hw.Instances...)
 			}
 			break
 		}
 	}
-	if len(offline) > 0 {
-		ow := result.Wave{Index: 0, Share: "offline", Status: result.StatusSkipped, Instances: offline}
-		for _, o := range offline {
-			ow.Counts.Add(o.Outcome)
-		}
-		rp.Waves = append(rp.Waves, ow)
-		all = append(all, offline...)
-	}
+	offlineWave(result.StatusSkipped)
+	instances = append(instances, offline...)
 	for _, w := range rp.Waves {
 		rp.Counts = rp.Counts.Plus(w.Counts)
 	}
-
+	ev.Counts = rp.Counts
+	for _, in := range instances {
+		if in.Outcome == result.OutcomeInconclusive {
+			ev.Inconclusive = append(ev.Inconclusive, in.ID)
+		}
+	}
+	ev.Cancelled = ctx.Err() != nil
 	if e.opt.DryRun {
-		rp.Status = result.StatusDryRun
-		return rp
-	}
-	if ctx.Err() != nil {
-		return fail(result.StatusCancelled, "cancelled", "the run was cancelled; in-flight commands were cancelled")
+		return decide(settings)
 	}
 
-	// Gate 1: invocation outcomes against the success threshold.
-	switch verdict := thresholdVerdict(rp.Counts, thresh); verdict {
-	case result.StatusFailed:
-		return fail(result.StatusFailed, "success-threshold", fmt.Sprintf("%d of %d instances succeeded (%s), below the success threshold %s",
-			rp.Counts.Succeeded, denominator(rp.Counts), pct(rp.Counts.Succeeded, denominator(rp.Counts)), ph.SuccessThreshold))
-	case result.StatusInconclusive:
-		var ids []string
-		for _, in := range all {
-			if in.Outcome == result.OutcomeInconclusive {
-				ids = append(ids, in.ID)
-			}
-		}
-		rp.Status = result.StatusInconclusive
-		rp.Reasons = append(rp.Reasons, result.Reason{Code: "inconclusive-invocations", Instances: ids,
-			Message: fmt.Sprintf("%d instances have no final command status; the success threshold %s depends on them", len(ids), ph.SuccessThreshold)})
-		return rp
+	// The sending half first: evidence is gathered only for a phase whose
+	// invocations passed.
+	if status, _ := gate.Decide(ev, gate.Settings{Threshold: settings.Threshold}); status != result.StatusPassed || t.c.Verifier == nil {
+		return decide(settings)
 	}
-
-	// Gate 2: evidence (patch compliance, Inspector rescan). A phase that
-	// asks for evidence nobody can gather is inconclusive, never green.
-	if t.c.Verifier == nil && (ph.Verify.ComplianceEnabled() || ph.Verify.Inspector.Enabled) {
-		return fail(result.StatusInconclusive, "verification-unavailable", "the phase asks for verification, but no verifier is configured for this run")
+	v, err := t.c.Verifier.After(ctx, scope, before, instances)
+	if err != nil {
+		return stop(fmt.Errorf("verifying: %w", err), "verification")
 	}
-	if t.c.Verifier != nil {
-		v, err := t.c.Verifier.After(ctx, scope, before, all)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fail(result.StatusCancelled, "cancelled", "cancelled during verification")
-			}
-			return fail(result.StatusError, "verification", err.Error())
-		}
-		rp.Verification = v
-		if v != nil && v.Verdict != result.StatusPassed {
-			rp.Status = v.Verdict
-			if v.Verdict != result.StatusFailed && v.Verdict != result.StatusInconclusive {
-				rp.Status = result.StatusInconclusive
-			}
-			rp.Reasons = append(rp.Reasons, v.Reasons...)
-			if len(v.Reasons) == 0 {
-				rp.Reasons = append(rp.Reasons, result.Reason{Code: "verification", Message: "verification did not pass"})
-			}
-			return rp
-		}
+	rp.Verification = v
+	ev.Verification = v
+	rp = decide(settings)
+	if v != nil {
+		v.Verdict = rp.Status // the gate's word, so the JSON never disagrees with itself
 	}
-	rp.Status = result.StatusPassed
 	return rp
 }
 
@@ -615,97 +631,19 @@ type waveSpec struct {
 	instances []Instance
 }
 
-// SplitWaves cuts instances (in a stable order) into waves by cumulative
-// shares: ["10%","50%","100%"] over 200 instances gives 20, 80 and 100.
-// Each wave has at least one instance while any remain, and empty waves are
-// dropped.
-func SplitWaves(insts []Instance, shares []string) []waveSpec {
-	if len(shares) == 0 {
-		shares = []string{"100%"}
-	}
+// splitWaves cuts instances (in a stable order) into the stage's waves by
+// their cumulative shares: ["10%","50%","100%"] over 200 instances gives
+// 20, 80 and 100. Empty waves are dropped.
+func splitWaves(insts []Instance, st *policy.Stage) []waveSpec {
 	var out []waveSpec
 	done := 0
-	for i, n := range WaveEnds(len(insts), shares) {
+	for i, n := range st.WaveEnds(len(insts)) {
 		if n > done {
-			out = append(out, waveSpec{share: shares[i], instances: insts[done:n]})
+			out = append(out, waveSpec{share: st.Waves[i].String(), instances: insts[done:n]})
 			done = n
 		}
 	}
 	return out
-}
-
-// WaveEnds is where each wave of n instances ends (cumulative, one per
-// share; a wave that would be empty ends where the previous one did).
-func WaveEnds(n int, shares []string) []int {
-	if len(shares) == 0 {
-		shares = []string{"100%"}
-	}
-	out := make([]int, len(shares))
-	done := 0
-	for i, s := range shares {
-		end := (n*percentOf(s) + 99) / 100 // ceiling
-		if i == len(shares)-1 {
-			end = n
-		}
-		if end <= done && done < n {
-			end = done + 1
-		}
-		end = min(end, n)
-		done = max(done, end)
-		out[i] = done
-	}
-	return out
-}
-
-// percentOf parses "10%" -> 10. Policies are validated, so a bad value
-// cannot reach here; 100 is the safe reading (one wave).
-func percentOf(s string) int {
-	v, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(s), "%"))
-	if err != nil || v <= 0 || v > 100 {
-		return 100
-	}
-	return v
-}
-
-// threshold parses successThreshold; empty means 100%.
-func threshold(s string) int {
-	if s == "" {
-		return 100
-	}
-	return percentOf(s)
-}
-
-// denominator is what the threshold is measured against: every targeted
-// instance except those deliberately skipped.
-func denominator(c result.Counts) int { return c.Targeted - c.Skipped - c.Pending }
-
-func meets(c result.Counts, thresh int) bool {
-	d := denominator(c)
-	return d == 0 || c.Succeeded*100 >= thresh*d
-}
-
-// thresholdVerdict decides the invocation gate. Inconclusive instances are
-// counted against the threshold first; if that fails but would pass with
-// them, the verdict is inconclusive rather than a guess either way.
-func thresholdVerdict(c result.Counts, thresh int) result.Status {
-	d := denominator(c)
-	if d == 0 {
-		return result.StatusPassed
-	}
-	if c.Succeeded*100 >= thresh*d {
-		return result.StatusPassed
-	}
-	if (c.Succeeded+c.Inconclusive)*100 >= thresh*d && c.Inconclusive > 0 {
-		return result.StatusInconclusive
-	}
-	return result.StatusFailed
-}
-
-func pct(n, d int) string {
-	if d == 0 {
-		return "n/a"
-	}
-	return strconv.FormatFloat(float64(n)*100/float64(d), 'f', 1, 64) + "%"
 }
 
 // windowOpen applies the policy's schedule and freezes at now.

@@ -28,15 +28,15 @@ func EvidenceOn(clk clock.Clock) func(cfg aws.Config) Verifier {
 }
 
 func settings(s Scope) verify.Settings {
-	in := s.Phase.Verify.Inspector
+	in := s.Stage.Inspector
 	return verify.Settings{
-		Compliance:         s.Phase.Verify.ComplianceEnabled(),
-		AllowPendingReboot: s.Policy.Spec.Install.RebootOption == "NoReboot",
+		Compliance:         s.Stage.Compliance,
+		AllowPendingReboot: s.Stage.PendingReboot == policy.PendingRebootWarn,
 		Inspector:          in.Enabled,
 		FailOnSeverity:     in.FailOnSeverity,
-		RescanTimeout:      in.RescanTimeout.Duration,
+		RescanTimeout:      in.RescanTimeout,
 		RequireFixed:       in.RequireFixed,
-		Tags:               s.Phase.Targets.Tags,
+		Tags:               s.Stage.Targets.Tags,
 		TagKey:             distinctTag(s.Policy, s.Phase),
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/patchgate/patchgate/internal/policy"
 )
 
 // pacer spaces a wave's polls. A poll costs one ListCommands page per 50
@@ -34,8 +36,8 @@ type chunkProgress struct {
 // perRound is how many of n instances SSM runs at once under
 // MaxConcurrency ("N" or "N%", as SSM reads it: a share rounded down, at
 // least one).
-func perRound(maxConcurrency string, n int) int {
-	return max(1, min(countOf(maxConcurrency, n), n))
+func perRound(mc policy.Percent, n int) int {
+	return max(1, min(mc.Of(n), n))
 }
 
 // next is how long to sleep before polling again. last is the previous

@@ -3,6 +3,8 @@ package rollout
 import (
 	"testing"
 	"time"
+
+	"github.com/patchgate/patchgate/internal/policy"
 )
 
 func TestPerRound(t *testing.T) {
@@ -10,8 +12,12 @@ func TestPerRound(t *testing.T) {
 		mc   string
 		n    int
 		want int
-	}{{"50%", 50, 25}, {"50%", 19, 9}, {"10%", 5, 1}, {"100%", 7, 7}, {"20", 50, 20}, {"80", 50, 50}, {"", 10, 1}} {
-		if got := perRound(tc.mc, tc.n); got != tc.want {
+	}{{"50%", 50, 25}, {"50%", 19, 9}, {"10%", 5, 1}, {"100%", 7, 7}, {"20", 50, 20}, {"80", 50, 50}, {"1%", 10, 1}} {
+		mc, err := policy.ParsePercent(tc.mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := perRound(mc, tc.n); got != tc.want {
 			t.Errorf("perRound(%q, %d) = %d, want %d", tc.mc, tc.n, got, tc.want)
 		}
 	}

@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -78,24 +77,5 @@ func TestExcerptKeepsTailAndUTF8(t *testing.T) {
 	}
 	if excerpt("short", 60) != "short" {
 		t.Fatal("short text must be kept")
-	}
-}
-
-func TestWaveEnds(t *testing.T) {
-	for _, tc := range []struct {
-		n      int
-		shares []string
-		want   []int
-	}{
-		{200, []string{"10%", "50%", "100%"}, []int{20, 100, 200}},
-		{3, []string{"10%", "50%", "100%"}, []int{1, 2, 3}}, // at least one a wave while any remain
-		{1, []string{"10%", "50%", "100%"}, []int{1, 1, 1}}, // then empty waves end where the last did
-		{7, nil, []int{7}},
-		{0, []string{"50%", "100%"}, []int{0, 0}},
-		{10, []string{"33%", "90%"}, []int{4, 10}}, // the last wave takes the rest
-	} {
-		if got := WaveEnds(tc.n, tc.shares); fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("WaveEnds(%d, %v) = %v, want %v", tc.n, tc.shares, got, tc.want)
-		}
 	}
 }

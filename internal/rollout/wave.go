@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -40,67 +41,38 @@ func allSucceeded(c ssmtypes.Command, instances int) bool {
 // instances. A percentage holds per chunk, so it holds for the wave. An
 // absolute N is kept as a total: each chunk runs min(N, 50) at once and
 // only as many chunks run together as keep the sum at or under N.
-func concurrencyPlan(maxConcurrency string, chunks int) (perChunk string, inflight int) {
-	if maxConcurrency == "" {
-		maxConcurrency = "10%"
+func concurrencyPlan(mc policy.Percent, chunks int) (perChunk string, inflight int) {
+	if mc.IsPercent {
+		return mc.String(), chunks
 	}
-	if strings.HasSuffix(maxConcurrency, "%") {
-		return maxConcurrency, chunks
-	}
-	n, err := strconv.Atoi(maxConcurrency)
-	if err != nil || n < 1 {
-		return "1", 1
-	}
+	n := max(mc.Value, 1)
 	per := min(n, maxInstanceIDs)
 	return strconv.Itoa(per), max(1, n/per)
 }
 
-// countOf reads an SSM limit ("N", or "N%" of size rounded down, as SSM
-// reads MaxConcurrency and MaxErrors); empty or malformed is 0.
-func countOf(limit string, size int) int {
-	if p, ok := strings.CutSuffix(limit, "%"); ok {
-		v, _ := strconv.Atoi(p)
-		return size * v / 100
-	}
-	n, _ := strconv.Atoi(limit)
-	return n
-}
-
-// errorLimit is how many errors the wave tolerates before it stops, from
-// MaxErrors ("N" or "N%" of the wave): SSM stops a command once its errors
-// exceed MaxErrors, and patchgate applies the same rule across the chunks.
-func errorLimit(maxErrors string, size int) int { return countOf(maxErrors, size) }
-
-func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, waveNo int, w waveSpec) result.Wave {
+// runWave sends one wave, follows it to the end and collects its
+// outcomes. The second result is what the gate needs of its sending.
+func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (result.Wave, gate.Wave) {
 	e := t.e
-	p := t.pol
+	p := t.plan
 	now := e.opt.Clock.Now()
 	rw := result.Wave{Index: waveNo, Share: w.share, StartedAt: now, Status: result.StatusRunning}
+	gw := gate.Wave{Index: waveNo, MaxErrors: st.MaxErrors.String(), ErrorLimit: st.ErrorLimit(len(w.instances))}
 	defer func() { rw.EndedAt = e.opt.Clock.Now() }()
 	byID := make(map[string]Instance, len(w.instances))
 	for _, in := range w.instances {
 		byID[in.ID] = in
 	}
-	reboot := p.Spec.Install.RebootOption
-	if reboot == "" {
-		reboot = "RebootIfNeeded"
-	}
-	params := map[string][]string{"Operation": {"Install"}, "SnapshotId": {e.snapshot()}, "RebootOption": {reboot}}
-	timeout := int32(p.Spec.Install.DeliveryTimeout.Duration / time.Second)
-	if timeout <= 0 {
-		timeout = 600
-	}
+	params := map[string][]string{"Operation": {"Install"}, "SnapshotId": {e.snapshot()}, "RebootOption": {p.RebootOption}}
+	timeout := int32(p.DeliveryTimeout / time.Second)
 	chunkIDs := Chunks(sortedIDs(w.instances))
-	perChunk, inflightMax := concurrencyPlan(ph.MaxConcurrency, len(chunkIDs))
-	maxErrors := ph.MaxErrors
-	if maxErrors == "" {
-		maxErrors = "0"
-	}
-	limit := errorLimit(maxErrors, len(w.instances))
+	perChunk, inflightMax := concurrencyPlan(st.MaxConcurrency, len(chunkIDs))
+	maxErrors := st.MaxErrors.String()
+	limit := gw.ErrorLimit
 	chunks := make([]*chunkState, len(chunkIDs))
 	for i, ids := range chunkIDs {
 		chunks[i] = &chunkState{ids: ids, req: result.Command{
-			Comment: Comment(e.opt.RunID, p.Metadata.Name, ph.Name, waveNo, i+1), Instances: len(ids),
+			Comment: Comment(e.opt.RunID, p.Policy, st.Name, waveNo, i+1), Instances: len(ids),
 			MaxConcurrency: perChunk, MaxErrors: maxErrors, TimeoutSeconds: timeout, Document: DocumentName, Parameters: params,
 		}}
 	}
@@ -114,7 +86,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 			rw.Counts.Add(result.OutcomePending)
 		}
 		rw.Status = result.StatusDryRun
-		return rw
+		return rw, gw
 	}
 
 	snd := &sender{ssm: t.c.Commands, clock: e.opt.Clock, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
@@ -128,10 +100,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 		return nil, nil
 	}}
 
-	deadline := now.Add(p.Spec.Install.ExecutionTimeout.Duration)
-	if p.Spec.Install.ExecutionTimeout.Duration <= 0 {
-		deadline = now.Add(2 * time.Hour)
-	}
+	deadline := now.Add(p.ExecutionTimeout)
 	since := now.Add(-time.Minute)
 	next := 0 // next chunk to send
 	stopped := ""
@@ -171,7 +140,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 						break
 					}
 					stopped = err.Error()
-					rw.Status = result.StatusError
+					gw.Failure = &gate.Failure{Code: apiErrorCode(err, "send"), Message: err.Error()}
 					break
 				}
 				c.id, c.sentAt = id, e.opt.Clock.Now()
@@ -203,6 +172,16 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 		if len(pending) > 0 {
 			states, err := commandStates(ctx, t.c.Commands, pending, since)
 			if err != nil && ctx.Err() == nil {
+				if denied(err) {
+					// Retrying cannot help; the commands keep running,
+					// so they are cancelled like at the deadline.
+					gw.Failure = &gate.Failure{Code: "aws-access-denied", Message: err.Error() + "; grant the role ssm:ListCommands"}
+					stopped = "polling was denied"
+					for _, err := range cancel(t.c.Commands, pending, e.opt.CancelTimeout) {
+						t.log.Error("cancelling after a denied poll failed", "err", err)
+					}
+					break
+				}
 				t.log.Warn("polling failed; will retry", "err", err)
 			}
 			errorsSoFar := 0
@@ -255,7 +234,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 		}
 		progress := make([]chunkProgress, 0, next)
 		for _, c := range chunks[:next] {
-			progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(perChunk, len(c.ids)),
+			progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(st.MaxConcurrency, len(c.ids)),
 				completed: int(c.last.CompletedCount), terminal: c.terminal})
 		}
 		slept = pace.next(e.opt.Clock.Now(), progress, slept, deadline)
@@ -274,7 +253,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	}
 	// Outcomes may come from a command's counts only when the phase's
 	// compliance check will read every instance's patch state.
-	corroborated := t.c.Verifier != nil && ph.Verify.ComplianceEnabled()
+	corroborated := t.c.Verifier != nil && st.Compliance
 	// Collect outcomes. After a cancellation there is no time to read every
 	// invocation (the run must stop within seconds): in-flight instances are
 	// reported cancelled, with the command to look at.
@@ -324,7 +303,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 				}
 				r.Platform = in.Platform
 				if timedOut && (r.Outcome == result.OutcomeInconclusive || r.Outcome == result.OutcomeCancelled) {
-					r.Outcome, r.Error = result.OutcomeTimedOut, fmt.Sprintf("still running at patchgate's execution deadline (%s); cancelled", p.Spec.Install.ExecutionTimeout.Duration)
+					r.Outcome, r.Error = result.OutcomeTimedOut, fmt.Sprintf("still running at patchgate's execution deadline (%s); cancelled", p.ExecutionTimeoutText)
 				}
 				got[r.ID] = true
 				rw.Instances = append(rw.Instances, r)
@@ -342,26 +321,38 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 			rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: msg})
 		}
 	}
+	errorsSeen := 0
+	for _, c := range chunks {
+		errorsSeen += c.errors
+	}
+	failedSeen := 0
 	for _, in := range rw.Instances {
 		rw.Counts.Add(in.Outcome)
+		if in.Outcome == result.OutcomeFailed {
+			failedSeen++
+		}
+		if in.Outcome == result.OutcomeCancelled && strings.HasPrefix(in.Error, "not sent") {
+			gw.Unsent++
+		}
 	}
+	// SSM's ErrorCount (failed and execution-timed-out invocations) and
+	// the failures listed: whichever saw more.
+	gw.Errors = max(errorsSeen, failedSeen)
 	if len(chunks) > 0 {
 		rw.CommandID = chunks[0].id
 		rw.Comment = chunks[0].req.Comment
 		rw.ConsoleURL = chunks[0].req.ConsoleURL
 	}
-	switch {
-	case cancelled:
-		rw.Status = result.StatusCancelled
-	case rw.Status == result.StatusError:
-	case stopped != "" || timedOut || !meets(rw.Counts, threshold(ph.SuccessThreshold)):
-		rw.Status = result.StatusFailed
-	case rw.Counts.Inconclusive > 0:
-		rw.Status = result.StatusInconclusive
-	default:
-		rw.Status = result.StatusPassed
+	var inconclusive []string
+	for _, in := range rw.Instances {
+		if in.Outcome == result.OutcomeInconclusive {
+			inconclusive = append(inconclusive, in.ID)
+		}
 	}
-	return rw
+	// The wave is judged by the same gate as its phase, on its sending alone.
+	rw.Status, _ = gate.Decide(gate.Evidence{Cancelled: cancelled, Counts: rw.Counts, Inconclusive: inconclusive, Waves: []gate.Wave{gw}},
+		gate.Settings{Threshold: st.SuccessThreshold})
+	return rw, gw
 }
 
 func allTerminal(chunks []*chunkState) bool {

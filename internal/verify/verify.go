@@ -203,6 +203,10 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 			continue
 		}
 		c.After = c.After.Plus(st.counts)
+		if n := st.counts.InstalledPendingReboot; n > 0 {
+			c.PendingReboot.Instances++
+			c.PendingReboot.Patches += n
+		}
 		if reason := nonCompliant(st, runStarted, s.AllowPendingReboot); reason != "" {
 			c.NonCompliant = append(c.NonCompliant, result.InstanceCompliance{InstanceID: id, Reason: reason,
 				Missing: st.counts.Missing, Failed: st.counts.Failed, PendingReboot: st.counts.InstalledPendingReboot})
@@ -227,9 +231,13 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 	if err := v.details(ctx, c.NonCompliant); err != nil {
 		return nil, err
 	}
-	var bad []string
+	var bad, rebootOnly []string
 	for _, nc := range c.NonCompliant {
-		if nc.Reason != "no patch state reported after patching" {
+		switch {
+		case nc.Reason == "no patch state reported after patching":
+		case nc.Missing == 0 && nc.Failed == 0 && nc.PendingReboot > 0 && strings.Contains(nc.Reason, "wait for a reboot"):
+			rebootOnly = append(rebootOnly, nc.InstanceID)
+		default:
 			bad = append(bad, nc.InstanceID)
 		}
 	}
@@ -237,6 +245,14 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 		res.Verdict = result.StatusFailed // a failure outranks anything inconclusive
 		res.Reasons = append(res.Reasons, result.Reason{Code: "noncompliant", Instances: bad,
 			Message: fmt.Sprintf("%d of %d patched instances are not compliant after patching", len(bad), len(patched))})
+	}
+	if len(rebootOnly) > 0 {
+		// Patches installed, the reboot not done: the policy's
+		// pendingReboot rule (fail) makes this a failure.
+		res.Verdict = result.StatusFailed
+		res.Reasons = append(res.Reasons, result.Reason{Code: "pending-reboot", Instances: rebootOnly,
+			Message: fmt.Sprintf("%d of %d patched instances have patches installed but waiting for a reboot (%d patches), and the policy's pendingReboot is fail",
+				len(rebootOnly), len(patched), c.PendingReboot.Patches)})
 	}
 	return res, nil
 }

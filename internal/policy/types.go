@@ -97,7 +97,7 @@ type ApprovalRule struct {
 
 // Install says how AWS-RunPatchBaseline installs.
 type Install struct {
-	RebootOption     string   `yaml:"rebootOption" json:"rebootOption"`
+	RebootOption string `yaml:"rebootOption" json:"rebootOption"`
 	// PendingReboot is what a patch installed but waiting for a reboot
 	// means to the gate: "fail" or "warn". Default: fail with
 	// RebootIfNeeded (the reboot should have happened), warn with NoReboot.

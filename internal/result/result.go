@@ -266,15 +266,15 @@ type Verification struct {
 
 // Compliance summarises patch states before and after the phase.
 type Compliance struct {
-	Before       PatchCounts          `json:"before"`
-	After        PatchCounts          `json:"after"`
-	Instances    int                  `json:"instances"`
-	Compliant    int                  `json:"compliant"`
-	Percent      float64              `json:"percent"` // Compliant/Instances*100
+	Before    PatchCounts `json:"before"`
+	After     PatchCounts `json:"after"`
+	Instances int         `json:"instances"`
+	Compliant int         `json:"compliant"`
+	Percent   float64     `json:"percent"` // Compliant/Instances*100
 	// PendingReboot counts the patched instances with patches installed
 	// but waiting for a reboot, whatever the policy's rule makes of them.
-	PendingReboot PendingReboot `json:"pendingReboot,omitzero"`
-	NonCompliant []InstanceCompliance `json:"nonCompliant,omitempty"`
+	PendingReboot PendingReboot        `json:"pendingReboot,omitzero"`
+	NonCompliant  []InstanceCompliance `json:"nonCompliant,omitempty"`
 }
 
 // PendingReboot is how many patches await a reboot on how many instances.

@@ -311,7 +311,8 @@ func (in *Instance) patchState(now time.Time) map[string]any {
 			st["MissingCount"] = in.StillMissing
 			st["FailedCount"] = in.FailedAfter
 			// Without a reboot, the installed patches wait for one.
-			if last.cmd != nil && len(last.cmd.params["RebootOption"]) > 0 && last.cmd.params["RebootOption"][0] == "NoReboot" && installed > 0 {
+			noReboot := last.cmd != nil && len(last.cmd.params["RebootOption"]) > 0 && last.cmd.params["RebootOption"][0] == "NoReboot"
+			if (noReboot || in.NoRebootHappens) && installed > 0 {
 				st["InstalledCount"] = 100
 				st["InstalledPendingRebootCount"] = installed
 			}

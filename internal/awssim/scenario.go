@@ -61,6 +61,9 @@ type Group struct {
 	// leaves behind (an invocation can succeed while patches did not apply).
 	StillMissing int `yaml:"stillMissing"`
 	FailedAfter  int `yaml:"failedAfter"`
+	// NoRebootHappens: the instance never reboots, even under
+	// RebootIfNeeded, so installed patches stay pending a reboot.
+	NoRebootHappens bool `yaml:"noRebootHappens"`
 }
 
 // FindingSpec is one CVE on one package.

@@ -33,6 +33,7 @@ type Instance struct {
 	Coverage string
 	// StillMissing and FailedAfter are what a successful Install leaves.
 	StillMissing, FailedAfter int
+	NoRebootHappens           bool
 	// ScanDelay is how long after a patch the rescan happens.
 	ScanDelay time.Duration
 	// baselineScan is the last scan before the scenario started.
@@ -99,7 +100,7 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 			n++
 			in := &Instance{ID: fmt.Sprintf("i-%017x", n), Name: fmt.Sprintf("%s-%d", g.Name, i+1), Account: acct, Region: g.Region,
 				Platform: g.Platform, Tags: g.Tags, Ping: g.Ping, Behavior: g.Behavior, Missing: g.Missing,
-				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, baselineScan: c.Now().Add(-6 * time.Hour)}
+				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, NoRebootHappens: g.NoRebootHappens, baselineScan: c.Now().Add(-6 * time.Hour)}
 			if in.ScanDelay == 0 {
 				in.ScanDelay = 10 * time.Minute
 			}

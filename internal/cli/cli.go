@@ -12,15 +12,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/version"
 )
 
-// Exit codes shared by every subcommand. Commands with richer outcomes
-// (run, plan) document their own codes in their help text.
+// Exit codes, from the one table in internal/exitcode.
 const (
-	ExitOK     = 0
-	ExitFailed = 1 // the command ran and found a problem (invalid policy, failed gate)
-	ExitUsage  = 2 // bad flags, unreadable input, configuration error
+	ExitOK     = exitcode.OK
+	ExitFailed = exitcode.Failed
+	ExitUsage  = exitcode.Usage
 )
 
 // Env is the process environment a command sees; tests supply their own.

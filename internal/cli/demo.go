@@ -15,6 +15,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
@@ -148,5 +149,5 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	if r.Status != result.StatusPassed && o.failStaging {
 		fmt.Fprintln(env.Stdout, "As intended: the failing staging instance kept production unpatched.")
 	}
-	return result.ExitCode(r.Status)
+	return exitcode.ForStatus(r.Status)
 }

@@ -8,13 +8,14 @@ import (
 	"os"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/report"
 )
 
 // ExitChanges is plan's exit code for "there are changes" with --detailed-exitcode.
-const ExitChanges = 6
+const ExitChanges = exitcode.Changes
 
 type planOpts struct {
 	aws              awsFlags

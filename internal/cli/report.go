@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
@@ -99,7 +100,7 @@ func runReport(_ context.Context, env Env, opts any, args []string) int {
 	} else {
 		fmt.Fprint(env.Stdout, report.Run(&r, kind[o.format]))
 	}
-	return result.ExitCode(r.Status)
+	return exitcode.ForStatus(r.Status)
 }
 
 // maxInput bounds what report reads from standard input (a 50,000-instance

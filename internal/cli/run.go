@@ -15,6 +15,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/metrics"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
@@ -77,12 +78,12 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	base, err := o.aws.load(ctx, env, "patchgate-"+runID, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
-		return result.ExitConfig
+		return exitcode.Usage
 	}
 	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
 		if _, err := awsapi.CheckAllowedAccount(ctx, base, allowed, masker); err != nil {
 			fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
-			return result.ExitConfig
+			return exitcode.Usage
 		}
 	}
 	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID, Masker: masker}
@@ -97,7 +98,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	}
 	writeReport(o.report, r, log)
 	printRun(env.Stdout, r, o.format)
-	return result.ExitCode(r.Status)
+	return exitcode.ForStatus(r.Status)
 }
 
 // selectPolicies loads and validates the policies; a set with problems is

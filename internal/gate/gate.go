@@ -132,14 +132,17 @@ func Decide(ev Evidence, s Settings) (result.Status, []result.Reason) {
 		failed = append(failed, result.Reason{Code: "success-threshold", Message: fmt.Sprintf("%d of %d instances succeeded (%s), below the success threshold %s (%d needed)%s",
 			c.Succeeded, d, pct(c.Succeeded, d), s.Threshold, need, shortfall(c))})
 	}
-	stopped, unsent := false, 0
+	unsent := 0
 	for _, w := range ev.Waves {
 		unsent += w.Unsent
+	}
+	stopped := false
+	for _, w := range ev.Waves {
 		if w.Errors > w.ErrorLimit {
 			stopped = true
 			msg := fmt.Sprintf("wave %d stopped: %d invocations failed, over maxErrors %s (%d tolerated)", w.Index, w.Errors, w.MaxErrors, w.ErrorLimit)
-			if w.Unsent > 0 {
-				msg += fmt.Sprintf("; %s of the wave not sent", plural(w.Unsent, "instance"))
+			if unsent > 0 {
+				msg += fmt.Sprintf("; %s of the phase not sent", plural(unsent, "instance"))
 			}
 			failed = append(failed, result.Reason{Code: "max-errors", Message: msg})
 		}

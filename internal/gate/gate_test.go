@@ -152,7 +152,7 @@ func TestDecide(t *testing.T) {
 func TestReasonsArePlain(t *testing.T) {
 	_, rs := Decide(Evidence{Counts: counts(947, 3, 0, 0, 0, 50, 0), Waves: []Wave{{Index: 1, Errors: 3, ErrorLimit: 2, MaxErrors: "2", Unsent: 50}}},
 		Settings{Threshold: pc(t, "90%")})
-	if len(rs) == 0 || rs[0].Message != "wave 1 stopped: 3 invocations failed, over maxErrors 2 (2 tolerated); 50 instances of the wave not sent" {
+	if len(rs) == 0 || rs[0].Message != "wave 1 stopped: 3 invocations failed, over maxErrors 2 (2 tolerated); 50 instances of the phase not sent" {
 		t.Fatalf("%+v", rs)
 	}
 	_, rs = Decide(Evidence{Counts: counts(8, 1, 1, 0, 0, 0, 0)}, Settings{Threshold: pc(t, "95%")})

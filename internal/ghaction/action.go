@@ -17,6 +17,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
@@ -157,13 +158,13 @@ func Run(ctx context.Context, d Deps) int {
 	in, err := ReadInputs(a)
 	if err != nil {
 		a.Errorf("%v", err)
-		return 2
+		return exitcode.Usage
 	}
 	ev := ReadEvent(d.Getenv)
 	mode, err := Route(in.Mode, ev)
 	if err != nil {
 		a.Errorf("%v", err)
-		return 2
+		return exitcode.Usage
 	}
 	a.Infof("patchgate: mode %s (input %s, event %s)", mode, in.Mode, ev.Name)
 	if in.GitHubToken != "" {

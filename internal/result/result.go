@@ -355,31 +355,3 @@ type Coverage struct {
 	LastScannedAt time.Time `json:"lastScannedAt,omitzero"`
 	PatchEndedAt  time.Time `json:"patchEndedAt,omitzero"`
 }
-
-// Exit codes of `patchgate run`, one per kind of outcome so that a workflow
-// can branch on them. 2 is shared with every command's usage/config errors.
-const (
-	ExitPassed       = 0
-	ExitFailed       = 1 // a gate failed or a phase halted
-	ExitConfig       = 2 // usage, configuration, credentials or API error
-	ExitInconclusive = 3
-	ExitCancelled    = 4
-	ExitRefused      = 5 // outside the window, in a freeze, calendar closed or lock held
-)
-
-// ExitCode maps a run's status to the process exit code.
-func ExitCode(s Status) int {
-	switch s {
-	case StatusPassed, StatusSkipped, StatusDryRun:
-		return ExitPassed
-	case StatusFailed, StatusHalted:
-		return ExitFailed
-	case StatusInconclusive, StatusRunning:
-		return ExitInconclusive
-	case StatusCancelled:
-		return ExitCancelled
-	case StatusRefused:
-		return ExitRefused
-	}
-	return ExitConfig
-}

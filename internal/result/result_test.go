@@ -22,20 +22,6 @@ func TestWorst(t *testing.T) {
 	}
 }
 
-func TestExitCodesDistinct(t *testing.T) {
-	seen := map[int]Status{}
-	for _, s := range []Status{StatusPassed, StatusFailed, StatusInconclusive, StatusCancelled, StatusRefused, StatusError} {
-		c := ExitCode(s)
-		if prev, ok := seen[c]; ok {
-			t.Errorf("%s and %s share exit code %d", prev, s, c)
-		}
-		seen[c] = s
-	}
-	if ExitCode(StatusHalted) != ExitCode(StatusFailed) {
-		t.Error("halted must exit like failed")
-	}
-}
-
 func TestCountsAdd(t *testing.T) {
 	var c Counts
 	for _, o := range []Outcome{OutcomeSucceeded, OutcomeFailed, OutcomeTimedOut, OutcomeOffline, OutcomeSkipped, OutcomeCancelled, OutcomeInconclusive, "weird", OutcomePending} {

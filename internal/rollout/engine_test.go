@@ -16,6 +16,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
@@ -185,7 +186,7 @@ func TestHappyPathAcrossAccountsAndRegions(t *testing.T) {
 func TestStagingFailureSendsNothingToProduction(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 4, production: 20, stagingBehavior: "fail"}))
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
-	if r.Status != result.StatusFailed || result.ExitCode(r.Status) != result.ExitFailed {
+	if r.Status != result.StatusFailed || exitcode.ForStatus(r.Status) != exitcode.Failed {
 		t.Fatalf("status %s", r.Status)
 	}
 	if n := sendsFor(h.sim, "production"); n != 0 {
@@ -389,7 +390,7 @@ func TestCancellationStopsPromptly(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the run did not stop within 5 s of the signal")
 	}
-	if r.Status != result.StatusCancelled || result.ExitCode(r.Status) != result.ExitCancelled {
+	if r.Status != result.StatusCancelled || exitcode.ForStatus(r.Status) != exitcode.Cancelled {
 		t.Fatalf("status %s", r.Status)
 	}
 	if n := h.sim.Calls()["ssm:CancelCommand"]; n < 4 {

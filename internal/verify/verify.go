@@ -17,6 +17,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -251,8 +252,8 @@ func (v *Verifier) After(ctx context.Context, s Settings, runStarted time.Time, 
 		// pendingReboot rule (fail) makes this a failure.
 		res.Verdict = result.StatusFailed
 		res.Reasons = append(res.Reasons, result.Reason{Code: "pending-reboot", Instances: rebootOnly,
-			Message: fmt.Sprintf("%d of %d patched instances have patches installed but waiting for a reboot (%d patches), and the policy's pendingReboot is fail",
-				len(rebootOnly), len(patched), c.PendingReboot.Patches)})
+			Message: fmt.Sprintf("%s, and the policy's pendingReboot is fail: reboot them, or set pendingReboot: warn if a later reboot is planned",
+				gate.PendingRebootText(c.PendingReboot))})
 	}
 	return res, nil
 }

@@ -16,8 +16,10 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/exitcode"
+	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/metrics"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/rollout"
 )
@@ -199,6 +201,9 @@ func printRun(w io.Writer, r *result.Run, format string) {
 		return
 	}
 	fmt.Fprintf(w, "patchgate run %s: %s\n%s\n", r.RunID, strings.ToUpper(string(r.Status)), r.Summary)
+	if line := report.ComplianceText(r); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	if r.ForcedWindow {
 		fmt.Fprintln(w, "NOTE: --force-window was used: schedule, freezes and change calendars were overridden.")
 	}
@@ -220,6 +225,9 @@ func printRun(w io.Writer, r *result.Run, format string) {
 				if v := ph.Verification; v != nil {
 					if c := v.Compliance; c != nil {
 						fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d -> %d\n", c.Compliant, c.Instances, c.Percent, c.Before.Missing, c.After.Missing)
+						if c.PendingReboot.Instances > 0 {
+							fmt.Fprintf(w, "      pending reboot: %s\n", gate.PendingRebootText(c.PendingReboot))
+						}
 					}
 					if in := v.Inspector; in != nil {
 						fmt.Fprintf(w, "      inspector: %d CVE fixed, %d remaining with a fix, %d without a fix, %d new, %d instances without a rescan\n",

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -17,10 +18,14 @@ var icons = map[result.Status]string{
 
 func badge(s result.Status) string { return icons[s] + " " + string(s) }
 
-// headline is the verdict in words; never green unless the run passed.
+// headline is the verdict in words; never green unless the run passed,
+// and "verified" only when evidence was gathered.
 func headline(r *result.Run) string {
 	switch r.Status {
 	case result.StatusPassed:
+		if _, ok := CompliancePercent(r); !ok {
+			return "✅ Patched: every gate passed (no phase asked for verification)"
+		}
 		return "✅ Patched and verified"
 	case result.StatusDryRun:
 		return "📝 Dry run: nothing was sent"
@@ -29,7 +34,7 @@ func headline(r *result.Run) string {
 	case result.StatusInconclusive:
 		return "⚠️ Inconclusive: evidence is missing, so this run is not green"
 	case result.StatusCancelled:
-		return "🛑 Cancelled"
+		return "🛑 Cancelled: the run did not finish"
 	case result.StatusRefused:
 		return "⛔ Refused"
 	case result.StatusSkipped:
@@ -40,25 +45,81 @@ func headline(r *result.Run) string {
 	return "💥 Error: patchgate could not finish"
 }
 
-// CompliancePercent is the run's compliance after patching: compliant over
-// verified instances across every phase that was verified. ok is false when
-// nothing was verified.
-func CompliancePercent(r *result.Run) (pct float64, ok bool) {
-	n, c := 0, 0
+// Scope is what a run's compliance figure covers: the instances found
+// compliant after patching, over every instance the run targeted in the
+// phases it reached (sent or not, offline included, skipped excluded),
+// and the phases it never reached.
+type Scope struct {
+	Compliant, Targeted int
+	// Verified: some phase gathered compliance evidence.
+	Verified bool
+	// NotReached names phases (policy/phase) that were halted or
+	// cancelled before finding their instances.
+	NotReached []string
+	// PendingReboot sums every verified phase's pending reboots.
+	PendingReboot result.PendingReboot
+}
+
+// ComplianceScope reads a run's compliance and what it covers.
+func ComplianceScope(r *result.Run) Scope {
+	var sc Scope
+	seen := map[string]bool{}
 	for _, p := range r.Policies {
 		for _, t := range p.Targets {
 			for _, ph := range t.Phases {
-				if v := ph.Verification; v != nil && v.Compliance != nil {
-					n += v.Compliance.Instances
-					c += v.Compliance.Compliant
+				v := ph.Verification
+				if v != nil && v.Compliance != nil {
+					sc.Verified = true
+					sc.Compliant += v.Compliance.Compliant
+					sc.PendingReboot.Instances += v.Compliance.PendingReboot.Instances
+					sc.PendingReboot.Patches += v.Compliance.PendingReboot.Patches
 				}
+				if ph.Counts.Targeted == 0 && (ph.Status == result.StatusHalted || ph.Status == result.StatusCancelled) {
+					if k := p.Name + "/" + ph.Name; !seen[k] {
+						seen[k] = true
+						sc.NotReached = append(sc.NotReached, k)
+					}
+					continue
+				}
+				// A phase that passed without asking for compliance has
+				// nothing to count for it; any other phase's instances
+				// were targeted and count, patched or not.
+				if ph.Status == result.StatusPassed && (v == nil || v.Compliance == nil) {
+					continue
+				}
+				sc.Targeted += ph.Counts.Targeted - ph.Counts.Skipped
 			}
 		}
 	}
-	if n == 0 {
+	return sc
+}
+
+// CompliancePercent is the run's compliance after patching: compliant
+// instances over every instance the run targeted in the phases it reached
+// (see ComplianceScope). ok is false when nothing was verified.
+func CompliancePercent(r *result.Run) (pct float64, ok bool) {
+	sc := ComplianceScope(r)
+	if !sc.Verified || sc.Targeted == 0 {
 		return 0, false
 	}
-	return float64(c) * 100 / float64(n), true
+	return float64(sc.Compliant) * 100 / float64(sc.Targeted), true
+}
+
+// complianceLine says the compliance figure with its scope in words, and
+// pending reboots when there are any.
+func complianceLine(r *result.Run) string {
+	sc := ComplianceScope(r)
+	var parts []string
+	if pct, ok := CompliancePercent(r); ok {
+		parts = append(parts, fmt.Sprintf("**Compliance after patching: %.1f%%** (%d of %d targeted instances verified compliant)", pct, sc.Compliant, sc.Targeted))
+	}
+	if len(sc.NotReached) > 0 {
+		parts = append(parts, fmt.Sprintf("not reached: %s", cell(strings.Join(sc.NotReached, ", "), 300)))
+	}
+	if sc.PendingReboot.Instances > 0 {
+		parts = append(parts, "⚠️ "+gate.PendingRebootText(sc.PendingReboot))
+	}
+	return strings.Join(parts, " · ")
 }
 
 // phaseAgg is one phase of a policy over all its targets.
@@ -72,6 +133,7 @@ type phaseAgg struct {
 	fixed, remain map[string]int
 	noFix, newF   int
 	uncovered     int
+	pending       result.PendingReboot
 	start, end    time.Time
 }
 
@@ -99,6 +161,8 @@ func aggregate(p result.Policy) []*phaseAgg {
 				if c := v.Compliance; c != nil {
 					a.verified += c.Instances
 					a.compliant += c.Compliant
+					a.pending.Instances += c.PendingReboot.Instances
+					a.pending.Patches += c.PendingReboot.Patches
 					addPatch(&a.before, c.Before)
 					addPatch(&a.after, c.After)
 				}
@@ -163,10 +227,10 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 	if r.ForcedWindow {
 		b.WriteString("> [!WARNING]\n> `--force-window` was used: the schedule, freezes and change calendars were overridden.\n\n")
 	}
-	if pct, ok := CompliancePercent(r); ok {
-		fmt.Fprintf(&b, "**Compliance after patching: %.1f%%**", pct)
+	if line := complianceLine(r); line != "" {
+		b.WriteString(line + " · ")
 	}
-	fmt.Fprintf(&b, " · started %s · took %s", r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), dur(r.StartedAt, r.EndedAt))
+	fmt.Fprintf(&b, "started %s · took %s", r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), dur(r.StartedAt, r.EndedAt))
 	if r.RunURL != "" {
 		fmt.Fprintf(&b, " · [workflow run](%s)", r.RunURL)
 	}
@@ -203,6 +267,9 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 			comp := "–"
 			if a.verified > 0 {
 				comp = fmt.Sprintf("%d missing → %d missing; %d/%d compliant", a.before.Missing, a.after.Missing, a.compliant, a.verified)
+				if a.pending.Instances > 0 {
+					comp += "; " + gate.PendingRebootText(a.pending)
+				}
 			}
 			fixed, remain := "–", "–"
 			if len(a.fixed) > 0 || len(a.remain) > 0 || a.noFix > 0 || a.uncovered > 0 {
@@ -400,4 +467,9 @@ func rowsSection(b *strings.Builder, title string, header, rows []string, limit 
 			b.WriteString(row + "\n")
 		}
 	})
+}
+
+// ComplianceText is complianceLine for plain text.
+func ComplianceText(r *result.Run) string {
+	return strings.NewReplacer("**", "", "⚠️ ", "WARNING: ").Replace(complianceLine(r))
 }

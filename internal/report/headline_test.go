@@ -1,0 +1,65 @@
+package report_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/patchgate/patchgate/internal/report"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+func phase(name string, s result.Status, c result.Counts, v *result.Verification) result.Phase {
+	return result.Phase{Name: name, Status: s, Counts: c, Verification: v}
+}
+
+// TestHeadlinesCannotMislead: the compliance figure covers every instance
+// the run targeted, says its scope, names what was not reached, and a
+// pending reboot reaches the headline; a cancelled phase never shows a
+// success mark.
+func TestHeadlinesCannotMislead(t *testing.T) {
+	verified := func(n, compliant int, pending result.PendingReboot) *result.Verification {
+		return &result.Verification{Verdict: result.StatusPassed, Compliance: &result.Compliance{Instances: n, Compliant: compliant, PendingReboot: pending}}
+	}
+	run := func(s result.Status, phases ...result.Phase) *result.Run {
+		return &result.Run{RunID: "7", Status: s, Policies: []result.Policy{{Name: "web", Status: s, Targets: []result.Target{{AccountID: "1", Region: "r", Status: s, Phases: phases}}}}}
+	}
+	for _, tc := range []struct {
+		name      string
+		r         *result.Run
+		want      []string
+		notWanted []string
+	}{
+		{"cancelled during staging's soak: production never reached",
+			run(result.StatusCancelled,
+				phase("staging", result.StatusCancelled, result.Counts{Targeted: 4, Succeeded: 4}, verified(4, 4, result.PendingReboot{})),
+				phase("production", result.StatusCancelled, result.Counts{}, nil)),
+			[]string{"🛑 Cancelled", "(4 of 4 targeted instances verified compliant)", "not reached: web/production", "🛑 cancelled"},
+			[]string{"✅"}},
+		{"pending reboots under warn reach the headline",
+			run(result.StatusPassed, phase("staging", result.StatusPassed, result.Counts{Targeted: 24, Succeeded: 24}, verified(24, 24, result.PendingReboot{Instances: 24, Patches: 48}))),
+			[]string{"✅ Patched and verified", "⚠️ 48 patches await a reboot on 24 instances"}, nil},
+		{"failed instances count against compliance",
+			run(result.StatusFailed, phase("staging", result.StatusFailed, result.Counts{Targeted: 10, Succeeded: 8, Failed: 2}, verified(8, 8, result.PendingReboot{}))),
+			[]string{"Compliance after patching: 80.0%", "(8 of 10 targeted"}, []string{"100.0%"}},
+		{"no verification asked: not called verified",
+			run(result.StatusPassed, phase("staging", result.StatusPassed, result.Counts{Targeted: 10, Succeeded: 10}, nil)),
+			[]string{"no phase asked for verification"}, []string{"Patched and verified", "Compliance after patching"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, kind := range []report.Kind{report.Summary, report.Comment} {
+				out := report.Run(tc.r, kind)
+				head := strings.SplitN(out, "### Why", 2)[0]
+				for _, w := range tc.want {
+					if !strings.Contains(head, w) {
+						t.Errorf("%v: no %q in\n%s", kind, w, head)
+					}
+				}
+				for _, w := range tc.notWanted {
+					if strings.Contains(head, w) {
+						t.Errorf("%v: %q in\n%s", kind, w, head)
+					}
+				}
+			}
+		})
+	}
+}

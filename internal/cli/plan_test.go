@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/plan"
+	"github.com/patchgate/patchgate/internal/result"
 )
 
 func gitIn(t *testing.T, dir string, args ...string) {
@@ -118,6 +119,20 @@ func TestSyncThenPlanAgainstTheSimulator(t *testing.T) {
 	}
 	if web == nil || web.Status != plan.Changed || len(web.Risks) != 1 || web.Risks[0].Check != plan.RiskApprovalFaster {
 		t.Fatalf("web-fleet plan: %+v", web)
+	}
+	// plan and a dry run show the same compiled rollout.
+	code, dry, errOut := runIn(t, dir, env, "run", "--dry-run", "--policy", "web-fleet", "--force-window", "--endpoint-url", ep, "--format", "json")
+	if code != 0 {
+		t.Fatalf("dry run exit %d\n%s", code, errOut)
+	}
+	var dr result.Run
+	if err := json.Unmarshal([]byte(dry), &dr); err != nil {
+		t.Fatal(err)
+	}
+	pj, _ := json.Marshal(web.Rollout)
+	dj, _ := json.Marshal(dr.Policies[0].Plan)
+	if web.Rollout == nil || string(pj) != string(dj) || !strings.Contains(string(pj), `"maxErrors":`) {
+		t.Fatalf("plan's rollout %s\ndry run's %s", pj, dj)
 	}
 	// 2 phases x 2 accounts x 2 regions, each with instances and states.
 	if len(web.Targets) != 8 {

@@ -34,8 +34,11 @@ type Plan struct {
 // PolicyPlan is one policy's diff and, with AWS, its live state.
 type PolicyPlan struct {
 	PolicyDiff
-	Targets []Target `json:"targets,omitempty"`
-	Drift   []Drift  `json:"drift,omitempty"`
+	// Rollout is the head policy compiled as `run` reads it (the same
+	// object `run --dry-run --format json` shows); nil when removed.
+	Rollout *policy.Rollout `json:"rollout,omitempty"`
+	Targets []Target        `json:"targets,omitempty"`
+	Drift   []Drift         `json:"drift,omitempty"`
 }
 
 // Target is one phase in one account and region, as it stands today.
@@ -116,8 +119,14 @@ func New(baseRef, baseSHA string, base, head *policy.Set) *Plan {
 	for _, pr := range head.Problems {
 		p.Problems = append(p.Problems, pr.String())
 	}
+	compiled := map[string]*policy.Rollout{}
+	for _, hp := range head.Policies {
+		if r, err := policy.Compile(hp); err == nil {
+			compiled[hp.Metadata.Name] = r
+		}
+	}
 	for _, d := range Diff(bp, head.Policies) {
-		p.Policies = append(p.Policies, PolicyPlan{PolicyDiff: d})
+		p.Policies = append(p.Policies, PolicyPlan{PolicyDiff: d, Rollout: compiled[d.Name]})
 	}
 	return p
 }

@@ -109,7 +109,7 @@ type Policy struct {
 	Targets     []Target `json:"targets"` // one per account x region
 	// Plan is the compiled policy a dry run would run: every default
 	// applied, every limit as patchgate reads it.
-	Plan *policy.Rollout `json:"plan,omitempty"`
+	Plan *policy.Rollout `json:"rollout,omitempty"`
 }
 
 // Target is one policy in one account and region.

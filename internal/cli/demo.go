@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -146,8 +147,23 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 		calls += n
 	}
 	fmt.Fprintf(env.Stdout, "\n%d simulated AWS calls, %d commands sent.\n", calls, len(sim.Sends()))
-	if r.Status != result.StatusPassed && o.failStaging {
-		fmt.Fprintln(env.Stdout, "As intended: the failing staging instance kept production unpatched.")
+	if o.failStaging {
+		// Staging failed in one account-region: production must be sent
+		// nowhere, in any account-region of the policy.
+		prod := map[string]int{}
+		for _, s := range sim.Sends() {
+			if strings.Contains(s.Comment, " web-fleet/production/") {
+				prod[s.Account+"/"+s.Region]++
+			}
+		}
+		total := 0
+		for _, n := range prod {
+			total += n
+		}
+		fmt.Fprintf(env.Stdout, "web-fleet production SendCommand calls, in any account-region: %d.\n", total)
+		if r.Status != result.StatusPassed && total == 0 {
+			fmt.Fprintln(env.Stdout, "As intended: the failing staging instance in one account-region kept production unpatched in all four.")
+		}
 	}
 	return exitcode.ForStatus(r.Status)
 }

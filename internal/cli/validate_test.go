@@ -126,7 +126,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo plan/sync steps:\n%s", out)
 	}
 	code, out, _ = runIn(t, "../..", nil, "demo", "--fail-staging")
-	if code != 1 || !strings.Contains(out, "kept production unpatched") {
+	if code != 1 || !strings.Contains(out, "kept production unpatched") || !strings.Contains(out, "production SendCommand calls, in any account-region: 0.") {
 		t.Fatalf("demo --fail-staging exit %d:\n%s", code, out)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/gate"
@@ -140,11 +139,9 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 	e.snapshotID = uuid.NewString()
 	e.run.SnapshotID = e.snapshotID
 	type job struct {
-		pi, ti  int
-		pol     *policy.Policy
-		plan    *policy.Rollout
-		account policy.Account
-		region  string
+		pi   int
+		pol  *policy.Policy
+		plan *policy.Rollout
 	}
 	var jobs []job
 	for _, p := range policies {
@@ -169,32 +166,22 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 		if e.opt.DryRun {
 			rp.Plan = plan
 		}
-		pi := len(e.run.Policies)
-		accounts := p.Spec.Accounts
-		if len(accounts) == 0 {
-			accounts = []policy.Account{{}} // the credentials' own account
-		}
-		for _, a := range accounts {
-			for _, r := range p.Spec.Regions {
-				rp.Targets = append(rp.Targets, result.Target{AccountID: a.ID, Region: r, Status: result.StatusRunning})
-				jobs = append(jobs, job{pi: pi, ti: len(rp.Targets) - 1, pol: p, plan: plan, account: a, region: r})
-			}
-		}
+		jobs = append(jobs, job{pi: len(e.run.Policies), pol: p, plan: plan})
 		e.run.Policies = append(e.run.Policies, rp)
 	}
 
-	g := new(errgroup.Group)
-	g.SetLimit(e.opt.Parallel)
+	// Policies are independent of one another; the account-region targets
+	// of all of them share one bound.
+	sem := make(chan struct{}, e.opt.Parallel)
+	var wg sync.WaitGroup
 	for _, j := range jobs {
-		g.Go(func() error {
-			t := e.runTarget(ctx, j.pol, j.plan, j.account, j.region)
-			e.mu.Lock()
-			e.run.Policies[j.pi].Targets[j.ti] = t
-			e.mu.Unlock()
-			return nil
-		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.runPolicy(ctx, j.pi, j.pol, j.plan, sem)
+		}()
 	}
-	_ = g.Wait()
+	wg.Wait()
 
 	e.finish(ctx)
 	return e.run
@@ -292,113 +279,167 @@ type target struct {
 	typical time.Duration
 }
 
-func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, plan *policy.Rollout, account policy.Account, region string) (res result.Target) {
-	res = result.Target{AccountID: account.ID, Region: region, StartedAt: e.opt.Clock.Now()}
-	log := e.opt.Logger.With("policy", p.Metadata.Name, "region", region)
-	defer func() { res.EndedAt = e.opt.Clock.Now() }()
+// slot is one account-region target of a policy.
+type slot struct {
+	ti      int
+	account policy.Account
+	region  string
+	t       *target
+	res     *result.Target
+	release func()
+}
 
-	c, err := e.opt.Connect(ctx, account.ID, account.RoleArn, region)
-	if err != nil {
-		res.Status, res.Reason = result.StatusError, fmt.Sprintf("connecting to account %s: %v", orSelf(account.ID), err)
-		return res
+// runPolicy patches one policy in all its account-regions. A phase is a
+// barrier across them: the next phase starts anywhere only after this one
+// passed everywhere it ran, so a staging account gates every production
+// account. A target that cannot be set up (connection, calendar, lock)
+// stops the whole policy before anything is sent.
+func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *policy.Rollout, sem chan struct{}) {
+	accounts := p.Spec.Accounts
+	if len(accounts) == 0 {
+		accounts = []policy.Account{{}} // the credentials' own account
 	}
-	res.AccountID = c.AccountID
-	log = log.With("account", c.AccountID)
-	t := &target{e: e, pol: p, plan: plan, region: region, c: c, res: &res, log: log, started: res.StartedAt, inflight: map[string]bool{}}
-
-	if cals := p.Spec.Schedule; cals != nil && len(cals.ChangeCalendars) > 0 {
-		if ok, why, err := t.calendarsOpen(ctx, cals.ChangeCalendars); err != nil {
-			res.Status, res.Reason = result.StatusError, err.Error()
-			return res
-		} else if !ok {
-			if !e.opt.ForceWindow {
-				res.Status, res.Reason = result.StatusRefused, why+"; pass --force-window to patch anyway"
-				return res
-			}
-			log.Warn("change calendar closed; patching anyway because of --force-window", "why", why)
-		}
-	}
-
-	if !e.opt.DryRun {
-		l, err := lock.Acquire(ctx, c.Params, p.Metadata.Name, e.opt.RunID, e.opt.RunURL, e.opt.LockTTL, e.opt.Clock.Now())
-		if err != nil {
-			var held *lock.HeldError
-			if errors.As(err, &held) {
-				res.Status, res.Reason = result.StatusRefused, err.Error()
-				res.Lock = &result.Lock{Parameter: held.Parameter, HolderRun: held.Holder.RunID, HolderURL: held.Holder.RunURL, Acquired: held.Holder.Started, Expires: held.Holder.Expires}
-				return res
-			}
-			res.Status, res.Reason = result.StatusError, err.Error()
-			return res
-		}
-		res.Lock = &result.Lock{Parameter: l.Param, HolderRun: l.Info.RunID, HolderURL: l.Info.RunURL, Acquired: l.Info.Started, Expires: l.Info.Expires, Held: true}
-		defer func() {
-			// Released on every exit path, with its own deadline so that a
-			// cancelled run still releases it.
-			rctx, cancel := context.WithTimeout(context.Background(), e.opt.CancelTimeout)
-			defer cancel()
-			if err := l.Release(rctx); err != nil {
-				log.Error("could not release the lock", "err", err)
-				res.Reason = strings.TrimSpace(res.Reason + "; lock not released: " + err.Error())
-			}
-		}()
-		// Commands an earlier attempt of this run sent (a re-run with the same
-		// --run-id): found by Comment so nothing is sent twice. SnapshotId is
-		// valid for about three days, so older attempts are not resumable.
-		earlier, err := listRunCommands(ctx, c.Commands, e.opt.Clock.Now().Add(-72*time.Hour), "patchgate run="+e.opt.RunID+" ")
-		if err != nil {
-			res.Status, res.Reason = result.StatusError, err.Error()
-			return res
-		}
-		t.earlier = earlier
-		e.adoptSnapshot(earlier)
-		for _, cmd := range earlier {
-			// Verification measures "patched by this run", which for a
-			// resumed run began with its first attempt.
-			if rt := aws.ToTime(cmd.RequestedDateTime); !rt.IsZero() && rt.Before(t.started) {
-				t.started = rt
-			}
+	var slots []*slot
+	for _, a := range accounts {
+		for _, r := range p.Spec.Regions {
+			res := &result.Target{AccountID: a.ID, Region: r, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now()}
+			slots = append(slots, &slot{ti: len(slots), account: a, region: r, res: res})
 		}
 	}
+	e.mu.Lock()
+	e.run.Policies[pi].Targets = make([]result.Target, len(slots))
+	for _, s := range slots {
+		e.run.Policies[pi].Targets[s.ti] = *s.res
+	}
+	e.mu.Unlock()
+	publish := func(s *slot) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.run.Policies[pi].Targets[s.ti] = *s.res
+	}
+	each := func(fn func(s *slot)) {
+		var wg sync.WaitGroup
+		for _, s := range slots {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				fn(s)
+			}()
+		}
+		wg.Wait()
+	}
 
-	prev := result.StatusPassed
-	var prevName string
-	proven := false // an earlier phase patched instances and passed
+	each(func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
+	defer func() {
+		var wg sync.WaitGroup
+		for _, s := range slots {
+			if s.release != nil {
+				wg.Add(1)
+				go func() { defer wg.Done(); s.release() }()
+			}
+		}
+		wg.Wait()
+		for _, s := range slots {
+			finishTarget(ctx, s.res, p)
+			s.res.EndedAt = e.opt.Clock.Now()
+			publish(s)
+		}
+	}()
+
+	var notReady []string
+	for _, s := range slots {
+		if s.t == nil {
+			notReady = append(notReady, fmt.Sprintf("%s/%s is %s (%s)", orSelf(s.res.AccountID), s.region, s.res.Status, s.res.Reason))
+		}
+	}
+	if len(notReady) > 0 {
+		for _, s := range slots {
+			if s.t != nil {
+				s.res.Status = result.StatusHalted
+				s.res.Reason = "not sent: " + strings.Join(notReady, "; ")
+				for _, ph := range p.Spec.Phases {
+					s.res.Phases = append(s.res.Phases, result.Phase{Name: ph.Name, Status: result.StatusHalted,
+						Reasons: []result.Reason{{Code: "halted", Message: "not sent: another account-region of the policy could not start: " + strings.Join(notReady, "; ")}}})
+				}
+			}
+		}
+		return
+	}
+
+	proven := false // an earlier phase patched instances and passed, somewhere
 	for i := range p.Spec.Phases {
 		ph, st := &p.Spec.Phases[i], &plan.Stages[i]
-		if prev != result.StatusPassed && prev != result.StatusSkipped && prev != result.StatusDryRun {
-			res.Phases = append(res.Phases, result.Phase{Name: ph.Name, Status: result.StatusHalted,
-				Reasons: []result.Reason{{Code: "halted", Message: fmt.Sprintf("not sent: phase %s is %s", prevName, prev)}}})
-			continue
+		each(func(s *slot) {
+			rp := s.t.runPhase(ctx, ph, st, proven)
+			s.res.Phases = append(s.res.Phases, rp)
+			publish(s)
+		})
+		var blocked []string
+		passed := false
+		for _, s := range slots {
+			rp := s.res.Phases[len(s.res.Phases)-1]
+			switch rp.Status {
+			case result.StatusPassed, result.StatusDryRun:
+				passed = true
+				if rp.Counts.Targeted > rp.Counts.Skipped {
+					proven = true
+				}
+			case result.StatusSkipped:
+			default:
+				why := ""
+				if len(rp.Reasons) > 0 {
+					why = " (" + rp.Reasons[0].Code + ")"
+				}
+				blocked = append(blocked, fmt.Sprintf("%s/%s: %s%s", s.res.AccountID, s.region, rp.Status, why))
+			}
 		}
-		rp := t.runPhase(ctx, ph, st, proven)
-		res.Phases = append(res.Phases, rp)
-		prev, prevName = rp.Status, ph.Name
-		if (rp.Status == result.StatusPassed || rp.Status == result.StatusDryRun) && rp.Counts.Targeted > rp.Counts.Skipped {
-			proven = true
-		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || i == len(p.Spec.Phases)-1 {
 			break
 		}
-		if rp.Status == result.StatusPassed && i < len(p.Spec.Phases)-1 {
-			if soak := st.Soak; soak > 0 {
-				log.Info("soaking before the next phase", "phase", ph.Name, "soak", soak)
-				soakStart := e.opt.Clock.Now()
-				if err := e.opt.Clock.Sleep(ctx, soak); err != nil {
+		if len(blocked) > 0 {
+			msg := fmt.Sprintf("not sent: phase %s did not pass in %s", ph.Name, strings.Join(blocked, ", "))
+			for _, s := range slots {
+				for _, later := range p.Spec.Phases[i+1:] {
+					s.res.Phases = append(s.res.Phases, result.Phase{Name: later.Name, Status: result.StatusHalted,
+						Reasons: []result.Reason{{Code: "halted", Message: msg}}})
+				}
+			}
+			break
+		}
+		if soak := st.Soak; soak > 0 && passed && !e.opt.DryRun {
+			e.opt.Logger.Info("soaking before the next phase", "policy", p.Metadata.Name, "phase", ph.Name, "soak", soak)
+			soakStart := e.opt.Clock.Now()
+			err := e.opt.Clock.Sleep(ctx, soak)
+			for _, s := range slots {
+				last := &s.res.Phases[len(s.res.Phases)-1]
+				if last.Status != result.StatusPassed {
+					continue
+				}
+				last.SoakSeconds = soak.Seconds()
+				if err != nil {
+					last.SoakSeconds = e.opt.Clock.Now().Sub(soakStart).Seconds()
 					// The soak is part of the phase: one cut short is not
 					// a phase that passed.
-					last := &res.Phases[len(res.Phases)-1]
 					last.Status = result.StatusCancelled
-					last.SoakSeconds = e.opt.Clock.Now().Sub(soakStart).Seconds()
 					last.Reasons = append([]result.Reason{{Code: "cancelled", Message: fmt.Sprintf("its gate passed, but the run was cancelled during the soak, after %s of %s",
 						e.opt.Clock.Now().Sub(soakStart).Round(time.Second), soak)}}, last.Reasons...)
-					break
 				}
-				res.Phases[len(res.Phases)-1].SoakSeconds = soak.Seconds()
+			}
+			if err != nil {
+				break
 			}
 		}
 	}
-	// Phases never reached because of cancellation.
+}
+
+// finishTarget fills phases never reached (cancellation) and the target's
+// status and reason from its phases.
+func finishTarget(ctx context.Context, res *result.Target, p *policy.Policy) {
+	if res.Status != result.StatusRunning && res.Status != result.StatusHalted {
+		return // set up failed: its status and reason say why
+	}
 	for i := len(res.Phases); i < len(p.Spec.Phases); i++ {
 		res.Phases = append(res.Phases, result.Phase{Name: p.Spec.Phases[i].Name, Status: result.StatusCancelled,
 			Reasons: []result.Reason{{Code: "cancelled", Message: "the run was cancelled before this phase"}}})
@@ -417,7 +458,79 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, plan *policy.R
 			break
 		}
 	}
-	return res
+}
+
+// setupTarget connects to one account-region, checks its change calendars,
+// takes the policy's lock there and finds what an earlier attempt of this
+// run sent. On failure it records why in res and returns a nil target;
+// release (never nil when the target is) frees the lock.
+func (e *Engine) setupTarget(ctx context.Context, p *policy.Policy, plan *policy.Rollout, account policy.Account, region string, res *result.Target) (*target, func()) {
+	log := e.opt.Logger.With("policy", p.Metadata.Name, "region", region)
+	c, err := e.opt.Connect(ctx, account.ID, account.RoleArn, region)
+	if err != nil {
+		res.Status, res.Reason = result.StatusError, fmt.Sprintf("connecting to account %s: %v", orSelf(account.ID), err)
+		return nil, nil
+	}
+	res.AccountID = c.AccountID
+	log = log.With("account", c.AccountID)
+	t := &target{e: e, pol: p, plan: plan, region: region, c: c, res: res, log: log, started: res.StartedAt, inflight: map[string]bool{}}
+
+	if cals := p.Spec.Schedule; cals != nil && len(cals.ChangeCalendars) > 0 {
+		if ok, why, err := t.calendarsOpen(ctx, cals.ChangeCalendars); err != nil {
+			res.Status, res.Reason = result.StatusError, err.Error()
+			return nil, nil
+		} else if !ok {
+			if !e.opt.ForceWindow {
+				res.Status, res.Reason = result.StatusRefused, why+"; pass --force-window to patch anyway"
+				return nil, nil
+			}
+			log.Warn("change calendar closed; patching anyway because of --force-window", "why", why)
+		}
+	}
+	if e.opt.DryRun {
+		return t, func() {}
+	}
+	l, err := lock.Acquire(ctx, c.Params, p.Metadata.Name, e.opt.RunID, e.opt.RunURL, e.opt.LockTTL, e.opt.Clock.Now())
+	if err != nil {
+		var held *lock.HeldError
+		if errors.As(err, &held) {
+			res.Status, res.Reason = result.StatusRefused, err.Error()
+			res.Lock = &result.Lock{Parameter: held.Parameter, HolderRun: held.Holder.RunID, HolderURL: held.Holder.RunURL, Acquired: held.Holder.Started, Expires: held.Holder.Expires}
+			return nil, nil
+		}
+		res.Status, res.Reason = result.StatusError, err.Error()
+		return nil, nil
+	}
+	res.Lock = &result.Lock{Parameter: l.Param, HolderRun: l.Info.RunID, HolderURL: l.Info.RunURL, Acquired: l.Info.Started, Expires: l.Info.Expires, Held: true}
+	release := func() {
+		// Released on every exit path, with its own deadline so that a
+		// cancelled run still releases it.
+		rctx, cancel := context.WithTimeout(context.Background(), e.opt.CancelTimeout)
+		defer cancel()
+		if err := l.Release(rctx); err != nil {
+			log.Error("could not release the lock", "err", err)
+			res.Reason = strings.TrimSpace(res.Reason + "; lock not released: " + err.Error())
+		}
+	}
+	// Commands an earlier attempt of this run sent (a re-run with the same
+	// --run-id): found by Comment so nothing is sent twice. SnapshotId is
+	// valid for about three days, so older attempts are not resumable.
+	earlier, err := listRunCommands(ctx, c.Commands, e.opt.Clock.Now().Add(-72*time.Hour), "patchgate run="+e.opt.RunID+" ")
+	if err != nil {
+		res.Status, res.Reason = result.StatusError, err.Error()
+		release()
+		return nil, nil
+	}
+	t.earlier = earlier
+	e.adoptSnapshot(earlier)
+	for _, cmd := range earlier {
+		// Verification measures "patched by this run", which for a
+		// resumed run began with its first attempt.
+		if rt := aws.ToTime(cmd.RequestedDateTime); !rt.IsZero() && rt.Before(t.started) {
+			t.started = rt
+		}
+	}
+	return t, release
 }
 
 func orSelf(id string) string {

@@ -193,7 +193,7 @@ func TestStagingFailureSendsNothingToProduction(t *testing.T) {
 		t.Fatalf("%d production commands after a failed staging ring", n)
 	}
 	prod := phaseOf(t, r, "111122223333", "us-east-1", "production")
-	if prod.Status != result.StatusHalted || !strings.Contains(prod.Reasons[0].Message, "staging is failed") {
+	if prod.Status != result.StatusHalted || !strings.Contains(prod.Reasons[0].Message, "phase staging did not pass in 111122223333/us-east-1: failed (success-threshold)") {
 		t.Fatalf("production %+v", prod)
 	}
 	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
@@ -219,7 +219,7 @@ func TestThrottlingStillCompletes(t *testing.T) {
 	h := newHarness(t, sc)
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
 	if r.Status != result.StatusPassed {
-		t.Fatalf("status %s: %s", r.Status, r.Summary)
+		t.Fatalf("status %s: %s %+v", r.Status, r.Summary, r.Policies[0].Targets)
 	}
 	if n := sendsFor(h.sim, "staging") + sendsFor(h.sim, "production"); n != 16 {
 		t.Fatalf("sends %d, want exactly 16 despite throttling", n)

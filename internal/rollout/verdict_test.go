@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/exitcode"
+	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -223,5 +224,59 @@ func TestAPreflightRefusalSendsNothing(t *testing.T) {
 	}
 	if !strings.Contains(stg.Reasons[0].Message, fmt.Sprintf("needs %d of %d", 11, 12)) {
 		t.Fatalf("%q", stg.Reasons[0].Message)
+	}
+}
+
+// TestStagingIsABarrierAcrossAccountRegions: staging fails in one
+// account-region of four; production is sent nowhere, and each halted
+// production says where staging did not pass.
+func TestStagingIsABarrierAcrossAccountRegions(t *testing.T) {
+	sc := scenario(fleet{staging: 2, production: 10})
+	for i, g := range sc.Groups {
+		if g.Account == "444455556666" && g.Region == "eu-west-1" && g.Name == "stg" {
+			sc.Groups[i].Behavior = "fail"
+		}
+	}
+	h := newHarness(t, sc)
+	r := h.run(context.Background(), mustPolicy(t, testPolicy))
+	if r.Status != result.StatusFailed {
+		t.Fatalf("run %s: %s", r.Status, r.Summary)
+	}
+	if n := sendsFor(h.sim, "production"); n != 0 {
+		t.Fatalf("%d production commands after staging failed in one account-region", n)
+	}
+	if n := sendsFor(h.sim, "staging"); n != 4 {
+		t.Fatalf("staging sends %d, want one per account-region", n)
+	}
+	for _, tg := range r.Policies[0].Targets {
+		prod := phaseOf(t, r, tg.AccountID, tg.Region, "production")
+		if prod.Status != result.StatusHalted || !strings.Contains(prod.Reasons[0].Message, "444455556666/eu-west-1: failed") {
+			t.Errorf("%s/%s production %s %+v", tg.AccountID, tg.Region, prod.Status, prod.Reasons)
+		}
+		if tg.Status == result.StatusPassed {
+			t.Errorf("%s/%s reads passed though its production was held back", tg.AccountID, tg.Region)
+		}
+	}
+}
+
+// TestOneTargetThatCannotStartStopsThePolicy: a lock held in one
+// account-region (another run of the policy) refuses that target and
+// sends nothing anywhere.
+func TestOneTargetThatCannotStartStopsThePolicy(t *testing.T) {
+	h := newHarness(t, scenario(fleet{staging: 2, production: 4}))
+	cl := ssm.NewFromConfig(awssim.Config(h.ep, "444455556666", "eu-west-1"))
+	if _, err := lock.Acquire(context.Background(), cl, "web", "other-run", "", time.Hour, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(context.Background(), mustPolicy(t, testPolicy))
+	if len(h.sim.Sends()) != 0 {
+		t.Fatalf("%d commands sent while one account-region was refused", len(h.sim.Sends()))
+	}
+	if r.Status != result.StatusRefused {
+		t.Fatalf("run %s: %s", r.Status, r.Summary)
+	}
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if stg.Status != result.StatusHalted || !strings.Contains(stg.Reasons[0].Message, "444455556666/eu-west-1 is refused") {
+		t.Fatalf("staging %s %+v", stg.Status, stg.Reasons)
 	}
 }

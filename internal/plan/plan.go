@@ -12,8 +12,8 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/baseline"
+	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/policy"
-	"github.com/patchgate/patchgate/internal/rollout"
 	"github.com/patchgate/patchgate/internal/verify"
 )
 
@@ -98,7 +98,7 @@ func (p *Plan) Risks() []Risk {
 // Clients are the read-only AWS clients plan uses in one account and region.
 type Clients struct {
 	AccountID string
-	Inventory rollout.Inventory
+	Inventory discover.Inventory
 	Evidence  *verify.Verifier
 	Baselines baseline.API
 }
@@ -195,7 +195,7 @@ func resolveOne(ctx context.Context, connect Connect, pol *policy.Policy, acct p
 	var out []Target
 	for _, ph := range pol.Spec.Phases {
 		t := Target{Phase: ph.Name, Account: cl.AccountID, Region: region, Platforms: map[string]int{}}
-		insts, err := rollout.Discover(ctx, cl.Inventory, ph.Targets.Tags, ph.Targets.InstanceIDs)
+		insts, err := discover.Instances(ctx, cl.Inventory, ph.Targets.Tags, ph.Targets.InstanceIDs)
 		if err != nil {
 			t.Error = err.Error()
 			out = append(out, t)

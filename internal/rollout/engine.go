@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
@@ -597,7 +598,7 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 		return decide(settings)
 	}
 
-	insts, err := Discover(ctx, t.c.Inventory, st.Targets.Tags, st.Targets.InstanceIDs)
+	insts, err := discover.Instances(ctx, t.c.Inventory, st.Targets.Tags, st.Targets.InstanceIDs)
 	if err != nil {
 		return stop(err, "inventory")
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -28,9 +28,7 @@ type Commands interface {
 }
 
 // Inventory is how the rollout finds a phase's instances.
-type Inventory interface {
-	DescribeInstanceInformation(ctx context.Context, in *ssm.DescribeInstanceInformationInput, optFns ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
-}
+type Inventory = discover.Inventory
 
 // Calendars reads SSM Change Calendar states.
 type Calendars interface {
@@ -41,71 +39,7 @@ type Calendars interface {
 const DocumentName = "AWS-RunPatchBaseline"
 
 // Instance is one managed instance from the inventory.
-type Instance struct {
-	ID       string
-	Name     string
-	Platform string
-	Online   bool
-	Ping     string
-}
-
-// Discover lists the instances a phase targets: by tags (all keys ANDed, as
-// SSM's tag: filters are) or by instance ids. Ids SSM does not know come back
-// as not Online, so a typo in instanceIds shows up as an offline instance.
-func Discover(ctx context.Context, inv Inventory, tags map[string]string, ids []string) ([]Instance, error) {
-	var filters []ssmtypes.InstanceInformationStringFilter
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{tags[k]}})
-	}
-	seen := map[string]bool{}
-	var out []Instance
-	collect := func(fs []ssmtypes.InstanceInformationStringFilter) error {
-		p := ssm.NewDescribeInstanceInformationPaginator(inv, &ssm.DescribeInstanceInformationInput{Filters: fs, MaxResults: aws.Int32(50)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("listing managed instances with ssm:DescribeInstanceInformation: %w", err)
-			}
-			for _, ii := range page.InstanceInformationList {
-				id := aws.ToString(ii.InstanceId)
-				if seen[id] {
-					continue
-				}
-				seen[id] = true
-				name := aws.ToString(ii.ComputerName)
-				if n := aws.ToString(ii.Name); n != "" {
-					name = n
-				}
-				out = append(out, Instance{ID: id, Name: name, Platform: aws.ToString(ii.PlatformName),
-					Online: ii.PingStatus == ssmtypes.PingStatusOnline, Ping: string(ii.PingStatus)})
-			}
-		}
-		return nil
-	}
-	if len(ids) > 0 {
-		// The InstanceIds filter takes at most 50 values.
-		for _, chunk := range Chunks(ids) {
-			if err := collect([]ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: chunk}}); err != nil {
-				return nil, err
-			}
-		}
-		for _, id := range ids {
-			if !seen[id] {
-				seen[id] = true
-				out = append(out, Instance{ID: id, Ping: "NotManaged"})
-			}
-		}
-	} else if err := collect(filters); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
+type Instance = discover.Instance
 
 // noRetry turns the SDK's retries off for one call: SendCommand has no
 // idempotency token, so a blind retry can patch a fleet twice.

@@ -38,6 +38,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/motoenv"
 	"github.com/patchgate/patchgate/internal/policy"
@@ -250,7 +251,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	if errs := cancel(c, []string{tagCmd}, 5*time.Second); len(errs) != 1 || !strings.Contains(errs[0].Error(), "cancelling command "+tagCmd) {
 		t.Fatalf("CancelCommand is not in moto: want a clear error, got %v", errs)
 	}
-	if _, err := Discover(ctx, c, map[string]string{"PatchGroup": group}, nil); err == nil || !strings.Contains(err.Error(), "ssm:DescribeInstanceInformation") {
+	if _, err := discover.Instances(ctx, c, map[string]string{"PatchGroup": group}, nil); err == nil || !strings.Contains(err.Error(), "ssm:DescribeInstanceInformation") {
 		t.Fatalf("DescribeInstanceInformation is not in moto: want a clear error, got %v", err)
 	}
 }

@@ -280,3 +280,41 @@ func TestOneTargetThatCannotStartStopsThePolicy(t *testing.T) {
 		t.Fatalf("staging %s %+v", stg.Status, stg.Reasons)
 	}
 }
+
+// deniedPolls answers ListCommands by id (polling) as IAM would without
+// ssm:ListCommands; the resume listing at the start still works.
+type deniedPolls struct{ Commands }
+
+func (d deniedPolls) ListCommands(ctx context.Context, in *ssm.ListCommandsInput, o ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
+	if in.CommandId == nil {
+		return d.Commands.ListCommands(ctx, in, o...)
+	}
+	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Fault: smithy.FaultClient, Message: "not authorized to perform: ssm:ListCommands"}
+}
+
+// TestPollDeniedIsAConfigurationError: a denied poll ends the phase at once
+// as an error naming the action (not hours of "will retry"), and the
+// command it can no longer follow is cancelled.
+func TestPollDeniedIsAConfigurationError(t *testing.T) {
+	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
+		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
+	connect := h.opt.Connect
+	h.opt.Connect = func(ctx context.Context, account, role, region string) (*Clients, error) {
+		c, err := connect(ctx, account, role, region)
+		if err == nil {
+			c.Commands = deniedPolls{c.Commands}
+		}
+		return c, err
+	}
+	r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
+		t.Fatalf("run %s: %+v", r.Status, stg.Reasons)
+	}
+	if stg.Reasons[0].Code != "aws-access-denied" || !strings.Contains(stg.Reasons[0].Message, "ssm:ListCommands") {
+		t.Fatalf("reasons %+v", stg.Reasons)
+	}
+	if h.sim.Calls()["ssm:CancelCommand"] != 1 || sendsFor(h.sim, "production") != 0 {
+		t.Fatalf("cancels %d, production sends %d", h.sim.Calls()["ssm:CancelCommand"], sendsFor(h.sim, "production"))
+	}
+}

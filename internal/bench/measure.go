@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/policy"
@@ -138,7 +139,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	switch way {
 	case Patchgate:
 		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel,
-			Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(clock.Real{})), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clock.Real{})), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		r = rollout.New(opt).Run(ctx, []*policy.Policy{pol})
 		m.Status = string(r.Status)
 		if r.Status != result.StatusPassed {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/clock"
@@ -83,13 +84,13 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-demo"}
 	opt := rollout.Options{RunID: "demo-" + time.Now().UTC().Format("150405"), ForceWindow: true, Parallel: 8,
-		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(clk)),
+		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clk)),
 		Clock:   clk, Logger: log}
 
 	fmt.Fprintf(env.Stdout, "\n== 2. plan: what the policies target today (as a first pull request would show them)\n")
 	set := &policy.Set{Policies: selected}
 	p := plan.New("(none)", "", nil, set)
-	p.Resolve(ctx, set, plan.AWSConnect(factory), true, 8)
+	p.Resolve(ctx, set, awsconnect.Plan(factory), true, 8)
 	for _, pp := range p.Policies {
 		n, compliant, create := 0, 0, 0
 		findings := map[string]int{}

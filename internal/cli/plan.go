@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/policy"
@@ -154,7 +155,7 @@ func resolvePlan(ctx context.Context, env Env, o *planOpts, p *plan.Plan, head *
 			return ExitUsage
 		}
 	}
-	p.Resolve(ctx, head, plan.AWSConnect(&awsapi.Factory{Base: cfg, SessionName: "patchgate-plan", Masker: masker}), o.all, o.parallel)
+	p.Resolve(ctx, head, awsconnect.Plan(&awsapi.Factory{Base: cfg, SessionName: "patchgate-plan", Masker: masker}), o.all, o.parallel)
 	return ExitOK
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/metrics"
@@ -91,7 +92,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID, Masker: masker}
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
-		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(nil)), Logger: log,
+		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(nil)), Logger: log,
 		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
 	})
 	r := eng.Run(ctx, selected)

@@ -6,11 +6,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/inspector2"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/policy"
@@ -280,18 +277,4 @@ func (p *Plan) Summary() string {
 		s += fmt.Sprintf("; %d problem(s) in the policies", len(p.Problems))
 	}
 	return s
-}
-
-// AWSConnect reads through the real SDK: each account's configuration comes
-// from the factory (role chaining, account checks).
-func AWSConnect(f *awsapi.Factory) Connect {
-	return func(ctx context.Context, accountID, roleARN, region string) (*Clients, error) {
-		cfg, account, err := f.Config(ctx, accountID, roleARN, region)
-		if err != nil {
-			return nil, err
-		}
-		cl := ssm.NewFromConfig(cfg)
-		return &Clients{AccountID: account, Inventory: cl, Baselines: cl,
-			Evidence: &verify.Verifier{SSM: cl, Inspector: inspector2.NewFromConfig(cfg)}}, nil
-	}
 }

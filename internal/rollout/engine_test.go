@@ -96,7 +96,7 @@ func newHarness(t testing.TB, sc *awssim.Scenario) *harness {
 	}
 	h := &harness{sim: s, ep: ep, clock: c}
 	h.opt = Options{RunID: "42", RunURL: "https://github.com/acme/fleet/actions/runs/42", Explicit: true,
-		Connect: AWSConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-test"}, EvidenceOn(c)),
+		Connect: testConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-test"}, c),
 		Clock:   c, Logger: slog.New(slog.DiscardHandler), PollMin: 30 * time.Second, PollMax: 2 * time.Minute}
 	return h
 }

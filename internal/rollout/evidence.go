@@ -5,11 +5,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/inspector2"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-
-	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/verify"
@@ -18,14 +13,6 @@ import (
 // Evidence adapts verify.Verifier to the rollout's Verifier, reading the
 // phase's settings from its policy.
 type Evidence struct{ V *verify.Verifier }
-
-// EvidenceOn returns a factory for the evidence gate (patch states through
-// SSM, rescans and findings through Amazon Inspector) that waits on clk.
-func EvidenceOn(clk clock.Clock) func(cfg aws.Config) Verifier {
-	return func(cfg aws.Config) Verifier {
-		return Evidence{V: &verify.Verifier{SSM: ssm.NewFromConfig(cfg), Inspector: inspector2.NewFromConfig(cfg), Clock: clk}}
-	}
-}
 
 func settings(s Scope) verify.Settings {
 	in := s.Stage.Inspector

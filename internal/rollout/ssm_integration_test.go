@@ -289,7 +289,7 @@ spec:
       verify: {compliance: false}
 `, group, account, account, group))
 	runID := motoenv.Unique("run")
-	connect := AWSConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-" + runID}, nil)
+	connect := testConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-" + runID}, nil)
 	inv := motoInventory{ec2: ec2.NewFromConfig(acctCfg)}
 	opt := Options{RunID: runID, Explicit: true, Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler),
 		PollMin: 50 * time.Millisecond, PollMax: 200 * time.Millisecond, CancelTimeout: 2 * time.Second,

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/policy"
@@ -71,7 +72,7 @@ spec:
 	}
 	eng := rollout.New(rollout.Options{RunID: "1", Explicit: true, Clock: clk, Logger: slog.New(slog.DiscardHandler),
 		PollMin: time.Minute, PollMax: 2 * time.Minute,
-		Connect: rollout.AWSConnect(&awsapi.Factory{Base: base}, rollout.EvidenceOn(clk))})
+		Connect: awsconnect.Rollout(&awsapi.Factory{Base: base}, awsconnect.Evidence(clk))})
 	r := eng.Run(context.Background(), []*policy.Policy{p})
 	return r.Policies[0].Targets[0].Phases[0], sim
 }

@@ -1,0 +1,29 @@
+package rollout
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/verify"
+)
+
+// testConnect is awsconnect.Rollout for this package's own tests (which
+// cannot import it: it imports rollout). evidenceClock nil: no evidence.
+func testConnect(f *awsapi.Factory, evidenceClock clock.Clock) Connect {
+	return func(ctx context.Context, accountID, roleARN, region string) (*Clients, error) {
+		cfg, account, err := f.Config(ctx, accountID, roleARN, region)
+		if err != nil {
+			return nil, err
+		}
+		cl := ssm.NewFromConfig(cfg)
+		c := &Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl}
+		if evidenceClock != nil {
+			c.Verifier = Evidence{V: &verify.Verifier{SSM: cl, Inspector: inspector2.NewFromConfig(cfg), Clock: evidenceClock}}
+		}
+		return c, nil
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -170,6 +171,9 @@ func Parse(file string, data []byte) (*Policy, Problems) {
 	if len(data) > MaxFileSize {
 		return nil, Problems{{File: file, Line: 1, Col: 1, Message: errTooBig{int64(len(data))}.Error()}}
 	}
+	if pr, bad := encodingProblem(file, data); bad {
+		return nil, Problems{pr}
+	}
 	d := &decoder{file: file, pos: map[string]Pos{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -213,6 +217,49 @@ func Parse(file string, data []byte) (*Policy, Problems) {
 	}
 	ApplyDefaults(&p)
 	return &p, nil
+}
+
+// encodingProblem finds the first byte the YAML reader would refuse
+// (invalid UTF-8, NUL, a control character) and says where it is: the
+// reader itself reports these without a position. It accepts exactly what
+// yaml.v3's reader accepts, so no file that loaded before is refused. A file
+// with a UTF-16 byte order mark is left to the reader, which decodes it.
+func encodingProblem(file string, data []byte) (Problem, bool) {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		return Problem{}, false
+	}
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		var msg string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			msg = fmt.Sprintf("byte 0x%02X is not valid UTF-8: save the file as UTF-8 text", data[i])
+		case r == 0:
+			msg = "NUL byte (0x00): a policy is UTF-8 text; the file looks binary or UTF-16 without a byte order mark: save it as UTF-8"
+		case !yamlPrintable(r):
+			msg = fmt.Sprintf("control character %U is not allowed in a policy file: delete it (a tab, newline or carriage return is fine)", r)
+		}
+		if msg != "" {
+			return Problem{File: file, Line: line, Col: col, Message: msg}, true
+		}
+		i += size
+		switch {
+		case r == '\r' && i < len(data) && data[i] == '\n':
+			// \r\n is one line break; the \n ends it.
+		case r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			line, col = line+1, 1
+		default:
+			col++
+		}
+	}
+	return Problem{}, false
+}
+
+// yamlPrintable is the YAML reader's set of accepted characters.
+func yamlPrintable(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D || (r >= 0x20 && r <= 0x7E) || r == 0x85 ||
+		(r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
 }
 
 // yamlProblem turns a yaml.v3 syntax error ("yaml: line 3: ...") into a Problem.

@@ -72,6 +72,14 @@ var badCases = []badCase{
 	{"kind", sub("kind: PatchPolicy", "kind: Policy"), "2:7", `kind "Policy" is not supported`, true},
 	{"name pattern", sub("name: web-fleet", "name: Web_Fleet"), "4:9", "lowercase letters", true},
 	{"unknown key with hint", sub("  owners:", "  ownres:"), "5:3", `did you mean "owners"`, true},
+	{"owners empty", sub(`owners: ["@acme/platform"]`, "owners: []"), "5:11", "metadata.owners is empty", true},
+	// Encoding: the byte's own line and column (in characters), not 1:1.
+	{"invalid UTF-8", sub("eu-west-1]", "eu-w\xffest-1]"), "29:28", "byte 0xFF is not valid UTF-8", false},
+	{"NUL byte", sub("kind: PatchPolicy", "kind: Patch\x00Policy"), "2:12", "NUL byte", false},
+	{"control character after a multibyte one", sub("name: web-fleet", "name: w\u00e9b\x1b-fleet"), "4:12", "control character U+001B", false},
+	{"control character in a CRLF file", func(s string) string {
+		return strings.ReplaceAll(sub("timezone: UTC", "timezone: U\x7fTC")(s), "\n", "\r\n")
+	}, "22:16", "control character U+007F", false},
 	{"operatingSystem enum", sub("AMAZON_LINUX_2023", "AMAZON_LINUX_2024"), "7:20", "is not one of", true},
 	{"approvalRules empty", chain(deleteLine(13), deleteLine(12), deleteLine(11), deleteLine(10), replaceLine(9, "    approvalRules: []")), "9:20", "1 to 10 approval rules", true},
 	{"friendly field on UBUNTU", sub("AMAZON_LINUX_2023", "UBUNTU"), "10:26", "cannot be used on UBUNTU", false},
@@ -88,6 +96,8 @@ var badCases = []badCase{
 	{"duration syntax", sub("deliveryTimeout: 10m", `deliveryTimeout: "ten minutes"`), "17:22", "is not a duration", true},
 	{"cron fields", sub(`cron: "0 3 * * 0"`, `cron: "0 0 3 * * 0"`), "20:11", "5 fields", true},
 	{"cron value", sub(`cron: "0 3 * * 0"`, `cron: "0 25 * * 0"`), "20:11", "cron", false},
+	{"cron never fires", sub(`cron: "0 3 * * 0"`, `cron: "0 3 30 2 *"`), "20:11", "never fires: day 30 does not exist in February", false},
+	{"cron day missing in every month chosen", sub(`cron: "0 3 * * 0"`, `cron: "0 4 31 4,6,9,11 *"`), "20:11", "day 31 does not exist in April, June, September, November", false},
 	{"timezone", sub("timezone: UTC", "timezone: Mars/Base"), "22:15", "IANA", false},
 	{"freeze order", sub(`{from: "2026-12-20", to: "2027-01-04"`, `{from: "2027-01-04", to: "2026-12-20"`), "24:34", "before it starts", false},
 	{"change calendar name", sub("[prod-change-calendar]", "[x]"), "25:23", "Change Calendar", true},
@@ -195,6 +205,47 @@ spec:
 		got.Phases[0].MaxConcurrency != DefaultMaxConcurrency || got.Phases[0].MaxErrors != "0" || got.Phases[0].SuccessThreshold != "100%" ||
 		len(got.Phases[0].Waves) != 1 || got.Baseline.RejectedPatchesAction != DefaultRejectedPatchesAction || got.Baseline.ApprovalRules[0].ComplianceLevel != "UNSPECIFIED" {
 		t.Errorf("defaults: %+v", got)
+	}
+}
+
+// neverFires must agree with the cron library itself: a schedule it
+// rejects has no firing within the library's five-year horizon from any of
+// several starts, and one it accepts fires from each of them.
+func TestNeverFiresAgreesWithCronLibrary(t *testing.T) {
+	starts := []time.Time{
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, tc := range []struct {
+		cron  string
+		never bool
+	}{
+		{"0 3 30 2 *", true},
+		{"0 3 30,31 2 *", true},
+		{"0 3 31 4,6,9,11 *", true},
+		{"0 3 31 2,4 ?", true},
+		{"0 3 29 2 *", false},   // leap years only, still fires
+		{"0 3 31 1,2 *", false}, // January has it
+		{"0 3 30 2 1", false},   // both day fields restricted: Mondays in February fire
+		{"0 3 * 2 *", false},
+		{"0 3 1-31 2 *", false},
+		{"0 3 * * 0", false},
+		{"*/15 * 31 * *", false},
+	} {
+		sched, err := cronParser.Parse(tc.cron)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cron, err)
+		}
+		why := neverFires(sched)
+		if (why != "") != tc.never {
+			t.Errorf("%s: neverFires=%q, want never=%v", tc.cron, why, tc.never)
+		}
+		for _, st := range starts {
+			if next := sched.Next(st); next.IsZero() != tc.never {
+				t.Errorf("%s from %s: the library's next firing %v disagrees with never=%v", tc.cron, st.Format(dateLayout), next, tc.never)
+			}
+		}
 	}
 }
 

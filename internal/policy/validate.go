@@ -157,6 +157,11 @@ func validate(p *Policy) Problems {
 	if c.required("metadata.name", m.Name) && !namePattern.MatchString(m.Name) {
 		c.add("metadata.name", "metadata.name %q must be 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit", m.Name)
 	}
+	if m.Owners != nil && len(m.Owners) == 0 {
+		// owners is optional, but an empty list says nothing: most likely
+		// the names were lost in an edit.
+		c.add("metadata.owners", "metadata.owners is empty: list at least one owner (e.g. [\"@acme/platform\"]) or remove the key")
+	}
 	for i, o := range m.Owners {
 		if strings.TrimSpace(o) == "" {
 			c.add(fmt.Sprintf("metadata.owners[%d]", i), "an owner must not be empty")
@@ -313,8 +318,10 @@ func (c *v) schedule() {
 	if c.required("spec.schedule.cron", s.Cron) {
 		if f := strings.Fields(s.Cron); len(f) != 5 {
 			c.add("spec.schedule.cron", "cron %q must have 5 fields (minute hour day-of-month month day-of-week), like GitHub's schedule", s.Cron)
-		} else if _, err := cronParser.Parse(s.Cron); err != nil {
+		} else if sched, err := cronParser.Parse(s.Cron); err != nil {
 			c.add("spec.schedule.cron", "cron %q: %v", s.Cron, err)
+		} else if why := neverFires(sched); why != "" {
+			c.add("spec.schedule.cron", "cron %q never fires: %s; pick a day of the month that those months have (days 1-28 exist in every month)", s.Cron, why)
 		}
 	}
 	c.durationIn("spec.schedule.duration", s.Duration, time.Minute, 7*24*time.Hour, true)

@@ -165,9 +165,84 @@ func readCapped(fsys fs.FS, name string) ([]byte, error) {
 	return data, nil
 }
 
+// MaxProblemsPerFile bounds the problems reported for one file: past it,
+// one more problem says how many were left out.
+const MaxProblemsPerFile = 50
+
 // Parse parses and validates one policy document. The policy is returned
-// with defaults applied only when there are no problems.
+// with defaults applied only when there are no problems. Problems with the
+// same message are reported once, with a count, and at most
+// MaxProblemsPerFile are reported.
 func Parse(file string, data []byte) (*Policy, Problems) {
+	p, probs := parse(file, data)
+	return p, probs.compact()
+}
+
+// compact folds problems with the same message into the first of them,
+// counting the rest, and caps what is left at MaxProblemsPerFile. The
+// problems are sorted by position, so what is kept is the first of each.
+func (ps Problems) compact() Problems {
+	if len(ps) < 2 {
+		return ps
+	}
+	type group struct {
+		at   int // index in out
+		more int
+		next Problem
+	}
+	groups := make(map[string]*group, len(ps))
+	out := make(Problems, 0, min(len(ps), MaxProblemsPerFile+1))
+	var order []*group
+	for _, p := range ps {
+		key := p.File + "\x00" + p.Message
+		if g := groups[key]; g != nil {
+			if g.more == 0 {
+				g.next = p
+			}
+			g.more++
+			continue
+		}
+		g := &group{at: len(order)}
+		groups[key] = g
+		order = append(order, g)
+		out = append(out, p)
+	}
+	for _, g := range order {
+		if g.more > 0 {
+			out[g.at].Message += fmt.Sprintf(" (and %s more like it, the next at %d:%d)", thousands(g.more), g.next.Line, g.next.Col)
+		}
+	}
+	if len(out) > MaxProblemsPerFile {
+		first := out[MaxProblemsPerFile]
+		hidden := len(out) - MaxProblemsPerFile
+		out = append(out[:MaxProblemsPerFile], Problem{File: first.File, Line: first.Line, Col: first.Col,
+			Message: fmt.Sprintf("%s more %s not shown (at most %d a file): fix the ones above and validate again", thousands(hidden), pluralize(hidden, "problem", "problems"), MaxProblemsPerFile)})
+	}
+	return out
+}
+
+// thousands writes n with thousands separators: 95000 -> "95,000".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func parse(file string, data []byte) (*Policy, Problems) {
 	if len(data) > MaxFileSize {
 		return nil, Problems{{File: file, Line: 1, Col: 1, Message: errTooBig{int64(len(data))}.Error()}}
 	}

@@ -444,3 +444,64 @@ func BenchmarkValidate1000Files(b *testing.B) {
 }
 
 var _ = lines
+
+// A list of tens of thousands of entries gives one problem per distinct
+// problem, with a count, and a file gives at most MaxProblemsPerFile.
+func TestRepeatedProblemsAreCountedAndCapped(t *testing.T) {
+	regions := func(items []string) string {
+		return strings.Replace(basePolicy, "regions: [us-east-1, eu-west-1]", "regions: ["+strings.Join(items, ", ")+"]", 1)
+	}
+	same := func(s string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	distinct := make([]string, 200)
+	for i := range distinct {
+		distinct[i] = fmt.Sprintf("nowhere%d", i)
+	}
+	for _, tc := range []struct {
+		name  string
+		src   string
+		want  []string // substrings, one problem each, in order
+		count int
+	}{
+		{"95,000 copies of a region", regions(same("us-east-1", 95000)), []string{`region "us-east-1" is listed 95,000 times (first at spec.regions[0]): list it once`}, 1},
+		{"95,000 copies of a bad region", regions(same("europe", 95000)),
+			[]string{`"europe" is not an AWS region name like us-east-1 (and 94,999 more like it, the next at 29:21)`, `region "europe" is listed 95,000 times`}, 2},
+		{"200 different bad regions", regions(distinct), []string{`"nowhere0" is not`, "150 more problems not shown (at most 50 a file)"}, MaxProblemsPerFile + 1},
+		{"a value listed twice still says twice", regions([]string{"us-east-1", "eu-west-1", "us-east-1"}), []string{`region "us-east-1" is listed twice (first at spec.regions[0])`}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, probs := Parse("policies/web.yaml", []byte(tc.src))
+			if len(probs) != tc.count {
+				t.Fatalf("%d problems, want %d:\n%.2000s", len(probs), tc.count, probs.Error())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(probs.Error(), w) {
+					t.Errorf("no problem says %q:\n%.2000s", w, probs.Error())
+				}
+			}
+			if n := len(probs.Error()); n > 20000 {
+				t.Errorf("the report is %d bytes", n)
+			}
+		})
+	}
+}
+
+// The cost of validating a huge list must stay linear: compare ns/op of
+// the two sizes (10x the entries should cost about 10x, not 100x).
+func BenchmarkParseRepeatedRegions(b *testing.B) {
+	for _, n := range []int{9500, 95000} {
+		src := []byte(strings.Replace(basePolicy, "regions: [us-east-1, eu-west-1]", "regions: ["+strings.Repeat("us-east-1, ", n-1)+"us-east-1]", 1))
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, probs := Parse("p.yaml", src); len(probs) != 1 {
+					b.Fatal(probs.Error())
+				}
+			}
+		})
+	}
+}

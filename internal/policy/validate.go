@@ -134,13 +134,31 @@ func (c *v) durationIn(path string, d Duration, lo, hi time.Duration, optional b
 	}
 }
 
+// unique reports each value listed more than once, once, with how many
+// times it is listed: a list of 95,000 copies is one problem, not 94,999.
+// One pass and a map, so its cost is linear in the list.
 func (c *v) unique(path string, vals []string, what string) {
-	seen := map[string]int{}
+	type seen struct{ first, second, n int }
+	idx := make(map[string]*seen, len(vals))
+	var repeated []string // in the order of their first repeat
 	for i, s := range vals {
-		if j, dup := seen[s]; dup {
-			c.add(fmt.Sprintf("%s[%d]", path, i), "%s %q is listed twice (also at %s[%d])", what, s, path, j)
+		e := idx[s]
+		if e == nil {
+			idx[s] = &seen{first: i, n: 1}
+			continue
 		}
-		seen[s] = i
+		if e.n++; e.n == 2 {
+			e.second = i
+			repeated = append(repeated, s)
+		}
+	}
+	for _, s := range repeated {
+		e := idx[s]
+		times := "twice"
+		if e.n > 2 {
+			times = thousands(e.n) + " times"
+		}
+		c.add(fmt.Sprintf("%s[%d]", path, e.second), "%s %q is listed %s (first at %s[%d]): list it once", what, s, times, path, e.first)
 	}
 }
 

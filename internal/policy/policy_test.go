@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -82,6 +84,13 @@ var badCases = []badCase{
 	}, "22:16", "control character U+007F", false},
 	{"operatingSystem enum", sub("AMAZON_LINUX_2023", "AMAZON_LINUX_2024"), "7:20", "is not one of", true},
 	{"approvalRules empty", chain(deleteLine(13), deleteLine(12), deleteLine(11), deleteLine(10), replaceLine(9, "    approvalRules: []")), "9:20", "1 to 10 approval rules", true},
+	// Filter values per operating system, as SSM documents them.
+	{"classification of another OS", sub("classifications: [Security, Bugfix]", "classifications: [Security, SecurityUpdates]"), "10:37", `"SecurityUpdates" is not a CLASSIFICATION value on AMAZON_LINUX_2023: use one of Security, Bugfix, Enhancement, Recommended, Newpackage, or "*" ("SecurityUpdates" is a value for WINDOWS)`, true},
+	{"severity case", sub("severities: [Critical, Important]", "severities: [critical, Important]"), "11:22", `did you mean "Critical"? values are case-sensitive`, true},
+	{"MSRC severity on WINDOWS", chain(sub("AMAZON_LINUX_2023", "WINDOWS"), sub("[Security, Bugfix]", "[SecurityUpdates]"), sub("[Critical, Important]", "[Critical, Medium]")), "11:32", `"Medium" is not a MSRC_SEVERITY value on WINDOWS`, true},
+	{"RHEL severity is Moderate", chain(sub("AMAZON_LINUX_2023", "REDHAT_ENTERPRISE_LINUX"), sub("[Critical, Important]", "[Critical, Medium]")), "11:32", `"Medium" is not a SEVERITY value on REDHAT_ENTERPRISE_LINUX: use one of Critical, Important, Moderate, Low`, true},
+	{"SUSE classification", chain(sub("AMAZON_LINUX_2023", "SUSE"), sub("[Security, Bugfix]", "[Security, Recomended]")), "10:37", `did you mean "Recommended"?`, true},
+	{"raw filter value", chain(sub("AMAZON_LINUX_2023", "UBUNTU"), deleteLine(12), deleteLine(11), replaceLine(10, "      - filters: {PRIORITY: [Required, Importnt]}")), "10:40", `"Importnt" is not a PRIORITY value on UBUNTU`, true},
 	{"friendly field on UBUNTU", sub("AMAZON_LINUX_2023", "UBUNTU"), "10:26", "cannot be used on UBUNTU", false},
 	{"filter key not valid for OS", insertAfter(11, "        filters: {PRIORITY: [Required]}"), "12:19", "not valid for AMAZON_LINUX_2023", false},
 	{"more than 4 filters", insertAfter(11, "        products: [amzn]\n        filters: {PRODUCT_FAMILY: [x], PATCH_SET: [y]}"), "10:9", "at most 4", false},
@@ -244,6 +253,55 @@ func TestNeverFiresAgreesWithCronLibrary(t *testing.T) {
 		for _, st := range starts {
 			if next := sched.Next(st); next.IsZero() != tc.never {
 				t.Errorf("%s from %s: the library's next firing %v disagrees with never=%v", tc.cron, st.Format(dateLayout), next, tc.never)
+			}
+		}
+	}
+}
+
+// Every documented value is accepted and an unknown one refused, for each
+// operating system, key and field, by the loader and by the JSON Schema
+// alike: the two tables cannot drift apart.
+func TestFilterValuesPerOSLoaderAndSchemaAgree(t *testing.T) {
+	schema := compileSchema(t)
+	policyWith := func(os, rule string) string {
+		return fmt.Sprintf(`apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata: {name: p}
+spec:
+  operatingSystem: %s
+  baseline: {approvalRules: [%s]}
+  regions: [us-east-1]
+  phases: [{name: all, targets: {instanceIds: [i-0123456789abcdef0]}}]
+`, os, rule)
+	}
+	delay := func(os string) string {
+		if DebianLike(os) {
+			return ""
+		}
+		return ", approveAfterDays: 0"
+	}
+	for _, os := range OperatingSystems {
+		for key, vals := range FilterValues[os] {
+			rules := map[string]string{"filters": "{filters: {" + key + ": [%s]}" + delay(os) + "}"}
+			switch key {
+			case "CLASSIFICATION":
+				rules["classifications"] = "{classifications: [%s]" + delay(os) + "}"
+			case SeverityKey(os):
+				rules["severities"] = "{severities: [%s]" + delay(os) + "}"
+			}
+			for field, rule := range rules {
+				for _, val := range append(slices.Clone(vals), "*", "NotAValue") {
+					src := policyWith(os, fmt.Sprintf(rule, strconv.Quote(val)))
+					_, probs := Parse("p.yaml", []byte(src))
+					schemaErr := validateWithSchema(schema, src)
+					want := val != "NotAValue"
+					if (len(probs) == 0) != want {
+						t.Errorf("%s %s %s: loader accepts=%v, want %v: %v", os, field, val, len(probs) == 0, want, probs)
+					}
+					if (schemaErr == nil) != want {
+						t.Errorf("%s %s %s: schema accepts=%v, want %v: %v", os, field, val, schemaErr == nil, want, schemaErr)
+					}
+				}
 			}
 		}
 	}

@@ -250,6 +250,8 @@ func (c *v) baseline(os string) {
 					hint = "; on " + os + " use filters with PRIORITY, SECTION or PRODUCT"
 				}
 				c.add(rp+"."+field, "%s cannot be used on %s (it maps to the %s filter, which %s does not support)%s", field, os, key, os, hint)
+			} else {
+				c.filterValues(rp+"."+field, os, key, vals)
 			}
 			c.unique(rp+"."+field, vals, "value")
 		}
@@ -270,6 +272,8 @@ func (c *v) baseline(os string) {
 			}
 			if allowed != nil && !slices.Contains(allowed, k) {
 				c.add(fp, "filter key %s is not valid for %s: use one of %s%s", k, os, strings.Join(allowed, ", "), closest(k, allowed))
+			} else {
+				c.filterValues(fp, os, k, vals)
 			}
 			if len(vals) < 1 || len(vals) > 20 {
 				c.add(fp, "filter %s must have 1 to 20 values, has %d", k, len(vals))

@@ -303,8 +303,11 @@ func encodingProblem(file string, data []byte) (Problem, bool) {
 	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
 		return Problem{}, false
 	}
-	line, col := 1, 1
-	for i := 0; i < len(data); {
+	line, col, i := 1, 1, 0
+	if bytes.HasPrefix(data, []byte("\uFEFF")) {
+		i = 3 // the reader drops a UTF-8 byte order mark; it takes no column
+	}
+	for i < len(data) {
 		r, size := utf8.DecodeRune(data[i:])
 		var msg string
 		switch {

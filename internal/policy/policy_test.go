@@ -82,6 +82,7 @@ var badCases = []badCase{
 	{"control character in a CRLF file", func(s string) string {
 		return strings.ReplaceAll(sub("timezone: UTC", "timezone: U\x7fTC")(s), "\n", "\r\n")
 	}, "22:16", "control character U+007F", false},
+	{"control character after a byte order mark", func(s string) string { return "\uFEFF" + sub("apiVersion: patchgate", "apiVersion: \x01patchgate")(s) }, "1:13", "control character U+0001", false},
 	{"operatingSystem enum", sub("AMAZON_LINUX_2023", "AMAZON_LINUX_2024"), "7:20", "is not one of", true},
 	{"approvalRules empty", chain(deleteLine(13), deleteLine(12), deleteLine(11), deleteLine(10), replaceLine(9, "    approvalRules: []")), "9:20", "1 to 10 approval rules", true},
 	// Filter values per operating system, as SSM documents them.

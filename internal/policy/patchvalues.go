@@ -14,8 +14,7 @@ import (
 // Server"). SSM refuses other values only when the baseline is synced; the
 // loader refuses them at validate time, where the line is known.
 //
-// Keys absent for an OS (PRODUCT, PRODUCT_FAMILY, SECTION, and macOS's
-// CLASSIFICATION) take open-ended values that change with every release,
+// Keys absent for an OS (PRODUCT, PRODUCT_FAMILY, SECTION) take open-ended values that change with every release,
 // so they are not enumerated. A value may always be "*", which SSM
 // documents as matching every value.
 var (
@@ -28,6 +27,8 @@ var (
 	redhatSeverities       = []string{"Critical", "Important", "Moderate", "Low"}
 	suseClassifications    = []string{"Security", "Recommended", "Optional", "Feature", "Document", "Yast"}
 	suseSeverities         = []string{"Critical", "Important", "Moderate", "Low", "Unspecified"}
+	// On macOS a classification names the package manager that installs.
+	macClassifications = []string{"softwareupdate", "installer", "brew", "brew cask"}
 )
 
 // FilterValues maps an operating system and a PatchFilter key to the
@@ -47,6 +48,7 @@ var FilterValues = map[string]map[string][]string{
 	"ALMA_LINUX":              {"CLASSIFICATION": yumClassifications, "SEVERITY": redhatSeverities},
 	"ORACLE_LINUX":            {"CLASSIFICATION": yumClassifications, "SEVERITY": redhatSeverities},
 	"SUSE":                    {"CLASSIFICATION": suseClassifications, "SEVERITY": suseSeverities},
+	"MACOS":                   {"CLASSIFICATION": macClassifications},
 }
 
 // filterValues checks the values of one patch filter (a friendly field or

@@ -324,3 +324,40 @@ func BenchmarkDiff500(b *testing.B) {
 		}
 	}
 }
+
+// A soak only delays the next phase: shortening the last phase's soak is
+// not a risk, shortening an earlier one's is.
+func TestSoakRiskOnlyBeforeAnotherPhase(t *testing.T) {
+	src, err := os.ReadFile("../../policies/web-fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(text string) *policy.Policy {
+		p, probs := policy.Parse("policies/web-fleet.yaml", []byte(text))
+		if len(probs) > 0 {
+			t.Fatal(probs.Error())
+		}
+		return p
+	}
+	lastSoaks := strings.Replace(string(src), "      offline: skip", "      soak: 2h\n      offline: skip", 1)
+	for _, tc := range []struct {
+		name      string
+		old, head string
+		want      int
+	}{
+		{"last phase soak removed", lastSoaks, string(src), 0},
+		{"first phase soak removed", string(src), strings.Replace(string(src), "      soak: 30m\n", "", 1), 1},
+	} {
+		n := 0
+		for _, d := range plan.Diff([]*policy.Policy{parse(tc.old)}, []*policy.Policy{parse(tc.head)}) {
+			for _, r := range d.Risks {
+				if r.Check == plan.RiskSoakShortened {
+					n++
+				}
+			}
+		}
+		if n != tc.want {
+			t.Errorf("%s: %d soak-shortened risks, want %d", tc.name, n, tc.want)
+		}
+	}
+}

@@ -370,7 +370,7 @@ func risks(old, cur *policy.Policy) []Risk {
 			}
 		}
 	}
-	for _, ph := range cur.Spec.Phases {
+	for i, ph := range cur.Spec.Phases {
 		o := oldPhases[ph.Name]
 		if o == nil {
 			continue
@@ -408,13 +408,6 @@ func risks(old, cur *policy.Policy) []Risk {
 		if w := widened(o.Targets, ph.Targets); w != "" {
 			add(RiskTargetsWidened, n, "%s: targets widened: %s", n, w)
 		}
-	}
-	for i, ph := range cur.Spec.Phases {
-		o := oldPhases[ph.Name]
-		if o == nil {
-			continue
-		}
-		n := ph.Name
 		// A soak only delays the phase after it; the last phase's is moot.
 		if i < len(cur.Spec.Phases)-1 && ph.Soak.Duration < o.Soak.Duration {
 			if ph.Soak.Duration == 0 {

@@ -14,9 +14,10 @@ import (
 // Server"). SSM refuses other values only when the baseline is synced; the
 // loader refuses them at validate time, where the line is known.
 //
-// Keys absent for an OS (PRODUCT, PRODUCT_FAMILY, SECTION) take open-ended values that change with every release,
-// so they are not enumerated. A value may always be "*", which SSM
-// documents as matching every value.
+// Keys absent for an OS (PRODUCT, PRODUCT_FAMILY, SECTION) take
+// open-ended values that change with every release, so they are not
+// enumerated. A value may always be "*", which SSM documents as matching
+// every value.
 var (
 	windowsClassifications = []string{"CriticalUpdates", "DefinitionUpdates", "Drivers", "FeaturePacks", "SecurityUpdates", "ServicePacks", "Tools", "UpdateRollups", "Updates", "Upgrades"}
 	msrcSeverities         = []string{"Critical", "Important", "Moderate", "Low", "Unspecified"}

@@ -163,3 +163,37 @@ func TestSyncThenPlanAgainstTheSimulator(t *testing.T) {
 		t.Fatalf("plan markdown (%d):\n%s", code, out)
 	}
 }
+
+// A pull request that breaks a policy: plan exits 1 ("found a problem"),
+// even with --detailed-exitcode, and reports the policy invalid with its
+// problems rather than removed.
+func TestPlanInvalidHeadExitsOneAndSaysInvalid(t *testing.T) {
+	dir := policyRepo(t)
+	p := filepath.Join(dir, "policies", "web-fleet.yaml")
+	data, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, []byte(strings.Replace(string(data), "cron: \"0 3 * * 0\"", "cron: \"0 3 30 2 *\"", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runIn(t, dir, nil, "plan", "--base", "HEAD", "--format", "json", "--detailed-exitcode")
+	if code != ExitFailed {
+		t.Fatalf("plan exit %d, want %d\n%s", code, ExitFailed, errOut)
+	}
+	var got plan.Plan
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	var web *plan.PolicyPlan
+	for i := range got.Policies {
+		if got.Policies[i].Name == "web-fleet" {
+			web = &got.Policies[i]
+		}
+	}
+	if web == nil || web.Status != plan.Invalid || len(web.Risks) != 1 || web.Risks[0].Check != plan.RiskPolicyInvalid ||
+		len(web.Problems) != 1 || !strings.Contains(web.Problems[0], "policies/web-fleet.yaml:27:11: cron \"0 3 30 2 *\" never fires") {
+		t.Fatalf("web-fleet: %+v", web)
+	}
+	code, out, _ = runIn(t, dir, nil, "plan", "--base", "HEAD")
+	if code != ExitFailed || !strings.Contains(out, "The policies do not validate") || !strings.Contains(out, "❌ invalid") || !strings.Contains(out, "web-fleet: does not validate") || strings.Contains(out, "policy-removed") {
+		t.Fatalf("plan markdown (%d):\n%s", code, out)
+	}
+}

@@ -24,6 +24,9 @@ const (
 	Renamed   Status = "renamed"
 	Changed   Status = "changed"
 	Unchanged Status = "unchanged"
+	// Invalid is a head policy file that does not validate: what merging
+	// it does is unknown until it is fixed, so it is not "removed".
+	Invalid Status = "invalid"
 )
 
 // FieldChange is one field that differs, in a reviewer's words.
@@ -66,6 +69,11 @@ const (
 	RiskTargetsWidened       = "targets-widened"
 	RiskScopeWidened         = "scope-widened"
 	RiskApprovalFaster       = "approval-faster"
+	RiskPolicyInvalid        = "policy-invalid"
+	RiskRejectedPatchRemoved = "rejected-patch-removed"
+	RiskRejectionRelaxed     = "rejection-relaxed"
+	RiskSoakShortened        = "soak-shortened"
+	RiskWavesCollapsed       = "waves-collapsed"
 )
 
 // PolicyDiff is the diff of one policy.
@@ -76,6 +84,8 @@ type PolicyDiff struct {
 	Status  Status        `json:"status"`
 	Changes []FieldChange `json:"changes,omitempty"`
 	Risks   []Risk        `json:"risks,omitempty"`
+	// Problems are why an Invalid policy does not validate (FILE:LINE:COL: msg).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Diff compares two policy sets. Policies are matched by name; a policy
@@ -360,7 +370,7 @@ func risks(old, cur *policy.Policy) []Risk {
 			}
 		}
 	}
-	for _, ph := range cur.Spec.Phases {
+	for i, ph := range cur.Spec.Phases {
 		o := oldPhases[ph.Name]
 		if o == nil {
 			continue
@@ -398,6 +408,31 @@ func risks(old, cur *policy.Policy) []Risk {
 		if w := widened(o.Targets, ph.Targets); w != "" {
 			add(RiskTargetsWidened, n, "%s: targets widened: %s", n, w)
 		}
+		// A soak only delays the phase after it; the last phase's is moot.
+		if i < len(cur.Spec.Phases)-1 && ph.Soak.Duration < o.Soak.Duration {
+			if ph.Soak.Duration == 0 {
+				add(RiskSoakShortened, n, "%s: the %s soak is removed: the next phase starts as soon as %s passes, before late failures show", n, o.Soak, n)
+			} else {
+				add(RiskSoakShortened, n, "%s: soak shortened from %s to %s: the next phase starts sooner after %s passes", n, o.Soak, ph.Soak, n)
+			}
+		}
+		ow, nw := waveShares(o.Waves), waveShares(ph.Waves)
+		if len(ow) > 0 && len(nw) > 0 {
+			if len(nw) < len(ow) {
+				add(RiskWavesCollapsed, n, "%s: waves %s -> %s: %d checkpoint(s) fewer where a failing wave stops the phase", n, list(o.Waves), list(ph.Waves), len(ow)-len(nw))
+			}
+			if nw[0] > ow[0] {
+				add(RiskWavesCollapsed, n, "%s: first wave raised from %d%% to %d%%: more instances are patched before the first check", n, ow[0], nw[0])
+			}
+		}
+	}
+	for _, id := range old.Spec.Baseline.RejectedPatches {
+		if !slices.Contains(cur.Spec.Baseline.RejectedPatches, id) {
+			add(RiskRejectedPatchRemoved, "", "rejected patch %s is no longer rejected: it may be approved and installed", id)
+		}
+	}
+	if ob, nb := old.Spec.Baseline.RejectedPatchesAction, cur.Spec.Baseline.RejectedPatchesAction; ob == "BLOCK" && nb != ob && len(cur.Spec.Baseline.RejectedPatches) > 0 {
+		add(RiskRejectionRelaxed, "", "rejectedPatchesAction %s -> %s: rejected patches may now be installed as dependencies of other patches", ob, nb)
 	}
 	if old.Spec.Install.RebootOption != cur.Spec.Install.RebootOption {
 		add(RiskRebootChanged, "", "rebootOption changed from %s to %s", old.Spec.Install.RebootOption, cur.Spec.Install.RebootOption)
@@ -437,6 +472,20 @@ func risks(old, cur *policy.Policy) []Risk {
 		if ok && o.ApproveAfterDays != nil && r.ApproveAfterDays != nil && *r.ApproveAfterDays < *o.ApproveAfterDays {
 			add(RiskApprovalFaster, "", "approveAfterDays %d -> %d for %s: patches reach instances sooner after release", *o.ApproveAfterDays, *r.ApproveAfterDays, ruleLabel(r))
 		}
+	}
+	return out
+}
+
+// waveShares reads cumulative wave shares ("10%") as numbers; nil when one
+// does not parse (the loader has refused such a policy already).
+func waveShares(waves []string) []int {
+	out := make([]int, 0, len(waves))
+	for _, w := range waves {
+		p, err := policy.ParsePercent(w)
+		if err != nil || !p.IsPercent {
+			return nil
+		}
+		out = append(out, p.Value)
 	}
 	return out
 }

@@ -80,6 +80,13 @@ func both(edits ...func(t *testing.T, dir string)) func(t *testing.T, dir string
 
 func buildPlan(t *testing.T, dir string) *plan.Plan {
 	t.Helper()
+	return buildPlanOf(t, dir, false)
+}
+
+// buildPlanOf plans HEAD against HEAD~1; a head that does not validate
+// fails the test unless invalidOK.
+func buildPlanOf(t *testing.T, dir string, invalidOK bool) *plan.Plan {
+	t.Helper()
 	ctx := context.Background()
 	g := plan.Git{Dir: dir}
 	sha, err := g.Resolve(ctx, "HEAD~1")
@@ -94,7 +101,7 @@ func buildPlan(t *testing.T, dir string) *plan.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(head.Problems) > 0 {
+	if len(head.Problems) > 0 && !invalidOK {
 		t.Fatalf("head does not validate: %v", head.Problems)
 	}
 	return plan.New("HEAD~1", sha, base, head)
@@ -135,6 +142,19 @@ func TestPlanDiffAndRisks(t *testing.T) {
 			changes: []string{"web-fleet| production: targets: tags {App=web, Environment=production} -> tags {Environment=production}"}, risks: []string{plan.RiskTargetsWidened}},
 		{name: "offline skipped", edit: replace("web-fleet.yaml", "      soak: 30m\n", "      soak: 30m\n      offline: skip\n"), risks: []string{plan.RiskOfflineSkipped}},
 		{name: "region added", edit: replace("web-fleet.yaml", "regions: [us-east-1, eu-west-1]", "regions: [us-east-1, eu-west-1, ap-south-1]"), risks: []string{plan.RiskScopeWidened}},
+		{name: "rejected patch removed", edit: replace("web-fleet.yaml", `rejectedPatches: ["kernel-6.1.0-1*"]`, `rejectedPatches: []`),
+			changes: []string{"web-fleet| rejectedPatches: removed (was [kernel-6.1.0-1*])"}, risks: []string{plan.RiskRejectedPatchRemoved}},
+		{name: "rejected patch added is no risk", edit: replace("web-fleet.yaml", `rejectedPatches: ["kernel-6.1.0-1*"]`, `rejectedPatches: ["kernel-6.1.0-1*", "openssl-3.0.7"]`)},
+		{name: "rejection relaxed", edit: replace("web-fleet.yaml", "rejectedPatchesAction: BLOCK", "rejectedPatchesAction: ALLOW_AS_DEPENDENCY"),
+			risks: []string{plan.RiskRejectionRelaxed}},
+		{name: "soak removed", edit: replace("web-fleet.yaml", "      soak: 30m\n", ""),
+			changes: []string{"web-fleet| staging: soak: removed (was 30m)"}, risks: []string{plan.RiskSoakShortened}},
+		{name: "soak shortened", edit: replace("web-fleet.yaml", "soak: 30m", "soak: 5m"), risks: []string{plan.RiskSoakShortened}},
+		{name: "soak lengthened is no risk", edit: replace("web-fleet.yaml", "soak: 30m", "soak: 1h")},
+		{name: "waves collapsed", edit: replace("web-fleet.yaml", `waves: ["10%", "50%", "100%"]`, `waves: ["100%"]`),
+			changes: []string{"web-fleet| production: waves: [10%, 50%, 100%] -> [100%]"}, risks: []string{plan.RiskWavesCollapsed}},
+		{name: "first wave larger", edit: replace("web-fleet.yaml", `waves: ["10%", "50%", "100%"]`, `waves: ["25%", "50%", "100%"]`), risks: []string{plan.RiskWavesCollapsed}},
+		{name: "waves split finer is no risk", edit: replace("web-fleet.yaml", `waves: ["10%", "50%", "100%"]`, `waves: ["5%", "10%", "50%", "100%"]`)},
 		{name: "renamed in place", edit: replace("windows-fleet.yaml", "name: windows-fleet", "name: windows-servers"),
 			status: map[string]plan.Status{"windows-servers": plan.Renamed}, changes: []string{}},
 		{name: "moved and renamed", edit: func(t *testing.T, dir string) {
@@ -192,6 +212,47 @@ func TestPlanDiffAndRisks(t *testing.T) {
 				t.Errorf("HasChanges false")
 			}
 		})
+	}
+}
+
+// A head policy that does not validate is "invalid", with its problems and
+// a policy-invalid risk, never "removed"; a new file that does not validate
+// is listed too, and a policy really deleted is still "removed".
+func TestPlanInvalidHeadIsNotRemoved(t *testing.T) {
+	dir := repo(t, both(
+		replace("web-fleet.yaml", `maxErrors: "2%"`, `maxErrors: "-1"`),
+		func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "policies", "new.yaml"), []byte("apiVersion: patchgate.dev/v1\nkind: PatchPolicy\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			git(t, dir, "rm", "-q", "policies/windows-fleet.yaml")
+		}))
+	p := buildPlanOf(t, dir, true)
+	got := map[string]plan.PolicyPlan{}
+	for _, pp := range p.Policies {
+		got[pp.Name] = pp
+	}
+	web := got["web-fleet"]
+	if web.Status != plan.Invalid || len(web.Risks) != 1 || web.Risks[0].Check != plan.RiskPolicyInvalid ||
+		len(web.Problems) == 0 || !strings.HasPrefix(web.Problems[0], "policies/web-fleet.yaml:") || !strings.Contains(web.Risks[0].Message, "maxErrors") {
+		t.Errorf("web-fleet: %+v", web)
+	}
+	if n := got["policies/new.yaml"]; n.Status != plan.Invalid || n.File != "policies/new.yaml" || len(n.Problems) == 0 {
+		t.Errorf("new.yaml: %+v", n)
+	}
+	if w := got["windows-fleet"]; w.Status != plan.Removed || w.Risks[0].Check != plan.RiskPolicyRemoved {
+		t.Errorf("windows-fleet: %+v", w)
+	}
+	if u := got["ubuntu-fleet"]; u.Status != plan.Unchanged {
+		t.Errorf("ubuntu-fleet: %+v", u)
+	}
+	for _, r := range p.Risks() {
+		if r.Check == plan.RiskPolicyRemoved && !strings.HasPrefix(r.Message, "windows-fleet:") {
+			t.Errorf("an invalid policy is reported removed: %v", r)
+		}
+	}
+	if len(p.Problems) == 0 || !strings.Contains(p.Summary(), "2 invalid") {
+		t.Errorf("summary %q, problems %v", p.Summary(), p.Problems)
 	}
 }
 
@@ -260,6 +321,43 @@ func BenchmarkDiff500(b *testing.B) {
 		}
 		if changed != 100 {
 			b.Fatalf("%d policies changed, want 100", changed)
+		}
+	}
+}
+
+// A soak only delays the next phase: shortening the last phase's soak is
+// not a risk, shortening an earlier one's is.
+func TestSoakRiskOnlyBeforeAnotherPhase(t *testing.T) {
+	src, err := os.ReadFile("../../policies/web-fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(text string) *policy.Policy {
+		p, probs := policy.Parse("policies/web-fleet.yaml", []byte(text))
+		if len(probs) > 0 {
+			t.Fatal(probs.Error())
+		}
+		return p
+	}
+	lastSoaks := strings.Replace(string(src), "      offline: skip", "      soak: 2h\n      offline: skip", 1)
+	for _, tc := range []struct {
+		name      string
+		old, head string
+		want      int
+	}{
+		{"last phase soak removed", lastSoaks, string(src), 0},
+		{"first phase soak removed", string(src), strings.Replace(string(src), "      soak: 30m\n", "", 1), 1},
+	} {
+		n := 0
+		for _, d := range plan.Diff([]*policy.Policy{parse(tc.old)}, []*policy.Policy{parse(tc.head)}) {
+			for _, r := range d.Risks {
+				if r.Check == plan.RiskSoakShortened {
+					n++
+				}
+			}
+		}
+		if n != tc.want {
+			t.Errorf("%s: %d soak-shortened risks, want %d", tc.name, n, tc.want)
 		}
 	}
 }

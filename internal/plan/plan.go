@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -122,10 +123,54 @@ func New(baseRef, baseSHA string, base, head *policy.Set) *Plan {
 			compiled[hp.Metadata.Name] = r
 		}
 	}
-	for _, d := range Diff(bp, head.Policies) {
+	for _, d := range markInvalid(Diff(bp, head.Policies), head) {
 		p.Policies = append(p.Policies, PolicyPlan{PolicyDiff: d, Rollout: compiled[d.Name]})
 	}
 	return p
+}
+
+// markInvalid turns the diff of a head file that does not validate into an
+// Invalid entry with its problems: the loader drops such a file, so the
+// diff alone would call its policy removed and invite a review of the
+// wrong change. A new file that does not validate gets an entry too,
+// named by its file.
+func markInvalid(diffs []PolicyDiff, head *policy.Set) []PolicyDiff {
+	loaded := map[string]bool{}
+	for _, pol := range head.Policies {
+		loaded[pol.Source.File] = true
+	}
+	problems := map[string][]string{}
+	var files []string
+	for _, pr := range head.Problems {
+		if loaded[pr.File] {
+			continue // it loaded; a problem across files (a duplicate name) is in Plan.Problems
+		}
+		if problems[pr.File] == nil {
+			files = append(files, pr.File)
+		}
+		problems[pr.File] = append(problems[pr.File], pr.String())
+	}
+	if len(files) == 0 {
+		return diffs
+	}
+	invalid := func(name, file string) PolicyDiff {
+		probs := problems[file]
+		return PolicyDiff{Name: name, File: file, Status: Invalid, Problems: probs, Risks: []Risk{{Check: RiskPolicyInvalid,
+			Message: fmt.Sprintf("%s does not validate (%d problem(s), the first: %s): fix it; until then patchgate cannot plan, sync or run it", file, len(probs), probs[0])}}}
+	}
+	matched := map[string]bool{}
+	for i, d := range diffs {
+		if d.Status == Removed && problems[d.File] != nil && !matched[d.File] {
+			diffs[i], matched[d.File] = invalid(d.Name, d.File), true
+		}
+	}
+	for _, f := range files {
+		if !matched[f] {
+			diffs = append(diffs, invalid(f, f))
+		}
+	}
+	sort.SliceStable(diffs, func(i, j int) bool { return diffs[i].Name < diffs[j].Name })
+	return diffs
 }
 
 // Resolve fills targets, compliance, findings and drift for the policies
@@ -143,7 +188,7 @@ func (p *Plan) Resolve(ctx context.Context, head *policy.Set, connect Connect, a
 	var slots []*slot
 	for i := range p.Policies {
 		pp := &p.Policies[i]
-		if pp.Status == Removed || (!all && pp.Status == Unchanged) {
+		if pp.Status == Removed || pp.Status == Invalid || (!all && pp.Status == Unchanged) {
 			continue
 		}
 		pol := head.Lookup(pp.Name)
@@ -260,7 +305,7 @@ func (p *Plan) Summary() string {
 		counts[pp.Status]++
 	}
 	var parts []string
-	for _, s := range []Status{Added, Changed, Renamed, Removed, Unchanged} {
+	for _, s := range []Status{Invalid, Added, Changed, Renamed, Removed, Unchanged} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}

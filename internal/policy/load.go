@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -164,11 +165,89 @@ func readCapped(fsys fs.FS, name string) ([]byte, error) {
 	return data, nil
 }
 
+// MaxProblemsPerFile bounds the problems reported for one file: past it,
+// one more problem says how many were left out.
+const MaxProblemsPerFile = 50
+
 // Parse parses and validates one policy document. The policy is returned
-// with defaults applied only when there are no problems.
+// with defaults applied only when there are no problems. Problems with the
+// same message are reported once, with a count, and at most
+// MaxProblemsPerFile are reported.
 func Parse(file string, data []byte) (*Policy, Problems) {
+	p, probs := parse(file, data)
+	return p, probs.compact()
+}
+
+// compact folds problems with the same message into the first of them,
+// counting the rest, and caps what is left at MaxProblemsPerFile. The
+// problems are sorted by position, so what is kept is the first of each.
+func (ps Problems) compact() Problems {
+	if len(ps) < 2 {
+		return ps
+	}
+	type group struct {
+		at   int // index in out
+		more int
+		next Problem
+	}
+	groups := make(map[string]*group, len(ps))
+	out := make(Problems, 0, min(len(ps), MaxProblemsPerFile+1))
+	var order []*group
+	for _, p := range ps {
+		key := p.File + "\x00" + p.Message
+		if g := groups[key]; g != nil {
+			if g.more == 0 {
+				g.next = p
+			}
+			g.more++
+			continue
+		}
+		g := &group{at: len(order)}
+		groups[key] = g
+		order = append(order, g)
+		out = append(out, p)
+	}
+	for _, g := range order {
+		if g.more > 0 {
+			out[g.at].Message += fmt.Sprintf(" (and %s more like it, the next at %d:%d)", thousands(g.more), g.next.Line, g.next.Col)
+		}
+	}
+	if len(out) > MaxProblemsPerFile {
+		first := out[MaxProblemsPerFile]
+		hidden := len(out) - MaxProblemsPerFile
+		out = append(out[:MaxProblemsPerFile], Problem{File: first.File, Line: first.Line, Col: first.Col,
+			Message: fmt.Sprintf("%s more %s not shown (at most %d a file): fix the ones above and validate again", thousands(hidden), pluralize(hidden, "problem", "problems"), MaxProblemsPerFile)})
+	}
+	return out
+}
+
+// thousands writes n with thousands separators: 95000 -> "95,000".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func parse(file string, data []byte) (*Policy, Problems) {
 	if len(data) > MaxFileSize {
 		return nil, Problems{{File: file, Line: 1, Col: 1, Message: errTooBig{int64(len(data))}.Error()}}
+	}
+	if pr, bad := encodingProblem(file, data); bad {
+		return nil, Problems{pr}
 	}
 	d := &decoder{file: file, pos: map[string]Pos{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -213,6 +292,52 @@ func Parse(file string, data []byte) (*Policy, Problems) {
 	}
 	ApplyDefaults(&p)
 	return &p, nil
+}
+
+// encodingProblem finds the first byte the YAML reader would refuse
+// (invalid UTF-8, NUL, a control character) and says where it is: the
+// reader itself reports these without a position. It accepts exactly what
+// yaml.v3's reader accepts, so no file that loaded before is refused. A file
+// with a UTF-16 byte order mark is left to the reader, which decodes it.
+func encodingProblem(file string, data []byte) (Problem, bool) {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		return Problem{}, false
+	}
+	line, col, i := 1, 1, 0
+	if bytes.HasPrefix(data, []byte("\uFEFF")) {
+		i = 3 // the reader drops a UTF-8 byte order mark; it takes no column
+	}
+	for i < len(data) {
+		r, size := utf8.DecodeRune(data[i:])
+		var msg string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			msg = fmt.Sprintf("byte 0x%02X is not valid UTF-8: save the file as UTF-8 text", data[i])
+		case r == 0:
+			msg = "NUL byte (0x00): a policy is UTF-8 text; the file looks binary or UTF-16 without a byte order mark: save it as UTF-8"
+		case !yamlPrintable(r):
+			msg = fmt.Sprintf("control character %U is not allowed in a policy file: delete it (a tab, newline or carriage return is fine)", r)
+		}
+		if msg != "" {
+			return Problem{File: file, Line: line, Col: col, Message: msg}, true
+		}
+		i += size
+		switch {
+		case r == '\r' && i < len(data) && data[i] == '\n':
+			// \r\n is one line break; the \n ends it.
+		case r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			line, col = line+1, 1
+		default:
+			col++
+		}
+	}
+	return Problem{}, false
+}
+
+// yamlPrintable is the YAML reader's set of accepted characters.
+func yamlPrintable(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D || (r >= 0x20 && r <= 0x7E) || r == 0x85 ||
+		(r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
 }
 
 // yamlProblem turns a yaml.v3 syntax error ("yaml: line 3: ...") into a Problem.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -72,8 +74,24 @@ var badCases = []badCase{
 	{"kind", sub("kind: PatchPolicy", "kind: Policy"), "2:7", `kind "Policy" is not supported`, true},
 	{"name pattern", sub("name: web-fleet", "name: Web_Fleet"), "4:9", "lowercase letters", true},
 	{"unknown key with hint", sub("  owners:", "  ownres:"), "5:3", `did you mean "owners"`, true},
+	{"owners empty", sub(`owners: ["@acme/platform"]`, "owners: []"), "5:11", "metadata.owners is empty", true},
+	// Encoding: the byte's own line and column (in characters), not 1:1.
+	{"invalid UTF-8", sub("eu-west-1]", "eu-w\xffest-1]"), "29:28", "byte 0xFF is not valid UTF-8", false},
+	{"NUL byte", sub("kind: PatchPolicy", "kind: Patch\x00Policy"), "2:12", "NUL byte", false},
+	{"control character after a multibyte one", sub("name: web-fleet", "name: w\u00e9b\x1b-fleet"), "4:12", "control character U+001B", false},
+	{"control character in a CRLF file", func(s string) string {
+		return strings.ReplaceAll(sub("timezone: UTC", "timezone: U\x7fTC")(s), "\n", "\r\n")
+	}, "22:16", "control character U+007F", false},
+	{"control character after a byte order mark", func(s string) string { return "\uFEFF" + sub("apiVersion: patchgate", "apiVersion: \x01patchgate")(s) }, "1:13", "control character U+0001", false},
 	{"operatingSystem enum", sub("AMAZON_LINUX_2023", "AMAZON_LINUX_2024"), "7:20", "is not one of", true},
 	{"approvalRules empty", chain(deleteLine(13), deleteLine(12), deleteLine(11), deleteLine(10), replaceLine(9, "    approvalRules: []")), "9:20", "1 to 10 approval rules", true},
+	// Filter values per operating system, as SSM documents them.
+	{"classification of another OS", sub("classifications: [Security, Bugfix]", "classifications: [Security, SecurityUpdates]"), "10:37", `"SecurityUpdates" is not a CLASSIFICATION value on AMAZON_LINUX_2023: use one of Security, Bugfix, Enhancement, Recommended, Newpackage, or "*" ("SecurityUpdates" is a value for WINDOWS)`, true},
+	{"severity case", sub("severities: [Critical, Important]", "severities: [critical, Important]"), "11:22", `did you mean "Critical"? values are case-sensitive`, true},
+	{"MSRC severity on WINDOWS", chain(sub("AMAZON_LINUX_2023", "WINDOWS"), sub("[Security, Bugfix]", "[SecurityUpdates]"), sub("[Critical, Important]", "[Critical, Medium]")), "11:32", `"Medium" is not a MSRC_SEVERITY value on WINDOWS`, true},
+	{"RHEL severity is Moderate", chain(sub("AMAZON_LINUX_2023", "REDHAT_ENTERPRISE_LINUX"), sub("[Critical, Important]", "[Critical, Medium]")), "11:32", `"Medium" is not a SEVERITY value on REDHAT_ENTERPRISE_LINUX: use one of Critical, Important, Moderate, Low`, true},
+	{"SUSE classification", chain(sub("AMAZON_LINUX_2023", "SUSE"), sub("[Security, Bugfix]", "[Security, Recomended]")), "10:37", `did you mean "Recommended"?`, true},
+	{"raw filter value", chain(sub("AMAZON_LINUX_2023", "UBUNTU"), deleteLine(12), deleteLine(11), replaceLine(10, "      - filters: {PRIORITY: [Required, Importnt]}")), "10:40", `"Importnt" is not a PRIORITY value on UBUNTU`, true},
 	{"friendly field on UBUNTU", sub("AMAZON_LINUX_2023", "UBUNTU"), "10:26", "cannot be used on UBUNTU", false},
 	{"filter key not valid for OS", insertAfter(11, "        filters: {PRIORITY: [Required]}"), "12:19", "not valid for AMAZON_LINUX_2023", false},
 	{"more than 4 filters", insertAfter(11, "        products: [amzn]\n        filters: {PRODUCT_FAMILY: [x], PATCH_SET: [y]}"), "10:9", "at most 4", false},
@@ -88,6 +106,8 @@ var badCases = []badCase{
 	{"duration syntax", sub("deliveryTimeout: 10m", `deliveryTimeout: "ten minutes"`), "17:22", "is not a duration", true},
 	{"cron fields", sub(`cron: "0 3 * * 0"`, `cron: "0 0 3 * * 0"`), "20:11", "5 fields", true},
 	{"cron value", sub(`cron: "0 3 * * 0"`, `cron: "0 25 * * 0"`), "20:11", "cron", false},
+	{"cron never fires", sub(`cron: "0 3 * * 0"`, `cron: "0 3 30 2 *"`), "20:11", "never fires: day 30 does not exist in February", false},
+	{"cron day missing in every month chosen", sub(`cron: "0 3 * * 0"`, `cron: "0 4 31 4,6,9,11 *"`), "20:11", "day 31 does not exist in April, June, September, November", false},
 	{"timezone", sub("timezone: UTC", "timezone: Mars/Base"), "22:15", "IANA", false},
 	{"freeze order", sub(`{from: "2026-12-20", to: "2027-01-04"`, `{from: "2027-01-04", to: "2026-12-20"`), "24:34", "before it starts", false},
 	{"change calendar name", sub("[prod-change-calendar]", "[x]"), "25:23", "Change Calendar", true},
@@ -195,6 +215,98 @@ spec:
 		got.Phases[0].MaxConcurrency != DefaultMaxConcurrency || got.Phases[0].MaxErrors != "0" || got.Phases[0].SuccessThreshold != "100%" ||
 		len(got.Phases[0].Waves) != 1 || got.Baseline.RejectedPatchesAction != DefaultRejectedPatchesAction || got.Baseline.ApprovalRules[0].ComplianceLevel != "UNSPECIFIED" {
 		t.Errorf("defaults: %+v", got)
+	}
+}
+
+// neverFires must agree with the cron library itself: a schedule it
+// rejects has no firing within the library's five-year horizon from any of
+// several starts, and one it accepts fires from each of them.
+func TestNeverFiresAgreesWithCronLibrary(t *testing.T) {
+	starts := []time.Time{
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, tc := range []struct {
+		cron  string
+		never bool
+	}{
+		{"0 3 30 2 *", true},
+		{"0 3 30,31 2 *", true},
+		{"0 3 31 4,6,9,11 *", true},
+		{"0 3 31 2,4 ?", true},
+		{"0 3 29 2 *", false},   // leap years only, still fires
+		{"0 3 31 1,2 *", false}, // January has it
+		{"0 3 30 2 1", false},   // both day fields restricted: Mondays in February fire
+		{"0 3 * 2 *", false},
+		{"0 3 1-31 2 *", false},
+		{"0 3 * * 0", false},
+		{"*/15 * 31 * *", false},
+	} {
+		sched, err := cronParser.Parse(tc.cron)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cron, err)
+		}
+		why := neverFires(sched)
+		if (why != "") != tc.never {
+			t.Errorf("%s: neverFires=%q, want never=%v", tc.cron, why, tc.never)
+		}
+		for _, st := range starts {
+			if next := sched.Next(st); next.IsZero() != tc.never {
+				t.Errorf("%s from %s: the library's next firing %v disagrees with never=%v", tc.cron, st.Format(dateLayout), next, tc.never)
+			}
+		}
+	}
+}
+
+// Every documented value is accepted and an unknown one refused (accepted
+// for open-ended keys such as PRODUCT), for each operating system, key and
+// field, by the loader and by the JSON Schema alike: the two tables cannot
+// drift apart in either direction.
+func TestFilterValuesPerOSLoaderAndSchemaAgree(t *testing.T) {
+	schema := compileSchema(t)
+	policyWith := func(os, rule string) string {
+		return fmt.Sprintf(`apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata: {name: p}
+spec:
+  operatingSystem: %s
+  baseline: {approvalRules: [%s]}
+  regions: [us-east-1]
+  phases: [{name: all, targets: {instanceIds: [i-0123456789abcdef0]}}]
+`, os, rule)
+	}
+	delay := func(os string) string {
+		if DebianLike(os) {
+			return ""
+		}
+		return ", approveAfterDays: 0"
+	}
+	for _, os := range OperatingSystems {
+		for _, key := range FilterKeys[os] {
+			vals := FilterValues[os][key] // nil: open-ended, any value goes
+			rules := map[string]string{"filters": "{filters: {" + key + ": [%s]}" + delay(os) + "}"}
+			switch key {
+			case "CLASSIFICATION":
+				rules["classifications"] = "{classifications: [%s]" + delay(os) + "}"
+			case SeverityKey(os):
+				rules["severities"] = "{severities: [%s]" + delay(os) + "}"
+			}
+			for field, rule := range rules {
+				for _, val := range append(slices.Clone(vals), "*", "NotAValue") {
+					src := policyWith(os, fmt.Sprintf(rule, strconv.Quote(val)))
+					_, probs := Parse("p.yaml", []byte(src))
+					schemaErr := validateWithSchema(schema, src)
+					want := val != "NotAValue" || vals == nil
+					if (len(probs) == 0) != want {
+						t.Errorf("%s %s %s: loader accepts=%v, want %v: %v", os, field, val, len(probs) == 0, want, probs)
+					}
+					if (schemaErr == nil) != want {
+						t.Errorf("%s %s %s: schema accepts=%v, want %v: %v", os, field, val, schemaErr == nil, want, schemaErr)
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -393,3 +505,64 @@ func BenchmarkValidate1000Files(b *testing.B) {
 }
 
 var _ = lines
+
+// A list of tens of thousands of entries gives one problem per distinct
+// problem, with a count, and a file gives at most MaxProblemsPerFile.
+func TestRepeatedProblemsAreCountedAndCapped(t *testing.T) {
+	regions := func(items []string) string {
+		return strings.Replace(basePolicy, "regions: [us-east-1, eu-west-1]", "regions: ["+strings.Join(items, ", ")+"]", 1)
+	}
+	same := func(s string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	distinct := make([]string, 200)
+	for i := range distinct {
+		distinct[i] = fmt.Sprintf("nowhere%d", i)
+	}
+	for _, tc := range []struct {
+		name  string
+		src   string
+		want  []string // substrings, one problem each, in order
+		count int
+	}{
+		{"95,000 copies of a region", regions(same("us-east-1", 95000)), []string{`region "us-east-1" is listed 95,000 times (first at spec.regions[0]): list it once`}, 1},
+		{"95,000 copies of a bad region", regions(same("europe", 95000)),
+			[]string{`"europe" is not an AWS region name like us-east-1 (and 94,999 more like it, the next at 29:21)`, `region "europe" is listed 95,000 times`}, 2},
+		{"200 different bad regions", regions(distinct), []string{`"nowhere0" is not`, "150 more problems not shown (at most 50 a file)"}, MaxProblemsPerFile + 1},
+		{"a value listed twice still says twice", regions([]string{"us-east-1", "eu-west-1", "us-east-1"}), []string{`region "us-east-1" is listed twice (first at spec.regions[0])`}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, probs := Parse("policies/web.yaml", []byte(tc.src))
+			if len(probs) != tc.count {
+				t.Fatalf("%d problems, want %d:\n%.2000s", len(probs), tc.count, probs.Error())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(probs.Error(), w) {
+					t.Errorf("no problem says %q:\n%.2000s", w, probs.Error())
+				}
+			}
+			if n := len(probs.Error()); n > 20000 {
+				t.Errorf("the report is %d bytes", n)
+			}
+		})
+	}
+}
+
+// The cost of validating a huge list must stay linear: compare ns/op of
+// the two sizes (10x the entries should cost about 10x, not 100x).
+func BenchmarkParseRepeatedRegions(b *testing.B) {
+	for _, n := range []int{9500, 95000} {
+		src := []byte(strings.Replace(basePolicy, "regions: [us-east-1, eu-west-1]", "regions: ["+strings.Repeat("us-east-1, ", n-1)+"us-east-1]", 1))
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, probs := Parse("p.yaml", src); len(probs) != 1 {
+					b.Fatal(probs.Error())
+				}
+			}
+		})
+	}
+}

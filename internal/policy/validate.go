@@ -135,13 +135,31 @@ func (c *v) durationIn(path string, d Duration, lo, hi time.Duration, optional b
 	}
 }
 
+// unique reports each value listed more than once, once, with how many
+// times it is listed: a list of 95,000 copies is one problem, not 94,999.
+// One pass and a map, so its cost is linear in the list.
 func (c *v) unique(path string, vals []string, what string) {
-	seen := map[string]int{}
+	type seen struct{ first, second, n int }
+	idx := make(map[string]*seen, len(vals))
+	var repeated []string // in the order of their first repeat
 	for i, s := range vals {
-		if j, dup := seen[s]; dup {
-			c.add(fmt.Sprintf("%s[%d]", path, i), "%s %q is listed twice (also at %s[%d])", what, s, path, j)
+		e := idx[s]
+		if e == nil {
+			idx[s] = &seen{first: i, n: 1}
+			continue
 		}
-		seen[s] = i
+		if e.n++; e.n == 2 {
+			e.second = i
+			repeated = append(repeated, s)
+		}
+	}
+	for _, s := range repeated {
+		e := idx[s]
+		times := "twice"
+		if e.n > 2 {
+			times = thousands(e.n) + " times"
+		}
+		c.add(fmt.Sprintf("%s[%d]", path, e.second), "%s %q is listed %s (first at %s[%d]): list it once", what, s, times, path, e.first)
 	}
 }
 
@@ -157,6 +175,11 @@ func validate(p *Policy) Problems {
 	m := p.Metadata
 	if c.required("metadata.name", m.Name) && !namePattern.MatchString(m.Name) {
 		c.add("metadata.name", "metadata.name %q must be 1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit", m.Name)
+	}
+	if m.Owners != nil && len(m.Owners) == 0 {
+		// owners is optional, but an empty list says nothing: most likely
+		// the names were lost in an edit.
+		c.add("metadata.owners", "metadata.owners is empty: list at least one owner (e.g. [\"@acme/platform\"]) or remove the key")
 	}
 	for i, o := range m.Owners {
 		if strings.TrimSpace(o) == "" {
@@ -228,6 +251,8 @@ func (c *v) baseline(os string) {
 					hint = "; on " + os + " use filters with PRIORITY, SECTION or PRODUCT"
 				}
 				c.add(rp+"."+field, "%s cannot be used on %s (it maps to the %s filter, which %s does not support)%s", field, os, key, os, hint)
+			} else {
+				c.filterValues(rp+"."+field, os, key, vals)
 			}
 			c.unique(rp+"."+field, vals, "value")
 		}
@@ -248,6 +273,8 @@ func (c *v) baseline(os string) {
 			}
 			if allowed != nil && !slices.Contains(allowed, k) {
 				c.add(fp, "filter key %s is not valid for %s: use one of %s%s", k, os, strings.Join(allowed, ", "), closest(k, allowed))
+			} else {
+				c.filterValues(fp, os, k, vals)
 			}
 			if len(vals) < 1 || len(vals) > 20 {
 				c.add(fp, "filter %s must have 1 to 20 values, has %d", k, len(vals))
@@ -315,8 +342,10 @@ func (c *v) schedule() {
 	if c.required("spec.schedule.cron", s.Cron) {
 		if f := strings.Fields(s.Cron); len(f) != 5 {
 			c.add("spec.schedule.cron", "cron %q must have 5 fields (minute hour day-of-month month day-of-week), like GitHub's schedule", s.Cron)
-		} else if _, err := cronParser.Parse(s.Cron); err != nil {
+		} else if sched, err := cronParser.Parse(s.Cron); err != nil {
 			c.add("spec.schedule.cron", "cron %q: %v", s.Cron, err)
+		} else if why := neverFires(sched); why != "" {
+			c.add("spec.schedule.cron", "cron %q never fires: %s; pick a day of the month that those months have (days 1-28 exist in every month)", s.Cron, why)
 		}
 	}
 	c.durationIn("spec.schedule.duration", s.Duration, time.Minute, 7*24*time.Hour, true)

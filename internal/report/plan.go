@@ -8,7 +8,7 @@ import (
 	"github.com/patchgate/patchgate/internal/plan"
 )
 
-var statusIcon = map[plan.Status]string{plan.Added: "🆕", plan.Removed: "🗑️", plan.Renamed: "✏️", plan.Changed: "📝", plan.Unchanged: "·"}
+var statusIcon = map[plan.Status]string{plan.Added: "🆕", plan.Removed: "🗑️", plan.Renamed: "✏️", plan.Changed: "📝", plan.Unchanged: "·", plan.Invalid: "❌"}
 
 // Plan renders a plan for kind. link points at the workflow run, for what
 // does not fit.
@@ -87,9 +87,15 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 				break
 			}
 			summary := fmt.Sprintf("%s %s: %s", statusIcon[pp.Status], cell(pp.Name, 60), plural(len(pp.Changes), "change", "changes"))
+			if pp.Status == plan.Invalid {
+				summary = fmt.Sprintf("%s %s: does not validate", statusIcon[pp.Status], cell(pp.Name, 60))
+			}
 			body := func() {
 				if pp.File != "" {
 					b.WriteString("File: " + code(pp.File) + "\n\n")
+				}
+				for _, pr := range pp.Problems {
+					b.WriteString("- " + code(pr) + "\n")
 				}
 				limit := map[detail]int{full: 100, collapsed: 15}[d]
 				for j, c := range pp.Changes {
@@ -161,7 +167,7 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 }
 
 func targetsSummary(pp plan.PolicyPlan, checked bool) (inst, comp, cves, drift string) {
-	if !checked || pp.Status == plan.Removed {
+	if !checked || pp.Status == plan.Removed || pp.Status == plan.Invalid {
 		return "–", "–", "–", "–"
 	}
 	n, c, errs := 0, 0, 0

@@ -50,46 +50,78 @@ func concurrencyPlan(mc policy.Percent, chunks int) (perChunk string, inflight i
 	return strconv.Itoa(per), max(1, n/per)
 }
 
+// waveRun is one wave on its way: its commands, sent chunk by chunk within
+// the in-flight budget, polled to the end, then its outcomes collected and
+// judged by the gate.
+type waveRun struct {
+	t      *target
+	st     *policy.Stage
+	spec   waveSpec
+	byID   map[string]Instance
+	chunks []*chunkState
+	// perChunk and inflight: MaxConcurrency as each command gets it, and
+	// how many commands may run at once.
+	perChunk string
+	inflight int
+	params   map[string][]string
+	timeout  int32
+	snd      *sender
+
+	res result.Wave
+	gw  gate.Wave
+
+	deadline  time.Time
+	since     time.Time // ListCommands' InvokedAfter for this wave's polls
+	next      int       // next chunk to send
+	stopped   string    // why the rest of the wave is not sent; "" while it is
+	timedOut  bool
+	cancelled bool
+	pace      pacer
+	timed     bool // one attempt a wave to time the invocations
+}
+
 // runWave sends one wave, follows it to the end and collects its
 // outcomes. The second result is what the gate needs of its sending.
 func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (result.Wave, gate.Wave) {
-	e := t.e
-	p := t.plan
+	r := t.newWaveRun(st, waveNo, w)
+	defer func() { r.res.EndedAt = t.e.opt.Clock.Now() }()
+	if t.e.opt.DryRun {
+		r.planned()
+		return r.res, r.gw
+	}
+	r.follow(ctx)
+	t.typical = r.pace.typical
+	if r.cancelled {
+		t.cancelInflight()
+	}
+	r.collect(ctx)
+	r.judge()
+	return r.res, r.gw
+}
+
+func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
+	e, p := t.e, t.plan
 	now := e.opt.Clock.Now()
-	rw := result.Wave{Index: waveNo, Share: w.share, StartedAt: now, Status: result.StatusRunning}
-	gw := gate.Wave{Index: waveNo, MaxErrors: st.MaxErrors.String(), ErrorLimit: st.ErrorLimit(len(w.instances))}
-	defer func() { rw.EndedAt = e.opt.Clock.Now() }()
-	byID := make(map[string]Instance, len(w.instances))
+	r := &waveRun{t: t, st: st, spec: w, byID: make(map[string]Instance, len(w.instances)),
+		res:      result.Wave{Index: waveNo, Share: w.share, StartedAt: now, Status: result.StatusRunning},
+		gw:       gate.Wave{Index: waveNo, MaxErrors: st.MaxErrors.String(), ErrorLimit: st.ErrorLimit(len(w.instances))},
+		params:   map[string][]string{"Operation": {"Install"}, "SnapshotId": {e.snapshot()}, "RebootOption": {p.RebootOption}},
+		timeout:  int32(p.DeliveryTimeout / time.Second),
+		deadline: now.Add(p.ExecutionTimeout), since: now.Add(-time.Minute),
+		pace: pacer{min: e.opt.PollMin, max: e.opt.PollMax, typical: t.typical},
+	}
 	for _, in := range w.instances {
-		byID[in.ID] = in
+		r.byID[in.ID] = in
 	}
-	params := map[string][]string{"Operation": {"Install"}, "SnapshotId": {e.snapshot()}, "RebootOption": {p.RebootOption}}
-	timeout := int32(p.DeliveryTimeout / time.Second)
 	chunkIDs := Chunks(sortedIDs(w.instances))
-	perChunk, inflightMax := concurrencyPlan(st.MaxConcurrency, len(chunkIDs))
-	maxErrors := st.MaxErrors.String()
-	limit := gw.ErrorLimit
-	chunks := make([]*chunkState, len(chunkIDs))
+	r.perChunk, r.inflight = concurrencyPlan(st.MaxConcurrency, len(chunkIDs))
 	for i, ids := range chunkIDs {
-		chunks[i] = &chunkState{ids: ids, req: result.Command{
+		r.chunks = append(r.chunks, &chunkState{ids: ids, req: result.Command{
 			Comment: Comment(e.opt.RunID, p.Policy, st.Name, waveNo, i+1), Instances: len(ids),
-			MaxConcurrency: perChunk, MaxErrors: maxErrors, TimeoutSeconds: timeout, Document: DocumentName, Parameters: params,
-		}}
+			MaxConcurrency: r.perChunk, MaxErrors: r.gw.MaxErrors, TimeoutSeconds: r.timeout, Document: DocumentName, Parameters: r.params,
+		}})
 	}
-
-	if e.opt.DryRun {
-		for _, c := range chunks {
-			rw.Commands = append(rw.Commands, c.req)
-		}
-		for _, in := range w.instances {
-			rw.Instances = append(rw.Instances, result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomePending})
-			rw.Counts.Add(result.OutcomePending)
-		}
-		rw.Status = result.StatusDryRun
-		return rw, gw
-	}
-
-	snd := &sender{ssm: t.c.Commands, clock: e.opt.Clock, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
+	r.snd = &sender{ssm: t.c.Commands, clock: e.opt.Clock, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
 		found, err := listRunCommands(ctx, t.c.Commands, since, comment)
 		if err != nil {
 			return nil, err
@@ -99,260 +131,274 @@ func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w wa
 		}
 		return nil, nil
 	}}
+	return r
+}
 
-	deadline := now.Add(p.ExecutionTimeout)
-	since := now.Add(-time.Minute)
-	next := 0 // next chunk to send
-	stopped := ""
-	var timedOut, cancelled bool
-	pace := pacer{min: e.opt.PollMin, max: e.opt.PollMax, typical: t.typical}
+// planned is a dry run's wave: the commands that would be sent.
+func (r *waveRun) planned() {
+	for _, c := range r.chunks {
+		r.res.Commands = append(r.res.Commands, c.req)
+	}
+	for _, in := range r.spec.instances {
+		r.res.Instances = append(r.res.Instances, result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomePending})
+		r.res.Counts.Add(result.OutcomePending)
+	}
+	r.res.Status = result.StatusDryRun
+}
+
+// follow sends and polls until every command sent is done, the wave is
+// stopped, the execution deadline passes or the run is cancelled.
+func (r *waveRun) follow(ctx context.Context) {
+	clk := r.t.e.opt.Clock
 	var slept time.Duration
-	timed := false // one attempt a wave to time the invocations
 	for {
-		// Send while the in-flight budget allows.
-		running := 0
-		for _, c := range chunks[:next] {
-			if !c.terminal {
-				running++
-			}
-		}
-		for stopped == "" && next < len(chunks) && running < inflightMax && ctx.Err() == nil {
-			c := chunks[next]
-			if prev, ok := t.earlier[c.req.Comment]; ok {
-				c.id, c.req.Resumed = aws.ToString(prev.CommandId), true
-				c.sentAt = aws.ToTime(prev.RequestedDateTime)
-				rw.Resumed = true
-				t.log.Info("resuming a command sent by an earlier attempt of this run", "comment", c.req.Comment, "command", c.id)
-			} else {
-				in := &ssm.SendCommandInput{
-					DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: params, Comment: aws.String(c.req.Comment),
-					MaxConcurrency: aws.String(perChunk), MaxErrors: aws.String(maxErrors), TimeoutSeconds: aws.Int32(timeout),
-				}
-				id, err := snd.send(ctx, in)
-				if err != nil {
-					if ctx.Err() != nil {
-						if id != "" {
-							// Sent just as the run was cancelled: track it so it is cancelled too.
-							c.id, c.sentAt, c.req.Sent, c.req.CommandID = id, e.opt.Clock.Now(), true, id
-							t.track(id, true)
-							next++
-						}
-						break
-					}
-					stopped = err.Error()
-					gw.Failure = &gate.Failure{Code: apiErrorCode(err, "send"), Message: err.Error()}
-					break
-				}
-				c.id, c.sentAt = id, e.opt.Clock.Now()
-			}
-			c.req.Sent = true
-			c.req.CommandID = c.id
-			c.req.ConsoleURL = ConsoleURL(t.region, c.id)
-			if c.sentAt.Before(since) {
-				since = c.sentAt.Add(-time.Minute)
-			}
-			t.track(c.id, true)
-			next++
-			running++
-		}
+		r.sendDue(ctx)
 		if ctx.Err() != nil {
-			cancelled = true
-			break
+			r.cancelled = true
+			return
 		}
-
-		var pending []string
-		for _, c := range chunks[:next] {
-			if !c.terminal {
-				pending = append(pending, c.id)
-			}
+		pending := r.unfinished()
+		if len(pending) == 0 && (r.next == len(r.chunks) || r.stopped != "") {
+			return
 		}
-		if len(pending) == 0 && (next == len(chunks) || stopped != "") {
-			break
+		if len(pending) > 0 && !r.poll(ctx, pending) {
+			return
 		}
-		if len(pending) > 0 {
-			states, err := commandStates(ctx, t.c.Commands, pending, since)
-			if err != nil && ctx.Err() == nil {
-				if denied(err) {
-					// Retrying cannot help; the commands keep running,
-					// so they are cancelled like at the deadline.
-					gw.Failure = &gate.Failure{Code: "aws-access-denied", Message: err.Error() + "; grant the role ssm:ListCommands"}
-					stopped = "polling was denied"
-					for _, err := range cancel(t.c.Commands, pending, e.opt.CancelTimeout) {
-						t.log.Error("cancelling after a denied poll failed", "err", err)
-					}
-					break
-				}
-				t.log.Warn("polling failed; will retry", "err", err)
+		if clk.Now().After(r.deadline) {
+			r.timedOut = true
+			for _, err := range cancel(r.t.c.Commands, r.unfinished(), r.t.e.opt.CancelTimeout) {
+				r.t.log.Error("cancel at the execution deadline failed", "err", err)
 			}
-			errorsSoFar := 0
-			for _, c := range chunks[:next] {
-				if st, ok := states[c.id]; ok {
-					c.last = st
-					c.req.Status = string(st.Status)
-					c.errors = int(st.ErrorCount)
-					if CommandTerminal(string(st.Status)) {
-						c.terminal = true
-						t.track(c.id, false)
-					}
-				}
-				errorsSoFar += c.errors
-			}
-			if pace.typical == 0 && !timed {
-				pace.typical, timed = t.measureTypical(ctx, chunks[:next])
-			}
-			if stopped == "" && errorsSoFar > limit && next < len(chunks) {
-				stopped = fmt.Sprintf("maxErrors %s reached (%d errors): the remaining %d commands of the wave were not sent", maxErrors, errorsSoFar, len(chunks)-next)
-			}
-			if errorsSoFar > limit {
-				// Like SSM, stop what is still running once errors exceed the limit.
-				var running []string
-				for _, c := range chunks[:next] {
-					if !c.terminal {
-						running = append(running, c.id)
-					}
-				}
-				if len(running) > 0 && len(chunks) > 1 {
-					_ = cancel(t.c.Commands, running, e.opt.CancelTimeout)
-				}
-			}
+			return
 		}
-		if e.opt.Clock.Now().After(deadline) {
-			timedOut = true
-			var running []string
-			for _, c := range chunks[:next] {
-				if !c.terminal {
-					running = append(running, c.id)
-				}
-			}
-			for _, err := range cancel(t.c.Commands, running, e.opt.CancelTimeout) {
-				t.log.Error("cancel at the execution deadline failed", "err", err)
-			}
-			break
-		}
-		if next == len(chunks) && allTerminal(chunks) {
+		if r.next == len(r.chunks) && allTerminal(r.chunks) {
 			continue // done: the loop ends without another sleep
 		}
-		progress := make([]chunkProgress, 0, next)
-		for _, c := range chunks[:next] {
-			progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(st.MaxConcurrency, len(c.ids)),
+		progress := make([]chunkProgress, 0, r.next)
+		for _, c := range r.chunks[:r.next] {
+			progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(r.st.MaxConcurrency, len(c.ids)),
 				completed: int(c.last.CompletedCount), terminal: c.terminal})
 		}
-		slept = pace.next(e.opt.Clock.Now(), progress, slept, deadline)
-		if err := e.opt.Clock.Sleep(ctx, slept); err != nil {
-			cancelled = true
-			break
+		slept = r.pace.next(clk.Now(), progress, slept, r.deadline)
+		if err := clk.Sleep(ctx, slept); err != nil {
+			r.cancelled = true
+			return
 		}
 	}
-	t.typical = pace.typical
+}
 
-	if cancelled {
-		t.cancelInflight()
+// unfinished are the ids of the commands sent and not yet terminal.
+func (r *waveRun) unfinished() []string {
+	var ids []string
+	for _, c := range r.chunks[:r.next] {
+		if !c.terminal {
+			ids = append(ids, c.id)
+		}
 	}
-	for _, c := range chunks {
-		rw.Commands = append(rw.Commands, c.req)
+	return ids
+}
+
+// sendDue sends the next chunks while the in-flight budget allows.
+func (r *waveRun) sendDue(ctx context.Context) {
+	t, e := r.t, r.t.e
+	running := len(r.unfinished())
+	for r.stopped == "" && r.next < len(r.chunks) && running < r.inflight && ctx.Err() == nil {
+		c := r.chunks[r.next]
+		if prev, ok := t.earlier[c.req.Comment]; ok {
+			c.id, c.req.Resumed = aws.ToString(prev.CommandId), true
+			c.sentAt = aws.ToTime(prev.RequestedDateTime)
+			r.res.Resumed = true
+			t.log.Info("resuming a command sent by an earlier attempt of this run", "comment", c.req.Comment, "command", c.id)
+		} else {
+			in := &ssm.SendCommandInput{
+				DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: r.params, Comment: aws.String(c.req.Comment),
+				MaxConcurrency: aws.String(r.perChunk), MaxErrors: aws.String(r.gw.MaxErrors), TimeoutSeconds: aws.Int32(r.timeout),
+			}
+			id, err := r.snd.send(ctx, in)
+			if err != nil {
+				if ctx.Err() != nil {
+					if id != "" {
+						// Sent just as the run was cancelled: track it so it is cancelled too.
+						c.id, c.sentAt, c.req.Sent, c.req.CommandID = id, e.opt.Clock.Now(), true, id
+						t.track(id, true)
+						r.next++
+					}
+					return
+				}
+				r.stopped = err.Error()
+				r.gw.Failure = &gate.Failure{Code: apiErrorCode(err, "send"), Message: err.Error()}
+				return
+			}
+			c.id, c.sentAt = id, e.opt.Clock.Now()
+		}
+		c.req.Sent = true
+		c.req.CommandID = c.id
+		c.req.ConsoleURL = ConsoleURL(t.region, c.id)
+		if c.sentAt.Before(r.since) {
+			r.since = c.sentAt.Add(-time.Minute)
+		}
+		t.track(c.id, true)
+		r.next++
+		running++
+	}
+}
+
+// poll reads the state of the pending commands and applies maxErrors
+// across them. It reports false when the wave cannot be followed further.
+func (r *waveRun) poll(ctx context.Context, pending []string) bool {
+	t := r.t
+	states, err := commandStates(ctx, t.c.Commands, pending, r.since)
+	if err != nil && ctx.Err() == nil {
+		if denied(err) {
+			// Retrying cannot help; the commands keep running, so they
+			// are cancelled like at the deadline.
+			r.gw.Failure = &gate.Failure{Code: "aws-access-denied", Message: err.Error() + "; grant the role ssm:ListCommands"}
+			r.stopped = "polling was denied"
+			for _, err := range cancel(t.c.Commands, pending, t.e.opt.CancelTimeout) {
+				t.log.Error("cancelling after a denied poll failed", "err", err)
+			}
+			return false
+		}
+		t.log.Warn("polling failed; will retry", "err", err)
+	}
+	errorsSoFar := 0
+	for _, c := range r.chunks[:r.next] {
+		if st, ok := states[c.id]; ok {
+			c.last = st
+			c.req.Status = string(st.Status)
+			c.errors = int(st.ErrorCount)
+			if CommandTerminal(string(st.Status)) {
+				c.terminal = true
+				t.track(c.id, false)
+			}
+		}
+		errorsSoFar += c.errors
+	}
+	if r.pace.typical == 0 && !r.timed {
+		r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
+	}
+	if errorsSoFar > r.gw.ErrorLimit {
+		if r.stopped == "" && r.next < len(r.chunks) {
+			r.stopped = fmt.Sprintf("maxErrors %s reached (%d errors): the remaining %d commands of the wave were not sent", r.gw.MaxErrors, errorsSoFar, len(r.chunks)-r.next)
+		}
+		// Like SSM, stop what is still running once errors exceed the limit.
+		if running := r.unfinished(); len(running) > 0 && len(r.chunks) > 1 {
+			_ = cancel(t.c.Commands, running, t.e.opt.CancelTimeout)
+		}
+	}
+	return true
+}
+
+// collect reads each command's outcomes. After a cancellation there is no
+// time to read every invocation (the run must stop within seconds):
+// in-flight instances are reported cancelled, with the command to look at.
+func (r *waveRun) collect(ctx context.Context) {
+	t := r.t
+	for _, c := range r.chunks {
+		r.res.Commands = append(r.res.Commands, c.req)
 	}
 	// Outcomes may come from a command's counts only when the phase's
 	// compliance check will read every instance's patch state.
-	corroborated := t.c.Verifier != nil && st.Compliance
-	// Collect outcomes. After a cancellation there is no time to read every
-	// invocation (the run must stop within seconds): in-flight instances are
-	// reported cancelled, with the command to look at.
-	for i, c := range chunks {
-		if c.id == "" {
-			why := "not sent: " + stopped
-			if stopped == "" {
+	corroborated := t.c.Verifier != nil && r.st.Compliance
+	add := func(ids []string, fill func(id string, in Instance) result.Instance) {
+		for _, id := range ids {
+			r.res.Instances = append(r.res.Instances, fill(id, r.byID[id]))
+		}
+	}
+	for i, c := range r.chunks {
+		switch {
+		case c.id == "":
+			why := "not sent: " + r.stopped
+			if r.stopped == "" {
 				why = "not sent: the run was cancelled"
 			}
-			for _, id := range c.ids {
-				in := byID[id]
-				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled, Error: why})
-			}
-			continue
-		}
-		if cancelled {
-			for _, id := range c.ids {
-				in := byID[id]
-				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled,
-					Error: fmt.Sprintf("run cancelled while command %s was in flight; its final state is in the SSM console", c.id)})
-			}
-			continue
-		}
-		if corroborated && !timedOut && allSucceeded(c.last, len(c.ids)) {
+			add(c.ids, func(id string, in Instance) result.Instance {
+				return result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled, Error: why}
+			})
+		case r.cancelled:
+			add(c.ids, func(id string, in Instance) result.Instance {
+				return result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled,
+					Error: fmt.Sprintf("run cancelled while command %s was in flight; its final state is in the SSM console", c.id)}
+			})
+		case corroborated && !r.timedOut && allSucceeded(c.last, len(c.ids)):
 			// Listing the invocations would say Success fifty times a
 			// call; the compliance check reads each instance's patch
 			// state anyway and fails any that did not install now.
-			rw.Commands[i].FromCounts = true
-			for _, id := range c.ids {
-				in := byID[id]
-				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform,
-					Outcome: result.OutcomeSucceeded, SSMStatus: "Success", StatusDetails: "Success"})
+			r.res.Commands[i].FromCounts = true
+			add(c.ids, func(id string, in Instance) result.Instance {
+				return result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeSucceeded, SSMStatus: "Success", StatusDetails: "Success"}
+			})
+		default:
+			r.listInvocations(ctx, c)
+		}
+	}
+}
+
+// listInvocations reads one command's invocations; an instance it does not
+// report is inconclusive, never a success.
+func (r *waveRun) listInvocations(ctx context.Context, c *chunkState) {
+	invs, err := invocations(ctx, r.t.c.Commands, c.id)
+	got := map[string]bool{}
+	if err == nil {
+		for _, inv := range invs {
+			ri := invocationResult(inv)
+			in, ok := r.byID[ri.ID]
+			if !ok {
+				continue // not ours
 			}
+			if ri.Name == "" {
+				ri.Name = in.Name
+			}
+			ri.Platform = in.Platform
+			if r.timedOut && (ri.Outcome == result.OutcomeInconclusive || ri.Outcome == result.OutcomeCancelled) {
+				ri.Outcome, ri.Error = result.OutcomeTimedOut, fmt.Sprintf("still running at patchgate's execution deadline (%s); cancelled", r.t.plan.ExecutionTimeoutText)
+			}
+			got[ri.ID] = true
+			r.res.Instances = append(r.res.Instances, ri)
+		}
+	}
+	for _, id := range c.ids {
+		if got[id] {
 			continue
 		}
-		invs, err := invocations(ctx, t.c.Commands, c.id)
-		got := map[string]bool{}
-		if err == nil {
-			for _, inv := range invs {
-				r := invocationResult(inv)
-				in, ok := byID[r.ID]
-				if !ok {
-					continue // not ours
-				}
-				if r.Name == "" {
-					r.Name = in.Name
-				}
-				r.Platform = in.Platform
-				if timedOut && (r.Outcome == result.OutcomeInconclusive || r.Outcome == result.OutcomeCancelled) {
-					r.Outcome, r.Error = result.OutcomeTimedOut, fmt.Sprintf("still running at patchgate's execution deadline (%s); cancelled", p.ExecutionTimeoutText)
-				}
-				got[r.ID] = true
-				rw.Instances = append(rw.Instances, r)
-			}
+		in := r.byID[id]
+		msg := fmt.Sprintf("no invocation reported by command %s", c.id)
+		if err != nil {
+			msg = fmt.Sprintf("could not read command %s's invocations: %v", c.id, err)
 		}
-		for _, id := range c.ids {
-			if got[id] {
-				continue
-			}
-			in := byID[id]
-			msg := fmt.Sprintf("no invocation reported by command %s", c.id)
-			if err != nil {
-				msg = fmt.Sprintf("could not read command %s's invocations: %v", c.id, err)
-			}
-			rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: msg})
-		}
+		r.res.Instances = append(r.res.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: msg})
 	}
-	errorsSeen := 0
-	for _, c := range chunks {
+}
+
+// judge counts the outcomes and lets the gate decide the wave on its
+// sending alone.
+func (r *waveRun) judge() {
+	errorsSeen, failedSeen := 0, 0
+	for _, c := range r.chunks {
 		errorsSeen += c.errors
 	}
-	failedSeen := 0
-	for _, in := range rw.Instances {
-		rw.Counts.Add(in.Outcome)
-		if in.Outcome == result.OutcomeFailed {
+	var inconclusive []string
+	for _, in := range r.res.Instances {
+		r.res.Counts.Add(in.Outcome)
+		switch {
+		case in.Outcome == result.OutcomeFailed:
 			failedSeen++
-		}
-		if in.Outcome == result.OutcomeCancelled && strings.HasPrefix(in.Error, "not sent") {
-			gw.Unsent++
+		case in.Outcome == result.OutcomeInconclusive:
+			inconclusive = append(inconclusive, in.ID)
+		case in.Outcome == result.OutcomeCancelled && strings.HasPrefix(in.Error, "not sent"):
+			r.gw.Unsent++
 		}
 	}
 	// SSM's ErrorCount (failed and execution-timed-out invocations) and
 	// the failures listed: whichever saw more.
-	gw.Errors = max(errorsSeen, failedSeen)
-	if len(chunks) > 0 {
-		rw.CommandID = chunks[0].id
-		rw.Comment = chunks[0].req.Comment
-		rw.ConsoleURL = chunks[0].req.ConsoleURL
+	r.gw.Errors = max(errorsSeen, failedSeen)
+	if len(r.chunks) > 0 {
+		r.res.CommandID = r.chunks[0].id
+		r.res.Comment = r.chunks[0].req.Comment
+		r.res.ConsoleURL = r.chunks[0].req.ConsoleURL
 	}
-	var inconclusive []string
-	for _, in := range rw.Instances {
-		if in.Outcome == result.OutcomeInconclusive {
-			inconclusive = append(inconclusive, in.ID)
-		}
-	}
-	// The wave is judged by the same gate as its phase, on its sending alone.
-	rw.Status, _ = gate.Decide(gate.Evidence{Cancelled: cancelled, Counts: rw.Counts, Inconclusive: inconclusive, Waves: []gate.Wave{gw}},
-		gate.Settings{Threshold: st.SuccessThreshold})
-	return rw, gw
+	r.res.Status, _ = gate.Decide(gate.Evidence{Cancelled: r.cancelled, Counts: r.res.Counts, Inconclusive: inconclusive, Waves: []gate.Wave{r.gw}},
+		gate.Settings{Threshold: r.st.SuccessThreshold})
 }
 
 func allTerminal(chunks []*chunkState) bool {

@@ -25,7 +25,7 @@ type Code struct {
 // Table is every exit code with what it means, in order; README's table
 // says the same (a test keeps them in step).
 var Table = []Code{
-	{OK, "success (valid policies, run passed)"},
+	{OK, "success (valid policies, run passed, or a promoted phase waiting to become eligible)"},
 	{Failed, "the command found a problem: invalid policies, a gate failed or a phase halted"},
 	{Usage, "usage, configuration, credentials, AWS authorization or I/O error"},
 	{Inconclusive, "`run`: inconclusive (evidence missing)"},
@@ -38,7 +38,7 @@ var Table = []Code{
 // not know is an error, never success.
 func ForStatus(s result.Status) int {
 	switch s {
-	case result.StatusPassed, result.StatusSkipped, result.StatusDryRun:
+	case result.StatusPassed, result.StatusSkipped, result.StatusDryRun, result.StatusWaiting:
 		return OK
 	case result.StatusFailed, result.StatusHalted:
 		return Failed

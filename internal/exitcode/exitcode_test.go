@@ -36,7 +36,7 @@ func TestREADMEMatchesTheTable(t *testing.T) {
 
 func TestForStatus(t *testing.T) {
 	for s, want := range map[result.Status]int{
-		result.StatusPassed: OK, result.StatusSkipped: OK, result.StatusDryRun: OK,
+		result.StatusPassed: OK, result.StatusSkipped: OK, result.StatusDryRun: OK, result.StatusWaiting: OK,
 		result.StatusFailed: Failed, result.StatusHalted: Failed,
 		result.StatusInconclusive: Inconclusive, result.StatusRunning: Inconclusive,
 		result.StatusCancelled: Cancelled, result.StatusRefused: Refused,

@@ -13,7 +13,7 @@ import (
 var icons = map[result.Status]string{
 	result.StatusPassed: "✅", result.StatusFailed: "❌", result.StatusInconclusive: "⚠️", result.StatusHalted: "⏸️",
 	result.StatusCancelled: "🛑", result.StatusRefused: "⛔", result.StatusError: "💥", result.StatusDryRun: "📝",
-	result.StatusSkipped: "➖", result.StatusRunning: "⏳",
+	result.StatusSkipped: "➖", result.StatusRunning: "⏳", result.StatusWaiting: "🕒",
 }
 
 func badge(s result.Status) string { return icons[s] + " " + string(s) }
@@ -39,6 +39,8 @@ func headline(r *result.Run) string {
 		return "⛔ Refused"
 	case result.StatusSkipped:
 		return "➖ Nothing to do"
+	case result.StatusWaiting:
+		return "🕒 Waiting: a promoted phase is not eligible yet (see when below)"
 	case result.StatusRunning:
 		return "⏳ Still running (or interrupted): re-run with the same run id to resume"
 	}

@@ -30,6 +30,10 @@ const (
 	StatusDryRun       Status = "dry-run"      // computed what would be sent; nothing was sent
 	StatusSkipped      Status = "skipped"      // nothing to do (no targets, not due)
 	StatusRunning      Status = "running"      // written while in progress or when resumed
+	// StatusWaiting: a promoted phase was not started because its source
+	// phase has no eligible record yet (too recent, or none); the reason
+	// says when it becomes eligible. Nothing is wrong: exit 0.
+	StatusWaiting Status = "waiting"
 )
 
 // Severity orders statuses so that an aggregate shows its worst part.
@@ -38,22 +42,24 @@ func (s Status) Severity() int {
 	switch s {
 	case StatusPassed, StatusSkipped, StatusDryRun:
 		return 0
-	case StatusRunning:
+	case StatusWaiting:
 		return 1
-	case StatusHalted:
+	case StatusRunning:
 		return 2
-	case StatusRefused:
+	case StatusHalted:
 		return 3
-	case StatusInconclusive:
+	case StatusRefused:
 		return 4
-	case StatusFailed:
+	case StatusInconclusive:
 		return 5
-	case StatusCancelled:
+	case StatusFailed:
 		return 6
-	case StatusError:
+	case StatusCancelled:
 		return 7
+	case StatusError:
+		return 8
 	}
-	return 7
+	return 8
 }
 
 // Worst returns the most severe of the statuses (StatusSkipped for none).

@@ -226,7 +226,7 @@ func summarize(r *result.Run) string {
 		counts[p.Status]++
 	}
 	var parts []string
-	for _, s := range []result.Status{result.StatusPassed, result.StatusFailed, result.StatusInconclusive, result.StatusCancelled, result.StatusRefused, result.StatusError, result.StatusHalted, result.StatusDryRun, result.StatusSkipped} {
+	for _, s := range []result.Status{result.StatusPassed, result.StatusWaiting, result.StatusFailed, result.StatusInconclusive, result.StatusCancelled, result.StatusRefused, result.StatusError, result.StatusHalted, result.StatusDryRun, result.StatusSkipped} {
 		if counts[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 		}
@@ -243,6 +243,7 @@ func summarize(r *result.Run) string {
 		result.StatusError:        "patchgate could not complete the run",
 		result.StatusDryRun:       "Dry run: nothing was sent",
 		result.StatusSkipped:      "Nothing was due",
+		result.StatusWaiting:      "A promoted phase is waiting for its source phase to become eligible; nothing is wrong",
 	}[r.Status]
 	if prefix == "" {
 		prefix = string(r.Status)

@@ -219,24 +219,12 @@ func (s *Sim) ssmListCommands(q ssmCall) (any, error) {
 		if in.CommandId != "" && c.id != in.CommandId {
 			continue
 		}
-		ok := true
-		for _, f := range in.Filters {
-			switch f.Key {
-			case "InvokedAfter", "InvokedBefore":
-				t, err := time.Parse(time.RFC3339, f.Value)
-				if err != nil {
-					return nil, &apiError{Code: "InvalidFilterValue", Message: "invalid date " + f.Value, Status: 400}
-				}
-				if f.Key == "InvokedAfter" && c.requested.Before(t) || f.Key == "InvokedBefore" && c.requested.After(t) {
-					ok = false
-				}
-			case "DocumentName":
-				ok = ok && c.doc == f.Value
-			case "Status":
-				ok = ok && c.status(now) == f.Value
-			default:
-				return nil, &apiError{Code: "InvalidFilterKey", Message: "unsupported filter key " + f.Key, Status: 400}
-			}
+		if !s.listed(c, now) || in.InstanceId != "" && !c.targets(in.InstanceId) {
+			continue
+		}
+		ok, err := c.matches(in.Filters, now)
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			list = append(list, c)
@@ -264,6 +252,8 @@ func (s *Sim) ssmListCommandInvocations(q ssmCall) (any, error) {
 	k, now, body := q.k, q.now, q.body
 	var in struct {
 		CommandId  string
+		InstanceId string
+		Filters    []struct{ Key, Value string }
 		Details    bool
 		MaxResults *int
 		NextToken  string
@@ -278,18 +268,47 @@ func (s *Sim) ssmListCommandInvocations(q ssmCall) (any, error) {
 		}
 		max = *in.MaxResults
 	}
-	c := s.findCommand(k, in.CommandId)
-	if c == nil {
-		return nil, &apiError{Code: "InvalidCommandId", Message: "command " + in.CommandId + " not found", Status: 400}
+	var invs []*invocation
+	if in.CommandId != "" {
+		c := s.findCommand(k, in.CommandId)
+		if c == nil || !s.listed(c, now) {
+			return nil, &apiError{Code: "InvalidCommandId", Message: "command " + in.CommandId + " not found", Status: 400}
+		}
+		invs = c.invs
+	} else {
+		// Every listed command's invocations, newest command first.
+		cmds := slices.Clone(s.commands[k])
+		sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].requested.After(cmds[j].requested) })
+		for _, c := range cmds {
+			if !s.listed(c, now) {
+				continue
+			}
+			ok, err := c.matches(in.Filters, now)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				invs = append(invs, c.invs...)
+			}
+		}
+	}
+	if in.InstanceId != "" {
+		var mine []*invocation
+		for _, inv := range invs {
+			if inv.instance.ID == in.InstanceId {
+				mine = append(mine, inv)
+			}
+		}
+		invs = mine
 	}
 	start := tokenIndex(in.NextToken)
-	end := min(start+max, len(c.invs))
+	end := min(start+max, len(invs))
 	views := []map[string]any{}
-	for _, inv := range c.invs[min(start, len(c.invs)):end] {
-		views = append(views, inv.view(c, now, in.Details))
+	for _, inv := range invs[min(start, len(invs)):end] {
+		views = append(views, inv.view(inv.cmd, now, in.Details))
 	}
 	out := map[string]any{"CommandInvocations": views}
-	if end < len(c.invs) {
+	if end < len(invs) {
 		out["NextToken"] = strconv.Itoa(end)
 	}
 	return out, nil
@@ -534,4 +553,38 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// targets reports whether the command has an invocation on instance id.
+func (c *command) targets(id string) bool {
+	for _, inv := range c.invs {
+		if inv.instance.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// matches applies ListCommands' and ListCommandInvocations' filters.
+func (c *command) matches(filters []struct{ Key, Value string }, now time.Time) (bool, error) {
+	ok := true
+	for _, f := range filters {
+		switch f.Key {
+		case "InvokedAfter", "InvokedBefore":
+			t, err := time.Parse(time.RFC3339, f.Value)
+			if err != nil {
+				return false, &apiError{Code: "InvalidFilterValue", Message: "invalid date " + f.Value, Status: 400}
+			}
+			if f.Key == "InvokedAfter" && c.requested.Before(t) || f.Key == "InvokedBefore" && c.requested.After(t) {
+				ok = false
+			}
+		case "DocumentName":
+			ok = ok && c.doc == f.Value
+		case "Status":
+			ok = ok && c.status(now) == f.Value
+		default:
+			return false, &apiError{Code: "InvalidFilterKey", Message: "unsupported filter key " + f.Key, Status: 400}
+		}
+	}
+	return ok, nil
 }

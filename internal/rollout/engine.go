@@ -88,6 +88,13 @@ type Options struct {
 	// OnProgress, when set, receives the result after each wave so that a
 	// caller can write partial results.
 	OnProgress func(*result.Run)
+	// ReconcileWindow is how long an ambiguous SendCommand is looked for
+	// before it may be sent again (clock time); default DefaultReconcileWindow.
+	ReconcileWindow time.Duration
+	// SendRate and SendBurst bound SendCommands per account and region;
+	// default DefaultSendRate and DefaultSendBurst, a negative rate none.
+	SendRate  float64
+	SendBurst int
 }
 
 func (o *Options) defaults() {
@@ -120,6 +127,7 @@ type Engine struct {
 	mu         sync.Mutex // guards run while targets report progress
 	run        *result.Run
 	snapshotID string
+	sendLimits sendLimits // SendCommand rate per account and region
 }
 
 // New returns an engine.
@@ -278,6 +286,8 @@ type target struct {
 	// typical is how long one invocation takes here, once measured; it
 	// paces the polls of every later wave.
 	typical time.Duration
+	// intentPut and intentSettled follow the send intent (intent.go).
+	intentPut, intentSettled bool
 }
 
 func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy.Account, region string) (res result.Target) {
@@ -338,6 +348,12 @@ func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy
 			res.Status, res.Reason = result.StatusError, err.Error()
 			return res
 		}
+		// A send an earlier run left open is settled before anything is sent.
+		if err := t.reconcileIntent(ctx, earlier); err != nil {
+			res.Status, res.Reason = intentStatus(err), err.Error()
+			return res
+		}
+		defer t.clearIntent()
 		t.earlier = earlier
 		e.adoptSnapshot(earlier)
 		for _, cmd := range earlier {
@@ -561,6 +577,12 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, prov
 		return fail(result.StatusCancelled, "cancelled", "the run was cancelled; in-flight commands were cancelled")
 	}
 
+	// A command that may have run unseen makes the phase inconclusive.
+	if why := unknownSends(rp.Waves); why != nil {
+		rp.Status = result.StatusInconclusive
+		rp.Reasons = append(rp.Reasons, *why)
+		return rp
+	}
 	// Gate 1: invocation outcomes against the success threshold.
 	switch verdict := thresholdVerdict(rp.Counts, thresh); verdict {
 	case result.StatusFailed:

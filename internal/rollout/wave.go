@@ -24,6 +24,7 @@ type chunkState struct {
 	terminal bool
 	errors   int
 	last     ssmtypes.Command // as last polled
+	unknown  string           // set when it cannot be told whether the command was sent
 }
 
 // allSucceeded reports whether SSM's counts prove that every invocation
@@ -117,16 +118,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 		return rw
 	}
 
-	snd := &sender{ssm: t.c.Commands, clock: e.opt.Clock, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
-		found, err := listRunCommands(ctx, t.c.Commands, since, comment)
-		if err != nil {
-			return nil, err
-		}
-		if c, ok := found[comment]; ok {
-			return &c, nil
-		}
-		return nil, nil
-	}}
+	snd := t.sender()
 
 	deadline := now.Add(p.Spec.Install.ExecutionTimeout.Duration)
 	if p.Spec.Install.ExecutionTimeout.Duration <= 0 {
@@ -159,7 +151,8 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 					DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: params, Comment: aws.String(c.req.Comment),
 					MaxConcurrency: aws.String(perChunk), MaxErrors: aws.String(maxErrors), TimeoutSeconds: aws.Int32(timeout),
 				}
-				id, err := snd.send(ctx, in)
+				sr, err := t.sendChunk(ctx, snd, in, ph.Name, waveNo, next+1)
+				id := sr.id
 				if err != nil {
 					if ctx.Err() != nil {
 						if id != "" {
@@ -174,7 +167,15 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 					rw.Status = result.StatusError
 					break
 				}
+				if sr.unknown != "" {
+					// Maybe sent: never again, and nothing after it.
+					c.unknown, c.terminal, c.req.Unknown = sr.unknown, true, true
+					stopped = "an earlier command of the wave may have run unseen"
+					next++
+					break
+				}
 				c.id, c.sentAt = id, e.opt.Clock.Now()
+				c.req.Reconciled, c.req.Resent, c.req.ResentAfterSeconds = sr.reconciled, sr.resent, sr.resentAfter.Seconds()
 			}
 			c.req.Sent = true
 			c.req.CommandID = c.id
@@ -279,6 +280,13 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	// invocation (the run must stop within seconds): in-flight instances are
 	// reported cancelled, with the command to look at.
 	for i, c := range chunks {
+		if c.unknown != "" {
+			for _, id := range c.ids {
+				in := byID[id]
+				rw.Instances = append(rw.Instances, result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: c.unknown})
+			}
+			continue
+		}
 		if c.id == "" {
 			why := "not sent: " + stopped
 			if stopped == "" {
@@ -354,6 +362,8 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 	case cancelled:
 		rw.Status = result.StatusCancelled
 	case rw.Status == result.StatusError:
+	case unknownSend(chunks):
+		rw.Status = result.StatusInconclusive
 	case stopped != "" || timedOut || !meets(rw.Counts, threshold(ph.SuccessThreshold)):
 		rw.Status = result.StatusFailed
 	case rw.Counts.Inconclusive > 0:

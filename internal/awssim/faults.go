@@ -57,6 +57,15 @@ func writeTruncated(w http.ResponseWriter, body []byte) {
 	panic(http.ErrAbortHandler)
 }
 
+// ServerError makes the next n calls of op answer 500 InternalServerError
+// without taking effect: from the caller's side it is as ambiguous as a
+// lost response, but there is nothing to find.
+func (s *Sim) ServerError(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault(op).fail += n
+}
+
 // RateLimit answers ThrottlingException to op ("ssm:SendCommand") above
 // perSecond calls a second (clock time), with bursts of up to burst calls,
 // as AWS's per-account, per-region API rate limits do. perSecond <= 0

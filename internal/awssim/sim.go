@@ -79,6 +79,7 @@ type fault struct {
 	throttle int // answer ThrottlingException this many more times
 	drop     int // apply, then drop the response this many more times
 	truncate int // apply, then answer 200 with half the body this many more times
+	fail     int // answer 500 InternalServerError without applying this many more times
 }
 
 // New builds a simulator over the scenario, on clock c (nil: the wall clock).
@@ -275,6 +276,10 @@ func (s *Sim) preflight(op string) (err error, drop bool) {
 			f.throttle--
 			s.throttled[op]++
 			return throttle, false
+		}
+		if f.fail > 0 {
+			f.fail--
+			return &apiError{Code: "InternalServerError", Message: "awssim: injected server error", Status: 500}, false
 		}
 		if f.drop > 0 {
 			f.drop--

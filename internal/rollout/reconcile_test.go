@@ -307,7 +307,9 @@ func TestThrottledSendCommandSendsOnceAndCompletes(t *testing.T) {
 // classifySend decides whether a resend can duplicate a command; it reads
 // error types, never their text.
 func TestClassifySend(t *testing.T) {
-	op := func(err error) error { return &smithy.OperationError{ServiceID: "SSM", OperationName: "SendCommand", Err: err} }
+	op := func(err error) error {
+		return &smithy.OperationError{ServiceID: "SSM", OperationName: "SendCommand", Err: err}
+	}
 	for _, tc := range []struct {
 		name string
 		err  error

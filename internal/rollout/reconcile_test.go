@@ -23,6 +23,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/lock"
+	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -70,15 +71,20 @@ func sendHarness(t *testing.T, sc *awssim.Scenario) *harness {
 	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), sendFactor)
 	s := awssim.New(sc, c)
 	ep := awssim.Start(t, s)
+	return &harness{sim: s, ep: ep, clock: c, opt: sendOptions(t, ep, c)}
+}
+
+// sendOptions runs run 42 against the simulator at ep on clock c, without
+// the evidence gate (the policies here do not ask for it).
+func sendOptions(t *testing.T, ep string, c clock.Clock) Options {
+	t.Helper()
 	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: ep, RetryMaxBackoff: 10 * time.Millisecond,
 		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{sim: s, ep: ep, clock: c}
-	h.opt = Options{RunID: "42", Explicit: true, Clock: c, Logger: slog.New(slog.DiscardHandler), PollMin: 10 * time.Second, PollMax: time.Minute,
+	return Options{RunID: "42", Explicit: true, Clock: c, Logger: slog.New(slog.DiscardHandler), PollMin: 10 * time.Second, PollMax: time.Minute,
 		Connect: AWSConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-test"}, nil)}
-	return h
 }
 
 // commandsPerInstance counts the accepted SendCommands that reached each
@@ -368,5 +374,22 @@ func TestSendLimitPacesOnTheRunClock(t *testing.T) {
 	}
 	if ls.get("a", "r", -1, 0) != nil {
 		t.Fatal("a negative rate means no limit")
+	}
+}
+
+// An endpoint where nothing listens ends the run as an error (exit 2) that
+// names the endpoint and the operation, after a few quick attempts.
+func TestRefusedEndpointIsAnErrorNamingIt(t *testing.T) {
+	ep := awssim.ClosedEndpoint(t)
+	opt := sendOptions(t, ep, clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), sendFactor))
+	r := New(opt).Run(context.Background(), []*policy.Policy{mustPolicy(t, sendPolicy)})
+	if r.Status != result.StatusError || result.ExitCode(r.Status) != result.ExitConfig {
+		t.Fatalf("status %s (exit %d), want error (exit %d)", r.Status, result.ExitCode(r.Status), result.ExitConfig)
+	}
+	why := r.Policies[0].Targets[0].Reason
+	for _, want := range []string{ep, "sts:GetCallerIdentity", "cannot reach"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("reason %q does not say %q", why, want)
+		}
 	}
 }

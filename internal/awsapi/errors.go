@@ -95,7 +95,7 @@ func DescribeUnreachable(op string, err error) error {
 			where = u.Scheme + "://" + u.Host
 		}
 	}
-	return fmt.Errorf("%s: cannot reach %s (gave up after %d quick attempts; connection refused, DNS and TLS "+
+	return fmt.Errorf("%s: cannot reach %s (gave up after at most %d quick attempts; connection refused, DNS and TLS "+
 		"failures are not retried longer): check --endpoint-url / AWS_ENDPOINT_URL, the region and the network: %w",
 		op, where, unreachableAttempts, err)
 }
@@ -120,7 +120,11 @@ type failFast struct{ aws.RetryerV2 }
 // unreachableDelay between them.
 func (r failFast) RetryDelay(attempt int, err error) (time.Duration, error) {
 	if Unreachable(err) {
-		if attempt >= unreachableAttempts {
+		// An operation error inside the attempt's error is a nested call
+		// (the credentials' AssumeRole) that already made its own quick
+		// attempts: trying again would multiply them.
+		var nested *smithy.OperationError
+		if attempt >= unreachableAttempts || errors.As(err, &nested) {
 			return 0, err
 		}
 		d, derr := r.RetryerV2.RetryDelay(attempt, err)

@@ -129,3 +129,23 @@ func TestTruncatedBodyIsRetried(t *testing.T) {
 		t.Fatalf("%d attempts, want 2", n.Load())
 	}
 }
+
+// A certificate that does not verify (an interception proxy, a wrong
+// host) fails fast too, and says it could not reach the endpoint.
+func TestTLSFailureFailsFast(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	ep := srv.URL
+	tr := &dialCounter{}
+	cfg, err := LoadConfig(context.Background(), loadWith(ep, config.WithHTTPClient(tr.client())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = CallerIdentity(context.Background(), cfg, nil)
+	if err == nil || !Unreachable(err) || !strings.Contains(err.Error(), ep) {
+		t.Fatalf("want an unreachable error naming %s, got %v", ep, err)
+	}
+	if n := tr.n.Load(); n < 1 || n > unreachableAttempts {
+		t.Fatalf("%d attempts, want 1..%d", n, unreachableAttempts)
+	}
+}

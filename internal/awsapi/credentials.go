@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -112,7 +112,12 @@ func (o *Options) defaults() {
 // session refreshes them by asking GitHub for a fresh token.
 func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 	o.defaults()
-	opts := []func(*config.LoadOptions) error{config.WithRetryer(func() aws.Retryer { return newRetryer(o.RetryMaxBackoff) })}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer { return newRetryer(o.RetryMaxBackoff) }),
+		// A shorter dial timeout than the SDK's 30 s, so that an address
+		// nothing answers on fails within seconds (see failFast).
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout })),
+	}
 	if o.Region != "" {
 		opts = append(opts, config.WithRegion(o.Region))
 	}
@@ -181,7 +186,7 @@ type Identity struct {
 func CallerIdentity(ctx context.Context, cfg aws.Config, masker Masker) (Identity, error) {
 	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return Identity{}, fmt.Errorf("checking AWS credentials with sts:GetCallerIdentity: %w", err)
+		return Identity{}, fmt.Errorf("checking AWS credentials with sts:GetCallerIdentity: %w", DescribeUnreachable("sts:GetCallerIdentity", err))
 	}
 	id := Identity{Account: aws.ToString(out.Account), ARN: aws.ToString(out.Arn), UserID: aws.ToString(out.UserId)}
 	if masker != nil && id.Account != "" {
@@ -318,20 +323,23 @@ func newAction(o Options) *githubactions.Action {
 // Calls that must not be retried (SendCommand) turn retries off per call.
 // A response cut short (the connection closed cleanly mid-body) is
 // retried too: the SDK leaves it alone, and a listing that fails hours
-// into a run would otherwise end its phase in error.
+// into a run would otherwise end its phase in error; so is a body that does
+// not parse (a 2xx cut short): every call patchgate lets the SDK retry is
+// read-only or idempotent. An endpoint that cannot be reached at all fails
+// fast instead (failFast).
 func newRetryer(maxBackoff time.Duration) aws.Retryer {
 	if maxBackoff <= 0 {
 		maxBackoff = 20 * time.Second
 	}
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+	return failFast{retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = 10
 		o.MaxBackoff = maxBackoff
 		o.RateLimiter = ratelimit.None
 		o.Retryables = append(slices.Clone(o.Retryables), retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
+			if CutShort(err) {
 				return aws.TrueTernary
 			}
 			return aws.UnknownTernary
 		}))
-	})
+	})}
 }

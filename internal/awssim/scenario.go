@@ -32,6 +32,14 @@ type Scenario struct {
 	// InvocationDelay is how long GetCommandInvocation answers
 	// InvocationDoesNotExist after a send (clock time).
 	InvocationDelay time.Duration `yaml:"invocationDelay"`
+	// ListingDelay is how long a new command is missing from ListCommands
+	// and ListCommandInvocations (clock time): SSM's listings are
+	// eventually consistent.
+	ListingDelay time.Duration `yaml:"listingDelay"`
+	// RateLimits answer ThrottlingException above this many calls a second
+	// (clock time) per operation, e.g. {"ssm:SendCommand": 3}; the burst is
+	// one second's worth.
+	RateLimits map[string]float64 `yaml:"rateLimits"`
 }
 
 // Group is Count instances that share everything but their id.

@@ -61,6 +61,8 @@ type Sim struct {
 	sends          []SendRecord
 	metrics        []Metric
 	faults         map[string]*fault
+	limits         map[string]*bucket // per-operation rate limits
+	throttled      map[string]int     // ThrottlingException answers per operation
 	rng            *rand.Rand
 	nextCmd        int
 	nextKey        int
@@ -77,6 +79,8 @@ type SendRecord struct {
 type fault struct {
 	throttle int // answer ThrottlingException this many more times
 	drop     int // apply, then drop the response this many more times
+	truncate int // apply, then answer 200 with half the body this many more times
+	fail     int // answer 500 InternalServerError without applying this many more times
 }
 
 // New builds a simulator over the scenario, on clock c (nil: the wall clock).
@@ -89,7 +93,10 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 	}
 	s := &Sim{clock: c, sc: sc, fleet: map[regionKey][]*Instance{}, byID: map[string]*Instance{},
 		commands: map[regionKey][]*command{}, cmdByID: map[string]*command{}, params: map[regionKey]map[string]*parameter{}, keys: map[string]string{},
-		calls: map[string]int{}, faults: map[string]*fault{}, rng: rand.New(rand.NewPCG(1, 2))}
+		calls: map[string]int{}, faults: map[string]*fault{}, limits: map[string]*bucket{}, throttled: map[string]int{}, rng: rand.New(rand.NewPCG(1, 2))}
+	for op, r := range sc.RateLimits {
+		s.limits[op] = &bucket{rate: r, burst: max(r, 1), tokens: max(r, 1), at: c.Now()}
+	}
 	n := 0
 	for _, g := range sc.Groups {
 		acct := g.Account
@@ -260,10 +267,20 @@ func (s *Sim) preflight(op string) (err error, drop bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[op]++
+	throttle := &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}
+	if b := s.limits[op]; b != nil && !b.take(s.clock.Now()) {
+		s.throttled[op]++
+		return throttle, false
+	}
 	if f := s.faults[op]; f != nil {
 		if f.throttle > 0 {
 			f.throttle--
-			return &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}, false
+			s.throttled[op]++
+			return throttle, false
+		}
+		if f.fail > 0 {
+			f.fail--
+			return &apiError{Code: "InternalServerError", Message: "awssim: injected server error", Status: 500}, false
 		}
 		if f.drop > 0 {
 			f.drop--
@@ -271,7 +288,8 @@ func (s *Sim) preflight(op string) (err error, drop bool) {
 		}
 	}
 	if s.sc.ThrottleRate > 0 && s.rng.Float64() < s.sc.ThrottleRate {
-		return &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}, false
+		s.throttled[op]++
+		return throttle, false
 	}
 	return nil, drop
 }
@@ -295,6 +313,11 @@ func (s *Sim) serveJSON(w http.ResponseWriter, op string, body []byte, handle fu
 		w.Header().Set("X-Amzn-ErrorType", ae.Code)
 		w.WriteHeader(ae.Status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": ae.Code, "message": ae.Message})
+		return
+	}
+	if s.takeTruncate(op) {
+		b, _ := json.Marshal(out)
+		writeTruncated(w, b)
 		return
 	}
 	_ = json.NewEncoder(w).Encode(out)

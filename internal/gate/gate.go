@@ -117,6 +117,17 @@ func Decide(ev Evidence, s Settings) (result.Status, []result.Reason) {
 	if ev.Preflight != nil {
 		return result.StatusFailed, []result.Reason{*ev.Preflight}
 	}
+	// A command that may have run unseen: instances may be patching that
+	// patchgate does not track, so no verdict either way is true.
+	var unknown []string
+	for _, w := range ev.Waves {
+		unknown = append(unknown, w.Unknown...)
+	}
+	if len(unknown) > 0 {
+		return result.StatusInconclusive, []result.Reason{{Code: "unknown-send", Instances: unknown, Message: fmt.Sprintf(
+			"a SendCommand may have run on %s without patchgate seeing it (%s); nothing later was sent: check them in the SSM console before running again",
+			plural(len(unknown), "instance"), firstIDs(unknown, 20))}}
+	}
 
 	var failed, inconclusive []result.Reason
 	c := ev.Counts
@@ -145,10 +156,6 @@ func Decide(ev Evidence, s Settings) (result.Status, []result.Reason) {
 				msg += fmt.Sprintf("; %s of the phase not sent", plural(unsent, "instance"))
 			}
 			failed = append(failed, result.Reason{Code: "max-errors", Message: msg})
-		}
-		if len(w.Unknown) > 0 {
-			inconclusive = append(inconclusive, result.Reason{Code: "send-unknown", Instances: w.Unknown,
-				Message: fmt.Sprintf("wave %d: patchgate cannot tell whether the command for %s was sent; check them in the SSM console before running again", w.Index, plural(len(w.Unknown), "instance"))})
 		}
 	}
 	if unsent > 0 && !stopped && len(failed) == 0 {
@@ -250,6 +257,14 @@ func PendingRebootText(p result.PendingReboot) string {
 		verb = "awaits"
 	}
 	return fmt.Sprintf("%s %s a reboot on %s", plural(p.Patches, "patch"), verb, plural(p.Instances, "instance"))
+}
+
+// firstIDs names up to n ids, then how many more there are.
+func firstIDs(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:n], ", ") + fmt.Sprintf(" and %d more", len(ids)-n)
 }
 
 func appendOnce(rs []result.Reason, r result.Reason) []result.Reason {

@@ -83,7 +83,7 @@ func TestDecide(t *testing.T) {
 			sendOnly, result.StatusInconclusive, "inconclusive-invocations"},
 		{"unknown outcomes that cannot save it fail", Evidence{Counts: counts(7, 2, 0, 0, 0, 0, 1)}, sendOnly, result.StatusFailed, "success-threshold"},
 		{"a send patchgate cannot account for is inconclusive", Evidence{Counts: counts(10, 0, 0, 0, 0, 0, 0), Waves: []Wave{{Index: 1, Unknown: []string{"i-1"}}}},
-			sendOnly, result.StatusInconclusive, "send-unknown"},
+			sendOnly, result.StatusInconclusive, "unknown-send"},
 		{"no verifier: never green", Evidence{Counts: counts(10, 0, 0, 0, 0, 0, 0)}, full, result.StatusInconclusive, "verification-unavailable"},
 		{"verifier configured but no evidence", Evidence{Counts: counts(10, 0, 0, 0, 0, 0, 0), VerifierConfigured: true}, full, result.StatusInconclusive, "verification-unavailable"},
 		{"no verification asked: the send decides", Evidence{Counts: counts(10, 0, 0, 0, 0, 0, 0)}, Settings{Threshold: pc(t, "100%")}, result.StatusPassed, ""},

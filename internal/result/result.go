@@ -247,6 +247,16 @@ type Command struct {
 	FromCounts bool `json:"fromCounts,omitempty"`
 	Resumed    bool `json:"resumed,omitempty"`
 	Sent       bool `json:"sent"`
+	// Reconciled: the SendCommand's answer was lost or unreadable and the
+	// command was then found in SSM (and tracked like any other).
+	Reconciled bool `json:"reconciled,omitempty"`
+	// Resent: an ambiguous SendCommand left no trace within the reconcile
+	// window, so it was sent again ResentAfterSeconds after the first try.
+	Resent             bool    `json:"resent,omitempty"`
+	ResentAfterSeconds float64 `json:"resentAfterSeconds,omitempty"`
+	// Unknown: patchgate could not tell whether the command was sent; its
+	// instances are inconclusive and nothing later was sent.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // Instance is one instance's outcome in a wave.

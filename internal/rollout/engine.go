@@ -89,6 +89,13 @@ type Options struct {
 	// OnProgress, when set, receives the result after each wave so that a
 	// caller can write partial results.
 	OnProgress func(*result.Run)
+	// ReconcileWindow is how long an ambiguous SendCommand is looked for
+	// before it may be sent again (clock time); default DefaultReconcileWindow.
+	ReconcileWindow time.Duration
+	// SendRate and SendBurst bound SendCommands per account and region;
+	// default DefaultSendRate and DefaultSendBurst, a negative rate none.
+	SendRate  float64
+	SendBurst int
 }
 
 func (o *Options) defaults() {
@@ -121,6 +128,7 @@ type Engine struct {
 	mu         sync.Mutex // guards run while targets report progress
 	run        *result.Run
 	snapshotID string
+	sendLimits sendLimits // SendCommand rate per account and region
 }
 
 // New returns an engine.
@@ -279,6 +287,8 @@ type target struct {
 	// typical is how long one invocation takes here, once measured; it
 	// paces the polls of every later wave.
 	typical time.Duration
+	// intentPut and intentSettled follow the send intent (intent.go).
+	intentPut, intentSettled bool
 }
 
 // slot is one account-region target of a policy.
@@ -505,6 +515,7 @@ func (e *Engine) setupTarget(ctx context.Context, p *policy.Policy, plan *policy
 	}
 	res.Lock = &result.Lock{Parameter: l.Param, HolderRun: l.Info.RunID, HolderURL: l.Info.RunURL, Acquired: l.Info.Started, Expires: l.Info.Expires, Held: true}
 	release := func() {
+		t.clearIntent()
 		// Released on every exit path, with its own deadline so that a
 		// cancelled run still releases it.
 		rctx, cancel := context.WithTimeout(context.Background(), e.opt.CancelTimeout)
@@ -520,6 +531,12 @@ func (e *Engine) setupTarget(ctx context.Context, p *policy.Policy, plan *policy
 	earlier, err := listRunCommands(ctx, c.Commands, e.opt.Clock.Now().Add(-72*time.Hour), "patchgate run="+e.opt.RunID+" ")
 	if err != nil {
 		res.Status, res.Reason = result.StatusError, err.Error()
+		release()
+		return nil, nil
+	}
+	// A send an earlier run left open is settled before anything is sent.
+	if err := t.reconcileIntent(ctx, earlier); err != nil {
+		res.Status, res.Reason = intentStatus(err), err.Error()
 		release()
 		return nil, nil
 	}

@@ -2,19 +2,15 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/aws/smithy-go"
 
-	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -44,84 +40,6 @@ type Instance = discover.Instance
 // noRetry turns the SDK's retries off for one call: SendCommand has no
 // idempotency token, so a blind retry can patch a fleet twice.
 func noRetry(o *ssm.Options) { o.RetryMaxAttempts = 1 }
-
-// ambiguous reports whether a failed call may nonetheless have taken effect:
-// transport failures and server errors. A client error (validation,
-// throttling, access denied) was rejected before anything ran.
-func ambiguous(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorFault() == smithy.FaultServer
-	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "EOF") ||
-		strings.Contains(err.Error(), "connection reset")
-}
-
-func throttled(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ThrottlingException", "Throttling", "TooManyUpdates", "RequestLimitExceeded":
-			return true
-		}
-	}
-	return false
-}
-
-// sender sends commands exactly once, even when a response is lost.
-type sender struct {
-	ssm   Commands
-	clock clock.Clock
-	// lookup finds a command this run sent by its Comment.
-	lookup func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error)
-}
-
-const sendAttempts = 8
-
-// send sends in and returns the command id. On an ambiguous failure it looks
-// for the command by its Comment before sending again.
-func (s *sender) send(ctx context.Context, in *ssm.SendCommandInput) (string, error) {
-	var lastErr error
-	for attempt := 1; attempt <= sendAttempts; attempt++ {
-		start := s.clock.Now()
-		out, err := s.ssm.SendCommand(ctx, in, noRetry)
-		if err == nil {
-			return aws.ToString(out.Command.CommandId), nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			// Cancelled mid-send: the command may exist. Look for it on a
-			// detached, short context so the caller can cancel it.
-			lctx, done := context.WithTimeout(context.Background(), 2*time.Second)
-			defer done()
-			if cmd, lerr := s.lookup(lctx, aws.ToString(in.Comment), start.Add(-time.Minute)); lerr == nil && cmd != nil {
-				return aws.ToString(cmd.CommandId), ctx.Err()
-			}
-			return "", ctx.Err()
-		}
-		switch {
-		case ambiguous(err):
-			// Look twice: a command can take a moment to be listed.
-			for look := 0; look < 2; look++ {
-				cmd, lerr := s.lookup(ctx, aws.ToString(in.Comment), start.Add(-time.Minute))
-				if lerr == nil && cmd != nil {
-					return aws.ToString(cmd.CommandId), nil
-				}
-				if err := s.clock.Sleep(ctx, 2*time.Second); err != nil {
-					return "", err
-				}
-			}
-		case throttled(err):
-		default:
-			return "", fmt.Errorf("ssm:SendCommand %q: %w", aws.ToString(in.Comment), err)
-		}
-		if err := s.clock.Sleep(ctx, backoff(attempt, time.Second, 20*time.Second)); err != nil {
-			return "", err
-		}
-	}
-	return "", fmt.Errorf("ssm:SendCommand %q failed %d times: %w", aws.ToString(in.Comment), sendAttempts, lastErr)
-}
 
 // listRunCommands pages through AWS-RunPatchBaseline commands sent since
 // `since` and returns those whose Comment starts with prefix, by Comment.

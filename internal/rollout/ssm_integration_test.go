@@ -113,14 +113,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	runID := motoenv.Unique("it")
 	started := time.Now()
 
-	snd := &sender{ssm: c, clock: clock.Real{}, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
-		found, err := listRunCommands(ctx, c, since, comment)
-		if err != nil || found[comment].CommandId == nil {
-			return nil, err
-		}
-		cmd := found[comment]
-		return &cmd, nil
-	}}
+	snd := &sender{ssm: c, clock: clock.Real{}, log: slog.New(slog.DiscardHandler)}
 	params := map[string][]string{"Operation": {"Install"}, "SnapshotId": {"11111111-2222-3333-4444-555555555555"}, "RebootOption": {"RebootIfNeeded"}}
 	input := func(comment string) *ssm.SendCommandInput {
 		return &ssm.SendCommandInput{DocumentName: aws.String(DocumentName), Parameters: params, Comment: aws.String(comment),
@@ -130,14 +123,16 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	// By tag: Targets, ANDed as SSM does.
 	byTag := input(Comment(runID, "web", "staging", 1, 1))
 	byTag.Targets = []ssmtypes.Target{{Key: aws.String("tag:PatchGroup"), Values: []string{group}}, {Key: aws.String("tag:Environment"), Values: []string{"staging"}}}
-	tagCmd, err := snd.send(ctx, byTag)
+	tagSent, err := snd.send(ctx, byTag)
+	tagCmd := tagSent.id
 	if err != nil {
 		t.Fatal(err)
 	}
 	// By InstanceIds, as runWave sends each chunk.
 	byID := input(Comment(runID, "web", "production", 1, 1))
 	byID.InstanceIds = production
-	idCmd, err := snd.send(ctx, byID)
+	idSent, err := snd.send(ctx, byID)
+	idCmd := idSent.id
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +205,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 		t.Fatalf("InvokedAfter %q is not RFC 3339: %v", listed.Filters[0].Value, err)
 	}
 	// commandStates over three or more commands uses the filtered listing.
-	third, err := snd.send(ctx, func() *ssm.SendCommandInput {
+	thirdSent, err := snd.send(ctx, func() *ssm.SendCommandInput {
 		in := input(Comment(runID, "web", "production", 2, 1))
 		in.InstanceIds = production
 		return in
@@ -218,7 +213,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states, err = commandStates(ctx, c, []string{tagCmd, idCmd, third}, started.Add(-time.Minute))
+	states, err = commandStates(ctx, c, []string{tagCmd, idCmd, thirdSent.id}, started.Add(-time.Minute))
 	if err != nil || len(states) != 3 {
 		t.Fatalf("commandStates by listing: %d states, %v", len(states), err)
 	}

@@ -25,6 +25,7 @@ type chunkState struct {
 	terminal bool
 	errors   int
 	last     ssmtypes.Command // as last polled
+	unknown  string           // set when it cannot be told whether the command was sent
 }
 
 // allSucceeded reports whether SSM's counts prove that every invocation
@@ -121,16 +122,7 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 			MaxConcurrency: r.perChunk, MaxErrors: r.gw.MaxErrors, TimeoutSeconds: r.timeout, Document: DocumentName, Parameters: r.params,
 		}})
 	}
-	r.snd = &sender{ssm: t.c.Commands, clock: e.opt.Clock, lookup: func(ctx context.Context, comment string, since time.Time) (*ssmtypes.Command, error) {
-		found, err := listRunCommands(ctx, t.c.Commands, since, comment)
-		if err != nil {
-			return nil, err
-		}
-		if c, ok := found[comment]; ok {
-			return &c, nil
-		}
-		return nil, nil
-	}}
+	r.snd = t.sender()
 	return r
 }
 
@@ -214,7 +206,8 @@ func (r *waveRun) sendDue(ctx context.Context) {
 				DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: r.params, Comment: aws.String(c.req.Comment),
 				MaxConcurrency: aws.String(r.perChunk), MaxErrors: aws.String(r.gw.MaxErrors), TimeoutSeconds: aws.Int32(r.timeout),
 			}
-			id, err := r.snd.send(ctx, in)
+			sr, err := t.sendChunk(ctx, r.snd, in, r.st.Name, r.res.Index, r.next+1)
+			id := sr.id
 			if err != nil {
 				if ctx.Err() != nil {
 					if id != "" {
@@ -229,7 +222,15 @@ func (r *waveRun) sendDue(ctx context.Context) {
 				r.gw.Failure = &gate.Failure{Code: apiErrorCode(err, "send"), Message: err.Error()}
 				return
 			}
+			if sr.unknown != "" {
+				// Maybe sent: never again, and nothing after it.
+				c.unknown, c.terminal, c.req.Unknown = sr.unknown, true, true
+				r.stopped = "an earlier command of the wave may have run unseen"
+				r.next++
+				return
+			}
 			c.id, c.sentAt = id, e.opt.Clock.Now()
+			c.req.Reconciled, c.req.Resent, c.req.ResentAfterSeconds = sr.reconciled, sr.resent, sr.resentAfter.Seconds()
 		}
 		c.req.Sent = true
 		c.req.CommandID = c.id
@@ -307,6 +308,10 @@ func (r *waveRun) collect(ctx context.Context) {
 	}
 	for i, c := range r.chunks {
 		switch {
+		case c.unknown != "":
+			add(c.ids, func(id string, in Instance) result.Instance {
+				return result.Instance{ID: id, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeInconclusive, Error: c.unknown}
+			})
 		case c.id == "":
 			why := "not sent: " + r.stopped
 			if r.stopped == "" {
@@ -376,6 +381,9 @@ func (r *waveRun) judge() {
 	errorsSeen, failedSeen := 0, 0
 	for _, c := range r.chunks {
 		errorsSeen += c.errors
+		if c.unknown != "" {
+			r.gw.Unknown = append(r.gw.Unknown, c.ids...)
+		}
 	}
 	var inconclusive []string
 	for _, in := range r.res.Instances {

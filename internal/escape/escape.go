@@ -1,0 +1,243 @@
+// Package escape is the one place untrusted text is made safe for where it
+// goes: markdown text and table cells, code spans, HTML text (a <details>
+// summary), mermaid labels, link destinations, sticky-comment markers, and
+// the runner's log. Every string from a policy file, an AWS response or a
+// result file passes through one of these before it is written; each
+// function is safe for its own context only.
+//
+// Control characters (C0, DEL, C1, line and paragraph separators) and
+// invisible format characters (bidi overrides, zero-width joiners) are
+// never written as they are: line breaks become spaces in one-line
+// contexts, the rest are shown as \uXXXX so a reader sees they were there.
+package escape
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// zwsp is a zero-width space, written as an entity so the markdown source
+// stays plain ASCII there. It is put after an @ (no mention), inside "://"
+// and "www." (no autolink).
+const zwsp = "&#8203;"
+
+// hidden reports whether r must not be written as it is: a control
+// character or an invisible format character (bidi overrides and isolates,
+// zero-width characters, the BOM, soft hyphen).
+func hidden(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r)
+}
+
+// lineBreak reports whether r ends a line for some reader: the runner and
+// CommonMark (\n, \r), or Unicode (\v, \f, NEL, U+2028, U+2029).
+func lineBreak(r rune) bool {
+	switch r {
+	case '\n', '\r', '\v', '\f', 0x85, 0x2028, 0x2029:
+		return true
+	}
+	return false
+}
+
+const hexDigits = "0123456789abcdef"
+
+// writeU writes r as \uXXXX (a JSON escape too, so JSON output keeps its
+// meaning when it passes through Log).
+func writeU(b *strings.Builder, r rune) {
+	if r > 0xffff {
+		r = utf8.RuneError
+	}
+	b.WriteString(`\u`)
+	for shift := 12; shift >= 0; shift -= 4 {
+		b.WriteByte(hexDigits[(r>>shift)&0xf])
+	}
+}
+
+// Line makes s one line of plain text: valid UTF-8, every run of white
+// space and line breaks one space, no leading or trailing space, hidden
+// characters shown as \uXXXX, and at most max runes (cut with "…"; max <= 0
+// means no bound). It is the first step of every one-line context.
+func Line(s string, max int) string {
+	if isPlain(s) && (max <= 0 || len(s) <= max) {
+		return strings.TrimSpace(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space, n := false, 0
+	for _, r := range s { // an invalid byte reads as U+FFFD, written valid
+		if unicode.IsSpace(r) || lineBreak(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if max > 0 && n >= max {
+			return trimCut(b.String(), max)
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		if hidden(r) {
+			writeU(&b, r)
+		} else {
+			b.WriteRune(r)
+		}
+		n++
+	}
+	return b.String()
+}
+
+// trimCut cuts an already-clean s to max-1 runes and an ellipsis.
+func trimCut(s string, max int) string {
+	r := []rune(s)
+	if len(r) < max {
+		return s
+	}
+	return strings.TrimRight(string(r[:max-1]), " ") + "…"
+}
+
+// isPlain reports whether s is printable ASCII with single spaces only: the
+// common case, which Line passes through without copying.
+func isPlain(s string) bool {
+	prevSpace := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+		if c == ' ' {
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+			continue
+		}
+		prevSpace = false
+	}
+	return true
+}
+
+// Text makes s safe as inline markdown anywhere on a line, a table cell
+// included: one line (Line), no markup (emphasis, links, images, code,
+// headings, lists, quotes, tables, math, footnotes), no raw HTML or
+// entities, no autolinks, no @mentions. A reader sees s as it was.
+func Text(s string, max int) string {
+	s = Line(s, max)
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	// At the start of a line these begin a block (heading, list, quote,
+	// setext underline, table): escaping the first one keeps it text.
+	switch s[0] {
+	case '#', '-', '+', '=', ':':
+		b.WriteByte('\\')
+	}
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' && digits == i {
+			digits++
+		}
+		switch c {
+		case '\\', '`', '*', '_', '[', ']', '|', '~', '$', '!', '^', '{', '}':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '.', ')':
+			if digits == i && i > 0 { // "1." or "1)" would start an ordered list
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '"':
+			b.WriteString("&quot;")
+		case '@':
+			b.WriteString("@" + zwsp)
+		case ':':
+			b.WriteByte(':')
+			if strings.HasPrefix(s[i+1:], "//") {
+				b.WriteString(zwsp)
+			}
+		case 'w', 'W':
+			b.WriteByte(c)
+			if len(s) >= i+4 && strings.EqualFold(s[i:i+4], "www.") {
+				b.WriteString(s[i+1 : i+3])
+				b.WriteString(zwsp)
+				i += 2
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// HTML makes s safe as the text of an HTML element in a markdown HTML block
+// (a <details> summary, where markdown is not parsed): one line, every
+// HTML-special character an entity, no mentions or autolinks.
+func HTML(s string, max int) string {
+	s = Line(s, max)
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&#39;")
+		case '@':
+			b.WriteString("@" + zwsp)
+		case ':':
+			b.WriteByte(':')
+			if strings.HasPrefix(s[i+1:], "//") {
+				b.WriteString(zwsp)
+			}
+		case 'w', 'W':
+			b.WriteByte(c)
+			if len(s) >= i+4 && strings.EqualFold(s[i:i+4], "www.") {
+				b.WriteString(s[i+1 : i+3])
+				b.WriteString(zwsp)
+				i += 2
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+var codeEscaper = strings.NewReplacer("`", "'", "|", "¦", "<!--", "‹!--", "-->", "--›")
+
+// Code renders s as an inline code span, safe in a table cell: one line, no
+// backtick (which would end the span) or pipe (which ends a cell even in
+// code), no comment delimiters (so no marker can appear in a body). Code
+// spans show text literally, so mentions and links in them are inert.
+func Code(s string, max int) string {
+	s = codeEscaper.Replace(Line(s, max))
+	if s == "" {
+		return "–"
+	}
+	return "`" + s + "`"
+}
+
+var mermaidEscaper = strings.NewReplacer("\"", "'", "[", "(", "]", ")", "<", "‹", ">", "›", "`", "'", "#", "#35;", "&", "#38;", "{", "(", "}", ")", "|", "¦", ";", "#59;")
+
+// Mermaid makes s safe inside a quoted mermaid node label in a fenced code
+// block: one line, no quote, bracket, tag, backtick (which could end the
+// fence) or entity (mermaid decodes #name; in labels).
+func Mermaid(s string, max int) string {
+	return mermaidEscaper.Replace(Line(s, max))
+}

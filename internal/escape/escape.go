@@ -117,14 +117,17 @@ func isPlain(s string) bool {
 	return true
 }
 
+// textSpecial are the bytes Text changes anywhere in a line.
+const textSpecial = "\\`*_[]|~$!^{}<>&\"@:wW"
+
 // Text makes s safe as inline markdown anywhere on a line, a table cell
 // included: one line (Line), no markup (emphasis, links, images, code,
 // headings, lists, quotes, tables, math, footnotes), no raw HTML or
 // entities, no autolinks, no @mentions. A reader sees s as it was.
 func Text(s string, max int) string {
 	s = Line(s, max)
-	if s == "" {
-		return ""
+	if s == "" || !strings.ContainsAny(s, textSpecial) && !strings.ContainsAny(s[:1], "#-+=:0123456789") {
+		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 8)
@@ -198,6 +201,8 @@ func HTML(s string, max int) string {
 			b.WriteString("&quot;")
 		case '\'':
 			b.WriteString("&#39;")
+		case '`':
+			b.WriteString("&#96;")
 		case '@':
 			b.WriteString("@" + zwsp)
 		case ':':
@@ -219,11 +224,12 @@ func HTML(s string, max int) string {
 	return b.String()
 }
 
-var codeEscaper = strings.NewReplacer("`", "'", "|", "¦", "<!--", "‹!--", "-->", "--›")
+var codeEscaper = strings.NewReplacer("`", "'", "|", "¦", "<", "‹", ">", "›")
 
 // Code renders s as an inline code span, safe in a table cell: one line, no
 // backtick (which would end the span) or pipe (which ends a cell even in
-// code), no comment delimiters (so no marker can appear in a body). Code
+// code), no angle brackets (so no marker or tag appears in a body, even
+// where markdown would show it as code). Code
 // spans show text literally, so mentions and links in them are inert.
 func Code(s string, max int) string {
 	s = codeEscaper.Replace(Line(s, max))

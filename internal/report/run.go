@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -15,7 +16,7 @@ var icons = map[result.Status]string{
 	result.StatusSkipped: "➖", result.StatusRunning: "⏳",
 }
 
-func badge(s result.Status) string { return icons[s] + " " + string(s) }
+func badge(s result.Status) string { return icons[s] + " " + cell(string(s), 20) }
 
 // headline is the verdict in words; never green unless the run passed.
 func headline(r *result.Run) string {
@@ -150,15 +151,25 @@ func dur(a, b time.Time) string {
 
 // Run renders a run result for kind.
 func Run(r *result.Run, kind Kind) string {
-	return fit(kind, func(d detail) string { return renderRun(r, kind, d) }, r.RunURL)
+	marker := ""
+	if kind == Comment {
+		marker = RunMarker("")
+	}
+	return fit(kind, func(d detail) string { return renderRun(r, kind, d, marker) }, r.RunURL)
 }
 
-func renderRun(r *result.Run, kind Kind, d detail) string {
+// RunComment renders the comment for one policy's sticky report: its
+// marker is the first line, inside the size limit.
+func RunComment(r *result.Run, policy string) string {
+	return fit(Comment, func(d detail) string { return renderRun(r, Comment, d, RunMarker(policy)) }, r.RunURL)
+}
+
+func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 	var b strings.Builder
-	if kind == Comment {
-		b.WriteString(RunMarker("") + "\n")
+	if marker != "" {
+		b.WriteString(marker + "\n")
 	}
-	fmt.Fprintf(&b, "## patchgate run `%s`: %s\n\n", cell(r.RunID, 80), headline(r))
+	fmt.Fprintf(&b, "## patchgate run %s: %s\n\n", escape.Code(r.RunID, 80), headline(r))
 	b.WriteString(cell(r.Summary, 500) + "\n\n")
 	if r.ForcedWindow {
 		b.WriteString("> [!WARNING]\n> `--force-window` was used: the schedule, freezes and change calendars were overridden.\n\n")
@@ -168,10 +179,10 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 	}
 	fmt.Fprintf(&b, " · started %s · took %s", r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), dur(r.StartedAt, r.EndedAt))
 	if r.RunURL != "" {
-		fmt.Fprintf(&b, " · [workflow run](%s)", r.RunURL)
+		b.WriteString(" · " + escape.Link("workflow run", r.RunURL, 0))
 	}
 	if r.SnapshotID != "" {
-		fmt.Fprintf(&b, " · snapshot `%s`", cell(r.SnapshotID, 40))
+		b.WriteString(" · snapshot " + escape.Code(r.SnapshotID, 40))
 	}
 	b.WriteString("\n\n")
 	for _, e := range r.Errors {
@@ -184,7 +195,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 			prev := ""
 			for j, a := range aggregate(p) {
 				id := fmt.Sprintf("p%d_%d", i, j)
-				label := fmt.Sprintf("%s / %s<br/>%s %d/%d", mermaidText(p.Name), mermaidText(a.name), a.status, a.counts.Succeeded, a.counts.Targeted)
+				label := fmt.Sprintf("%s / %s<br/>%s %d/%d", mermaidText(p.Name), mermaidText(a.name), mermaidText(string(a.status)), a.counts.Succeeded, a.counts.Targeted)
 				fmt.Fprintf(&b, "  %s[\"%s\"]:::%s\n", id, label, mermaidClass(a.status))
 				if prev != "" {
 					fmt.Fprintf(&b, "  %s --> %s\n", prev, id)
@@ -258,7 +269,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 
 	if d == counts {
 		if r.RunURL != "" {
-			fmt.Fprintf(&b, "Per-instance details are left out to fit; see [the run](%s) and its JSON result.\n", r.RunURL)
+			fmt.Fprintf(&b, "Per-instance details are left out to fit; see %s and its JSON result.\n", escape.Link("the run", r.RunURL, 0))
 		} else {
 			b.WriteString("Per-instance details are left out to fit; see the run's JSON result.\n")
 		}
@@ -275,7 +286,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 					tb.row(fmt.Sprintf("… %d more", len(failures)-limit))
 					break
 				}
-				tb.row(code(f.in.ID)+" "+cell(f.in.Name, 40), cell(f.where, 120), string(f.in.Outcome), cell(f.in.SSMStatus+" "+f.in.StatusDetails, 60), cell(f.in.Error, 240))
+				tb.row(code(f.in.ID)+" "+cell(f.in.Name, 40), cell(f.where, 120), cell(string(f.in.Outcome), 20), cell(f.in.SSMStatus+" "+f.in.StatusDetails, 60), cell(f.in.Error, 240))
 			}
 		})
 	}
@@ -307,7 +318,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 						fs    []result.Finding
 					}{{"remaining", in.Remaining}, {"new", in.New}, {"no fix", in.NoFix}, {"fixed", in.Fixed}} {
 						for _, f := range set.fs {
-							cves = append(cves, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), strings.ToLower(f.Severity), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100)))
+							cves = append(cves, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), cell(strings.ToLower(f.Severity), 20), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100)))
 						}
 					}
 				}
@@ -324,13 +335,13 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 					for _, c := range w.Commands {
 						id := code(c.CommandID)
 						if c.ConsoleURL != "" {
-							id = fmt.Sprintf("[%s](%s)", c.CommandID, c.ConsoleURL)
+							id = escape.Link(c.CommandID, c.ConsoleURL, 60)
 						}
 						if !c.Sent && !c.Resumed {
 							id = "(not sent)"
 						}
 						cmds = append(cmds, fmt.Sprintf("| %s | %s | %d | %d | %s | %s/%s | %s |", id, cell(p.Name+" · "+ph.Name, 100), w.Index, c.Instances,
-							cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), fmt.Sprint(t.AccountID+"/"+t.Region)))
+							cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), cell(t.AccountID+"/"+t.Region, 40)))
 					}
 				}
 			}
@@ -366,11 +377,7 @@ func topFailures(r *result.Run) []failure {
 	return out
 }
 
-func mermaidText(s string) string {
-	return mermaidEscaper.Replace(s)
-}
-
-var mermaidEscaper = strings.NewReplacer("\"", "'", "[", "(", "]", ")", "<", "", ">", "", "\n", " ", "`", "'")
+func mermaidText(s string) string { return escape.Mermaid(s, 60) }
 
 func mermaidClass(s result.Status) string {
 	switch s {

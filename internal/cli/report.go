@@ -81,7 +81,9 @@ func runReport(_ context.Context, env Env, opts any, args []string) int {
 		if o.format == "json" {
 			fmt.Fprintln(env.Stdout, string(data))
 		} else {
+			end := untrustedBlock(env)
 			fmt.Fprint(env.Stdout, report.Plan(&p, kind[o.format], o.link))
+			end()
 		}
 		return planExit(&p, false, false)
 	}
@@ -97,7 +99,9 @@ func runReport(_ context.Context, env Env, opts any, args []string) int {
 	if o.format == "json" {
 		printRun(env.Stdout, &r, "json")
 	} else {
+		end := untrustedBlock(env)
 		fmt.Fprint(env.Stdout, report.Run(&r, kind[o.format]))
+		end()
 	}
 	return result.ExitCode(r.Status)
 }

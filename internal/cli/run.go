@@ -15,6 +15,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/metrics"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
@@ -96,7 +97,9 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 		publishMetrics(factory, r, selected, log)
 	}
 	writeReport(o.report, r, log)
+	end := untrustedBlock(env)
 	printRun(env.Stdout, r, o.format)
+	end()
 	return result.ExitCode(r.Status)
 }
 
@@ -259,7 +262,7 @@ func maskerFor(env Env) awsapi.Masker {
 	if env.Getenv("GITHUB_ACTIONS") != "true" {
 		return nil
 	}
-	return &lockedMasker{a: githubactions.New(githubactions.WithWriter(env.Stdout), githubactions.WithGetenv(env.Getenv))}
+	return &lockedMasker{a: githubactions.New(githubactions.WithWriter(escape.CommandWriter(env.Stdout)), githubactions.WithGetenv(env.Getenv))}
 }
 
 // lockedMasker serialises masks: credentials of parallel targets refresh

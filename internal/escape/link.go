@@ -6,48 +6,52 @@ import (
 	"strings"
 )
 
-// linkHosts are the hosts patchgate links to: GitHub (its runs) and the AWS
-// consoles (its commands). A host matches itself or any subdomain.
-var linkHosts = []string{"github.com", "ghe.com", "console.aws.amazon.com", "console.amazonaws-us-gov.com", "console.amazonaws.cn"}
+// The links patchgate makes: a workflow run on GitHub (github.com or a
+// GHE.com tenant), and a Run Command in an AWS console. A host matches
+// itself or any subdomain; the path must be the shape patchgate builds.
+var (
+	githubHosts  = []string{"github.com", "ghe.com"}
+	consoleHosts = []string{"console.aws.amazon.com", "console.amazonaws-us-gov.com", "console.amazonaws.cn"}
+	runPath      = regexp.MustCompile(`^/[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}/actions/runs/[0-9]{1,20}(/attempts/[0-9]{1,5})?$`)
+	commandPath  = regexp.MustCompile(`^/systems-manager/run-command/[A-Za-z0-9-]{1,64}$`)
+	regionValue  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	hostPattern  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+)
 
-var hostPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+func hostIn(host string, hosts []string) bool {
+	for _, h := range hosts {
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return true
+		}
+	}
+	return false
+}
 
 // URL returns raw as a link destination that is safe in markdown, or ""
-// when it is not a link patchgate makes: only https, no user info, a host
-// of linkHosts (no port), and every path segment and query value
-// percent-encoded again, so no space, parenthesis, quote, pipe or angle
-// bracket is left to end the link or the table cell. The fragment is
-// dropped.
+// when it is not a link patchgate makes: https only, no user info or port,
+// a GitHub workflow run or an AWS console Run Command page (region the only
+// query), rebuilt from its checked parts, so nothing in it can end the link
+// or the table cell, or lead anywhere else.
 func URL(raw string) string {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Scheme != "https" || u.User != nil || u.Opaque != "" || u.Port() != "" {
+	if err != nil || u.Scheme != "https" || u.User != nil || u.Opaque != "" || u.Port() != "" || u.RawPath != "" {
 		return ""
 	}
 	host := u.Hostname()
 	if !hostPattern.MatchString(host) {
 		return ""
 	}
-	known := false
-	for _, h := range linkHosts {
-		if host == h || strings.HasSuffix(host, "."+h) {
-			known = true
+	switch {
+	case hostIn(host, githubHosts) && runPath.MatchString(u.Path):
+		return "https://" + host + u.Path
+	case hostIn(host, consoleHosts) && commandPath.MatchString(u.Path):
+		out := "https://" + host + u.Path
+		if region := u.Query().Get("region"); regionValue.MatchString(region) {
+			out += "?region=" + region
 		}
+		return out
 	}
-	if !known {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("https://" + host)
-	for _, seg := range strings.Split(strings.TrimPrefix(u.Path, "/"), "/") {
-		if seg == "" {
-			continue
-		}
-		b.WriteString("/" + url.PathEscape(seg))
-	}
-	if q := u.Query(); len(q) > 0 {
-		b.WriteString("?" + q.Encode())
-	}
-	return b.String()
+	return ""
 }
 
 // Link renders a markdown link with text (escaped as Text) to dest (checked

@@ -341,7 +341,7 @@ func TestUpsertLeavesForeignMarkerCommentsAlone(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		token, graphql, want string
-		requests           []string
+		requests             []string
 	}{
 		{"ghp_personal", "", "patchgate-user", []string{"GET /user"}},
 		{"ghs_actions", "", "github-actions[bot]", []string{"GET /user", "POST /graphql"}},

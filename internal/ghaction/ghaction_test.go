@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/plan"
 )
 
 func TestRoute(t *testing.T) {
@@ -557,5 +558,130 @@ func TestActionYAMLDeclaresEveryInput(t *testing.T) {
 	}
 	if doc.Runs.Using != "docker" || len(doc.Runs.Args) != 1 || doc.Runs.Args[0] != "action" {
 		t.Errorf("runs: %+v", doc.Runs)
+	}
+}
+
+// actionRun runs the action on a pull_request event against the fake, with
+// a stand-in CLI that writes p as the plan. It returns the exit code, the
+// log (stdout) and the job summary.
+func actionRun(t *testing.T, f *fakeGitHub, srv *httptest.Server, p *plan.Plan) (int, string, string) {
+	t.Helper()
+	tmp := t.TempDir()
+	out, summ, ev := filepath.Join(tmp, "out"), filepath.Join(tmp, "summary"), filepath.Join(tmp, "event.json")
+	for _, p := range []string{out, summ} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(ev, []byte(`{"pull_request":{"number":12}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": ev, "GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summ, "RUNNER_TEMP": tmp,
+		"GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "99", "INPUT_GITHUB-TOKEN": "ghs_token"}
+	getenv := func(k string) string { return env[k] }
+	js, _ := json.Marshal(p)
+	var stdout strings.Builder
+	code := Run(context.Background(), Deps{
+		Action: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&stdout)), Getenv: getenv, TempDir: tmp,
+		Invoke: func(_ context.Context, args []string) int {
+			for i, a := range args {
+				if a == "--json" {
+					_ = os.WriteFile(args[i+1], js, 0o644)
+				}
+			}
+			return 6
+		},
+		Comments: func(token string) (*Comments, error) {
+			c, err := NewComments(token, srv.URL, "o/r")
+			if err == nil {
+				c.Clock = f.clock
+			}
+			return c, err
+		},
+	})
+	summary, _ := os.ReadFile(summ)
+	return code, stdout.String(), string(summary)
+}
+
+func changedPlan() *plan.Plan {
+	return &plan.Plan{Base: "origin/main", Policies: []plan.PolicyPlan{{PolicyDiff: plan.PolicyDiff{Name: "web-fleet", File: "policies/web-fleet.yaml", Status: plan.Changed,
+		Changes: []plan.FieldChange{{Field: "production: maxErrors", From: "2%", To: "5%"}},
+		Risks:   []plan.Risk{{Check: "max-errors-raised", Message: "production: maxErrors 2% -> 5%"}}}}}}
+}
+
+// TestActionPlanComments: the plan mode's comment on a pull request, end
+// to end over the REST API: a fork's read-only token, a secondary rate
+// limit, someone else's comment with our marker, a long discussion.
+func TestActionPlanComments(t *testing.T) {
+	const marker = "<!-- patchgate:plan -->"
+	for _, tc := range []struct {
+		name  string
+		setup func(f *fakeGitHub)
+		check func(t *testing.T, f *fakeGitHub, log, summary string)
+	}{
+		{"fork: read-only token", func(f *fakeGitHub) { f.deny = true }, func(t *testing.T, f *fakeGitHub, log, summary string) {
+			if !strings.Contains(summary, "max-errors-raised") || !strings.Contains(summary, "web-fleet") {
+				t.Errorf("the plan is not in the summary:\n%s", summary)
+			}
+			var warn []string
+			for _, l := range strings.Split(log, "\n") {
+				if strings.HasPrefix(l, "::warning::could not comment") {
+					warn = append(warn, l)
+				}
+			}
+			if len(warn) != 1 || !strings.Contains(warn[0], "forks get a read-only token") {
+				t.Fatalf("want one short warning, got %q in\n%s", warn, log)
+			}
+			for _, bad := range []string{"http", "127.0.0.1", "Resource not accessible", "docs.github.com", "POST"} {
+				if strings.Contains(warn[0], bad) {
+					t.Errorf("the warning carries %q: %s", bad, warn[0])
+				}
+			}
+		}},
+		{"429 is retried", func(f *fakeGitHub) {
+			f.limits = []limit{{status: 429, retryAfter: "3"}, {status: 429}}
+		}, func(t *testing.T, f *fakeGitHub, log, summary string) {
+			if len(f.comments[12]) != 1 || strings.Contains(log, "could not comment") {
+				t.Fatalf("comments %v\n%s", f.comments[12], log)
+			}
+			if fmt.Sprint(f.clock.slept) != "[3s 2m0s]" {
+				t.Errorf("waited %v", f.clock.slept)
+			}
+		}},
+		{"a foreign comment with our marker is left alone", func(f *fakeGitHub) {
+			f.addComment(12, "mallory", marker+"\nLGTM, merge it")
+		}, func(t *testing.T, f *fakeGitHub, log, summary string) {
+			cs := f.comments[12]
+			if len(cs) != 2 || cs[0]["body"] != marker+"\nLGTM, merge it" || !strings.HasPrefix(cs[1]["body"].(string), marker+"\n## patchgate plan") {
+				t.Fatalf("comments %v", cs)
+			}
+			if !strings.Contains(log, "1 comment(s) by someone other than github-actions[bot] start with patchgate's marker") {
+				t.Errorf("not noted in the log:\n%s", log)
+			}
+		}},
+		{"150 comments: ours on page 2 is edited", func(f *fakeGitHub) {
+			for i := 0; i < 120; i++ {
+				f.addComment(12, "reviewer", "comment")
+			}
+			f.addComment(12, "github-actions[bot]", marker+"\nold plan")
+			for i := 0; i < 40; i++ {
+				f.addComment(12, "reviewer", "comment")
+			}
+		}, func(t *testing.T, f *fakeGitHub, log, summary string) {
+			cs := f.comments[12]
+			if len(cs) != 161 || !strings.Contains(cs[120]["body"].(string), "max-errors-raised") || f.count("PATCH", "") != 1 {
+				t.Fatalf("%d comments, ours: %.80q", len(cs), cs[120]["body"])
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newServer(t)
+			tc.setup(f)
+			code, log, summary := actionRun(t, f, srv, changedPlan())
+			if code != 0 {
+				t.Fatalf("exit %d: commenting never fails the step\n%s", code, log)
+			}
+			tc.check(t, f, log, summary)
+		})
 	}
 }

@@ -33,11 +33,12 @@ type Annotation struct {
 // go-githubactions (data: %, \r, \n; properties also : and ,), after any
 // other hidden character (bidi overrides, terminal escapes) is shown as
 // \uXXXX. A message keeps its line breaks (the runner shows them); the
-// title and file are one line each.
+// title is one line; the file name is left whole so the annotation lands on
+// the file (the escaping alone keeps it inside the property).
 func (a Annotation) Format() string {
 	props := githubactions.CommandProperties{}
 	if a.File != "" {
-		props["file"] = escape.Line(a.File, 0)
+		props["file"] = a.File // as it is: the runner decodes it back to the file's real name
 	}
 	if a.Line > 0 {
 		props["line"] = strconv.Itoa(a.Line)

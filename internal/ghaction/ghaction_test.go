@@ -471,19 +471,22 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 	}
 	var gotArgs []string
 	var stdout strings.Builder
-	code := Run(context.Background(), Deps{
-		Action: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&stdout)), Getenv: getenv, TempDir: tmp,
-		Invoke: func(_ context.Context, args []string) int {
-			gotArgs = args
-			for i, a := range args {
-				if a == "--report" {
-					_ = os.WriteFile(args[i+1], recorded, 0o644)
+	run := func() int {
+		return Run(context.Background(), Deps{
+			Action: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&stdout)), Getenv: getenv, TempDir: tmp,
+			Invoke: func(_ context.Context, args []string) int {
+				gotArgs = args
+				for i, a := range args {
+					if a == "--report" {
+						_ = os.WriteFile(args[i+1], recorded, 0o644)
+					}
 				}
-			}
-			return 1
-		},
-		Comments: func(token string) (*Comments, error) { return NewComments(token, srv.URL, "o/r") },
-	})
+				return 1
+			},
+			Comments: func(token string) (*Comments, error) { return NewComments(token, srv.URL, "o/r") },
+		})
+	}
+	code := run()
 	if code != 1 {
 		t.Fatalf("exit %d: the run's own code must reach the step", code)
 	}
@@ -511,6 +514,11 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		if !strings.HasPrefix(c["body"].(string), "<!-- patchgate:run:") {
 			t.Errorf("comment without its policy marker: %.80s", c["body"])
 		}
+	}
+	// A second run finds each policy's comment (its own, marker on the first
+	// line) and makes no new one.
+	if code := run(); code != 1 || len(f.issues) != 1 || len(f.comments[100]) != 3 {
+		t.Fatalf("second run: exit %d, issues %d, comments %d", code, len(f.issues), len(f.comments[100]))
 	}
 }
 

@@ -138,7 +138,7 @@ func Text(s string, max int) string {
 		b.WriteByte('\\')
 	}
 	digits := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= '0' && c <= '9' && digits == i {
 			digits++
@@ -152,33 +152,47 @@ func Text(s string, max int) string {
 				b.WriteByte('\\')
 			}
 			b.WriteByte(c)
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		case '"':
-			b.WriteString("&quot;")
-		case '@':
-			b.WriteString("@" + zwsp)
-		case ':':
-			b.WriteByte(':')
-			if strings.HasPrefix(s[i+1:], "//") {
-				b.WriteString(zwsp)
-			}
-		case 'w', 'W':
-			b.WriteByte(c)
-			if len(s) >= i+4 && strings.EqualFold(s[i:i+4], "www.") {
-				b.WriteString(s[i+1 : i+3])
-				b.WriteString(zwsp)
-				i += 2
-			}
 		default:
-			b.WriteByte(c)
+			i += writeInert(&b, s, i)
+			continue
 		}
+		i++
 	}
 	return b.String()
+}
+
+// writeInert writes s[i] as both markdown text and HTML text need it: angle
+// brackets, ampersand and double quote as entities, a zero-width space
+// after @ (no mention) and inside "://" and "www." (no autolink), any other
+// byte as it is. It returns how many bytes of s it wrote.
+func writeInert(b *strings.Builder, s string, i int) int {
+	switch c := s[i]; c {
+	case '<':
+		b.WriteString("&lt;")
+	case '>':
+		b.WriteString("&gt;")
+	case '&':
+		b.WriteString("&amp;")
+	case '"':
+		b.WriteString("&quot;")
+	case '@':
+		b.WriteString("@" + zwsp)
+	case ':':
+		b.WriteByte(':')
+		if strings.HasPrefix(s[i+1:], "//") {
+			b.WriteString(zwsp)
+		}
+	case 'w', 'W':
+		if len(s) >= i+4 && strings.EqualFold(s[i:i+4], "www.") {
+			b.WriteString(s[i : i+3])
+			b.WriteString(zwsp)
+			return 3
+		}
+		b.WriteByte(c)
+	default:
+		b.WriteByte(c)
+	}
+	return 1
 }
 
 // HTML makes s safe as the text of an HTML element in a markdown HTML block
@@ -188,38 +202,17 @@ func HTML(s string, max int) string {
 	s = Line(s, max)
 	var b strings.Builder
 	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '&':
-			b.WriteString("&amp;")
-		case '"':
-			b.WriteString("&quot;")
+	for i := 0; i < len(s); {
+		switch s[i] {
 		case '\'':
 			b.WriteString("&#39;")
 		case '`':
 			b.WriteString("&#96;")
-		case '@':
-			b.WriteString("@" + zwsp)
-		case ':':
-			b.WriteByte(':')
-			if strings.HasPrefix(s[i+1:], "//") {
-				b.WriteString(zwsp)
-			}
-		case 'w', 'W':
-			b.WriteByte(c)
-			if len(s) >= i+4 && strings.EqualFold(s[i:i+4], "www.") {
-				b.WriteString(s[i+1 : i+3])
-				b.WriteString(zwsp)
-				i += 2
-			}
 		default:
-			b.WriteByte(c)
+			i += writeInert(&b, s, i)
+			continue
 		}
+		i++
 	}
 	return b.String()
 }

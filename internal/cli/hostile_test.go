@@ -10,6 +10,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/escape/escapetest"
+	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -69,7 +70,7 @@ func TestActionHostilePolicyFilesInAPullRequest(t *testing.T) {
 
 // FuzzTextOutput prints a run and a plan whose every string field is
 // hostile, as patchgate prints them under GitHub Actions (run's text, the
-// report command's markdown and JSON), and checks the log: no line from
+// report command's markdown and JSON of both), and checks the log: no line from
 // input is a workflow command, no hidden character, and JSON output still
 // reads back as the same result.
 func FuzzTextOutput(f *testing.F) {
@@ -99,6 +100,20 @@ func FuzzTextOutput(f *testing.F) {
 		in := filepath.Join(t.TempDir(), "result.json")
 		if err := os.WriteFile(in, data, 0o644); err != nil {
 			t.Fatal(err)
+		}
+		p := &plan.Plan{}
+		escapetest.Fill(p, escapetest.Cycle(b, a, "  ::warning::z"))
+		planData, _ := json.Marshal(p)
+		planIn := filepath.Join(t.TempDir(), "plan.json")
+		if err := os.WriteFile(planIn, planData, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, format := range []string{"summary", "comment"} {
+			var out, errOut strings.Builder
+			Main(t.Context(), []string{"report", "--input", planIn, "--format", format}, Env{Stdout: &out, Stderr: &errOut, Getenv: env.Getenv})
+			if err := escapetest.CheckLog(out.String() + errOut.String()); err != nil {
+				t.Fatalf("plan report --format %s: %v\n%s", format, err, out.String())
+			}
 		}
 		for _, format := range []string{"summary", "comment", "json"} {
 			var out, errOut strings.Builder

@@ -236,6 +236,8 @@ func (c *Comments) Identity(ctx context.Context) (string, error) {
 	switch {
 	case err == nil && user.GetLogin() != "":
 		login = user.GetLogin()
+	case errors.Is(err, ErrRateLimited): // not an answer about the token: guessing could make a second comment
+		return "", err
 	case err == nil || errors.As(err, &e) && (e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized || e.Status == http.StatusNotFound):
 		login = c.viewer(ctx)
 		if login == "" {

@@ -422,6 +422,22 @@ func TestRateLimitsAreWaitedOut(t *testing.T) {
 	}
 }
 
+// TestIdentityIsNotGuessedWhenRateLimited: a rate limit on GET /user says
+// nothing about whose token it is; guessing the Actions bot for a personal
+// token would miss our comment and post a second one.
+func TestIdentityIsNotGuessedWhenRateLimited(t *testing.T) {
+	f, srv := newServer(t)
+	c := commentsFor(t, f, srv, "ghp_personal")
+	c.Budget = time.Minute
+	f.limits = []limit{{status: 403, resetIn: time.Hour}}
+	if _, err := c.Upsert(context.Background(), 7, "<!-- m -->", "x"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("want ErrRateLimited, got %v", err)
+	}
+	if len(f.comments[7]) != 0 || f.count("POST", "/graphql") != 0 {
+		t.Errorf("went on without knowing who it is: %v", f.requests)
+	}
+}
+
 func TestCommentTooLongIsRefused(t *testing.T) {
 	f, c := newFake(t)
 	_, err := c.Upsert(context.Background(), 7, "<!-- patchgate:plan -->", strings.Repeat("ä", 65536))

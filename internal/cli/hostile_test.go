@@ -135,3 +135,17 @@ func FuzzTextOutput(f *testing.F) {
 		}
 	})
 }
+
+// TestReportJSONWithCRLF: a plan file saved with CRLF line ends still
+// prints as JSON (the log neutralises \r, so it must not pass through).
+func TestReportJSONWithCRLF(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(in, []byte("{\r\n  \"base\": \"main\",\r\n  \"policies\": []\r\n}\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "report", "--input", in, "--format", "json")
+	var p plan.Plan
+	if code != ExitOK || json.Unmarshal([]byte(out), &p) != nil || p.Base != "main" {
+		t.Fatalf("exit %d, output %q %s", code, out, errOut)
+	}
+}

@@ -69,12 +69,18 @@ func Line(s string, max int) string {
 			space = b.Len() > 0
 			continue
 		}
-		if max > 0 && n >= max {
+		need := 1 // runes r takes as written: \uXXXX for a hidden one, never cut in two
+		if hidden(r) {
+			need = 6
+		}
+		if space {
+			need++
+		}
+		if max > 0 && n+need > max {
 			return trimCut(b.String(), max)
 		}
 		if space {
 			b.WriteByte(' ')
-			n++
 			space = false
 		}
 		if hidden(r) {
@@ -82,18 +88,19 @@ func Line(s string, max int) string {
 		} else {
 			b.WriteRune(r)
 		}
-		n++
+		n += need
 	}
 	return b.String()
 }
 
-// trimCut cuts an already-clean s to max-1 runes and an ellipsis.
+// trimCut ends an already-clean s, which more text followed, with an
+// ellipsis, within max runes.
 func trimCut(s string, max int) string {
 	r := []rune(s)
-	if len(r) < max {
-		return s
+	if len(r) >= max {
+		r = r[:max-1]
 	}
-	return strings.TrimRight(string(r[:max-1]), " ") + "…"
+	return strings.TrimRight(string(r), " ") + "…"
 }
 
 // isPlain reports whether s is printable ASCII with single spaces only: the

@@ -30,6 +30,11 @@ func TestLine(t *testing.T) {
 	if got := Line("ab  cd", 5); got != "ab cd" {
 		t.Errorf("no cut needed: %q", got)
 	}
+	for in, want := range map[string]string{"abcd efgh": "abcd…", "abc  defg": "abc…", "abc\u202edefg": "abc…", "a\u202eb": "a…"} {
+		if got := Line(in, 5); got != want || utf8.RuneCountInString(got) > 5 {
+			t.Errorf("Line(%q, 5) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestText(t *testing.T) {

@@ -8,7 +8,12 @@ package annotate
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/patchgate/patchgate/internal/escape"
 )
 
 // Limit is how many annotations of one kind GitHub shows per step.
@@ -24,40 +29,36 @@ type Annotation struct {
 	Message string
 }
 
-// EscapeData escapes a workflow command's message.
-func EscapeData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
-}
-
-// EscapeProperty escapes a workflow command's property value.
-func EscapeProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
-}
-
-// Format renders one annotation as a workflow command line.
+// Format renders one annotation as a workflow command line, escaped by
+// go-githubactions (data: %, \r, \n; properties also : and ,), after any
+// other hidden character (bidi overrides, terminal escapes) is shown as
+// \uXXXX. A message keeps its line breaks (the runner shows them); the
+// title is one line; the file name is left whole so the annotation lands on
+// the file (the escaping alone keeps it inside the property).
 func (a Annotation) Format() string {
-	var props []string
+	props := githubactions.CommandProperties{}
 	if a.File != "" {
-		props = append(props, "file="+EscapeProperty(a.File))
+		props["file"] = a.File // as it is: the runner decodes it back to the file's real name
 	}
 	if a.Line > 0 {
-		props = append(props, fmt.Sprintf("line=%d", a.Line))
+		props["line"] = strconv.Itoa(a.Line)
 	}
 	if a.Col > 0 {
-		props = append(props, fmt.Sprintf("col=%d", a.Col))
+		props["col"] = strconv.Itoa(a.Col)
 	}
 	if a.Title != "" {
-		props = append(props, "title="+EscapeProperty(a.Title))
+		props["title"] = escape.Line(a.Title, 200)
 	}
 	level := a.Level
 	if level == "" {
 		level = "error"
 	}
-	p := ""
-	if len(props) > 0 {
-		p = " " + strings.Join(props, ",")
+	lines := strings.FieldsFunc(a.Message, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, l := range lines {
+		lines[i] = escape.Line(l, 0)
 	}
-	return fmt.Sprintf("::%s%s::%s", level, p, EscapeData(a.Message))
+	cmd := githubactions.Command{Name: level, Properties: props, Message: strings.Join(lines, "\n")}
+	return cmd.String()
 }
 
 // Write writes the annotations, at most Limit per level, and a summary

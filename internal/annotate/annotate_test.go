@@ -8,9 +8,9 @@ import (
 )
 
 func TestFormatEscapes(t *testing.T) {
-	a := Annotation{Level: "error", File: "policies/a,b:c.yaml", Line: 3, Col: 5, Message: "bad 100%\n::warning::injected\r"}
+	a := Annotation{Level: "error", File: "policies/a,b:c\r::x.yaml", Line: 3, Col: 5, Title: "t\n::y", Message: "bad 100%\n::warning::injected\r::set-output name=x::\u202e\x1b"}
 	got := a.Format()
-	want := "::error file=policies/a%2Cb%3Ac.yaml,line=3,col=5::bad 100%25%0A::warning::injected%0D"
+	want := "::error col=5,file=policies/a%2Cb%3Ac%0D%3A%3Ax.yaml,line=3,title=t %3A%3Ay::bad 100%25%0A::warning::injected%0A::set-output name=x::\\u202e\\u001b"
 	if got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/ghaction"
 )
 
@@ -20,7 +21,7 @@ func init() {
 			"same flags the CLI takes, and writes the step outputs, the job summary and the sticky comments.",
 		Flags: func(fs *flag.FlagSet) any { return nil },
 		Run: func(ctx context.Context, env Env, _ any, _ []string) int {
-			a := githubactions.New(githubactions.WithWriter(env.Stdout), githubactions.WithGetenv(env.Getenv))
+			a := githubactions.New(githubactions.WithWriter(escape.CommandWriter(env.Stdout)), githubactions.WithGetenv(env.Getenv))
 			return ghaction.Run(ctx, ghaction.Deps{
 				Action: a, Getenv: env.Getenv,
 				Invoke: func(ctx context.Context, args []string) int { return Main(ctx, args, env) },

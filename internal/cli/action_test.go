@@ -31,6 +31,11 @@ func (g *githubStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	_ = json.Unmarshal(data, &body)
 	switch {
+	case r.URL.Path == "/user": // an installation token may not read it
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `{"message":"Resource not accessible by integration"}`)
+	case r.URL.Path == "/graphql":
+		w.WriteHeader(http.StatusNotFound)
 	case r.Method == http.MethodGet:
 		fmt.Fprint(w, "[]")
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/issues"):

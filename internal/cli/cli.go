@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/version"
 )
@@ -55,6 +56,15 @@ func register(c *Command) {
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
+	}
+	// Everything printed passes through a LogWriter: no input-derived text
+	// can start a workflow command or carry a \r or terminal escape; the
+	// commands patchgate means go through escape.CommandWriter.
+	if _, wrapped := env.Stdout.(*escape.LogWriter); !wrapped && env.Stdout != nil && env.Stderr != nil {
+		out, errOut := escape.NewLogWriter(env.Stdout), escape.NewLogWriter(env.Stderr)
+		defer out.Flush()
+		defer errOut.Flush()
+		env.Stdout, env.Stderr = out, errOut
 	}
 	if len(args) == 0 {
 		topHelp(env.Stderr)

@@ -104,7 +104,9 @@ func runPlan(ctx context.Context, env Env, opts any, args []string) int {
 	if o.format == "json" {
 		fmt.Fprintln(env.Stdout, string(js))
 	} else {
+		end := untrustedBlock(env)
 		fmt.Fprint(env.Stdout, md)
+		end()
 	}
 	return planExit(p, o.failOnRisk, o.detailedExitcode)
 }

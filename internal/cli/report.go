@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -80,9 +81,15 @@ func runReport(_ context.Context, env Env, opts any, args []string) int {
 			return ExitUsage
 		}
 		if o.format == "json" {
-			fmt.Fprintln(env.Stdout, string(data))
+			// Re-indented, not passed through: a \r between tokens (a file
+			// saved with CRLF) would reach the log as a visible "\r".
+			var buf bytes.Buffer
+			_ = json.Indent(&buf, bytes.TrimSpace(data), "", "  ")
+			fmt.Fprintln(env.Stdout, buf.String())
 		} else {
+			end := untrustedBlock(env)
 			fmt.Fprint(env.Stdout, report.Plan(&p, kind[o.format], o.link))
+			end()
 		}
 		return planExit(&p, false, false)
 	}
@@ -98,7 +105,9 @@ func runReport(_ context.Context, env Env, opts any, args []string) int {
 	if o.format == "json" {
 		printRun(env.Stdout, &r, "json")
 	} else {
+		end := untrustedBlock(env)
 		fmt.Fprint(env.Stdout, report.Run(&r, kind[o.format]))
+		end()
 	}
 	return exitcode.ForStatus(r.Status)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awsconnect"
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/metrics"
@@ -100,7 +101,9 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 		publishMetrics(factory, r, selected, log)
 	}
 	writeReport(o.report, r, log)
+	end := untrustedBlock(env)
 	printRun(env.Stdout, r, o.format)
+	end()
 	return exitcode.ForStatus(r.Status)
 }
 
@@ -269,7 +272,7 @@ func maskerFor(env Env) awsapi.Masker {
 	if env.Getenv("GITHUB_ACTIONS") != "true" {
 		return nil
 	}
-	return &lockedMasker{a: githubactions.New(githubactions.WithWriter(env.Stdout), githubactions.WithGetenv(env.Getenv))}
+	return &lockedMasker{a: githubactions.New(githubactions.WithWriter(escape.CommandWriter(env.Stdout)), githubactions.WithGetenv(env.Getenv))}
 }
 
 // lockedMasker serialises masks: credentials of parallel targets refresh

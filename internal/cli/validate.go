@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/patchgate/patchgate/internal/annotate"
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
@@ -62,7 +63,7 @@ func runValidate(_ context.Context, env Env, opts any, args []string) int {
 		for i, p := range set.Problems {
 			as[i] = annotate.Annotation{Level: "error", File: p.File, Line: p.Line, Col: p.Col, Title: "patchgate policy", Message: p.Message}
 		}
-		annotate.Write(env.Stdout, as)
+		annotate.Write(escape.CommandWriter(env.Stdout), as)
 	}
 	switch o.format {
 	case "json":
@@ -77,9 +78,11 @@ func runValidate(_ context.Context, env Env, opts any, args []string) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(r)
 	default:
+		end := untrustedBlock(env)
 		for _, p := range set.Problems {
 			fmt.Fprintln(env.Stdout, p.String())
 		}
+		end()
 		fmt.Fprintln(env.Stdout, summaryLine(set))
 	}
 	if len(set.Problems) > 0 {

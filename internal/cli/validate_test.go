@@ -85,7 +85,7 @@ func TestValidateGolden(t *testing.T) {
 	}
 	golden(t, "validate.json", out)
 	code, out, _ = runIn(t, dir, map[string]string{"GITHUB_ACTIONS": "true"}, "validate")
-	if code != ExitFailed || !strings.Contains(out, "::error file=policies/broken.yaml,line=9,col=26,title=patchgate policy::") {
+	if code != ExitFailed || !strings.Contains(out, "::error col=26,file=policies/broken.yaml,line=9,title=patchgate policy::") {
 		t.Fatalf("annotations: %s", out)
 	}
 }

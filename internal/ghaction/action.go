@@ -17,6 +17,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/report"
@@ -166,7 +167,7 @@ func Run(ctx context.Context, d Deps) int {
 		a.Errorf("%v", err)
 		return exitcode.Usage
 	}
-	a.Infof("patchgate: mode %s (input %s, event %s)", mode, in.Mode, ev.Name)
+	a.Infof("%s", escape.Log(fmt.Sprintf("patchgate: mode %s (input %s, event %s)", mode, escape.Line(in.Mode, 40), escape.Line(ev.Name, 60))))
 	if in.GitHubToken != "" {
 		a.AddMask(in.GitHubToken)
 	}
@@ -226,13 +227,12 @@ func Run(ctx context.Context, d Deps) int {
 		}
 		a.SetOutput("status", status)
 		for _, r := range p.Risks() {
-			a.Warningf("%s: %s", r.Check, r.Message)
+			a.Warningf("%s: %s", escape.Line(r.Check, 60), escape.Line(r.Message, 500))
 		}
 		a.AddStepSummary(report.Plan(&p, report.Summary, runURL(d.Getenv)))
 		if in.Comment && ev.PRNumber > 0 {
 			comment(ctx, d, in, func(c *Comments) error {
-				body, _ := os.ReadFile(md)
-				_, err := c.Upsert(ctx, ev.PRNumber, report.PlanMarker(), string(body))
+				_, err := c.Upsert(ctx, ev.PRNumber, report.PlanMarker(), report.Plan(&p, report.Comment, runURL(d.Getenv)))
 				return err
 			})
 		}
@@ -296,8 +296,7 @@ func Run(ctx context.Context, d Deps) int {
 			for _, p := range r.Policies {
 				one := r
 				one.Policies = []result.Policy{p}
-				body := strings.Replace(report.Run(&one, report.Comment), report.RunMarker(""), report.RunMarker(p.Name), 1)
-				if _, err := c.Upsert(ctx, n, report.RunMarker(p.Name), body); err != nil {
+				if _, err := c.Upsert(ctx, n, report.RunMarker(p.Name), report.RunComment(&one, p.Name)); err != nil {
 					return err
 				}
 			}
@@ -316,13 +315,25 @@ func comment(ctx context.Context, d Deps, in Inputs, post func(*Comments) error)
 	}
 	c, err := d.Comments(in.GitHubToken)
 	if err == nil {
+		c.Note = func(msg string) { d.Action.Infof("%s", escape.Log("patchgate: "+msg)) }
 		err = post(c)
 	}
+	if err == nil {
+		return
+	}
+	// The warning says what and why in a line; the library's text (API URLs,
+	// response bodies) goes to the debug log only.
+	d.Action.Debugf("%s", escape.Line(err.Error(), 2000))
+	var e *Error
 	switch {
 	case errors.Is(err, ErrNoAccess):
-		d.Action.Warningf("could not comment (%v); this happens on pull requests from forks, whose token is read-only. The report is in the job summary.", err)
-	case err != nil:
-		d.Action.Warningf("could not comment: %v. The report is in the job summary.", err)
+		d.Action.Warningf("could not comment: the GitHub token may not write here (pull requests from forks get a read-only token). The report is in the job summary.")
+	case errors.Is(err, ErrRateLimited):
+		d.Action.Warningf("could not comment: GitHub's rate limit did not reset within the wait budget. The report is in the job summary.")
+	case errors.As(err, &e):
+		d.Action.Warningf("could not comment (%s). The report is in the job summary.", escape.Line(e.Brief(), 200))
+	default:
+		d.Action.Warningf("could not comment (%s). The report is in the job summary.", escape.Line(err.Error(), 200))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/plan"
 )
 
@@ -34,7 +35,7 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 	if p.BaseSHA != "" && p.BaseSHA != p.Base {
 		base += " (" + shortSHA(p.BaseSHA) + ")"
 	}
-	fmt.Fprintf(&b, "## patchgate plan: %s\n\nCompared with `%s`: %s.\n\n", head, cell(base, 80), cell(p.Summary(), 300))
+	fmt.Fprintf(&b, "## patchgate plan: %s\n\nCompared with %s: %s.\n\n", head, escape.Code(base, 80), cell(p.Summary(), 300))
 
 	if len(p.Problems) > 0 {
 		b.WriteString("### Problems\n\n")
@@ -56,7 +57,7 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 				fmt.Fprintf(&b, "- … and %d more\n", len(risks)-limit)
 				break
 			}
-			fmt.Fprintf(&b, "- ⚠️ **%s** %s\n", r.Check, cell(r.Message, 300))
+			fmt.Fprintf(&b, "- ⚠️ **%s** %s\n", cell(r.Check, 60), cell(r.Message, 300))
 		}
 		b.WriteString("\n")
 	}
@@ -75,7 +76,7 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 				name += " (was " + cell(pp.OldName, 60) + ")"
 			}
 			inst, comp, cves, drift := targetsSummary(pp, p.AWSChecked)
-			tb.row(name, statusIcon[pp.Status]+" "+string(pp.Status), fmt.Sprint(len(pp.Changes)), fmt.Sprint(len(pp.Risks)), inst, comp, cves, drift)
+			tb.row(name, statusIcon[pp.Status]+" "+cell(string(pp.Status), 20), fmt.Sprint(len(pp.Changes)), fmt.Sprint(len(pp.Risks)), inst, comp, cves, drift)
 		}
 		b.WriteString("\n")
 	}
@@ -86,9 +87,9 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 				fmt.Fprintf(&b, "_%d more changed policies are summarised in the table above._\n\n", len(changed)-20)
 				break
 			}
-			summary := fmt.Sprintf("%s %s: %s", statusIcon[pp.Status], cell(pp.Name, 60), plural(len(pp.Changes), "change", "changes"))
+			summary := fmt.Sprintf("%s %s: %s", statusIcon[pp.Status], escape.HTML(pp.Name, 60), plural(len(pp.Changes), "change", "changes"))
 			if pp.Status == plan.Invalid {
-				summary = fmt.Sprintf("%s %s: does not validate", statusIcon[pp.Status], cell(pp.Name, 60))
+				summary = fmt.Sprintf("%s %s: does not validate", statusIcon[pp.Status], escape.HTML(pp.Name, 60))
 			}
 			body := func() {
 				if pp.File != "" {
@@ -133,9 +134,9 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 					case dr.BaselineID == "":
 						fmt.Fprintf(&b, "\n- Baseline in %s: not created yet; `sync` creates it and registers %s\n", where, cell(strings.Join(dr.Register, ", "), 200))
 					case len(dr.Changes) == 0 && len(dr.Register) == 0 && len(dr.Deregister) == 0:
-						fmt.Fprintf(&b, "\n- Baseline in %s: `%s` matches\n", where, dr.BaselineID)
+						fmt.Fprintf(&b, "\n- Baseline in %s: %s matches\n", where, escape.Code(dr.BaselineID, 60))
 					default:
-						fmt.Fprintf(&b, "\n- Baseline in %s: `%s` differs from the repository (changed outside patchgate, or by this PR):\n", where, dr.BaselineID)
+						fmt.Fprintf(&b, "\n- Baseline in %s: %s differs from the repository (changed outside patchgate, or by this PR):\n", where, escape.Code(dr.BaselineID, 60))
 						for _, c := range dr.Changes {
 							b.WriteString("  - " + cell(c.String(), 300) + "\n")
 						}
@@ -152,7 +153,7 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 		}
 	} else if len(changed) > 0 {
 		if link != "" {
-			fmt.Fprintf(&b, "Field-level changes are left out to fit; see [the run](%s) or run `patchgate plan` locally.\n\n", link)
+			fmt.Fprintf(&b, "Field-level changes are left out to fit; see %s or run `patchgate plan` locally.\n\n", escape.Link("the run", link, 0))
 		} else {
 			b.WriteString("Field-level changes are left out to fit; run `patchgate plan` locally for them.\n\n")
 		}

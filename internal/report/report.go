@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/patchgate/patchgate/internal/escape"
 )
 
 // Kind is where a rendering goes; each has GitHub's size limit.
@@ -31,12 +33,13 @@ func (k Kind) Limit() int {
 // Markers identify patchgate's sticky comments, one per report kind.
 func PlanMarker() string { return "<!-- patchgate:plan -->" }
 
-// RunMarker identifies the sticky run report of a policy ("" = all).
+// RunMarker identifies the sticky run report of a policy ("" = all). The
+// name is encoded (escape.MarkerName): a marker is only ever patchgate's.
 func RunMarker(policy string) string {
 	if policy == "" {
 		return "<!-- patchgate:run -->"
 	}
-	return "<!-- patchgate:run:" + policy + " -->"
+	return "<!-- patchgate:run:" + escape.MarkerName(policy) + " -->"
 }
 
 // detail is how much a rendering shows; renderers try Full first.
@@ -66,7 +69,7 @@ func fit(kind Kind, render func(d detail) string, link string) string {
 func cut(s string, limit int, link string) string {
 	note := "\n\n_The report is too large to show in full"
 	if link != "" {
-		note += fmt.Sprintf("; the complete report is in [the run](%s)", link)
+		note += "; the complete report is in " + escape.Link("the run", link, 0)
 	}
 	note += "._\n"
 	budget := limit - len(note) - 64 // room for closing tags
@@ -92,30 +95,12 @@ func cut(s string, limit int, link string) string {
 	return s + tail.String() + note
 }
 
-// cell makes a string safe inside a markdown table cell: one line, no pipe
-// or HTML, bounded length, valid UTF-8.
-func cell(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > max {
-		r := []rune(s)
-		s = string(r[:max-1]) + "…"
-	}
-	return cellEscaper.Replace(s)
-}
-
-// The escapers are built once: building one costs more than using it, and
-// a large run renders tens of thousands of cells.
-var (
-	cellEscaper = strings.NewReplacer("\\", "\\\\", "|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]")
-	codeEscaper = strings.NewReplacer("`", "'", "|", "¦", "\n", " ")
-)
+// cell makes a string safe as markdown text, in a table cell or anywhere
+// on a line: one line, no markup, HTML, links or mentions, bounded length.
+func cell(s string, max int) string { return escape.Text(s, max) }
 
 // code renders s as inline code, safe in a table cell.
-func code(s string) string {
-	s = codeEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD"))
-	return "`" + s + "`"
-}
+func code(s string) string { return escape.Code(s, 200) }
 
 // table writes a markdown table.
 type table struct {
@@ -139,6 +124,8 @@ func (t *table) row(cells ...string) {
 	t.b.WriteString("| " + strings.Join(cells[:t.cols], " | ") + " |\n")
 }
 
+// details writes a <details> block; summary is HTML text (escape.HTML for
+// anything from input), since markdown is not parsed in an HTML block.
 func details(b *strings.Builder, summary string, body func()) {
 	b.WriteString("<details><summary>" + summary + "</summary>\n\n")
 	body()

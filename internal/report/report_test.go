@@ -10,14 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
-	"unicode/utf8"
 
-	"github.com/yuin/goldmark"
-	"github.com/yuin/goldmark/ast"
-	"github.com/yuin/goldmark/extension"
-	east "github.com/yuin/goldmark/extension/ast"
-	"github.com/yuin/goldmark/text"
-
+	"github.com/patchgate/patchgate/internal/escape/escapetest"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/report"
@@ -67,38 +61,20 @@ func loadRun(t testing.TB, name string) *result.Run {
 	return &r
 }
 
-// checkMarkdown parses md as GitHub-flavoured markdown and checks the
-// invariants every report keeps: valid UTF-8, balanced <details>, closed
-// code fences, and every table row with its header's number of cells.
+// checkMarkdown checks the invariants every report keeps, as GitHub reads
+// it (escapetest.CheckMarkdown): within limit, valid UTF-8, balanced
+// <details>, closed code fences, every table row with its header's number
+// of cells, no HTML or link but patchgate's own, and one marker, its first
+// line, in a comment.
 func checkMarkdown(t testing.TB, md string, limit int) {
 	t.Helper()
-	if len(md) > limit {
-		t.Fatalf("%d bytes, over the %d limit", len(md), limit)
+	markers := 0
+	if limit == report.Comment.Limit() {
+		markers = 1
 	}
-	if !utf8.ValidString(md) {
-		t.Fatal("not valid UTF-8")
+	if err := escapetest.CheckMarkdown(md, limit, markers); err != nil {
+		t.Fatal(err)
 	}
-	if o, c := strings.Count(md, "<details>"), strings.Count(md, "</details>"); o != c {
-		t.Fatalf("%d <details> but %d </details>", o, c)
-	}
-	if strings.Count(md, "```")%2 != 0 {
-		t.Fatal("unclosed code fence")
-	}
-	src := []byte(md)
-	doc := goldmark.New(goldmark.WithExtensions(extension.GFM)).Parser().Parse(text.NewReader(src))
-	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
-		if tbl, ok := n.(*east.Table); ok && entering {
-			want := tbl.FirstChild().ChildCount()
-			i := 0
-			for row := tbl.FirstChild().NextSibling(); row != nil; row = row.NextSibling() {
-				i++
-				if row.ChildCount() != want {
-					t.Errorf("table row %d has %d cells, its header %d", i, row.ChildCount(), want)
-				}
-			}
-		}
-		return ast.WalkContinue, nil
-	})
 }
 
 func TestRunReportsGolden(t *testing.T) {

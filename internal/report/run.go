@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -16,7 +17,7 @@ var icons = map[result.Status]string{
 	result.StatusSkipped: "➖", result.StatusRunning: "⏳", result.StatusWaiting: "🕒",
 }
 
-func badge(s result.Status) string { return icons[s] + " " + string(s) }
+func badge(s result.Status) string { return icons[s] + " " + cell(string(s), 20) }
 
 // headline is the verdict in words; never green unless the run passed,
 // and "verified" only when evidence was gathered.
@@ -110,18 +111,25 @@ func CompliancePercent(r *result.Run) (pct float64, ok bool) {
 // complianceLine says the compliance figure with its scope in words, and
 // pending reboots when there are any.
 func complianceLine(r *result.Run) string {
+	return strings.Join(complianceParts(r, "**", func(s string) string { return cell(s, 300) }, "⚠️ "), " · ")
+}
+
+// complianceParts are the compliance figure, the phases not reached and
+// the pending reboots, with bold, escaping and a warning mark for the
+// output at hand.
+func complianceParts(r *result.Run, bold string, esc func(string) string, warn string) []string {
 	sc := ComplianceScope(r)
 	var parts []string
 	if pct, ok := CompliancePercent(r); ok {
-		parts = append(parts, fmt.Sprintf("**Compliance after patching: %.1f%%** (%d of %d targeted instances verified compliant)", pct, sc.Compliant, sc.Targeted))
+		parts = append(parts, fmt.Sprintf("%sCompliance after patching: %.1f%%%s (%d of %d targeted instances verified compliant)", bold, pct, bold, sc.Compliant, sc.Targeted))
 	}
 	if len(sc.NotReached) > 0 {
-		parts = append(parts, fmt.Sprintf("not reached: %s", cell(strings.Join(sc.NotReached, ", "), 300)))
+		parts = append(parts, "not reached: "+esc(strings.Join(sc.NotReached, ", ")))
 	}
 	if sc.PendingReboot.Instances > 0 {
-		parts = append(parts, "⚠️ "+gate.PendingRebootText(sc.PendingReboot))
+		parts = append(parts, warn+gate.PendingRebootText(sc.PendingReboot))
 	}
-	return strings.Join(parts, " · ")
+	return parts
 }
 
 // phaseAgg is one phase of a policy over all its targets.
@@ -216,15 +224,25 @@ func dur(a, b time.Time) string {
 
 // Run renders a run result for kind.
 func Run(r *result.Run, kind Kind) string {
-	return fit(kind, func(d detail) string { return renderRun(r, kind, d) }, r.RunURL)
+	marker := ""
+	if kind == Comment {
+		marker = RunMarker("")
+	}
+	return fit(kind, func(d detail) string { return renderRun(r, kind, d, marker) }, r.RunURL)
 }
 
-func renderRun(r *result.Run, kind Kind, d detail) string {
+// RunComment renders the comment for one policy's sticky report: its
+// marker is the first line, inside the size limit.
+func RunComment(r *result.Run, policy string) string {
+	return fit(Comment, func(d detail) string { return renderRun(r, Comment, d, RunMarker(policy)) }, r.RunURL)
+}
+
+func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 	var b strings.Builder
-	if kind == Comment {
-		b.WriteString(RunMarker("") + "\n")
+	if marker != "" {
+		b.WriteString(marker + "\n")
 	}
-	fmt.Fprintf(&b, "## patchgate run `%s`: %s\n\n", cell(r.RunID, 80), headline(r))
+	fmt.Fprintf(&b, "## patchgate run %s: %s\n\n", escape.Code(r.RunID, 80), headline(r))
 	b.WriteString(cell(r.Summary, 500) + "\n\n")
 	if r.ForcedWindow {
 		b.WriteString("> [!WARNING]\n> `--force-window` was used: the schedule, freezes and change calendars were overridden.\n\n")
@@ -234,10 +252,10 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 	}
 	fmt.Fprintf(&b, "started %s · took %s", r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), dur(r.StartedAt, r.EndedAt))
 	if r.RunURL != "" {
-		fmt.Fprintf(&b, " · [workflow run](%s)", r.RunURL)
+		b.WriteString(" · " + escape.Link("workflow run", r.RunURL, 0))
 	}
 	if r.SnapshotID != "" {
-		fmt.Fprintf(&b, " · snapshot `%s`", cell(r.SnapshotID, 40))
+		b.WriteString(" · snapshot " + escape.Code(r.SnapshotID, 40))
 	}
 	b.WriteString("\n\n")
 	for _, e := range r.Errors {
@@ -250,7 +268,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 			prev := ""
 			for j, a := range aggregate(p) {
 				id := fmt.Sprintf("p%d_%d", i, j)
-				label := fmt.Sprintf("%s / %s<br/>%s %d/%d", mermaidText(p.Name), mermaidText(a.name), a.status, a.counts.Succeeded, a.counts.Targeted)
+				label := fmt.Sprintf("%s / %s<br/>%s %d/%d", mermaidText(p.Name), mermaidText(a.name), mermaidText(string(a.status)), a.counts.Succeeded, a.counts.Targeted)
 				fmt.Fprintf(&b, "  %s[\"%s\"]:::%s\n", id, label, mermaidClass(a.status))
 				if prev != "" {
 					fmt.Fprintf(&b, "  %s --> %s\n", prev, id)
@@ -327,7 +345,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 
 	if d == counts {
 		if r.RunURL != "" {
-			fmt.Fprintf(&b, "Per-instance details are left out to fit; see [the run](%s) and its JSON result.\n", r.RunURL)
+			fmt.Fprintf(&b, "Per-instance details are left out to fit; see %s and its JSON result.\n", escape.Link("the run", r.RunURL, 0))
 		} else {
 			b.WriteString("Per-instance details are left out to fit; see the run's JSON result.\n")
 		}
@@ -344,7 +362,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 					tb.row(fmt.Sprintf("… %d more", len(failures)-limit))
 					break
 				}
-				tb.row(code(f.in.ID)+" "+cell(f.in.Name, 40), cell(f.where, 120), string(f.in.Outcome), cell(f.in.SSMStatus+" "+f.in.StatusDetails, 60), cell(f.in.Error, 240))
+				tb.row(code(f.in.ID)+" "+cell(f.in.Name, 40), cell(f.where, 120), cell(string(f.in.Outcome), 20), cell(f.in.SSMStatus+" "+f.in.StatusDetails, 60), cell(f.in.Error, 240))
 			}
 		})
 	}
@@ -376,7 +394,7 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 						fs    []result.Finding
 					}{{"remaining", in.Remaining}, {"new", in.New}, {"no fix", in.NoFix}, {"fixed", in.Fixed}} {
 						for _, f := range set.fs {
-							cves = append(cves, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), strings.ToLower(f.Severity), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100)))
+							cves = append(cves, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), cell(strings.ToLower(f.Severity), 20), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100)))
 						}
 					}
 				}
@@ -393,13 +411,13 @@ func renderRun(r *result.Run, kind Kind, d detail) string {
 					for _, c := range w.Commands {
 						id := code(c.CommandID)
 						if c.ConsoleURL != "" {
-							id = fmt.Sprintf("[%s](%s)", c.CommandID, c.ConsoleURL)
+							id = escape.Link(c.CommandID, c.ConsoleURL, 60)
 						}
 						if !c.Sent && !c.Resumed {
 							id = "(not sent)"
 						}
 						cmds = append(cmds, fmt.Sprintf("| %s | %s | %d | %d | %s | %s/%s | %s |", id, cell(p.Name+" · "+ph.Name, 100), w.Index, c.Instances,
-							cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), fmt.Sprint(t.AccountID+"/"+t.Region)))
+							cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), cell(t.AccountID+"/"+t.Region, 40)))
 					}
 				}
 			}
@@ -435,11 +453,7 @@ func topFailures(r *result.Run) []failure {
 	return out
 }
 
-func mermaidText(s string) string {
-	return mermaidEscaper.Replace(s)
-}
-
-var mermaidEscaper = strings.NewReplacer("\"", "'", "[", "(", "]", ")", "<", "", ">", "", "\n", " ", "`", "'")
+func mermaidText(s string) string { return escape.Mermaid(s, 60) }
 
 func mermaidClass(s result.Status) string {
 	switch s {
@@ -471,7 +485,8 @@ func rowsSection(b *strings.Builder, title string, header, rows []string, limit 
 	})
 }
 
-// ComplianceText is complianceLine for plain text.
+// ComplianceText is complianceLine for plain text (one line: the log
+// writer neutralises what the names carry).
 func ComplianceText(r *result.Run) string {
-	return strings.NewReplacer("**", "", "⚠️ ", "WARNING: ").Replace(complianceLine(r))
+	return strings.Join(complianceParts(r, "", func(s string) string { return escape.Line(s, 300) }, "WARNING: "), "; ")
 }

@@ -1,0 +1,213 @@
+package escape
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestLine(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain text", "plain text"},
+		{"  a\r\n b\rc\vd\fe\u0085f\u2028g\u2029h\t ", "a b c d e f g h"},
+		{"bad\r::stop-commands::X", "bad ::stop-commands::X"},
+		{"esc\x1b[31mred\x00nul\x7fdel\u009bcsi", `esc\u001b[31mred\u0000nul\u007fdel\u009bcsi`},
+		{"evil\u202egnp.exe\u2066x\u200b", `evil\u202egnp.exe\u2066x\u200b`},
+		{"ä\xffö", "ä\uFFFDö"},
+	}
+	for _, c := range cases {
+		if got := Line(c.in, 0); got != c.want {
+			t.Errorf("Line(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := Line("abcdefgh", 5); got != "abcd…" {
+		t.Errorf("cut: %q", got)
+	}
+	if got := Line("ab  cd", 5); got != "ab cd" {
+		t.Errorf("no cut needed: %q", got)
+	}
+	for in, want := range map[string]string{"abcd efgh": "abcd…", "abc  defg": "abc…", "abc\u202edefg": "abc…", "a\u202eb": "a…"} {
+		if got := Line(in, 5); got != want || utf8.RuneCountInString(got) > 5 {
+			t.Errorf("Line(%q, 5) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"web-fleet", "web-fleet"},
+		{"a|b", `a\|b`},
+		{"<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+		{"<!-- patchgate:plan -->", "&lt;\\!-- patchgate:plan --&gt;"},
+		{"[x](javascript:alert(1))", `\[x\](javascript:alert(1))`},
+		{"ping @org/team and @user", "ping @&#8203;org/team and @&#8203;user"},
+		{"see https://evil.example/x and WWW.evil.com", "see https:&#8203;//evil.example/x and WWW&#8203;.evil.com"},
+		{"# heading", `\# heading`},
+		{"- item", `\- item`},
+		{"12. item", `12\. item`},
+		{"=====", `\=====`},
+		{"> quote", "&gt; quote"},
+		{"`code` *em* _em_ ~~s~~ $x$", "\\`code\\` \\*em\\* \\_em\\_ \\~\\~s\\~\\~ \\$x\\$"},
+		{"&#64;team &lt;", "&amp;#64;team &amp;lt;"},
+		{"a\r\r<b>", "a &lt;b&gt;"},
+	}
+	for _, c := range cases {
+		if got := Text(c.in, 0); got != c.want {
+			t.Errorf("Text(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestCodeHTMLMermaid(t *testing.T) {
+	if got := Code("a`b|c<!-- patchgate:plan -->\r\nd", 0); got != "`a'b¦c‹!-- patchgate:plan --› d`" {
+		t.Errorf("Code: %q", got)
+	}
+	if got := Code("", 0); got != "–" {
+		t.Errorf("empty code: %q", got)
+	}
+	if got := HTML(`<b onclick="x">'@a'</b>`, 0); got != "&lt;b onclick=&quot;x&quot;&gt;&#39;@&#8203;a&#39;&lt;/b&gt;" {
+		t.Errorf("HTML: %q", got)
+	}
+	if got := Mermaid("a\"]:::bad\n```\n#lt;x&y;", 0); got != "a'):::bad ''' #35;lt#59;x#38;y#59;" {
+		t.Errorf("Mermaid: %q", got)
+	}
+}
+
+func TestURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"https://github.com/acme/infra/actions/runs/12345", "https://github.com/acme/infra/actions/runs/12345"},
+		{"https://us-east-1.console.aws.amazon.com/systems-manager/run-command/abc-1?region=us-east-1", "https://us-east-1.console.aws.amazon.com/systems-manager/run-command/abc-1?region=us-east-1"},
+		{"https://github.com/o/r/actions/runs/1/attempts/2#x", "https://github.com/o/r/actions/runs/1/attempts/2"},
+		{"https://acme.ghe.com/o/r/actions/runs/1", "https://acme.ghe.com/o/r/actions/runs/1"},
+		{"https://github.com/a/b)<script>|x y'", ""},
+		{"https://github.com/o/r/actions/runs/1)<x>", ""},
+		{"https://github.com/o/r/actions/runs/1%29", ""},
+		{"https://github.com/evil/phish", ""},
+		{"https://x.console.aws.amazon.com/systems-manager/run-command/abc?region=a)b|c#frag", "https://x.console.aws.amazon.com/systems-manager/run-command/abc"},
+		{"https://x.console.aws.amazon.com/p", ""},
+		{"javascript:alert(1)", ""},
+		{"http://github.com/a", ""},
+		{"https://evil.example/a", ""},
+		{"https://github.com.evil.example/a", ""},
+		{"https://user:pw@github.com/a", ""},
+		{"https://github.com:8443/a", ""},
+		{"//github.com/a", ""},
+		{"https://GITHUB.com\n/a", ""},
+	}
+	for _, c := range cases {
+		if got := URL(c.in); got != c.want {
+			t.Errorf("URL(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := Link("cmd|1\n<x>", "javascript:alert(1)", 0); got != `cmd\|1 &lt;x&gt;` {
+		t.Errorf("unsafe link kept: %q", got)
+	}
+	if got := Link("run", "https://github.com/o/r/actions/runs/1", 0); got != "[run](https://github.com/o/r/actions/runs/1)" {
+		t.Errorf("link: %q", got)
+	}
+}
+
+func TestMarkerName(t *testing.T) {
+	for in, want := range map[string]string{"web-fleet": "web-fleet", "a --> b": "a%20%2d-%3e%20b", "x\r\ny": "x%0d%0ay", "100%": "100%25"} {
+		if got := MarkerName(in); got != want {
+			t.Errorf("MarkerName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// commandLines returns the lines of s that the runner would run as
+// workflow commands: lines end at \n or \r, and leading white space is
+// trimmed.
+func commandLines(s string) []string {
+	var out []string
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l := strings.TrimLeft(line, " \t\v\f\u0085\u00a0\u2028\u2029")
+		if strings.HasPrefix(l, "::") || strings.HasPrefix(l, "##[") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func TestLog(t *testing.T) {
+	in := "plan for bad\r::stop-commands::X.yaml\n::set-output name=y::1\n  ::warning::w\n##[error]e\nfine: ::not at start\n\u2028::error::x\nesc\x1b[2J"
+	got := Log(in)
+	if cl := commandLines(got); len(cl) != 0 {
+		t.Errorf("commands left: %q in\n%s", cl, got)
+	}
+	want := "plan for bad\\r::stop-commands::X.yaml\n\\::set-output name=y::1\n\\  ::warning::w\n\\##[error]e\nfine: ::not at start\n\\\\u2028::error::x\nesc\\u001b[2J"
+	if got != want {
+		t.Errorf("Log:\n got %q\nwant %q", got, want)
+	}
+	if strings.Count(got, "\n") != strings.Count(in, "\n") {
+		t.Error("lines were joined or split")
+	}
+}
+
+// TestLogWriterSplitWrites: a command split over several writes, or a rune
+// split in two, is still caught.
+func TestLogWriterSplitWrites(t *testing.T) {
+	in := "a\n::set-output name=x::1\nb ä\u202e\n:\n##[x\n"
+	for size := 1; size <= 4; size++ {
+		var b bytes.Buffer
+		w := NewLogWriter(&b)
+		for i := 0; i < len(in); i += size {
+			_, _ = io.WriteString(w, in[i:min(i+size, len(in))])
+		}
+		w.Flush()
+		if got, want := b.String(), Log(in); got != want {
+			t.Errorf("writes of %d bytes: %q, want %q", size, got, want)
+		}
+		if !utf8.Valid(b.Bytes()) || len(commandLines(b.String())) != 0 {
+			t.Errorf("writes of %d bytes: %q", size, b.String())
+		}
+	}
+}
+
+func TestCommandsPassThroughOnTheirOwnLine(t *testing.T) {
+	var b bytes.Buffer
+	w := NewLogWriter(&b)
+	fmt.Fprint(w, "half a line ")
+	fmt.Fprintln(CommandWriter(w), "::add-mask::secret")
+	fmt.Fprintln(w, "::error::not ours")
+	resume := StopCommands(w)
+	fmt.Fprint(w, "::x::")
+	fmt.Fprint(CommandWriter(w), resume)
+	lines := strings.Split(b.String(), "\n")
+	if lines[0] != "half a line " || lines[1] != "::add-mask::secret" || lines[2] != `\::error::not ours` ||
+		!strings.HasPrefix(lines[3], "::stop-commands::") || lines[4] != `\::x::` || lines[5] != resume[:len(resume)-1] {
+		t.Errorf("%q", lines)
+	}
+	if tok := strings.TrimPrefix(lines[3], "::stop-commands::"); len(tok) != 32 || resume != "::"+tok+"::\n" {
+		t.Errorf("token %q, resume %q", tok, resume)
+	}
+	if StopCommands(io.Discard) == resume {
+		t.Error("the stop-commands token must be fresh each time")
+	}
+}
+
+func TestLogWriterConcurrent(t *testing.T) {
+	var b bytes.Buffer
+	w := NewLogWriter(&b)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				fmt.Fprintln(w, "line ::x::")
+				fmt.Fprintln(CommandWriter(w), "::add-mask::m")
+			}
+		}()
+	}
+	wg.Wait()
+	for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		if l != "line ::x::" && l != "::add-mask::m" {
+			t.Fatalf("interleaved line %q", l)
+		}
+	}
+}

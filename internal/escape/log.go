@@ -1,0 +1,182 @@
+package escape
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The GitHub Actions runner reads a step's output line by line (a line
+// ends at \n or \r) and runs any line that starts, after white space, with
+// "::" (or the older "##[") as a workflow command. Text derived from input
+// must therefore never start a line with either, nor carry a \r.
+
+// Log makes s safe to print to the runner's log as it is, keeping its
+// lines: \r and every other hidden character are shown as \r or \uXXXX,
+// and a line that would start a workflow command gets a leading "\", so it
+// reads the same and is inert.
+func Log(s string) string {
+	var b strings.Builder
+	w := &LogWriter{w: &b, atStart: true}
+	_, _ = io.WriteString(w, s)
+	w.Flush()
+	return b.String()
+}
+
+// LogWriter writes to w what it is given, made safe for the runner's log
+// (see Log); workflow commands patchgate means to issue go through
+// Commands, which writes them as they are. A LogWriter is safe for
+// concurrent use; lines from Commands never split a line of text.
+type LogWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	atStart bool   // the next byte begins a line
+	pending []byte // bytes held until it is known how they end: a line start, or half a rune
+}
+
+// NewLogWriter returns a LogWriter over w.
+func NewLogWriter(w io.Writer) *LogWriter { return &LogWriter{w: w, atStart: true} }
+
+// Write writes p made safe. It always reports len(p) written unless w
+// fails.
+func (l *LogWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	data := append(l.pending, p...)
+	l.pending = nil
+	out, rest := l.convert(data, false)
+	l.pending = append([]byte(nil), rest...)
+	if _, err := l.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes what is held back (a line start that may have become a
+// command, half a rune) as if the text ended there.
+func (l *LogWriter) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+}
+
+func (l *LogWriter) flushLocked() {
+	if len(l.pending) == 0 {
+		return
+	}
+	out, _ := l.convert(l.pending, true)
+	l.pending = nil
+	_, _ = l.w.Write(out)
+}
+
+// convert makes data safe; unless final, it returns the tail it cannot
+// decide yet (an incomplete rune, or a line start that could become "::"
+// or "##[").
+func (l *LogWriter) convert(data []byte, final bool) (out, rest []byte) {
+	out = make([]byte, 0, len(data)+16)
+	i := 0
+	for i < len(data) {
+		if l.atStart {
+			j := i
+			for j < len(data) {
+				r, size := utf8.DecodeRune(data[j:])
+				if r == utf8.RuneError && size <= 1 && !utf8.FullRune(data[j:]) && !final {
+					return out, data[i:]
+				}
+				if r == '\n' || r == '\r' || !unicode.IsSpace(r) {
+					break
+				}
+				j += size
+			}
+			head := data[j:]
+			if !final && (j == len(data) || isCommandPrefix(head) && len(head) < 3) {
+				return out, data[i:] // cannot tell yet whether this line is a command
+			}
+			if startsCommand(head) {
+				out = append(out, '\\')
+			}
+			l.atStart = false
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 && !utf8.FullRune(data[i:]) && !final {
+			return out, data[i:]
+		}
+		switch {
+		case r == '\n':
+			out = append(out, '\n')
+			l.atStart = true
+		case r == '\r':
+			out = append(out, `\r`...)
+		case r == '\t':
+			out = append(out, '\t')
+		case r == utf8.RuneError && size <= 1:
+			out = append(out, "\uFFFD"...)
+		case hidden(r):
+			var b strings.Builder
+			writeU(&b, r)
+			out = append(out, b.String()...)
+		default:
+			out = append(out, data[i:i+size]...)
+		}
+		i += size
+	}
+	return out, nil
+}
+
+// isCommandPrefix reports whether b could still grow into "::" or "##[".
+func isCommandPrefix(b []byte) bool {
+	s := string(b)
+	return strings.HasPrefix("::", s) || strings.HasPrefix("##[", s)
+}
+
+func startsCommand(b []byte) bool {
+	return len(b) >= 2 && b[0] == ':' && b[1] == ':' || len(b) >= 3 && b[0] == '#' && b[1] == '#' && b[2] == '['
+}
+
+// Commands returns a writer for the workflow commands patchgate issues
+// itself (::add-mask::, ::error file=...::, ::group::): written as they
+// are, each on a line of its own.
+func (l *LogWriter) Commands() io.Writer { return commandWriter{l} }
+
+type commandWriter struct{ l *LogWriter }
+
+func (c commandWriter) Write(p []byte) (int, error) {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+	if !l.atStart {
+		if _, err := l.w.Write([]byte{'\n'}); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := l.w.Write(p); err != nil {
+		return 0, err
+	}
+	l.atStart = len(p) == 0 || p[len(p)-1] == '\n'
+	return len(p), nil
+}
+
+// CommandWriter returns the writer workflow commands go to when w is a
+// LogWriter's output, or w itself.
+func CommandWriter(w io.Writer) io.Writer {
+	if l, ok := w.(*LogWriter); ok {
+		return l.Commands()
+	}
+	return w
+}
+
+// StopCommands writes the runner's "stop processing commands" line with a
+// fresh random token, and returns the line that resumes them: around a
+// block of untrusted text, nothing in it is run, whatever it holds.
+func StopCommands(w io.Writer) (resume string) {
+	var tok [16]byte
+	_, _ = rand.Read(tok[:])
+	t := hex.EncodeToString(tok[:])
+	_, _ = io.WriteString(CommandWriter(w), "::stop-commands::"+t+"\n")
+	return "::" + t + "::\n"
+}

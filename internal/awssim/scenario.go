@@ -32,6 +32,10 @@ type Scenario struct {
 	// InvocationDelay is how long GetCommandInvocation answers
 	// InvocationDoesNotExist after a send (clock time).
 	InvocationDelay time.Duration `yaml:"invocationDelay"`
+	// Buckets are S3 buckets (s3.go); Releases publish new patches while
+	// the scenario runs (patches.go).
+	Buckets  []Bucket  `yaml:"buckets"`
+	Releases []Release `yaml:"releases"`
 }
 
 // Group is Count instances that share everything but their id.

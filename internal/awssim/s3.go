@@ -342,3 +342,21 @@ func decodeS3Body(r *http.Request, body []byte) ([]byte, error) {
 		}
 	}
 }
+
+// SetParameter writes a Parameter Store value directly (a test's forgery).
+func (s *Sim) SetParameter(account, region, name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := regionKey{account, region}
+	if s.params[k] == nil {
+		s.params[k] = map[string]*parameter{}
+	}
+	s.params[k][name] = &parameter{Name: name, Value: value, Type: "String", Version: 1, Modified: s.clock.Now()}
+}
+
+// DeleteParameter removes a parameter directly (a write that never happened).
+func (s *Sim) DeleteParameter(account, region, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.params[regionKey{account, region}], name)
+}

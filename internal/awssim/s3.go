@@ -360,3 +360,23 @@ func (s *Sim) DeleteParameter(account, region, name string) {
 	defer s.mu.Unlock()
 	delete(s.params[regionKey{account, region}], name)
 }
+
+// validateStorage checks the scenario's buckets and releases.
+func (sc *Scenario) validateStorage() error {
+	seen := map[string]bool{}
+	for i, b := range sc.Buckets {
+		if b.Name == "" || b.Region == "" || b.Account == "" {
+			return fmt.Errorf("scenario: bucket %d needs a name, an account and a region", i)
+		}
+		if seen[b.Name] {
+			return fmt.Errorf("scenario: bucket %s is listed twice (bucket names are global)", b.Name)
+		}
+		seen[b.Name] = true
+	}
+	for i, r := range sc.Releases {
+		if r.Count < 1 || r.After < 0 {
+			return fmt.Errorf("scenario: release %d needs a count of at least 1 and an after of 0 or more", i)
+		}
+	}
+	return nil
+}

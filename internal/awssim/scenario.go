@@ -113,7 +113,7 @@ func (sc *Scenario) validate() error {
 			return fmt.Errorf("scenario: group %d: unknown behavior %q", i, g.Behavior)
 		}
 	}
-	return nil
+	return sc.validateStorage()
 }
 
 // DemoOptions shape the built-in demo scenario.

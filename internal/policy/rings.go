@@ -149,6 +149,9 @@ func (c *v) rings() {
 				c.add(sp+".prefix", "prefix %q must be 1-200 of letters, digits, _ . - separated by single slashes, without a leading or trailing slash", px)
 			case strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm"):
 				c.add(sp+".prefix", "prefix %q must not start with aws or ssm: Parameter Store reserves those names", px)
+			case strings.Count(px, "/") > 9:
+				// Parameter names have at most 15 levels; records add 5.
+				c.add(sp+".prefix", "prefix %q has %d levels; at most 10, as Parameter Store names have at most 15 and records add 5", px, strings.Count(px, "/")+1)
 			}
 		}
 	}

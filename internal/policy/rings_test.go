@@ -43,6 +43,7 @@ func TestRingsBadPolicies(t *testing.T) {
 		{"store region", "      region: us-east-1\n      roleArn", "      region: useast\n      roleArn", "not an AWS region", true},
 		{"store role account", "arn:aws:iam::999988887777:role/patchgate-records", "arn:aws:iam::111122223333:role/patchgate-records", "is in account 111122223333", false},
 		{"prefix reserved", "prefix: patchgate", "prefix: ssm-records", "must not start with aws or ssm", false},
+		{"prefix too deep", "prefix: patchgate", "prefix: a/b/c/d/e/f/g/h/i/j/k", "at most 10", false},
 		{"prefix slashes", "prefix: patchgate", "prefix: /patchgate/", "single slashes", true},
 		{"phase account unquoted", `id: "444455556666"`, "id: 444455556666", "must be quoted", true},
 		{"phase account digits", `id: "444455556666"`, `id: "4444"`, "12-digit", true},

@@ -92,6 +92,15 @@ func TestDigest(t *testing.T) {
 			t.Errorf("%s: digest unchanged, but the policy patches differently", c.name)
 		}
 	}
+	// The policy is not written: defaults go on a copy.
+	raw := &policy.Policy{Metadata: policy.Metadata{Name: "p"}, Spec: policy.Spec{Schedule: &policy.Schedule{Cron: "0 3 * * *"},
+		Baseline: policy.Baseline{ApprovalRules: []policy.ApprovalRule{{}}}, Phases: []policy.Phase{{Name: "a"}}}}
+	if _, err := Digest(raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw.Spec.Baseline.ApprovalRules[0].ComplianceLevel != "" || raw.Spec.Schedule.Timezone != "" || raw.Spec.Phases[0].MaxErrors != "" {
+		t.Errorf("Digest wrote defaults into the caller's policy: %+v", raw.Spec)
+	}
 	// Stable: the same document, parsed again, gives the same digest.
 	if again, _ := Digest(parse(string(data))); again != base {
 		t.Errorf("digest is not stable: %s then %s", base, again)

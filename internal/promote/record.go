@@ -147,8 +147,15 @@ const digestDomain = "patchgate policy content v1\n"
 // same policy gives the same digest on every machine; any change to what
 // it patches, where or how gives another.
 func Digest(p *policy.Policy) (string, error) {
+	// Defaults go on a copy of everything ApplyDefaults writes, so that p
+	// is never written (it may be read concurrently).
 	q := *p
 	q.Spec.Phases = append([]policy.Phase(nil), p.Spec.Phases...)
+	q.Spec.Baseline.ApprovalRules = append([]policy.ApprovalRule(nil), p.Spec.Baseline.ApprovalRules...)
+	if p.Spec.Schedule != nil {
+		sc := *p.Spec.Schedule
+		q.Spec.Schedule = &sc
+	}
 	policy.ApplyDefaults(&q)
 	q.Metadata.Description, q.Metadata.Owners = "", nil
 	b, err := json.Marshal(&q)

@@ -11,7 +11,7 @@ import (
 // production accounts; the table below edits it one rule at a time.
 func ringsPolicy(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile("../../policies/payments-rings.yaml")
+	data, err := os.ReadFile("../../policies/rings/payments-rings.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,5 +155,21 @@ func TestRingsDefaults(t *testing.T) {
 	r, _ = Compile(p)
 	if r.Stage("production").Promotion.Replay || !r.Rings.IndependentTargets {
 		t.Errorf("replay false and independentTargets true must survive compile: %+v %+v", r.Stage("production").Promotion, r.Rings)
+	}
+}
+
+func TestRingsExampleValidAgainstLoaderAndSchema(t *testing.T) {
+	set, err := Load(os.DirFS("../.."), "policies/rings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Problems) > 0 || len(set.Policies) != 1 {
+		t.Fatalf("policies/rings must hold one valid policy: %d, %s", len(set.Policies), set.Problems.Error())
+	}
+	if err := validateWithSchema(compileSchema(t), ringsPolicy(t)); err != nil {
+		t.Errorf("the schema rejects the rings example: %v", err)
+	}
+	if !strings.HasPrefix(ringsPolicy(t), "# yaml-language-server: $schema=../schema.json\n") {
+		t.Error("the first line must point editors at the schema")
 	}
 }

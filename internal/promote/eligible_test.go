@@ -45,7 +45,7 @@ func TestEligible(t *testing.T) {
 }
 
 func TestDigest(t *testing.T) {
-	data, err := os.ReadFile("../../policies/payments-rings.yaml")
+	data, err := os.ReadFile("../../policies/rings/payments-rings.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

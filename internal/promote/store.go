@@ -120,7 +120,9 @@ func (s *Store) wrap(action, resource string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
-		case "AccessDenied", "AccessDeniedException", "AllAccessDisabled", "InvalidAccessKeyId", "UnauthorizedOperation":
+		// The codes the rollout treats as denied (rollout/apierr.go), and S3's own.
+		case "AccessDenied", "AccessDeniedException", "AllAccessDisabled", "InvalidAccessKeyId", "UnauthorizedOperation",
+			"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException", "ExpiredToken", "SignatureDoesNotMatch", "AuthFailure":
 			return &AccessError{Action: action, Resource: resource, Err: err}
 		case "NoSuchBucket":
 			return fmt.Errorf("promotion store: bucket %s does not exist (in the store's account and region?): create it or fix spec.rings.store: %w", s.Bucket, err)

@@ -152,7 +152,7 @@ func (in *Instance) rows(now time.Time, last *invocation) []patchRow {
 	for _, p := range in.approved(now) {
 		row := patchRow{simPatch: p, state: "Missing"}
 		for _, inv := range done {
-			if p.released.After(inv.start) || !inv.cmd.override.covers(p) {
+			if p.released.After(inv.start) || !inv.cmd.override.covers(p, in, inv.start) {
 				continue
 			}
 			row.state, row.installed = "Installed", inv.end
@@ -238,12 +238,17 @@ func (in *Instance) patchList(now time.Time) []map[string]any {
 	return out
 }
 
-// overrideList is an InstallOverrideList as AWS-RunPatchBaseline reads it:
-// a YAML document {patches: [{id, title}]}. An entry matches a patch by id
-// (KBId) and, when it has a title, by title too.
+// overrideList is what an Install was told to install instead of its
+// baseline's approved patches: an InstallOverrideList (a YAML document
+// {patches: [{id, title}]}; an entry matches a patch by id (KBId) and, when
+// it has a title, by title too), or a BaselineOverride (a JSON list of
+// baselines; the one for the instance's operating system approves a patch
+// when one of its rules does by ApproveUntilDate or ApproveAfterDays: the
+// simulator reads release times, not filters). A list wins over a baseline.
 type overrideList struct {
-	url     string
-	patches []overrideEntry
+	url       string
+	patches   []overrideEntry
+	baselines map[string][]overrideRule // OperatingSystem -> rules
 }
 
 type overrideEntry struct {
@@ -251,52 +256,102 @@ type overrideEntry struct {
 	Title string `yaml:"title"`
 }
 
-// covers reports whether an Install with the list installs p; without a
-// list, every approved patch.
-func (l *overrideList) covers(p simPatch) bool {
-	if l == nil {
+type overrideRule struct {
+	ApproveUntilDate string
+	ApproveAfterDays *int
+}
+
+// covers reports whether an Install of in started at start with the
+// override installs p; without one, every approved patch.
+func (l *overrideList) covers(p simPatch, in *Instance, start time.Time) bool {
+	switch {
+	case l == nil:
 		return true
+	case l.patches != nil:
+		for _, e := range l.patches {
+			if e.ID == p.kb && (e.Title == "" || e.Title == p.title) {
+				return true
+			}
+		}
+		return false
 	}
-	for _, e := range l.patches {
-		if e.ID == p.kb && (e.Title == "" || e.Title == p.title) {
+	var rules []overrideRule
+	found := false
+	for os, rs := range l.baselines {
+		if (os == "WINDOWS") == in.windows() && (os == "MACOS") == strings.Contains(in.Platform, "mac") {
+			rules, found = rs, true
+		}
+	}
+	if !found {
+		return true // no baseline for this system: its own applies
+	}
+	for _, r := range rules {
+		if d, err := time.Parse("2006-01-02", r.ApproveUntilDate); err == nil && p.released.Before(d.Add(24*time.Hour)) {
+			return true
+		}
+		if r.ApproveAfterDays != nil && !p.released.After(start.Add(-time.Duration(*r.ApproveAfterDays)*24*time.Hour)) {
 			return true
 		}
 	}
 	return false
 }
 
-// readOverride reads the command's InstallOverrideList from the simulated
-// S3 (s3://bucket/key or a path-style or virtual-hosted https URL). The
-// caller holds s.mu. A list that cannot be read fails the command's
-// invocations.
+// readOverride reads the command's InstallOverrideList or BaselineOverride
+// from the simulated S3 (s3://bucket/key or a path-style or virtual-hosted
+// https URL). The caller holds s.mu. An override that cannot be read fails
+// the command's invocations.
 func (s *Sim) readOverride(params map[string][]string) (*overrideList, string) {
-	v := params["InstallOverrideList"]
-	if len(v) == 0 || v[0] == "" {
-		return nil, ""
-	}
 	if op := params["Operation"]; len(op) > 0 && op[0] != "Install" {
-		return nil, "" // the list applies to Install only
+		return nil, "" // overrides apply to Install only
 	}
-	bucket, key, err := parseS3URL(v[0])
-	if err != nil {
-		return nil, "InstallOverrideList: " + err.Error()
-	}
-	b := s.storage().buckets[bucket]
-	if b == nil || b.objects[key] == nil {
-		return nil, "InstallOverrideList: cannot download " + v[0]
-	}
-	var doc struct {
-		Patches []overrideEntry `yaml:"patches"`
-	}
-	if err := yaml.Unmarshal(b.objects[key].data, &doc); err != nil {
-		return nil, "InstallOverrideList: " + err.Error()
-	}
-	for _, e := range doc.Patches {
-		if e.ID == "" {
-			return nil, "InstallOverrideList: every patch needs an id"
+	read := func(name string) ([]byte, string, string) {
+		v := params[name]
+		if len(v) == 0 || v[0] == "" {
+			return nil, "", ""
 		}
+		bucket, key, err := parseS3URL(v[0])
+		if err != nil {
+			return nil, v[0], name + ": " + err.Error()
+		}
+		b := s.storage().buckets[bucket]
+		if b == nil || b.objects[key] == nil {
+			return nil, v[0], name + ": cannot download " + v[0]
+		}
+		return b.objects[key].data, v[0], ""
 	}
-	return &overrideList{url: v[0], patches: doc.Patches}, ""
+	if data, url, bad := read("InstallOverrideList"); bad != "" || data != nil {
+		if bad != "" {
+			return nil, bad
+		}
+		var doc struct {
+			Patches []overrideEntry `yaml:"patches"`
+		}
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, "InstallOverrideList: " + err.Error()
+		}
+		for _, e := range doc.Patches {
+			if e.ID == "" {
+				return nil, "InstallOverrideList: every patch needs an id"
+			}
+		}
+		return &overrideList{url: url, patches: append([]overrideEntry{}, doc.Patches...)}, ""
+	}
+	data, url, bad := read("BaselineOverride")
+	if bad != "" || data == nil {
+		return nil, bad
+	}
+	var doc []struct {
+		OperatingSystem string
+		ApprovalRules   struct{ PatchRules []overrideRule }
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, "BaselineOverride: " + err.Error()
+	}
+	l := &overrideList{url: url, baselines: map[string][]overrideRule{}}
+	for _, b := range doc {
+		l.baselines[b.OperatingSystem] = b.ApprovalRules.PatchRules
+	}
+	return l, ""
 }
 
 func parseS3URL(raw string) (bucket, key string, err error) {

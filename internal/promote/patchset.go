@@ -1,20 +1,16 @@
 package promote
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -155,96 +151,4 @@ func Outside(want, got []OSPatches) []OSPatches {
 		}
 	}
 	return out
-}
-
-// Replay mechanisms.
-const (
-	// InstallOverrideList: AWS-RunPatchBaseline installs exactly the
-	// patches of a YAML list in S3 (Windows by KB id, Linux by name.arch
-	// and title).
-	MechanismOverrideList = "InstallOverrideList"
-	// ApprovalCutoff: no exact list; the promoted phase's baseline approves
-	// only patches released by the source phase's time.
-	MechanismApprovalCutoff = "ApprovalCutoff"
-)
-
-// Replay is how one operating system's patch set is replayed.
-type Replay struct {
-	OS        string
-	Mechanism string
-	// URL is the InstallOverrideList parameter value (MechanismOverrideList).
-	URL     string
-	Patches int
-	// Cutoff is the approval cutoff (MechanismApprovalCutoff): the source
-	// phase's time.
-	Cutoff time.Time
-	// Note says, for the plan and the report, what the mechanism means here.
-	Note string
-}
-
-// exact reports whether AWS-RunPatchBaseline's InstallOverrideList can
-// replay an operating system's patch set exactly.
-func exact(os string) bool { return os != "MACOS" }
-
-// OverrideList writes, for each operating system of src's patch set that
-// can be replayed exactly, the InstallOverrideList YAML
-// ({patches: [{id, title}]}) to the store and returns its https
-// path-style URL; for the others it returns the approval-cutoff fallback.
-// Lists are created only if absent; an existing list must hold the same
-// bytes. Instances of the promoted phase read the list, so the bucket
-// policy must let their instance roles s3:GetObject the override-lists/
-// prefix.
-func (s *Store) OverrideList(ctx context.Context, src *Record) ([]Replay, error) {
-	var out []Replay
-	for _, set := range src.Patches {
-		if !exact(set.OS) {
-			out = append(out, Replay{OS: set.OS, Mechanism: MechanismApprovalCutoff, Cutoff: src.Time, Patches: len(set.Patches),
-				Note: fmt.Sprintf("%s cannot be replayed patch by patch: the baseline approves only patches released by %s", set.OS, src.Time.UTC().Format(time.RFC3339))})
-			continue
-		}
-		type entry struct {
-			ID    string `yaml:"id"`
-			Title string `yaml:"title,omitempty"`
-		}
-		var doc struct {
-			Patches []entry `yaml:"patches"`
-		}
-		doc.Patches = []entry{}
-		for _, p := range set.Patches {
-			// On Windows the KB id alone names the update; on Linux the
-			// title pins the version installed.
-			e := entry{ID: p.ID}
-			if set.OS != "WINDOWS" {
-				e.Title = p.Title
-			}
-			doc.Patches = append(doc.Patches, e)
-		}
-		data, err := yaml.Marshal(&doc)
-		if err != nil {
-			return nil, fmt.Errorf("override list for %s: %w", set.OS, err)
-		}
-		key := path.Join(s.Prefix, "override-lists", src.Policy, src.Phase, strings.TrimPrefix(src.Digest, "sha256:"), fmt.Sprintf("%010d", src.Seq), strings.ToLower(set.OS)+".yaml")
-		_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.Bucket, Key: &key, Body: bytes.NewReader(data), IfNoneMatch: aws.String("*"), ContentType: aws.String("application/yaml")})
-		switch code(err) {
-		case "":
-		case "PreconditionFailed":
-			old, gerr := s.get(ctx, key)
-			if gerr != nil {
-				return nil, gerr
-			}
-			if !bytes.Equal(old, data) {
-				return nil, &CorruptError{Key: s.s3URL(key), Reason: "an override list already exists there with other patches"}
-			}
-		default:
-			return nil, s.wrap("s3:PutObject", s.s3URL(key), err)
-		}
-		kind := "Linux packages by name.arch and exact version (title)"
-		if set.OS == "WINDOWS" {
-			kind = "Windows updates by KB id"
-		}
-		out = append(out, Replay{OS: set.OS, Mechanism: MechanismOverrideList, Patches: len(set.Patches),
-			URL:  fmt.Sprintf("https://s3.%s.amazonaws.com/%s/%s", s.Region, s.Bucket, key),
-			Note: fmt.Sprintf("%s: exactly the %d patches %s installed (%s), via InstallOverrideList", set.OS, len(set.Patches), src.Phase, kind)})
-	}
-	return out, nil
 }

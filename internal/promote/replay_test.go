@@ -2,6 +2,8 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/policy"
 )
 
 const (
@@ -111,13 +114,13 @@ func TestExactReplay(t *testing.T) {
 	if ok, reason, _ := Eligible(src, 72*time.Hour, 336*time.Hour, e.clock.Now(), digestA); !ok {
 		t.Fatalf("production must be eligible: %s", reason)
 	}
-	replays, err := e.store.OverrideList(ctx, src)
+	replays, err := e.store.OverrideList(ctx, src, ringsPolicy(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	urls := map[string]string{}
 	for _, r := range replays {
-		if r.Mechanism != MechanismOverrideList || !strings.HasPrefix(r.URL, "https://s3.us-east-1.amazonaws.com/"+bucket+"/patchgate/override-lists/") {
+		if r.Mechanism != MechanismOverrideList || r.Parameter != "InstallOverrideList" || !r.Exact || !strings.HasPrefix(r.URL, "https://s3.us-east-1.amazonaws.com/"+bucket+"/patchgate/override-lists/") {
 			t.Errorf("replay %+v: want an InstallOverrideList URL in the store", r)
 		}
 		urls[r.OS] = r.URL
@@ -153,23 +156,124 @@ func TestExactReplay(t *testing.T) {
 	}
 
 	// The list is written once; writing it again finds the same bytes.
-	if _, err := e.store.OverrideList(ctx, src); err != nil {
+	if _, err := e.store.OverrideList(ctx, src, ringsPolicy(t, nil)); err != nil {
 		t.Errorf("a second OverrideList for the same record: %v", err)
 	}
 }
 
-func TestOverrideListFallbackAndTamper(t *testing.T) {
+// ringsPolicy is the rings example, edited.
+func ringsPolicy(t *testing.T, edit map[string]string) *policy.Policy {
+	t.Helper()
+	data, err := os.ReadFile("../../policies/rings/payments-rings.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(data)
+	for old, new := range edit {
+		if !strings.Contains(src, old) {
+			t.Fatalf("edit: %q not in the example", old)
+		}
+		src = strings.Replace(src, old, new, 1)
+	}
+	p, probs := policy.Parse("payments-rings.yaml", []byte(src))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	return p
+}
+
+var macPolicy = map[string]string{"operatingSystem: AMAZON_LINUX_2023": "operatingSystem: MACOS", "        severities: [Critical, Important]\n": ""}
+
+// TestCutoffReplay: macOS is not replayed patch by patch; a BaselineOverride
+// approves only patches released before staging started (less the rule's
+// 3-day delay), so a patch released after staging is not installed, and the
+// plan is told the replay is not exact.
+func TestCutoffReplay(t *testing.T) {
+	sc := &awssim.Scenario{Accounts: []string{homeAccount, stagingAccount, productionAccount}, Groups: []awssim.Group{
+		group(stagingAccount, "stg-mac", "macOS Sonoma", 2),
+		group(productionAccount, "prd-mac", "macOS Sonoma", 2),
+	}}
+	e := newEnv(t, sc)
+	ctx := context.Background()
+	t0 := e.clock.Now()
+	stg := install(t, e, stagingAccount, "stg-mac", "MACOS", nil)
+	e.clock.Advance(time.Hour)
+	rec := record(Passed, e.clock.Now())
+	rec.Started, rec.Patches = t0, patchSet(t, e, stagingAccount, stg, t0)
+	if count(rec.Patches) != 2 {
+		t.Fatalf("staging installed %+v, want 2 patches", rec.Patches)
+	}
+	if _, err := e.store.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ReleasePatches(t0.Add(24*time.Hour), "mac", 1)
+	e.clock.Advance(79 * time.Hour)
+	replays, err := e.store.OverrideList(ctx, rec, ringsPolicy(t, macPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replays) != 1 || replays[0].Mechanism != MechanismApprovalCutoff || replays[0].Exact || replays[0].Parameter != "BaselineOverride" ||
+		!strings.HasPrefix(replays[0].URL, "s3://"+bucket+"/") || !strings.Contains(replays[0].Note, "cannot be replayed patch by patch") {
+		t.Fatalf("replays = %+v, want a BaselineOverride cutoff, said to be inexact", replays)
+	}
+	// Staging started 2026-11-23; the rule delays 3 days: the cutoff is the day before 2026-11-20.
+	if got := replays[0].Cutoff.Format("2006-01-02"); got != "2026-11-19" {
+		t.Errorf("cutoff %s, want 2026-11-19", got)
+	}
+	key := strings.TrimPrefix(replays[0].URL, "s3://"+bucket+"/")
+	data, _ := e.sim.Object(bucket, key)
+	var doc []struct {
+		OperatingSystem string
+		ApprovalRules   struct {
+			PatchRules []struct {
+				PatchFilterGroup struct{ PatchFilters []struct{ Key string } }
+				ApproveUntilDate string
+				ApproveAfterDays *int
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || len(doc) != 1 || doc[0].OperatingSystem != "MACOS" || len(doc[0].ApprovalRules.PatchRules) != 1 {
+		t.Fatalf("BaselineOverride = %s (%v)", data, err)
+	}
+	if r := doc[0].ApprovalRules.PatchRules[0]; r.ApproveUntilDate != "2026-11-19" || r.ApproveAfterDays != nil || len(r.PatchFilterGroup.PatchFilters) != 1 {
+		t.Errorf("rule = %+v, want the policy's filter with the cutoff date instead of the delay", r)
+	}
+	t1 := e.clock.Now()
+	prd := install(t, e, productionAccount, "prd-mac", "MACOS", map[string][]string{"BaselineOverride": {replays[0].URL}})
+	e.clock.Advance(time.Hour)
+	if extra := Outside(rec.Patches, patchSet(t, e, productionAccount, prd, t1)); len(extra) > 0 {
+		t.Errorf("production installed a patch released after staging: %+v", extra)
+	}
+}
+
+func TestReplayNothingInstalled(t *testing.T) {
+	e := newEnv(t, nil)
+	rec := record(Passed, start)
+	rec.Seq, rec.Patches = 1, nil
+	replays, err := e.store.OverrideList(context.Background(), rec, ringsPolicy(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replays) != 1 || replays[0].OS != "AMAZON_LINUX_2023" || replays[0].Mechanism != MechanismNothing || replays[0].URL != "" {
+		t.Fatalf("replays = %+v, want: nothing to send for the policy's system", replays)
+	}
+	if keys := e.sim.Objects(bucket, "patchgate/override-lists/"); len(keys) != 0 {
+		t.Errorf("no list is written for nothing: %v", keys)
+	}
+	other := ringsPolicy(t, map[string]string{"name: payments-rings": "name: other"})
+	if _, err := e.store.OverrideList(context.Background(), rec, other); err == nil {
+		t.Error("a record of another policy must not be replayed")
+	}
+}
+
+func TestOverrideListContentAndTamper(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	rec := record(Passed, start)
 	rec.Seq = 1
-	rec.Patches = append(rec.Patches, OSPatches{OS: "MACOS", Patches: []Patch{{ID: "macOS Sonoma 14.6", Title: "macOS Sonoma 14.6"}}})
-	replays, err := e.store.OverrideList(ctx, rec)
+	replays, err := e.store.OverrideList(ctx, rec, ringsPolicy(t, nil))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(replays) != 2 || replays[1].Mechanism != MechanismApprovalCutoff || !replays[1].Cutoff.Equal(start) || replays[1].URL != "" || !strings.Contains(replays[1].Note, "cannot be replayed") {
-		t.Fatalf("macOS replay = %+v, want the approval cutoff at the source's time, said so", replays)
 	}
 	key := strings.TrimPrefix(replays[0].URL, "https://s3.us-east-1.amazonaws.com/"+bucket+"/")
 	data, _ := e.sim.Object(bucket, key)
@@ -177,7 +281,7 @@ func TestOverrideListFallbackAndTamper(t *testing.T) {
 		t.Errorf("list =\n%s\nwant\n%s", data, want)
 	}
 	e.sim.SetObject(bucket, key, []byte("patches:\n  - id: '*'\n"))
-	if _, err := e.store.OverrideList(ctx, rec); err == nil || !strings.Contains(err.Error(), "other patches") {
+	if _, err := e.store.OverrideList(ctx, rec, ringsPolicy(t, nil)); err == nil || !strings.Contains(err.Error(), "other content") {
 		t.Errorf("a list changed in the store must be refused, got %v", err)
 	}
 }

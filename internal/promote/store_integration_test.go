@@ -45,6 +45,24 @@ func motoRecord(run string) *promote.Record {
 		Patches: []promote.OSPatches{{OS: "WINDOWS", Patches: []promote.Patch{{ID: "KB5034441", Title: "2024-01 Security Update (KB5034441)", KB: "KB5034441"}}}}}
 }
 
+func windowsPolicy(t *testing.T) *policy.Policy {
+	t.Helper()
+	p, probs := policy.Parse("p.yaml", []byte(`apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata: {name: payments-rings}
+spec:
+  operatingSystem: WINDOWS
+  baseline:
+    approvalRules: [{classifications: [SecurityUpdates], approveAfterDays: 3}]
+  regions: [us-east-1]
+  phases: [{name: staging, targets: {tags: {App: payments}}}]
+`))
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	return p
+}
+
 func TestMotoStoreRoundTrip(t *testing.T) {
 	st, s3c, ssmc := motoStore(t)
 	ctx := context.Background()
@@ -84,7 +102,7 @@ func TestMotoStoreRoundTrip(t *testing.T) {
 	// The replay list is created once and found identical on a second write.
 	first.Seq = 1
 	for i := 0; i < 2; i++ {
-		replays, err := st.OverrideList(ctx, first)
+		replays, err := st.OverrideList(ctx, first, windowsPolicy(t))
 		if err != nil || len(replays) != 1 || replays[0].Mechanism != promote.MechanismOverrideList {
 			t.Fatalf("OverrideList #%d = %+v, %v", i+1, replays, err)
 		}

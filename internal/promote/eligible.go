@@ -17,7 +17,7 @@ func Eligible(rec *Record, minAge, maxAge time.Duration, now time.Time, digest s
 	if rec == nil {
 		return false, fmt.Sprintf("no record of the source phase at this policy revision (%s): it must pass first, then wait %s", short(digest), minAge), now.Add(minAge)
 	}
-	from := fmt.Sprintf("%s (run %s, %s)", rec.Phase, rec.RunID, rec.Time.UTC().Format(time.RFC3339))
+	from := fmt.Sprintf("%s (run %q, %s)", rec.Phase, rec.RunID, rec.Time.UTC().Format(time.RFC3339))
 	switch {
 	case rec.Digest != digest:
 		return false, fmt.Sprintf("the record of %s is for policy revision %s, not %s", from, short(rec.Digest), short(digest)), time.Time{}

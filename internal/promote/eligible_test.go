@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -122,5 +123,29 @@ func TestDecodeRoundTrip(t *testing.T) {
 	bad.Verdict = "maybe"
 	if _, err := bad.Encode(); err == nil {
 		t.Error("a record with an unknown verdict must not be written")
+	}
+	// Control characters (a carriage return can hide a workflow command)
+	// are refused on write and on read.
+	for name, edit := range map[string]func(r *Record){
+		"runId":  func(r *Record) { r.RunID = "1\r::error::owned" },
+		"runUrl": func(r *Record) { r.RunURL = "https://x/\x1b[2J" },
+		"patch title": func(r *Record) {
+			r.Patches = []OSPatches{{OS: "WINDOWS", Patches: []Patch{{ID: "KB1", Title: "a\rb"}}}}
+		},
+	} {
+		bad := *rec
+		edit(&bad)
+		if _, err := bad.Encode(); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%s: Encode = %v, want a control character refused", name, err)
+		}
+		raw, _ := json.Marshal(&bad)
+		if _, err := Decode(raw); err == nil {
+			t.Errorf("%s: Decode accepted a control character", name)
+		}
+	}
+	multi := *rec
+	multi.Verdict, multi.Reason = Failed, "wave 1 over maxErrors\nwave 2 not sent"
+	if _, err := multi.Encode(); err != nil {
+		t.Errorf("a reason over two lines is fine: %v", err)
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/patchgate/patchgate/internal/policy"
 )
@@ -102,6 +104,33 @@ func (r *Record) check() error {
 		return errors.New("the phase started after its verdict")
 	case r.Seq < 1:
 		return fmt.Errorf("seq %d must be at least 1", r.Seq)
+	}
+	// Records end up in logs, step summaries and comments: no field may
+	// carry control characters (a \r can hide a workflow command).
+	fields := map[string]string{"policy": r.Policy, "phase": r.Phase, "digest": r.Digest, "commit": r.Commit, "runId": r.RunID,
+		"runUrl": r.RunURL, "snapshotId": r.SnapshotID, "replayOf": r.ReplayOf, "reason": strings.ReplaceAll(r.Reason, "\n", " ")}
+	if err := noControl("", fields); err != nil {
+		return err
+	}
+	for _, set := range r.Patches {
+		if err := noControl("", map[string]string{"os": set.OS}); err != nil {
+			return err
+		}
+		for _, p := range set.Patches {
+			if err := noControl(fmt.Sprintf("patch %q of %s: ", p.ID, set.OS), map[string]string{"id": p.ID, "title": p.Title, "name": p.Name,
+				"version": p.Version, "kb": p.KB, "classification": p.Classification, "severity": p.Severity}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func noControl(where string, fields map[string]string) error {
+	for name, v := range fields {
+		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+			return fmt.Errorf("%s%s has a control character at byte %d", where, name, i)
+		}
 	}
 	return nil
 }

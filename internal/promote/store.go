@@ -85,7 +85,7 @@ func (e *RaceLostError) Error() string {
 	if e.Winner == nil {
 		return fmt.Sprintf("promotion record %s was created by another run at the same moment; this run's record was not written", e.Key)
 	}
-	return fmt.Sprintf("promotion record %s was created first by run %s (%s, verdict %s); this run's record was not written",
+	return fmt.Sprintf("promotion record %s was created first by run %q (%s, verdict %s); this run's record was not written",
 		e.Key, e.Winner.RunID, e.Winner.RunURL, e.Winner.Verdict)
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -167,7 +168,9 @@ func s3Path(r *http.Request) (bucket, key string) {
 func (s *Sim) serveS3(w http.ResponseWriter, r *http.Request, body []byte, account, region string) {
 	op := s3Operation(r)
 	err, drop := s.preflight("s3:" + op)
-	if drop {
+	if drop && err == nil {
+		// Apply the call, then lose its response, as a network failure would.
+		s.serveS3Call(httptest.NewRecorder(), r, body, account, region, op)
 		dropConnection(w)
 		return
 	}
@@ -179,6 +182,10 @@ func (s *Sim) serveS3(w http.ResponseWriter, r *http.Request, body []byte, accou
 		writeS3Error(w, ae)
 		return
 	}
+	s.serveS3Call(w, r, body, account, region, op)
+}
+
+func (s *Sim) serveS3Call(w http.ResponseWriter, r *http.Request, body []byte, account, region, op string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name, key := s3Path(r)

@@ -224,12 +224,17 @@ func (s *Store) Put(ctx context.Context, rec *Record) (string, error) {
 	switch code(err) {
 	case "":
 	case "PreconditionFailed", "ConditionalRequestConflict":
-		// Another run created this SEQ first (412), or is creating it (409).
-		lost := &RaceLostError{Key: s.s3URL(key)}
-		if b, gerr := s.get(ctx, key); gerr == nil {
-			lost.Winner, _ = Decode(b)
+		// Another run created this SEQ first (412), or is creating it
+		// (409) - or this very write landed and the SDK retried it after
+		// its response was lost: then the object holds our bytes.
+		b, gerr := s.get(ctx, key)
+		if gerr != nil || !bytes.Equal(b, data) {
+			lost := &RaceLostError{Key: s.s3URL(key)}
+			if gerr == nil {
+				lost.Winner, _ = Decode(b)
+			}
+			return "", lost
 		}
-		return "", lost
 	default:
 		return "", s.wrap("s3:PutObject", s.s3URL(key), err)
 	}

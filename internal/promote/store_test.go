@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -66,7 +68,13 @@ func newEnv(t *testing.T, sc *awssim.Scenario) *env {
 	c := &manualClock{t: start}
 	sim := awssim.New(sc, c)
 	url := awssim.Start(t, sim)
-	st := NewStore(S3Client(awssim.Config(url, homeAccount, homeRegion)), ssm.NewFromConfig(awssim.Config(url, homeAccount, homeRegion)),
+	cfg := awssim.Config(url, homeAccount, homeRegion)
+	// Retries back off by milliseconds, not seconds: what is retried is
+	// asserted, never how long it took.
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 5; o.MaxBackoff = 5 * time.Millisecond })
+	}
+	st := NewStore(S3Client(cfg), ssm.NewFromConfig(cfg),
 		&policy.RingStore{Bucket: bucket, Account: homeAccount, Region: homeRegion})
 	st.Log = nil
 	return &env{sim: sim, clock: c, url: url, store: st}
@@ -264,5 +272,27 @@ func TestMissingBucketNamed(t *testing.T) {
 	err := e.store.Check(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
 		t.Fatalf("Check = %v, want the missing bucket named", err)
+	}
+}
+
+// TestPutRetriedAfterLostResponse: a create that landed but whose response
+// was lost is retried by the SDK and meets 412 on its own record; that is
+// this run's write, not a lost race. Throttling is retried too.
+func TestPutRetriedAfterLostResponse(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.sim.DropResponse("s3:PutObject", 1)
+	e.sim.DropResponse("ssm:PutParameter", 1)
+	e.sim.Throttle("s3:ListBucket", 2)
+	key, err := e.store.Put(ctx, record(Passed, start))
+	if err != nil {
+		t.Fatalf("Put after a lost response = %v, want this run's record kept", err)
+	}
+	if calls := e.sim.Calls(); calls["s3:PutObject"] != 2 || calls["ssm:PutParameter"] != 2 || calls["s3:ListBucket"] != 3 {
+		t.Errorf("calls = %v, want each write retried once and the listing twice", calls)
+	}
+	got, err := e.store.Latest(ctx, "payments-rings", "staging", digestA)
+	if err != nil || got == nil || got.RunID != "run-1" || e.store.Key(got.Policy, got.Phase, got.Digest, got.Seq) != key {
+		t.Fatalf("Latest = %+v, %v; want the record, verified", got, err)
 	}
 }

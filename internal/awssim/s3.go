@@ -260,7 +260,7 @@ func (s *Sim) serveS3Call(w http.ResponseWriter, r *http.Request, body []byte, a
 }
 
 func (s *Sim) listObjects(w http.ResponseWriter, name string, b *s3Bucket, q url.Values) {
-	prefix := q.Get("prefix")
+	prefix, delim := q.Get("prefix"), q.Get("delimiter")
 	maxKeys := 1000
 	if v := q.Get("max-keys"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < maxKeys {
@@ -273,7 +273,7 @@ func (s *Sim) listObjects(w http.ResponseWriter, name string, b *s3Bucket, q url
 	}
 	var keys []string
 	for k := range b.objects {
-		if strings.HasPrefix(k, prefix) && k > after {
+		if strings.HasPrefix(k, prefix) && k > after && !(strings.HasSuffix(after, delim) && delim != "" && strings.HasPrefix(k, after)) {
 			keys = append(keys, k)
 		}
 	}
@@ -285,26 +285,44 @@ func (s *Sim) listObjects(w http.ResponseWriter, name string, b *s3Bucket, q url
 		Size         int
 		StorageClass string
 	}
+	type commonPrefix struct{ Prefix string }
 	out := struct {
 		XMLName               xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
 		Name                  string
 		Prefix                string
+		Delimiter             string `xml:",omitempty"`
 		KeyCount              int
 		MaxKeys               int
 		IsTruncated           bool
 		ContinuationToken     string `xml:",omitempty"`
 		NextContinuationToken string `xml:",omitempty"`
 		Contents              []content
-	}{Name: name, Prefix: prefix, MaxKeys: maxKeys, ContinuationToken: q.Get("continuation-token")}
-	if len(keys) > maxKeys {
-		keys, out.IsTruncated = keys[:maxKeys], true
-		out.NextContinuationToken = keys[len(keys)-1]
-	}
+		CommonPrefixes        []commonPrefix
+	}{Name: name, Prefix: prefix, Delimiter: delim, MaxKeys: maxKeys, ContinuationToken: q.Get("continuation-token")}
+	last := ""
 	for _, k := range keys {
-		o := b.objects[k]
-		out.Contents = append(out.Contents, content{Key: k, LastModified: o.modified.UTC().Format("2006-01-02T15:04:05.000Z"), ETag: o.etag, Size: len(o.data), StorageClass: "STANDARD"})
+		item := k
+		if delim != "" {
+			if i := strings.Index(k[len(prefix):], delim); i >= 0 {
+				item = k[:len(prefix)+i+len(delim)] // rolled up into a common prefix
+			}
+		}
+		if item == last {
+			continue
+		}
+		if out.KeyCount == maxKeys {
+			out.IsTruncated, out.NextContinuationToken = true, last
+			break
+		}
+		if item != k {
+			out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{item})
+		} else {
+			o := b.objects[k]
+			out.Contents = append(out.Contents, content{Key: k, LastModified: o.modified.UTC().Format("2006-01-02T15:04:05.000Z"), ETag: o.etag, Size: len(o.data), StorageClass: "STANDARD"})
+		}
+		out.KeyCount++
+		last = item
 	}
-	out.KeyCount = len(keys)
 	w.Header().Set("Content-Type", "application/xml")
 	_, _ = io.WriteString(w, xml.Header)
 	_ = xml.NewEncoder(w).Encode(out)

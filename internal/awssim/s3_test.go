@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -113,6 +114,27 @@ func TestS3ConditionalPutGetList(t *testing.T) {
 	if strings.Join(keys, ",") != "a/1.json,a/2.json,a/3.json,a/4.json,a/5.json" || pages != 3 {
 		t.Errorf("listing = %v in %d pages, want a/1..5 in 3 pages of 2", keys, pages)
 	}
+	// A delimiter rolls keys up into common prefixes, paged with the keys.
+	_ = put("a/x/1.json", "x", nil)
+	_ = put("a/x/2.json", "x", nil)
+	_ = put("a/y/1.json", "x", nil)
+	var items []string
+	for p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("records"), Prefix: aws.String("a/"), Delimiter: aws.String("/"), MaxKeys: aws.Int32(3)}); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			items = append(items, aws.ToString(o.Key))
+		}
+		for _, cp := range page.CommonPrefixes {
+			items = append(items, aws.ToString(cp.Prefix))
+		}
+	}
+	sort.Strings(items)
+	if strings.Join(items, ",") != "a/1.json,a/2.json,a/3.json,a/4.json,a/5.json,a/x/,a/y/" {
+		t.Errorf("listing with a delimiter = %v", items)
+	}
 	// Only the owner, and only in the bucket's region.
 	if _, err := s3Client(url, "444455556666", "eu-west-1").GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("records"), Key: aws.String("a/1.json")}); apiCode(err) != "AccessDenied" {
 		t.Errorf("another account = %v, want AccessDenied", err)
@@ -127,8 +149,8 @@ func TestS3ConditionalPutGetList(t *testing.T) {
 	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("records"), Key: aws.String("a/1.json")}); apiCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "s3:GetObject") {
 		t.Errorf("a denied action = %v, want AccessDenied naming s3:GetObject", err)
 	}
-	if s.Calls()["s3:PutObject"] != 9 {
-		t.Errorf("s3:PutObject calls = %d, want 9", s.Calls()["s3:PutObject"])
+	if s.Calls()["s3:PutObject"] != 12 {
+		t.Errorf("s3:PutObject calls = %d, want 12", s.Calls()["s3:PutObject"])
 	}
 }
 

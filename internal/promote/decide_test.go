@@ -46,8 +46,9 @@ func TestDecideAcrossRuns(t *testing.T) {
 	}
 	// The policy changes: staging's record is for another revision.
 	changed := ringsPolicy(t, map[string]string{"approveAfterDays: 3": "approveAfterDays: 5"})
-	if d, err := e.store.Decide(ctx, changed, prod, start.Add(100*time.Hour)); err != nil || d.Eligible || d.Source != nil {
-		t.Errorf("a changed policy must not be promoted from the old revision's record: %+v, %v", d, err)
+	if d, err := e.store.Decide(ctx, changed, prod, start.Add(100*time.Hour)); err != nil || d.Eligible || d.Source != nil ||
+		!strings.Contains(d.Reason, "records at 1 other revision(s)") {
+		t.Errorf("a changed policy must not be promoted from the old revision's record, and must say why: %+v, %v", d, err)
 	}
 	// A refused record stops the decision with an error.
 	key := e.store.Key("payments-rings", "staging", digest, 1)

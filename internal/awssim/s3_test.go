@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -251,4 +252,52 @@ func newRequest(encoding string) (*http.Request, error) {
 	r := httptest.NewRequest(http.MethodPut, "/b/k", nil)
 	r.Header.Set("Content-Encoding", encoding)
 	return r, nil
+}
+
+func TestScenarioBucketsAndReleases(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `accounts: ["111122223333"]
+buckets:
+  - {name: records, account: "111122223333", region: us-east-1}
+releases:
+  - {after: 24h, platform: Windows, count: 2}
+groups:
+  - {region: us-east-1, count: 1, name: win, platform: Microsoft Windows Server 2022, missing: 1}
+`)
+	sc, err := LoadScenario(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	clk := &stepClock{t: t0}
+	s := New(sc, clk)
+	in := s.Instances("111122223333", "us-east-1")[0]
+	if n := len(in.approved(clk.Now())); n != 1 {
+		t.Errorf("before the release: %d approved patches, want 1", n)
+	}
+	clk.advance(24 * time.Hour)
+	ps := in.approved(clk.Now())
+	if len(ps) != 3 || !strings.HasPrefix(ps[2].kb, "KB") {
+		t.Errorf("after the release: %+v, want 3 patches named by KB", ps)
+	}
+	s.SetObject("records", "k", []byte("v"))
+	if got, ok := s.Object("records", "k"); !ok || string(got) != "v" {
+		t.Error("the scenario's bucket must exist")
+	}
+	for name, text := range map[string]string{
+		"bucket without region": "accounts: [\"1\"]\nbuckets: [{name: b, account: \"1\"}]\n",
+		"bucket twice":          "accounts: [\"1\"]\nbuckets: [{name: b, account: \"1\", region: r}, {name: b, account: \"2\", region: r}]\n",
+		"release without count": "accounts: [\"1\"]\nreleases: [{after: 1h}]\n",
+	} {
+		if _, err := LoadScenario(write("bad.yaml", text)); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
 }

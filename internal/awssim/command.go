@@ -290,27 +290,11 @@ func (in *Instance) patchState(now time.Time) map[string]any {
 		"Operation": "Scan", "OperationStartTime": epoch(now.Add(-24 * time.Hour)), "OperationEndTime": epoch(now.Add(-24*time.Hour + 5*time.Minute)),
 		"InstalledCount": 100, "MissingCount": in.Missing, "FailedCount": 0, "InstalledPendingRebootCount": 0, "InstalledOtherCount": 3,
 		"InstalledRejectedCount": 0, "NotApplicableCount": 400}
-	var last *invocation
-	var lastEnd time.Time
-	for _, inv := range in.installs {
-		if inv.notStarted {
-			continue
-		}
-		end := inv.end
-		if !inv.cancelledAt.IsZero() && (end.IsZero() || inv.cancelledAt.Before(end)) {
-			continue // cancelled before it finished: no patch operation recorded
-		}
-		if end.IsZero() || end.After(now) || inv.final == "TimedOut" {
-			continue
-		}
-		if last == nil || end.After(lastEnd) {
-			last, lastEnd = inv, end
-		}
-	}
+	last := in.lastInstall(now)
 	if last != nil {
 		st["Operation"] = "Install"
 		st["OperationStartTime"] = epoch(last.start)
-		st["OperationEndTime"] = epoch(lastEnd)
+		st["OperationEndTime"] = epoch(last.end)
 		switch last.final {
 		case "Success":
 			installed := in.Missing - in.StillMissing - in.FailedAfter

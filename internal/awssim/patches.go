@@ -212,20 +212,26 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// patchList is DescribeInstancePatches' view of the instance at now.
-func (in *Instance) patchList(now time.Time) []map[string]any {
+// lastInstall is the Install that decides the instance's patch state at
+// now: the last to finish, not cancelled first and not timed out.
+func (in *Instance) lastInstall(now time.Time) *invocation {
 	var last *invocation
 	for _, inv := range in.installs {
 		if inv.notStarted || inv.end.IsZero() || inv.end.After(now) || inv.final == "TimedOut" ||
 			(!inv.cancelledAt.IsZero() && inv.cancelledAt.Before(inv.end)) {
-			continue
+			continue // cancelled before it finished: no patch operation recorded
 		}
 		if last == nil || inv.end.After(last.end) {
 			last = inv
 		}
 	}
+	return last
+}
+
+// patchList is DescribeInstancePatches' view of the instance at now.
+func (in *Instance) patchList(now time.Time) []map[string]any {
 	var out []map[string]any
-	for _, r := range in.rows(now, last) {
+	for _, r := range in.rows(now, in.lastInstall(now)) {
 		p := map[string]any{"Title": r.title, "KBId": r.kb, "Classification": r.classification, "Severity": r.severity, "State": r.state}
 		if !r.installed.IsZero() {
 			p["InstalledTime"] = epoch(r.installed)

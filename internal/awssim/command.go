@@ -21,6 +21,10 @@ type command struct {
 	instanceIDs      []string
 	invs             []*invocation
 	cancelledAt      time.Time
+	// override is the InstallOverrideList read at send time (patches.go);
+	// overrideErr fails every invocation, as an unreadable list does.
+	override    *overrideList
+	overrideErr string
 }
 
 // invocation is one instance's copy of a command. Its course is fixed at
@@ -66,6 +70,9 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 	never := now.Add(100 * 365 * 24 * time.Hour)
 	slots := &endHeap{}
 	var errTimes []time.Time
+	if len(targets) > 0 {
+		c.override, c.overrideErr = targets[0].sim.readOverride(c.params)
+	}
 	for _, t := range targets {
 		inv := &invocation{instance: t, cmd: c}
 		c.invs = append(c.invs, inv)
@@ -101,7 +108,7 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 			inv.end, inv.final, inv.details = start.Add(c.timeout), "TimedOut", "DeliveryTimedOut"
 		case t.Behavior == "hang":
 			inv.end, inv.final, inv.details = time.Time{}, "", ""
-		case t.Behavior == "fail":
+		case t.Behavior == "fail" || c.overrideErr != "":
 			inv.end, inv.final, inv.details = start.Add(d), "Failed", "Failed"
 			errTimes = append(errTimes, inv.end)
 		default:
@@ -283,27 +290,11 @@ func (in *Instance) patchState(now time.Time) map[string]any {
 		"Operation": "Scan", "OperationStartTime": epoch(now.Add(-24 * time.Hour)), "OperationEndTime": epoch(now.Add(-24*time.Hour + 5*time.Minute)),
 		"InstalledCount": 100, "MissingCount": in.Missing, "FailedCount": 0, "InstalledPendingRebootCount": 0, "InstalledOtherCount": 3,
 		"InstalledRejectedCount": 0, "NotApplicableCount": 400}
-	var last *invocation
-	var lastEnd time.Time
-	for _, inv := range in.installs {
-		if inv.notStarted {
-			continue
-		}
-		end := inv.end
-		if !inv.cancelledAt.IsZero() && (end.IsZero() || inv.cancelledAt.Before(end)) {
-			continue // cancelled before it finished: no patch operation recorded
-		}
-		if end.IsZero() || end.After(now) || inv.final == "TimedOut" {
-			continue
-		}
-		if last == nil || end.After(lastEnd) {
-			last, lastEnd = inv, end
-		}
-	}
+	last := in.lastInstall(now)
 	if last != nil {
 		st["Operation"] = "Install"
 		st["OperationStartTime"] = epoch(last.start)
-		st["OperationEndTime"] = epoch(lastEnd)
+		st["OperationEndTime"] = epoch(last.end)
 		switch last.final {
 		case "Success":
 			installed := in.Missing - in.StillMissing - in.FailedAfter
@@ -321,5 +312,6 @@ func (in *Instance) patchState(now time.Time) map[string]any {
 			st["MissingCount"] = max(in.Missing-1, 0)
 		}
 	}
+	in.recount(st, now, last)
 	return st
 }

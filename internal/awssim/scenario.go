@@ -40,6 +40,10 @@ type Scenario struct {
 	// (clock time) per operation, e.g. {"ssm:SendCommand": 3}; the burst is
 	// one second's worth.
 	RateLimits map[string]float64 `yaml:"rateLimits"`
+	// Buckets are S3 buckets (s3.go); Releases publish new patches while
+	// the scenario runs (patches.go).
+	Buckets  []Bucket  `yaml:"buckets"`
+	Releases []Release `yaml:"releases"`
 }
 
 // Group is Count instances that share everything but their id.
@@ -117,7 +121,7 @@ func (sc *Scenario) validate() error {
 			return fmt.Errorf("scenario: group %d: unknown behavior %q", i, g.Behavior)
 		}
 	}
-	return nil
+	return sc.validateStorage()
 }
 
 // DemoOptions shape the built-in demo scenario.

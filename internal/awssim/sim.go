@@ -40,6 +40,7 @@ type Instance struct {
 	baselineScan time.Time
 	// installs are the Install invocations that reached this instance.
 	installs []*invocation
+	sim      *Sim // for the patches released since the start (patches.go)
 }
 
 type regionKey struct{ account, region string }
@@ -66,6 +67,8 @@ type Sim struct {
 	rng            *rand.Rand
 	nextCmd        int
 	nextKey        int
+	s3             *s3State  // s3.go; made on first use
+	releases       []release // patches.go
 }
 
 // SendRecord is one accepted SendCommand, for assertions.
@@ -123,8 +126,10 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 			k := regionKey{acct, g.Region}
 			s.fleet[k] = append(s.fleet[k], in)
 			s.byID[in.ID] = in
+			in.sim = s
 		}
 	}
+	s.releases = releasesOf(sc, c.Now())
 	return s
 }
 
@@ -226,7 +231,14 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	account, region, _ := s.caller(r)
+	account, region, service := s.caller(r)
+	if s.deniedCall(w, r, service) {
+		return
+	}
+	if service == "s3" {
+		s.serveS3(w, r, body, account, region)
+		return
+	}
 	if target := r.Header.Get("X-Amz-Target"); strings.HasPrefix(target, "AmazonSSM.") {
 		s.serveJSON(w, "ssm:"+strings.TrimPrefix(target, "AmazonSSM."), body, func(op string) (any, error) {
 			return s.ssm(op, account, region, body)

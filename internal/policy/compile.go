@@ -20,6 +20,7 @@ type Rollout struct {
 	DeliveryTimeoutText  string  `json:"deliveryTimeout"`
 	ExecutionTimeoutText string  `json:"executionTimeout"`
 	Stages               []Stage `json:"phases"`
+	Rings                *Rings  `json:"rings,omitempty"` // the store and the barrier opt-out
 }
 
 // Stage is one compiled phase.
@@ -41,6 +42,10 @@ type Stage struct {
 	// PendingReboot is the policy's rule, repeated here because the gate
 	// reads one stage.
 	PendingReboot string `json:"pendingReboot"`
+	// The phase's scope and promotion (rings.go).
+	Accounts  []Account       `json:"accounts,omitempty"`
+	Regions   []string        `json:"regions,omitempty"`
+	Promotion *StagePromotion `json:"promotion,omitempty"`
 }
 
 // Inspection is a stage's Amazon Inspector rescan gate.
@@ -91,7 +96,7 @@ func Compile(p *Policy) (*Rollout, error) {
 	r := &Rollout{
 		Policy: q.Metadata.Name, RebootOption: in.RebootOption, PendingReboot: in.PendingReboot,
 		DeliveryTimeout: in.DeliveryTimeout.Duration, ExecutionTimeout: in.ExecutionTimeout.Duration,
-		DeliveryTimeoutText: in.DeliveryTimeout.String(), ExecutionTimeoutText: in.ExecutionTimeout.String(),
+		DeliveryTimeoutText: in.DeliveryTimeout.String(), ExecutionTimeoutText: in.ExecutionTimeout.String(), Rings: q.Spec.Rings,
 	}
 	for i, ph := range q.Spec.Phases {
 		where := func(field string) string {
@@ -99,6 +104,7 @@ func Compile(p *Policy) (*Rollout, error) {
 		}
 		st := Stage{Index: i, Name: ph.Name, Targets: ph.Targets, OfflineFails: ph.Offline != "skip",
 			Soak: ph.Soak.Duration, Compliance: ph.Verify.ComplianceEnabled(), PendingReboot: in.PendingReboot}
+		st.Accounts, st.Regions, st.Promotion = scope(&q.Spec, &ph)
 		if ph.Soak.Duration > 0 {
 			st.SoakText = ph.Soak.String()
 		}

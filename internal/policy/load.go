@@ -535,7 +535,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 // isQuotedOnly names fields whose values must be YAML strings, because an
 // unquoted number would silently change them.
 func isQuotedOnly(path string) bool {
-	return strings.HasSuffix(path, ".id") && strings.HasPrefix(path, "spec.accounts[")
+	return strings.HasSuffix(path, ".id") && strings.HasPrefix(path, "spec.accounts[") || accountPath(path)
 }
 
 func join(path, key string) string {

@@ -73,6 +73,7 @@ type Spec struct {
 	Regions         []string  `yaml:"regions" json:"regions"`
 	Phases          []Phase   `yaml:"phases" json:"phases"`
 	Reporting       Reporting `yaml:"reporting" json:"reporting"`
+	Rings           *Rings    `yaml:"rings" json:"rings,omitempty"` // rings.go
 }
 
 // Baseline is synced to the SSM patch baseline patchgate-<name>.
@@ -139,6 +140,10 @@ type Phase struct {
 	Waves            []string `yaml:"waves" json:"waves"`
 	Soak             Duration `yaml:"soak" json:"soak"`
 	Verify           Verify   `yaml:"verify" json:"verify"`
+	// Accounts, Regions and Promotion: see rings.go.
+	Accounts  []Account  `yaml:"accounts" json:"accounts,omitempty"`
+	Regions   []string   `yaml:"regions" json:"regions,omitempty"`
+	Promotion *Promotion `yaml:"promotion" json:"promotion,omitempty"`
 }
 
 // Targets select a phase's instances: exactly one of Tags or InstanceIDs.

@@ -154,6 +154,26 @@ type Phase struct {
 	// Verification is the gate's evidence (compliance, Inspector); nil when not run.
 	Verification *Verification `json:"verification,omitempty"`
 	SoakSeconds  float64       `json:"soakSeconds,omitempty"`
+	// Promotion: the phase was promoted from an earlier run's record.
+	Promotion *Promotion `json:"promotion,omitempty"`
+	// Record is the promotion record this phase wrote (s3://...), if any.
+	Record string `json:"record,omitempty"`
+}
+
+// Promotion says which record a phase was promoted from and how its patch
+// set was replayed.
+type Promotion struct {
+	From       string    `json:"from"`       // the source phase
+	Record     string    `json:"record"`     // its record's key
+	SourceRun  string    `json:"sourceRun"`  // the run that wrote it
+	SourceURL  string    `json:"sourceUrl,omitempty"`
+	SourceTime time.Time `json:"sourceTime"` // when its verdict was given
+	// Mechanism is how the patch set was replayed: InstallOverrideList,
+	// BaselineOverride (approval cutoff), Nothing, or "" without replay.
+	Mechanism string `json:"mechanism,omitempty"`
+	Exact     bool   `json:"exact"`
+	Patches   int    `json:"patches"`
+	Note      string `json:"note,omitempty"`
 }
 
 // Reason is a machine-readable cause plus a human sentence.

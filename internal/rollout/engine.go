@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/version"
 )
@@ -36,6 +38,9 @@ type Clients struct {
 	Inventory Inventory
 	Calendars Calendars
 	Params    lock.ParameterStore
+	// Patches reads an instance's installed patches, for the promotion
+	// record's patch set.
+	Patches promote.PatchesAPI
 	// Verifier decides the evidence part of each gate; nil means the gate
 	// rests on invocation outcomes alone (and the report says so).
 	Verifier Verifier
@@ -96,6 +101,10 @@ type Options struct {
 	// default DefaultSendRate and DefaultSendBurst, a negative rate none.
 	SendRate  float64
 	SendBurst int
+	// Store connects a policy's promotion store (spec.rings.store); Commit
+	// is the policy repository's commit, kept in each record.
+	Store  StoreConnect
+	Commit string
 }
 
 func (o *Options) defaults() {
@@ -289,6 +298,9 @@ type target struct {
 	typical time.Duration
 	// intentPut and intentSettled follow the send intent (intent.go).
 	intentPut, intentSettled bool
+	// override are AWS-RunPatchBaseline parameters a promoted phase adds
+	// (InstallOverrideList or BaselineOverride); nil otherwise.
+	override map[string][]string
 }
 
 // slot is one account-region target of a policy.
@@ -299,25 +311,54 @@ type slot struct {
 	t       *target
 	res     *result.Target
 	release func()
+	phases  []int // the phases whose scope includes this account-region, in order
+}
+
+// inScope reports whether a stage runs in an account-region.
+func inScope(st *policy.Stage, account, region string) bool {
+	okAccount := len(st.Accounts) == 0 && account == ""
+	for _, a := range st.Accounts {
+		okAccount = okAccount || a.ID == account
+	}
+	return okAccount && slices.Contains(st.Regions, region)
+}
+
+// policySlots are the account-regions of every phase of a policy, in the
+// order the policy names them.
+func policySlots(p *policy.Policy, plan *policy.Rollout, now time.Time) []*slot {
+	var slots []*slot
+	index := map[[2]string]*slot{}
+	for i := range plan.Stages {
+		st := &plan.Stages[i]
+		accounts := st.Accounts
+		if len(accounts) == 0 {
+			accounts = []policy.Account{{}} // the credentials' own account
+		}
+		for _, a := range accounts {
+			for _, r := range st.Regions {
+				k := [2]string{a.ID, r}
+				sl := index[k]
+				if sl == nil {
+					sl = &slot{ti: len(slots), account: a, region: r, res: &result.Target{AccountID: a.ID, Region: r, Status: result.StatusRunning, StartedAt: now}}
+					index[k] = sl
+					slots = append(slots, sl)
+				}
+				sl.phases = append(sl.phases, i)
+			}
+		}
+	}
+	return slots
 }
 
 // runPolicy patches one policy in all its account-regions. A phase is a
 // barrier across them: the next phase starts anywhere only after this one
 // passed everywhere it ran, so a staging account gates every production
-// account. A target that cannot be set up (connection, calendar, lock)
-// stops the whole policy before anything is sent.
+// account (spec.rings.independentTargets opts out: each account-region
+// then moves on its own). A target that cannot be set up (connection,
+// calendar, lock) or a promotion store that cannot be used stops the whole
+// policy before anything is sent.
 func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *policy.Rollout, sem chan struct{}) {
-	accounts := p.Spec.Accounts
-	if len(accounts) == 0 {
-		accounts = []policy.Account{{}} // the credentials' own account
-	}
-	var slots []*slot
-	for _, a := range accounts {
-		for _, r := range p.Spec.Regions {
-			res := &result.Target{AccountID: a.ID, Region: r, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now()}
-			slots = append(slots, &slot{ti: len(slots), account: a, region: r, res: res})
-		}
-	}
+	slots := policySlots(p, plan, e.opt.Clock.Now())
 	e.mu.Lock()
 	e.run.Policies[pi].Targets = make([]result.Target, len(slots))
 	for _, s := range slots {
@@ -329,21 +370,9 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		defer e.mu.Unlock()
 		e.run.Policies[pi].Targets[s.ti] = *s.res
 	}
-	each := func(fn func(s *slot)) {
-		var wg sync.WaitGroup
-		for _, s := range slots {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				fn(s)
-			}()
-		}
-		wg.Wait()
-	}
+	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish}
 
-	each(func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
+	pr.each(slots, func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
 	defer func() {
 		var wg sync.WaitGroup
 		for _, s := range slots {
@@ -354,7 +383,7 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		}
 		wg.Wait()
 		for _, s := range slots {
-			finishTarget(ctx, s.res, p)
+			finishTarget(ctx, s, p)
 			s.res.EndedAt = e.opt.Clock.Now()
 			publish(s)
 		}
@@ -366,37 +395,119 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 			notReady = append(notReady, fmt.Sprintf("%s/%s is %s (%s)", orSelf(s.res.AccountID), s.region, s.res.Status, s.res.Reason))
 		}
 	}
+	if len(notReady) == 0 {
+		if err := pr.openStore(ctx); err != nil {
+			notReady = append(notReady, err.Error())
+			for _, s := range slots {
+				s.res.Status, s.res.Reason = result.StatusError, err.Error()
+			}
+		}
+	}
 	if len(notReady) > 0 {
 		for _, s := range slots {
-			if s.t != nil {
+			if s.t != nil && s.res.Status == result.StatusRunning {
 				s.res.Status = result.StatusHalted
 				s.res.Reason = "not sent: " + strings.Join(notReady, "; ")
-				for _, ph := range p.Spec.Phases {
-					s.res.Phases = append(s.res.Phases, result.Phase{Name: ph.Name, Status: result.StatusHalted,
+				for _, i := range s.phases {
+					s.res.Phases = append(s.res.Phases, result.Phase{Name: p.Spec.Phases[i].Name, Status: result.StatusHalted,
 						Reasons: []result.Reason{{Code: "halted", Message: "not sent: another account-region of the policy could not start: " + strings.Join(notReady, "; ")}}})
 				}
 			}
 		}
 		return
 	}
+	if plan.Rings != nil && plan.Rings.IndependentTargets {
+		// The policy's explicit opt-out: each account-region on its own.
+		var wg sync.WaitGroup
+		for _, s := range slots {
+			wg.Add(1)
+			go func() { defer wg.Done(); pr.phases(ctx, []*slot{s}) }()
+		}
+		wg.Wait()
+		return
+	}
+	pr.phases(ctx, slots)
+}
 
-	proven := false // an earlier phase patched instances and passed, somewhere
+// policyRun is one policy's run across its account-regions.
+type policyRun struct {
+	e       *Engine
+	p       *policy.Policy
+	plan    *policy.Rollout
+	sem     chan struct{}
+	publish func(*slot)
+	store   *promote.Store // nil without spec.rings.store
+	proven  bool           // an earlier phase patched instances and passed, somewhere
+	mu      sync.Mutex
+}
+
+// each runs fn for every slot at once, within the run's bound.
+func (pr *policyRun) each(slots []*slot, fn func(s *slot)) {
+	var wg sync.WaitGroup
+	for _, s := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pr.sem <- struct{}{}
+			defer func() { <-pr.sem }()
+			fn(s)
+		}()
+	}
+	wg.Wait()
+}
+
+// phases runs the policy's phases in order over slots, each phase a
+// barrier across them.
+func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
+	e, p := pr.e, pr.p
 	for i := range p.Spec.Phases {
-		ph, st := &p.Spec.Phases[i], &plan.Stages[i]
-		each(func(s *slot) {
-			rp := s.t.runPhase(ctx, ph, st, proven)
+		ph, st := &p.Spec.Phases[i], &pr.plan.Stages[i]
+		var here []*slot
+		for _, s := range slots {
+			if slices.Contains(s.phases, i) {
+				here = append(here, s)
+			}
+		}
+		if len(here) == 0 {
+			continue
+		}
+		dec, err := pr.decide(ctx, st)
+		if err != nil {
+			pr.stopAt(slots, i, result.StatusError, "promotion", err.Error())
+			return
+		}
+		if !dec.Eligible {
+			msg := fmt.Sprintf("waits for phase %s: %s", dec.From, dec.Reason)
+			if !dec.EligibleAt.IsZero() {
+				msg += "; eligible from " + dec.EligibleAt.UTC().Format(time.RFC3339)
+			}
+			pr.stopAt(slots, i, result.StatusWaiting, "promotion-waiting", msg)
+			return
+		}
+		promo, override, err := pr.replay(ctx, st, dec)
+		if err != nil {
+			pr.stopAt(slots, i, result.StatusError, "promotion", err.Error())
+			return
+		}
+		proven := pr.proven
+		pr.each(here, func(s *slot) {
+			s.t.override = override
+			rp := s.t.runPhase(ctx, ph, st, proven || dec.Source != nil)
+			s.t.override = nil
+			rp.Promotion = promo
 			s.res.Phases = append(s.res.Phases, rp)
-			publish(s)
+			pr.publish(s)
 		})
+		pr.record(ctx, here, st, dec, promo)
 		var blocked []string
 		passed := false
-		for _, s := range slots {
+		for _, s := range here {
 			rp := s.res.Phases[len(s.res.Phases)-1]
 			switch rp.Status {
 			case result.StatusPassed, result.StatusDryRun:
 				passed = true
 				if rp.Counts.Targeted > rp.Counts.Skipped {
-					proven = true
+					pr.proven = true
 				}
 			case result.StatusSkipped:
 			default:
@@ -408,23 +519,17 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 			}
 		}
 		if ctx.Err() != nil || i == len(p.Spec.Phases)-1 {
-			break
+			return
 		}
 		if len(blocked) > 0 {
-			msg := fmt.Sprintf("not sent: phase %s did not pass in %s", ph.Name, strings.Join(blocked, ", "))
-			for _, s := range slots {
-				for _, later := range p.Spec.Phases[i+1:] {
-					s.res.Phases = append(s.res.Phases, result.Phase{Name: later.Name, Status: result.StatusHalted,
-						Reasons: []result.Reason{{Code: "halted", Message: msg}}})
-				}
-			}
-			break
+			pr.stopAt(slots, i+1, result.StatusHalted, "halted", fmt.Sprintf("not sent: phase %s did not pass in %s", ph.Name, strings.Join(blocked, ", ")))
+			return
 		}
 		if soak := st.Soak; soak > 0 && passed && !e.opt.DryRun {
 			e.opt.Logger.Info("soaking before the next phase", "policy", p.Metadata.Name, "phase", ph.Name, "soak", soak)
 			soakStart := e.opt.Clock.Now()
 			err := e.opt.Clock.Sleep(ctx, soak)
-			for _, s := range slots {
+			for _, s := range here {
 				last := &s.res.Phases[len(s.res.Phases)-1]
 				if last.Status != result.StatusPassed {
 					continue
@@ -440,19 +545,38 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 				}
 			}
 			if err != nil {
-				break
+				return
 			}
 		}
 	}
 }
 
+// stopAt gives phase `from` and every later one, in each slot whose scope
+// has them, the status and reason.
+func (pr *policyRun) stopAt(slots []*slot, from int, status result.Status, code, msg string) {
+	for _, s := range slots {
+		for _, i := range s.phases {
+			if i < from {
+				continue
+			}
+			m := msg
+			if i > from && status == result.StatusWaiting {
+				m = fmt.Sprintf("waits for phase %s, which is waiting: %s", pr.p.Spec.Phases[from].Name, msg)
+			}
+			s.res.Phases = append(s.res.Phases, result.Phase{Name: pr.p.Spec.Phases[i].Name, Status: status, Reasons: []result.Reason{{Code: code, Message: m}}})
+		}
+		pr.publish(s)
+	}
+}
+
 // finishTarget fills phases never reached (cancellation) and the target's
 // status and reason from its phases.
-func finishTarget(ctx context.Context, res *result.Target, p *policy.Policy) {
+func finishTarget(ctx context.Context, s *slot, p *policy.Policy) {
+	res := s.res
 	if res.Status != result.StatusRunning && res.Status != result.StatusHalted {
 		return // set up failed: its status and reason say why
 	}
-	for i := len(res.Phases); i < len(p.Spec.Phases); i++ {
+	for _, i := range s.phases[min(len(res.Phases), len(s.phases)):] {
 		res.Phases = append(res.Phases, result.Phase{Name: p.Spec.Phases[i].Name, Status: result.StatusCancelled,
 			Reasons: []result.Reason{{Code: "cancelled", Message: "the run was cancelled before this phase"}}})
 	}

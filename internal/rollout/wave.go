@@ -114,6 +114,9 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 	for _, in := range w.instances {
 		r.byID[in.ID] = in
 	}
+	for k, v := range t.override {
+		r.params[k] = v
+	}
 	chunkIDs := Chunks(sortedIDs(w.instances))
 	r.perChunk, r.inflight = concurrencyPlan(st.MaxConcurrency, len(chunkIDs))
 	for i, ids := range chunkIDs {

@@ -169,3 +169,52 @@ func TestMotoStoreRaceOneWins(t *testing.T) {
 		}
 	}
 }
+
+// TestMotoDecide: production waits for a staging record at this revision,
+// and says when staging only ran at another one (a delimiter listing).
+func TestMotoDecide(t *testing.T) {
+	st, _, _ := motoStore(t)
+	ctx := context.Background()
+	src := func(minAge string) *policy.Policy {
+		p, probs := policy.Parse("p.yaml", []byte(`apiVersion: patchgate.dev/v1
+kind: PatchPolicy
+metadata: {name: payments-rings}
+spec:
+  operatingSystem: WINDOWS
+  baseline:
+    approvalRules: [{classifications: [SecurityUpdates], approveAfterDays: 3}]
+  regions: [us-east-1]
+  rings: {store: {bucket: `+st.Bucket+`, account: "123456789012", region: us-east-1}}
+  phases:
+    - {name: staging, targets: {tags: {App: payments}}}
+    - {name: production, targets: {tags: {App: payments}}, promotion: {from: staging, minAge: `+minAge+`, maxAge: 336h}}
+`))
+		if len(probs) > 0 {
+			t.Fatal(probs)
+		}
+		return p
+	}
+	p := src("1h")
+	r, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if d, err := st.Decide(ctx, p, r.Stage("production"), now); err != nil || d.Eligible || d.Source != nil {
+		t.Fatalf("without a record: %+v, %v", d, err)
+	}
+	digest, _ := promote.Digest(p)
+	rec := motoRecord("1")
+	rec.Digest = digest
+	if _, err := st.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := st.Decide(ctx, p, r.Stage("production"), rec.Time.Add(2*time.Hour)); err != nil || !d.Eligible || d.Source.RunID != "1" {
+		t.Fatalf("two hours after staging passed: %+v, %v", d, err)
+	}
+	changed := src("2h")
+	d, err := st.Decide(ctx, changed, r.Stage("production"), rec.Time.Add(3*time.Hour))
+	if err != nil || d.Eligible || !strings.Contains(d.Reason, "1 other revision") {
+		t.Fatalf("after the policy changed: %+v, %v", d, err)
+	}
+}

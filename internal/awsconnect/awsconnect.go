@@ -15,6 +15,8 @@ import (
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/plan"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/rollout"
 	"github.com/patchgate/patchgate/internal/verify"
 )
@@ -41,11 +43,23 @@ func Rollout(f *awsapi.Factory, verifiers Verifiers) rollout.Connect {
 			return nil, err
 		}
 		cl := ssm.NewFromConfig(cfg)
-		c := &rollout.Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl}
+		c := &rollout.Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl, Patches: cl}
 		if verifiers != nil {
 			c.Verifier = verifiers(cfg)
 		}
 		return c, nil
+	}
+}
+
+// Store connects a policy's promotion store in its home account and
+// region (S3 for the records, Parameter Store for their digests).
+func Store(f *awsapi.Factory) rollout.StoreConnect {
+	return func(ctx context.Context, rs *policy.RingStore) (*promote.Store, error) {
+		cfg, _, err := f.Config(ctx, rs.Account, rs.RoleArn, rs.Region)
+		if err != nil {
+			return nil, err
+		}
+		return promote.NewStore(promote.S3Client(cfg), ssm.NewFromConfig(cfg), rs), nil
 	}
 }
 

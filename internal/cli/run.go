@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(nil)), Logger: log,
+		Store: awsconnect.Store(factory), Commit: os.Getenv("GITHUB_SHA"),
 		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
 	})
 	r := eng.Run(ctx, selected)

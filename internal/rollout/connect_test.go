@@ -20,7 +20,7 @@ func testConnect(f *awsapi.Factory, evidenceClock clock.Clock) Connect {
 			return nil, err
 		}
 		cl := ssm.NewFromConfig(cfg)
-		c := &Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl}
+		c := &Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl, Patches: cl}
 		if evidenceClock != nil {
 			c.Verifier = Evidence{V: &verify.Verifier{SSM: cl, Inspector: inspector2.NewFromConfig(cfg), Clock: evidenceClock}}
 		}

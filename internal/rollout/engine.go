@@ -286,8 +286,8 @@ type target struct {
 	// typical is how long one invocation takes here, once measured; it
 	// paces the polls of every later wave.
 	typical time.Duration
-	// intentPut and intentSettled follow the send intent (intent.go).
-	intentPut, intentSettled bool
+	// intentPut and unsettled follow the send intent (intent.go).
+	intentPut, unsettled bool
 }
 
 func (e *Engine) runTarget(ctx context.Context, p *policy.Policy, account policy.Account, region string) (res result.Target) {
@@ -534,6 +534,9 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, prov
 	thresh := threshold(ph.SuccessThreshold)
 	var all []result.Instance
 	for wi, wave := range waves {
+		if err := t.announceWave(ctx, ph, wi+1, wave); err != nil {
+			return fail(result.StatusError, "send-intent", err.Error())
+		}
 		w := t.runWave(ctx, ph, index, wi+1, wave)
 		rp.Waves = append(rp.Waves, w)
 		all = append(all, w.Instances...)

@@ -222,7 +222,7 @@ func TestUnknownSendStopsTheRun(t *testing.T) {
 	}
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
 	in, err := lock.ReadIntent(context.Background(), cl, "web")
-	if err != nil || in == nil || in.Comment != Comment("42", "web", "staging", 1, 1) || len(in.InstanceIDs) != 4 {
+	if err != nil || in == nil || in.RunID != "42" || in.Phase != "staging" || in.Wave != 1 || in.Chunks != 1 || len(in.InstanceIDs) != 1 || len(in.InstanceIDs[0]) != 4 {
 		t.Fatalf("the intent must stay open for the next run: %+v %v", in, err)
 	}
 }
@@ -269,8 +269,8 @@ func TestOpenIntentIsReconciledOnResume(t *testing.T) {
 	// What a crashed first attempt left: a command SSM does not list yet,
 	// its intent, and its lock.
 	comment := Comment("42", "web", "staging", 1, 1)
-	if err := lock.PutIntent(ctx, cl, lock.Intent{RunID: "42", Policy: "web", Phase: "staging", Wave: 1, Chunk: 1, Comment: comment,
-		InstanceIDs: ids, At: h.clock.Now()}); err != nil {
+	if err := lock.PutIntent(ctx, cl, lock.Intent{RunID: "42", Policy: "web", Phase: "staging", Wave: 1, Chunks: 1,
+		Digest: lock.Digest(ids), InstanceIDs: [][]string{ids}, At: h.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	out, err := cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(DocumentName), InstanceIds: ids, Comment: aws.String(comment),

@@ -151,7 +151,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 					DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: params, Comment: aws.String(c.req.Comment),
 					MaxConcurrency: aws.String(perChunk), MaxErrors: aws.String(maxErrors), TimeoutSeconds: aws.Int32(timeout),
 				}
-				sr, err := t.sendChunk(ctx, snd, in, ph.Name, waveNo, next+1)
+				sr, err := t.sendChunk(ctx, snd, in)
 				id := sr.id
 				if err != nil {
 					if ctx.Err() != nil {

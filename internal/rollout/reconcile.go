@@ -250,10 +250,17 @@ func (s *sender) lookOnce(ctx context.Context, comment string, ids []string, loo
 			return nil, fmt.Errorf("listing the invocations of %s with ssm:ListCommandInvocations: %w", id, err)
 		}
 		for _, inv := range page.CommandInvocations {
-			if aws.ToString(inv.Comment) == comment {
-				return &ssmtypes.Command{CommandId: inv.CommandId, Comment: inv.Comment, DocumentName: inv.DocumentName,
-					RequestedDateTime: inv.RequestedDateTime}, nil
+			if aws.ToString(inv.Comment) != comment {
+				continue
 			}
+			// The command itself carries the parameters (the run's
+			// SnapshotId); SSM may not list it by id yet, and the
+			// invocation alone is enough to track it.
+			if out, err := s.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: inv.CommandId}); err == nil && len(out.Commands) == 1 {
+				return &out.Commands[0], nil
+			}
+			return &ssmtypes.Command{CommandId: inv.CommandId, Comment: inv.Comment, DocumentName: inv.DocumentName,
+				RequestedDateTime: inv.RequestedDateTime}, nil
 		}
 	}
 	return nil, nil

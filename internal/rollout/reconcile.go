@@ -238,11 +238,7 @@ func (s *sender) lookOnce(ctx context.Context, comment string, ids []string, loo
 	}
 	id := ids[look%len(ids)]
 	p := ssm.NewListCommandInvocationsPaginator(s.ssm, &ssm.ListCommandInvocationsInput{
-		InstanceId: aws.String(id), MaxResults: aws.Int32(50),
-		Filters: []ssmtypes.CommandFilter{
-			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
-			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
-		},
+		InstanceId: aws.String(id), MaxResults: aws.Int32(50), Filters: patchCommandsSince(since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)

@@ -170,6 +170,7 @@ func (t *target) runWave(ctx context.Context, ph *policy.Phase, phaseIndex, wave
 				if sr.unknown != "" {
 					// Maybe sent: never again, and nothing after it.
 					c.unknown, c.terminal, c.req.Unknown = sr.unknown, true, true
+					c.req.Status = "unknown: may have run" // not "not sent", which it may not be
 					stopped = "an earlier command of the wave may have run unseen"
 					next++
 					break

@@ -535,7 +535,7 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, index int, prov
 	var all []result.Instance
 	for wi, wave := range waves {
 		if err := t.announceWave(ctx, ph, wi+1, wave); err != nil {
-			return fail(result.StatusError, "send-intent", err.Error())
+			return fail(announceFailure(ctx, err))
 		}
 		w := t.runWave(ctx, ph, index, wi+1, wave)
 		rp.Waves = append(rp.Waves, w)

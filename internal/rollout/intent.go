@@ -60,6 +60,15 @@ func (t *target) announceWave(ctx context.Context, ph *policy.Phase, wave int, w
 	return nil
 }
 
+// announceFailure is the phase's status, reason code and message when a
+// wave's intent could not be written: nothing of the wave was sent.
+func announceFailure(ctx context.Context, err error) (result.Status, string, string) {
+	if ctx.Err() != nil {
+		return result.StatusCancelled, "cancelled", "the run was cancelled before the wave was sent"
+	}
+	return result.StatusError, "send-intent", err.Error()
+}
+
 // putIntent writes the intent, retrying throttling and server errors on
 // the run's clock (PutParameter with Overwrite is idempotent).
 func (t *target) putIntent(ctx context.Context, in lock.Intent) error {

@@ -393,3 +393,36 @@ func TestRefusedEndpointIsAnErrorNamingIt(t *testing.T) {
 		}
 	}
 }
+
+// noIntents is Parameter Store refusing the send intent (a role without
+// ssm:PutParameter on /patchgate/intents/*).
+type noIntents struct{ lock.ParameterStore }
+
+func (n noIntents) PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
+	if strings.HasPrefix(aws.ToString(in.Name), lock.IntentPrefix) {
+		return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform ssm:PutParameter", Fault: smithy.FaultClient}
+	}
+	return n.ParameterStore.PutParameter(ctx, in, optFns...)
+}
+
+// Without its write-ahead record a wave is not sent.
+func TestNoIntentNoSend(t *testing.T) {
+	h := sendHarness(t, sendScenario(4, 6))
+	connect := h.opt.Connect
+	h.opt.Connect = func(ctx context.Context, accountID, roleARN, region string) (*Clients, error) {
+		c, err := connect(ctx, accountID, roleARN, region)
+		if err == nil {
+			c.Params = noIntents{c.Params}
+		}
+		return c, err
+	}
+	r := h.run(context.Background(), mustPolicy(t, sendPolicy))
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if r.Status != result.StatusError || stg.Status != result.StatusError || stg.Reasons[0].Code != "send-intent" ||
+		!strings.Contains(stg.Reasons[0].Message, lock.IntentName("web")) {
+		t.Fatalf("run %s, staging %s %+v", r.Status, stg.Status, stg.Reasons)
+	}
+	if n := h.sim.Calls()["ssm:SendCommand"]; n != 0 {
+		t.Fatalf("%d SendCommands without an intent", n)
+	}
+}

@@ -135,47 +135,43 @@ func (t *target) reconcileIntent(ctx context.Context, earlier map[string]ssmtype
 		return err
 	}
 	log := t.log.With("intentRun", in.RunID, "phase", in.Phase, "wave", in.Wave)
-	type missing struct {
-		comment string
-		ids     []string
-	}
-	var open []missing
+	var open []pendingSend
 	for i := 1; i <= in.Chunks; i++ {
 		c := Comment(in.RunID, in.Policy, in.Phase, in.Wave, i)
 		if _, ok := earlier[c]; ok {
 			continue
 		}
-		m := missing{comment: c}
+		p := pendingSend{comment: c}
 		if i <= len(in.InstanceIDs) {
-			m.ids = in.InstanceIDs[i-1]
+			p.ids = in.InstanceIDs[i-1]
 		}
-		open = append(open, m)
+		open = append(open, p)
 	}
 	if len(open) > 0 {
 		log.Warn("an earlier run left a wave's sends open; looking for their commands before sending anything", "chunks", len(open))
 		snd := t.sender()
-		start := t.e.opt.Clock.Now()
-		var unknown []string
-		for _, m := range open {
-			found, absent, rerr := snd.reconcile(ctx, m.comment, m.ids, start)
-			switch {
-			case found != nil:
-				if in.RunID == t.e.opt.RunID {
-					earlier[m.comment] = *found
-					log.Info("an open send's command exists; resuming it", "comment", m.comment, "command", aws.ToString(found.CommandId))
-				} else {
-					// Another run's command: it runs its course in SSM
-					// whatever this run does.
-					log.Warn("an open send of another run reached SSM", "comment", m.comment, "command", aws.ToString(found.CommandId))
-				}
-			case ctx.Err() != nil:
-				return ctx.Err()
-			case !absent:
-				unknown = append(unknown, fmt.Sprintf("%q (instances %s): %v", m.comment, strings.Join(m.ids, ", "), rerr))
+		found, absent, rerr := snd.reconcileAll(ctx, open, t.e.opt.Clock.Now())
+		for c, cmd := range found {
+			if in.RunID == t.e.opt.RunID {
+				earlier[c] = cmd
+				log.Info("an open send's command exists; resuming it", "comment", c, "command", aws.ToString(cmd.CommandId))
+			} else {
+				// Another run's command: it runs its course in SSM
+				// whatever this run does.
+				log.Warn("an open send of another run reached SSM", "comment", c, "command", aws.ToString(cmd.CommandId))
 			}
 		}
-		if len(unknown) > 0 {
-			return &unknownIntentError{intent: *in, what: unknown, window: snd.windowOr()}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if len(found) < len(open) && !absent {
+			var unknown []string
+			for _, p := range open {
+				if _, ok := found[p.comment]; !ok {
+					unknown = append(unknown, fmt.Sprintf("%q (instances %s)", p.comment, strings.Join(p.ids, ", ")))
+				}
+			}
+			return &unknownIntentError{intent: *in, what: unknown, err: rerr, window: snd.windowOr()}
 		}
 	}
 	return lock.ClearIntent(ctx, t.c.Params, policyName)
@@ -185,13 +181,14 @@ func (t *target) reconcileIntent(ctx context.Context, earlier map[string]ssmtype
 type unknownIntentError struct {
 	intent lock.Intent
 	what   []string
+	err    error
 	window time.Duration
 }
 
 func (e *unknownIntentError) Error() string {
-	return fmt.Sprintf("run %s left sends of %s wave %d open, and patchgate could not tell within %s whether they ran: %s; nothing was sent: "+
+	return fmt.Sprintf("run %s left sends of %s wave %d open, and patchgate could not tell within %s whether they ran (%v): %s; nothing was sent: "+
 		"check those instances in the SSM console (Run Command history), then delete parameter %s and run again",
-		e.intent.RunID, e.intent.Phase, e.intent.Wave, e.window, strings.Join(e.what, "; "), lock.IntentName(e.intent.Policy))
+		e.intent.RunID, e.intent.Phase, e.intent.Wave, e.window, e.err, strings.Join(e.what, "; "), lock.IntentName(e.intent.Policy))
 }
 
 // intentStatus is the target's status when an open intent cannot be

@@ -426,3 +426,36 @@ func TestNoIntentNoSend(t *testing.T) {
 		t.Fatalf("%d SendCommands without an intent", n)
 	}
 }
+
+// A crash in the middle of a wave of three chunks, one of them sent and not
+// yet listed: the resume looks for all three at once, resumes the one that
+// ran and sends the two that did not, each once.
+func TestOpenIntentOfAWaveResumesWhatRanAndSendsTheRest(t *testing.T) {
+	h := sendHarness(t, sendScenario(120, 6))
+	h.sim.SetListingDelay(2 * time.Minute)
+	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
+	ctx := context.Background()
+	var ids []string
+	for _, in := range h.sim.Instances("111122223333", "us-east-1")[:120] {
+		ids = append(ids, in.ID)
+	}
+	chunks := Chunks(ids)
+	if err := lock.PutIntent(ctx, cl, lock.Intent{RunID: "42", Policy: "web", Phase: "staging", Wave: 1, Chunks: len(chunks),
+		Digest: lock.Digest(ids), InstanceIDs: chunks, At: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(DocumentName), InstanceIds: chunks[1],
+		Comment: aws.String(Comment("42", "web", "staging", 1, 2)), Parameters: map[string][]string{"Operation": {"Install"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(ctx, mustPolicy(t, sendPolicy))
+	if r.Status != result.StatusPassed {
+		t.Fatalf("status %s: %s", r.Status, r.Summary)
+	}
+	onceEach(t, h.sim, 126)
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if c := stg.Waves[0].Commands; len(c) != 3 || c[0].Resumed || !c[1].Resumed || c[1].CommandID != aws.ToString(out.Command.CommandId) || c[2].Resumed {
+		t.Fatalf("commands %+v", c)
+	}
+}

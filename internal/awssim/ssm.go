@@ -207,12 +207,9 @@ func (s *Sim) ssmListCommands(q ssmCall) (any, error) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, validation("%v", err)
 	}
-	max := 50
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 50 {
-			return nil, validation("Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 50", *in.MaxResults)
-		}
-		max = *in.MaxResults
+	max, err := pageSize(in.MaxResults)
+	if err != nil {
+		return nil, err
 	}
 	var list []*command
 	for _, c := range s.commands[k] {
@@ -261,12 +258,9 @@ func (s *Sim) ssmListCommandInvocations(q ssmCall) (any, error) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, validation("%v", err)
 	}
-	max := 50
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 50 {
-			return nil, validation("Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 50", *in.MaxResults)
-		}
-		max = *in.MaxResults
+	max, err := pageSize(in.MaxResults)
+	if err != nil {
+		return nil, err
 	}
 	var invs []*invocation
 	if in.CommandId != "" {
@@ -587,4 +581,15 @@ func (c *command) matches(filters []struct{ Key, Value string }, now time.Time) 
 		}
 	}
 	return ok, nil
+}
+
+// pageSize reads a command listing's MaxResults: 1..50, default 50.
+func pageSize(n *int) (int, error) {
+	if n == nil {
+		return 50, nil
+	}
+	if *n < 1 || *n > 50 {
+		return 0, validation("Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 50", *n)
+	}
+	return *n, nil
 }

@@ -20,27 +20,30 @@ import (
 const IntentPrefix = "/patchgate/intents/"
 
 // IntentName is the intent parameter of a policy (per account and region,
-// as Parameter Store is). A target sends one command at a time, so one
+// as Parameter Store is). A target sends one wave at a time, so one
 // parameter holds its only open intent.
 func IntentName(policy string) string { return IntentPrefix + policy }
 
-// Intent is the write-ahead record of a SendCommand: written before the
-// call and deleted once the command id is known. An intent still there
-// when a run starts means a run stopped between sending and recording
-// (crash, cancelled job, lost response it could not reconcile): the
-// command may exist, and must be looked for before anything is sent.
+// Intent is the write-ahead record of a wave's SendCommands: written
+// before the wave sends anything and deleted once every command of it is
+// known. An intent still there when a run starts means a run stopped
+// between sending and recording (crash, cancelled job, a send whose
+// outcome it could not learn): commands may exist that no listing shows
+// yet, and they must be looked for before anything is sent.
 type Intent struct {
-	RunID   string `json:"runId"`
-	Policy  string `json:"policy"`
-	Phase   string `json:"phase"`
-	Wave    int    `json:"wave"`
-	Chunk   int    `json:"chunk"`
-	Comment string `json:"comment"` // the command's deterministic Comment
-	// Digest is a SHA-256 over the sorted instance ids, so a reader can
-	// tell the chunk apart from another with the same Comment.
-	Digest      string    `json:"digest"`
-	InstanceIDs []string  `json:"instanceIds"`
-	At          time.Time `json:"at"` // just before the first SendCommand
+	RunID  string `json:"runId"`
+	Policy string `json:"policy"`
+	Phase  string `json:"phase"`
+	Wave   int    `json:"wave"`
+	// Chunks is how many SendCommands the wave makes; their Comments
+	// follow from the run id, policy, phase, wave and chunk number.
+	Chunks int `json:"chunks"`
+	// Digest is a SHA-256 over the wave's sorted instance ids.
+	Digest string `json:"digest"`
+	// InstanceIDs are each chunk's instances, when they fit in the
+	// parameter (4 KB); the Comments alone identify the commands.
+	InstanceIDs [][]string `json:"instanceIds,omitempty"`
+	At          time.Time  `json:"at"` // before the wave's first SendCommand
 }
 
 // Digest returns the digest of a set of instance ids.
@@ -51,13 +54,17 @@ func Digest(ids []string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// PutIntent records in before its SendCommand. It overwrites: a target has
-// one send in flight, and an older intent it replaces was already settled.
+// maxIntent keeps an intent inside a standard parameter's 4 KB.
+const maxIntent = 4000
+
+// PutIntent records in before the wave's first SendCommand. It overwrites:
+// a target sends one wave at a time, and the intent it replaces was settled.
 func PutIntent(ctx context.Context, store ParameterStore, in Intent, optFns ...func(*ssm.Options)) error {
-	if in.Digest == "" {
-		in.Digest = Digest(in.InstanceIDs)
-	}
 	value, err := json.Marshal(in)
+	if err == nil && len(value) > maxIntent {
+		in.InstanceIDs = nil
+		value, err = json.Marshal(in)
+	}
 	if err != nil {
 		return err
 	}
@@ -67,7 +74,7 @@ func PutIntent(ctx context.Context, store ParameterStore, in Intent, optFns ...f
 		Description: aws.String("patchgate send intent: a SendCommand that may have run; a later run reconciles it"),
 	}, optFns...)
 	if err != nil {
-		return fmt.Errorf("recording the intent to send %q in %s with ssm:PutParameter: %w", in.Comment, name, err)
+		return fmt.Errorf("recording the intent to send wave %d of %s/%s in %s with ssm:PutParameter: %w", in.Wave, in.Policy, in.Phase, name, err)
 	}
 	return nil
 }
@@ -84,7 +91,7 @@ func ReadIntent(ctx context.Context, store ParameterStore, policy string) (*Inte
 		return nil, fmt.Errorf("reading the send intent %s with ssm:GetParameter: %w", name, err)
 	}
 	var in Intent
-	if out.Parameter == nil || json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &in) != nil || in.Comment == "" {
+	if out.Parameter == nil || json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &in) != nil || in.RunID == "" || in.Chunks < 1 {
 		// Not an intent patchgate wrote: nothing can be reconciled from it,
 		// and overwriting it would hide that someone else uses the name.
 		return nil, fmt.Errorf("send intent %s holds a value patchgate did not write; delete it by hand if it is not needed", name)

@@ -296,8 +296,8 @@ type target struct {
 	// typical is how long one invocation takes here, once measured; it
 	// paces the polls of every later wave.
 	typical time.Duration
-	// intentPut and intentSettled follow the send intent (intent.go).
-	intentPut, intentSettled bool
+	// intentPut and unsettled follow the send intent (intent.go).
+	intentPut, unsettled bool
 	// override are AWS-RunPatchBaseline parameters a promoted phase adds
 	// (InstallOverrideList or BaselineOverride); nil otherwise.
 	override map[string][]string
@@ -821,6 +821,16 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	waves := splitWaves(online, st)
 	var instances []result.Instance
 	for wi, wave := range waves {
+		if err := t.announceWave(ctx, ph, wi+1, wave); err != nil {
+			// Without the crash record nothing of the wave is sent.
+			_, code, msg := announceFailure(ctx, err)
+			if ctx.Err() != nil {
+				ev.Cancelled = true
+			} else {
+				ev.Failure = &gate.Failure{Code: code, Message: msg}
+			}
+			return decide(settings)
+		}
 		w, gw := t.runWave(ctx, st, wi+1, wave)
 		rp.Waves = append(rp.Waves, w)
 		ev.Waves = append(ev.Waves, gw)

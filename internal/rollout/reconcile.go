@@ -122,7 +122,9 @@ func (s *sender) send(ctx context.Context, in *ssm.SendCommandInput) (sendResult
 			// intent stays open for a later run if it is not seen yet.
 			lctx, done := context.WithTimeout(context.Background(), 2*time.Second)
 			defer done()
-			if cmd, lerr := s.lookOnce(lctx, comment, in.InstanceIds, 0, start.Add(-reconcileSkew)); lerr == nil && cmd != nil {
+			found := map[string]ssmtypes.Command{}
+			_ = s.lookAll(lctx, []pendingSend{{comment: comment, ids: in.InstanceIds}}, 0, start.Add(-reconcileSkew), found)
+			if cmd, ok := found[comment]; ok {
 				res.id = aws.ToString(cmd.CommandId)
 			}
 			return res, ctx.Err()
@@ -175,39 +177,65 @@ func (s *sender) windowOr() time.Duration {
 	return DefaultReconcileWindow
 }
 
-// reconcile looks for the command of a send made at sentAt, by its Comment
-// and by the invocations of its instances, backing off, until it is found
-// or the window has passed. absent is true only when a look made after the
-// window found nothing: that is the proof of absence a resend needs. When
-// no look after the window succeeds either, it gives up after a second
-// window with absent false and the last lookup error.
+// pendingSend is a SendCommand that may have run: its Comment and, when
+// known, its instances.
+type pendingSend struct {
+	comment string
+	ids     []string
+}
+
+// reconcile looks for the command of a send made at sentAt (reconcileAll
+// for one send).
 func (s *sender) reconcile(ctx context.Context, comment string, ids []string, sentAt time.Time) (*ssmtypes.Command, bool, error) {
+	found, absent, err := s.reconcileAll(ctx, []pendingSend{{comment: comment, ids: ids}}, sentAt)
+	if c, ok := found[comment]; ok {
+		return &c, false, nil
+	}
+	return nil, absent, err
+}
+
+// reconcileAll looks for the commands of sends made at or after sentAt,
+// by Comment and by the invocations of their instances, backing off, until
+// each is found or the window has passed. absent is true only when a look
+// made after the window found none of the rest: that is the proof of
+// absence a resend needs. When no look after the window succeeds either,
+// it gives up after a second window with absent false and the last lookup
+// error.
+func (s *sender) reconcileAll(ctx context.Context, pend []pendingSend, sentAt time.Time) (map[string]ssmtypes.Command, bool, error) {
 	window := s.windowOr()
 	since := sentAt.Add(-reconcileSkew)
+	found := map[string]ssmtypes.Command{}
 	var lastErr error
 	for look := 0; ; look++ {
-		cmd, err := s.lookOnce(ctx, comment, ids, look, since)
-		if cmd != nil {
-			return cmd, false, nil
+		err := s.lookAll(ctx, pend, look, since, found)
+		left := pend[:0:0]
+		for _, p := range pend {
+			if _, ok := found[p.comment]; !ok {
+				left = append(left, p)
+			}
+		}
+		pend = left
+		if len(pend) == 0 {
+			return found, false, nil
 		}
 		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
+			return found, false, ctx.Err()
 		}
 		elapsed := s.clock.Now().Sub(sentAt)
 		if err != nil {
 			lastErr = err
-			s.log.Warn("looking for an ambiguous command failed; will look again", "comment", comment, "err", err)
+			s.log.Warn("looking for ambiguous commands failed; will look again", "first", pend[0].comment, "err", err)
 		} else if elapsed >= window {
-			return nil, true, nil
+			return found, true, nil
 		}
 		if elapsed >= 2*window {
-			return nil, false, lastErr
+			return found, false, lastErr
 		}
 		// 2 s, 4 s, ... up to 30 s apart, never past the window's end by
 		// much: the deciding look comes soon after it.
 		d := min(backoffFixed(look, 2*time.Second, 30*time.Second), max(window-elapsed, time.Second))
 		if err := s.clock.Sleep(ctx, d); err != nil {
-			return nil, false, err
+			return found, false, err
 		}
 	}
 }
@@ -222,39 +250,62 @@ func backoffFixed(step int, base, capd time.Duration) time.Duration {
 	return d
 }
 
-// lookOnce looks for the command with comment sent since `since`: in
-// ListCommands by Comment, then in the invocations of one of its instances
+// lookAll looks once for the pending sends' commands, adding those it
+// sees to found: one listing of the commands sent since `since` whose
+// Comment starts as theirs all do, then the invocations of one instance
 // (a different one each look), which SSM lists separately.
-func (s *sender) lookOnce(ctx context.Context, comment string, ids []string, look int, since time.Time) (*ssmtypes.Command, error) {
-	found, err := listRunCommands(ctx, s.ssm, since, comment)
-	if err != nil {
-		return nil, err
+func (s *sender) lookAll(ctx context.Context, pend []pendingSend, look int, since time.Time, found map[string]ssmtypes.Command) error {
+	prefix := pend[0].comment
+	want := make(map[string]bool, len(pend))
+	for _, p := range pend {
+		want[p.comment] = true
+		for !strings.HasPrefix(p.comment, prefix) {
+			prefix = prefix[:len(prefix)-1]
+		}
 	}
-	if c, ok := found[comment]; ok {
-		return &c, nil
+	listed, err := listRunCommands(ctx, s.ssm, since, prefix)
+	if err != nil {
+		return err
+	}
+	for c, cmd := range listed {
+		if want[c] {
+			found[c] = cmd
+		}
+	}
+	var ids []string
+	for _, p := range pend {
+		if _, ok := found[p.comment]; !ok && len(p.ids) > 0 {
+			ids = p.ids
+			break
+		}
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil
 	}
 	id := ids[look%len(ids)]
 	p := ssm.NewListCommandInvocationsPaginator(s.ssm, &ssm.ListCommandInvocationsInput{
-		InstanceId: aws.String(id), MaxResults: aws.Int32(50),
-		Filters: []ssmtypes.CommandFilter{
-			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
-			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
-		},
+		InstanceId: aws.String(id), MaxResults: aws.Int32(50), Filters: patchCommandsSince(since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("listing the invocations of %s with ssm:ListCommandInvocations: %w", id, err)
+			return fmt.Errorf("listing the invocations of %s with ssm:ListCommandInvocations: %w", id, err)
 		}
 		for _, inv := range page.CommandInvocations {
-			if aws.ToString(inv.Comment) == comment {
-				return &ssmtypes.Command{CommandId: inv.CommandId, Comment: inv.Comment, DocumentName: inv.DocumentName,
-					RequestedDateTime: inv.RequestedDateTime}, nil
+			c := aws.ToString(inv.Comment)
+			if _, seen := found[c]; !want[c] || seen {
+				continue
+			}
+			// The command itself carries the parameters (the run's
+			// SnapshotId); SSM may not list it by id yet, and the
+			// invocation alone is enough to track it.
+			if out, err := s.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: inv.CommandId}); err == nil && len(out.Commands) == 1 {
+				found[c] = out.Commands[0]
+			} else {
+				found[c] = ssmtypes.Command{CommandId: inv.CommandId, Comment: inv.Comment, DocumentName: inv.DocumentName,
+					RequestedDateTime: inv.RequestedDateTime}
 			}
 		}
 	}
-	return nil, nil
+	return nil
 }

@@ -223,7 +223,7 @@ func TestUnknownSendStopsTheRun(t *testing.T) {
 	}
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
 	in, err := lock.ReadIntent(context.Background(), cl, "web")
-	if err != nil || in == nil || in.Comment != Comment("42", "web", "staging", 1, 1) || len(in.InstanceIDs) != 4 {
+	if err != nil || in == nil || in.RunID != "42" || in.Phase != "staging" || in.Wave != 1 || in.Chunks != 1 || len(in.InstanceIDs) != 1 || len(in.InstanceIDs[0]) != 4 {
 		t.Fatalf("the intent must stay open for the next run: %+v %v", in, err)
 	}
 }
@@ -270,8 +270,8 @@ func TestOpenIntentIsReconciledOnResume(t *testing.T) {
 	// What a crashed first attempt left: a command SSM does not list yet,
 	// its intent, and its lock.
 	comment := Comment("42", "web", "staging", 1, 1)
-	if err := lock.PutIntent(ctx, cl, lock.Intent{RunID: "42", Policy: "web", Phase: "staging", Wave: 1, Chunk: 1, Comment: comment,
-		InstanceIDs: ids, At: h.clock.Now()}); err != nil {
+	if err := lock.PutIntent(ctx, cl, lock.Intent{RunID: "42", Policy: "web", Phase: "staging", Wave: 1, Chunks: 1,
+		Digest: lock.Digest(ids), InstanceIDs: [][]string{ids}, At: h.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	out, err := cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(DocumentName), InstanceIds: ids, Comment: aws.String(comment),
@@ -392,5 +392,71 @@ func TestRefusedEndpointIsAnErrorNamingIt(t *testing.T) {
 		if !strings.Contains(why, want) {
 			t.Errorf("reason %q does not say %q", why, want)
 		}
+	}
+}
+
+// noIntents is Parameter Store refusing the send intent (a role without
+// ssm:PutParameter on /patchgate/intents/*).
+type noIntents struct{ lock.ParameterStore }
+
+func (n noIntents) PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
+	if strings.HasPrefix(aws.ToString(in.Name), lock.IntentPrefix) {
+		return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform ssm:PutParameter", Fault: smithy.FaultClient}
+	}
+	return n.ParameterStore.PutParameter(ctx, in, optFns...)
+}
+
+// Without its write-ahead record a wave is not sent.
+func TestNoIntentNoSend(t *testing.T) {
+	h := sendHarness(t, sendScenario(4, 6))
+	connect := h.opt.Connect
+	h.opt.Connect = func(ctx context.Context, accountID, roleARN, region string) (*Clients, error) {
+		c, err := connect(ctx, accountID, roleARN, region)
+		if err == nil {
+			c.Params = noIntents{c.Params}
+		}
+		return c, err
+	}
+	r := h.run(context.Background(), mustPolicy(t, sendPolicy))
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if r.Status != result.StatusError || stg.Status != result.StatusError || stg.Reasons[0].Code != "send-intent" ||
+		!strings.Contains(stg.Reasons[0].Message, lock.IntentName("web")) {
+		t.Fatalf("run %s, staging %s %+v", r.Status, stg.Status, stg.Reasons)
+	}
+	if n := h.sim.Calls()["ssm:SendCommand"]; n != 0 {
+		t.Fatalf("%d SendCommands without an intent", n)
+	}
+}
+
+// A crash in the middle of a wave of three chunks, one of them sent and not
+// yet listed: the resume looks for all three at once, resumes the one that
+// ran and sends the two that did not, each once.
+func TestOpenIntentOfAWaveResumesWhatRanAndSendsTheRest(t *testing.T) {
+	h := sendHarness(t, sendScenario(120, 6))
+	h.sim.SetListingDelay(2 * time.Minute)
+	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
+	ctx := context.Background()
+	var ids []string
+	for _, in := range h.sim.Instances("111122223333", "us-east-1")[:120] {
+		ids = append(ids, in.ID)
+	}
+	chunks := Chunks(ids)
+	if err := lock.PutIntent(ctx, cl, lock.Intent{RunID: "42", Policy: "web", Phase: "staging", Wave: 1, Chunks: len(chunks),
+		Digest: lock.Digest(ids), InstanceIDs: chunks, At: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cl.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(DocumentName), InstanceIds: chunks[1],
+		Comment: aws.String(Comment("42", "web", "staging", 1, 2)), Parameters: map[string][]string{"Operation": {"Install"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(ctx, mustPolicy(t, sendPolicy))
+	if r.Status != result.StatusPassed {
+		t.Fatalf("status %s: %s", r.Status, r.Summary)
+	}
+	onceEach(t, h.sim, 126)
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if c := stg.Waves[0].Commands; len(c) != 3 || c[0].Resumed || !c[1].Resumed || c[1].CommandID != aws.ToString(out.Command.CommandId) || c[2].Resumed {
+		t.Fatalf("commands %+v", c)
 	}
 }

@@ -47,10 +47,7 @@ func listRunCommands(ctx context.Context, c Commands, since time.Time, prefix st
 	out := map[string]ssmtypes.Command{}
 	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
 		MaxResults: aws.Int32(50),
-		Filters: []ssmtypes.CommandFilter{
-			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
-			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
-		},
+		Filters:    patchCommandsSince(since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -94,10 +91,7 @@ func commandStates(ctx context.Context, c Commands, ids []string, since time.Tim
 	}
 	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
 		MaxResults: aws.Int32(50),
-		Filters: []ssmtypes.CommandFilter{
-			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
-			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
-		},
+		Filters:    patchCommandsSince(since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -178,3 +172,12 @@ func backoff(attempt int, base, capd time.Duration) time.Duration {
 }
 
 func rand64(n int64) int64 { return rand.Int64N(n) }
+
+// patchCommandsSince filters listings to AWS-RunPatchBaseline commands
+// sent since `since`.
+func patchCommandsSince(since time.Time) []ssmtypes.CommandFilter {
+	return []ssmtypes.CommandFilter{
+		{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
+		{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
+	}
+}

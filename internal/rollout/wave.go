@@ -209,7 +209,7 @@ func (r *waveRun) sendDue(ctx context.Context) {
 				DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: r.params, Comment: aws.String(c.req.Comment),
 				MaxConcurrency: aws.String(r.perChunk), MaxErrors: aws.String(r.gw.MaxErrors), TimeoutSeconds: aws.Int32(r.timeout),
 			}
-			sr, err := t.sendChunk(ctx, r.snd, in, r.st.Name, r.res.Index, r.next+1)
+			sr, err := t.sendChunk(ctx, r.snd, in)
 			id := sr.id
 			if err != nil {
 				if ctx.Err() != nil {
@@ -228,6 +228,7 @@ func (r *waveRun) sendDue(ctx context.Context) {
 			if sr.unknown != "" {
 				// Maybe sent: never again, and nothing after it.
 				c.unknown, c.terminal, c.req.Unknown = sr.unknown, true, true
+				c.req.Status = "unknown: may have run" // not "not sent", which it may not be
 				r.stopped = "an earlier command of the wave may have run unseen"
 				r.next++
 				return

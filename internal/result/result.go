@@ -163,9 +163,9 @@ type Phase struct {
 // Promotion says which record a phase was promoted from and how its patch
 // set was replayed.
 type Promotion struct {
-	From       string    `json:"from"`       // the source phase
-	Record     string    `json:"record"`     // its record's key
-	SourceRun  string    `json:"sourceRun"`  // the run that wrote it
+	From       string    `json:"from"`      // the source phase
+	Record     string    `json:"record"`    // its record's key
+	SourceRun  string    `json:"sourceRun"` // the run that wrote it
 	SourceURL  string    `json:"sourceUrl,omitempty"`
 	SourceTime time.Time `json:"sourceTime"` // when its verdict was given
 	// Mechanism is how the patch set was replayed: InstallOverrideList,

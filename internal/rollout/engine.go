@@ -438,7 +438,6 @@ type policyRun struct {
 	publish func(*slot)
 	store   *promote.Store // nil without spec.rings.store
 	proven  bool           // an earlier phase patched instances and passed, somewhere
-	mu      sync.Mutex
 }
 
 // each runs fn for every slot at once, within the run's bound.

@@ -314,15 +314,6 @@ type slot struct {
 	phases  []int // the phases whose scope includes this account-region, in order
 }
 
-// inScope reports whether a stage runs in an account-region.
-func inScope(st *policy.Stage, account, region string) bool {
-	okAccount := len(st.Accounts) == 0 && account == ""
-	for _, a := range st.Accounts {
-		okAccount = okAccount || a.ID == account
-	}
-	return okAccount && slices.Contains(st.Regions, region)
-}
-
 // policySlots are the account-regions of every phase of a policy, in the
 // order the policy names them.
 func policySlots(p *policy.Policy, plan *policy.Rollout, now time.Time) []*slot {

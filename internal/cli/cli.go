@@ -9,8 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/patchgate/patchgate/internal/version"
 )
@@ -29,6 +32,11 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	// simNet is where the demo serves its simulator and the HTTP client
+	// that reaches it (nil client: the SDK's own); nil: loopback. Tests
+	// pass an in-memory network, to run the demo on synctest's clock.
+	simNet func() (net.Listener, aws.HTTPClient, error)
 }
 
 // Command is one subcommand.

@@ -1,6 +1,6 @@
 // Package cli maps patchgate's command line onto the internal packages. Each
-// subcommand lives in its own file and registers itself in init, so that
-// adding a command never touches another command's code.
+// subcommand lives in its own file; commandTable lists them all, in the
+// order the help shows them.
 package cli
 
 import (
@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,13 +49,31 @@ type Command struct {
 	Run func(ctx context.Context, env Env, opts any, args []string) int
 }
 
-var commands = map[string]*Command{}
-
-func register(c *Command) {
-	if _, dup := commands[c.Name]; dup {
-		panic("cli: command registered twice: " + c.Name) // programming error, caught by any test
+// commandTable is every command, in the order the help lists them.
+func commandTable() []*Command {
+	return []*Command{
+		actionCommand(),
+		demoCommand(),
+		planCommand(),
+		reportCommand(),
+		runCommand(),
+		schemaCommand(),
+		simCommand(),
+		syncCommand(),
+		unlockCommand(),
+		validateCommand(),
+		versionCommand(),
 	}
-	commands[c.Name] = c
+}
+
+// lookup finds the command called name.
+func lookup(name string) (*Command, bool) {
+	for _, c := range commandTable() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return nil, false
 }
 
 // Main runs patchgate with args (without the program name) and returns the exit code.
@@ -72,7 +89,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch name {
 	case "-h", "--help", "help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
+			if c, ok := lookup(args[1]); ok {
 				commandHelp(env.Stdout, c)
 				return ExitOK
 			}
@@ -82,7 +99,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "--version", "-version":
 		name = "version"
 	}
-	c, ok := commands[name]
+	c, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(env.Stderr, "patchgate: unknown command %q%s\nRun 'patchgate --help' for the list of commands.\n", name, suggest(name))
 		return ExitUsage
@@ -129,13 +146,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func topHelp(w io.Writer) {
 	fmt.Fprintf(w, "patchgate %s: reviewed, staged, verified AWS patching from policy files.\n\nUsage: patchgate <command> [flags] [args]\n\nCommands:\n", version.String())
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+	for _, c := range commandTable() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\nRun 'patchgate <command> --help' for a command's flags.\n")
 }
@@ -158,9 +170,9 @@ func commandHelp(w io.Writer, c *Command) {
 // suggest names the closest command to a mistyped one.
 func suggest(name string) string {
 	best, bestD := "", 3
-	for n := range commands {
-		if d := levenshtein(name, n); d < bestD {
-			best, bestD = n, d
+	for _, c := range commandTable() {
+		if d := levenshtein(name, c.Name); d < bestD {
+			best, bestD = c.Name, d
 		}
 	}
 	if best == "" {

@@ -31,8 +31,9 @@ type demoOpts struct {
 	verbose     bool
 }
 
-func init() {
-	register(&Command{
+// demoCommand is `patchgate demo`.
+func demoCommand() *Command {
+	return &Command{
 		Name:    "demo",
 		Summary: "Validate and run the example policies against a simulated AWS",
 		Usage: "patchgate demo [--fail-staging] [--policies DIR] [--report FILE]\n\n" +
@@ -50,7 +51,7 @@ func init() {
 			return o
 		},
 		Run: runDemo,
-	})
+	}
 }
 
 // loopback is where the demo serves its simulator: a loopback port of the

@@ -54,8 +54,10 @@ func writes(s *awssim.Sim) int {
 // reaches it. A test that uses it runs its body in synctest.Test.
 func startSim(t *testing.T) (*awssim.Sim, string) {
 	t.Helper()
-	synctest.Wait()                                                       // panics "goroutine is not in a bubble" in a test not run by synctest.Test
-	time.Sleep(time.Until(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC))) // no time at all once past it
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC))) // the fake clock moves on to the start
 	s := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), clock.Real{})
 	srv := memnet.Serve(s)
 	t.Cleanup(srv.Close)

@@ -95,8 +95,10 @@ var simStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 // machine cannot make an instance time out.
 func newHarness(t testing.TB, sc *awssim.Scenario) *harness {
 	t.Helper()
-	synctest.Wait()                  // panics "goroutine is not in a bubble" in a test not run by synctest.Test
-	time.Sleep(time.Until(simStart)) // no time at all once past it
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
 	c := clock.Real{}                // the bubble's fake time
 	s := awssim.New(sc, c)
 	srv := memnet.Serve(s)

@@ -35,8 +35,10 @@ var simStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 // busy the machine is.
 func phaseWith(t *testing.T, verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
 	t.Helper()
-	synctest.Wait()                  // panics "goroutine is not in a bubble" in a test not run by synctest.Test
-	time.Sleep(time.Until(simStart)) // no time at all once past it
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
 	for i := range groups {
 		groups[i].Region = "us-east-1"
 		if groups[i].Tags == nil {

@@ -128,6 +128,20 @@ func TestSchemaCommandPrintsCommittedSchema(t *testing.T) {
 	}
 }
 
+// Outside tests the demo serves its simulator on a loopback port, reached
+// by the SDK's own HTTP client: nothing listens beyond this machine.
+func TestDemoServesOnLoopback(t *testing.T) {
+	ln, client, err := loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok || !addr.IP.IsLoopback() || client != nil {
+		t.Fatalf("demo listens on %v (client %v), want a loopback TCP port and the SDK's client", ln.Addr(), client)
+	}
+}
+
 func TestDemo(t *testing.T) { synctest.Test(t, testDemo) }
 
 // testDemo runs the demo on synctest's fake clock, its simulator served on

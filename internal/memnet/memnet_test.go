@@ -58,6 +58,9 @@ func TestServeInABubble(t *testing.T) {
 			t.Fatalf("an hour-long handler answered after %v (the hour and memnet's nanosecond)", took)
 		}
 		srv.Close()
+		// Let the client's connection goroutines see the close and drop
+		// their idle connections, so that the next request dials.
+		synctest.Wait()
 		if ClientFor(srv.URL) != nil {
 			t.Error("a closed server still has a client")
 		}

@@ -1,10 +1,10 @@
 package awssim
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
-	"testing"
 	"time"
 )
 
@@ -109,15 +109,14 @@ func (s *Sim) Throttled(op string) int {
 
 // ClosedEndpoint returns a loopback URL on which nothing listens: every
 // connection to it is refused, as with a wrong --endpoint-url or an outage.
-func ClosedEndpoint(tb testing.TB) string {
-	tb.Helper()
+func ClosedEndpoint() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		return "", fmt.Errorf("finding a closed loopback port: %w", err)
 	}
 	addr := ln.Addr().String()
 	if err := ln.Close(); err != nil {
-		tb.Fatal(err)
+		return "", fmt.Errorf("finding a closed loopback port: %w", err)
 	}
-	return "http://" + addr
+	return "http://" + addr, nil
 }

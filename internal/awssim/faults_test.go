@@ -3,6 +3,7 @@ package awssim
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +43,9 @@ func faultSim(t *testing.T) (*Sim, *ssm.Client, *manualClock) {
 	clk := &manualClock{now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
 	sc := &Scenario{Accounts: []string{"111122223333"}, Groups: []Group{{Region: "us-east-1", Count: 3, Name: "web", Tags: map[string]string{"App": "web"}}}}
 	s := New(sc, clk)
-	return s, ssm.NewFromConfig(Config(Start(t, s), "111122223333", "us-east-1")), clk
+	srv := httptest.NewServer(s) // the manual clock needs no bubble
+	t.Cleanup(srv.Close)
+	return s, ssm.NewFromConfig(Config(srv.URL, "111122223333", "us-east-1")), clk
 }
 
 func once(o *ssm.Options) { o.RetryMaxAttempts = 1 }
@@ -172,7 +175,11 @@ func TestRateLimitThrottlesAboveTheRate(t *testing.T) {
 
 // Connections to the closed endpoint are refused.
 func TestClosedEndpointRefuses(t *testing.T) {
-	c := ssm.NewFromConfig(Config(ClosedEndpoint(t), "111122223333", "us-east-1"))
+	ep, err := ClosedEndpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 	if _, err := c.ListCommands(context.Background(), &ssm.ListCommandsInput{}, once); err == nil {
 		t.Fatal("a closed endpoint answered")
 	}

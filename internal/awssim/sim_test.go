@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,16 +20,34 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/memnet"
 )
 
-func newSim(t *testing.T, sc *Scenario) (*Sim, string, *clock.Scaled) {
+// simStart is when a test's fleet is made: the bubble's fake clock is moved
+// on to it.
+var simStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+
+// newSim serves a simulator of sc over an in-memory network on synctest's
+// fake clock; Config(ep, ...) reaches it. A test that uses it runs its body
+// in synctest.Test.
+func newSim(t *testing.T, sc *Scenario) (*Sim, string, clock.Clock) {
 	t.Helper()
-	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), 60000)
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
+	c := clock.Real{}                // the bubble's fake time
 	s := New(sc, c)
-	return s, Start(t, s), c
+	srv := memnet.Serve(s)
+	t.Cleanup(srv.Close)
+	return s, srv.URL, c
 }
 
 func TestDescribeInstanceInformationPaginatesAndFilters(t *testing.T) {
+	synctest.Test(t, testDescribeInstanceInformationPaginatesAndFilters)
+}
+
+func testDescribeInstanceInformationPaginatesAndFilters(t *testing.T) {
 	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
 	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 	p := ssm.NewDescribeInstanceInformationPaginator(cl, &ssm.DescribeInstanceInformationInput{MaxResults: aws.Int32(5),
@@ -65,7 +85,9 @@ func TestDescribeInstanceInformationPaginatesAndFilters(t *testing.T) {
 	}
 }
 
-func TestSendCommandRunsAndPatches(t *testing.T) {
+func TestSendCommandRunsAndPatches(t *testing.T) { synctest.Test(t, testSendCommandRunsAndPatches) }
+
+func testSendCommandRunsAndPatches(t *testing.T) {
 	s, ep, c := newSim(t, DemoScenario(DemoOptions{FailStaging: true}))
 	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 	ctx := context.Background()
@@ -86,15 +108,13 @@ func TestSendCommandRunsAndPatches(t *testing.T) {
 	}
 	id := aws.ToString(out.Command.CommandId)
 	w := ssm.NewCommandExecutedWaiter(cl)
-	if err := w.Wait(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(ids[0])}, time.Minute,
+	if err := w.Wait(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(ids[0])}, 3*time.Hour,
 		func(o *ssm.CommandExecutedWaiterOptions) {
-			o.MinDelay, o.MaxDelay = time.Millisecond, 5*time.Millisecond
+			o.MinDelay, o.MaxDelay = time.Minute, 5*time.Minute
 		}); err != nil {
 		t.Fatalf("waiter: %v", err)
 	}
-	for c.Now().Before(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	time.Sleep(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC).Sub(c.Now()))
 	lc, err := cl.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 	if err != nil || lc.Commands[0].CompletedCount != int32(len(ids)) || lc.Commands[0].ErrorCount != 1 {
 		t.Fatalf("list: %v %+v", err, lc.Commands)
@@ -133,6 +153,10 @@ func TestSendCommandRunsAndPatches(t *testing.T) {
 }
 
 func TestRetryerRetriesThrottlingNotValidation(t *testing.T) {
+	synctest.Test(t, testRetryerRetriesThrottlingNotValidation)
+}
+
+func testRetryerRetriesThrottlingNotValidation(t *testing.T) {
 	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
 	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"), func(o *ssm.Options) { o.RetryMaxAttempts = 4 })
 	s.Throttle("ssm:GetCalendarState", 2)
@@ -149,6 +173,10 @@ func TestRetryerRetriesThrottlingNotValidation(t *testing.T) {
 }
 
 func TestParameterLockSemanticsAndDrop(t *testing.T) {
+	synctest.Test(t, testParameterLockSemanticsAndDrop)
+}
+
+func testParameterLockSemanticsAndDrop(t *testing.T) {
 	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
 	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 	ctx := context.Background()
@@ -171,7 +199,9 @@ func TestParameterLockSemanticsAndDrop(t *testing.T) {
 	}
 }
 
-func TestSTSAccounts(t *testing.T) {
+func TestSTSAccounts(t *testing.T) { synctest.Test(t, testSTSAccounts) }
+
+func testSTSAccounts(t *testing.T) {
 	_, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
 	cl := sts.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 	out, err := cl.AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::444455556666:role/t"), RoleSessionName: aws.String("s")})
@@ -197,7 +227,8 @@ func BenchmarkLoadAndPaginate50k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		sc := &Scenario{Accounts: []string{"111122223333"}, Groups: []Group{{Region: "us-east-1", Count: 50000, Name: "web", Tags: map[string]string{"App": "web"}}}}
 		s := New(sc, nil)
-		ep := Start(b, s)
+		srv := httptest.NewServer(s)
+		ep := srv.URL
 		cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 		p := ssm.NewDescribeInstanceInformationPaginator(cl, &ssm.DescribeInstanceInformationInput{MaxResults: aws.Int32(50),
 			Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("tag:App"), Values: []string{"web"}}}})
@@ -212,10 +243,15 @@ func BenchmarkLoadAndPaginate50k(b *testing.B) {
 		if n != 50000 {
 			b.Fatalf("%d instances", n)
 		}
+		srv.Close()
 	}
 }
 
 func TestGetCommandInvocationDelayCancelAndStats(t *testing.T) {
+	synctest.Test(t, testGetCommandInvocationDelayCancelAndStats)
+}
+
+func testGetCommandInvocationDelayCancelAndStats(t *testing.T) {
 	sc := &Scenario{Accounts: []string{"111122223333"}, InvocationDelay: 30 * time.Minute, Groups: []Group{{Region: "us-east-1", Count: 3, Name: "h", Behavior: "hang"}}}
 	s, ep, c := newSim(t, sc)
 	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
@@ -231,9 +267,7 @@ func TestGetCommandInvocationDelayCancelAndStats(t *testing.T) {
 	if !errors.As(err, &notYet) {
 		t.Fatalf("right after send: %v", err)
 	}
-	for c.Now().Sub(aws.ToTime(out.Command.RequestedDateTime)) < 31*time.Minute {
-		time.Sleep(time.Millisecond)
-	}
+	time.Sleep(aws.ToTime(out.Command.RequestedDateTime).Add(31 * time.Minute).Sub(c.Now()))
 	inv, err := cl.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: id, InstanceId: aws.String(ids[0])})
 	if err != nil || inv.Status != ssmtypes.CommandInvocationStatusInProgress {
 		t.Fatalf("hanging invocation: %v %v", err, inv)
@@ -245,7 +279,11 @@ func TestGetCommandInvocationDelayCancelAndStats(t *testing.T) {
 	if err != nil || lc.Commands[0].Status != ssmtypes.CommandStatusCancelled || lc.Commands[0].CompletedCount != 2 {
 		t.Fatalf("after cancel: %v %+v", err, lc.Commands)
 	}
-	resp, err := http.Get(ep + "/_sim/stats")
+	req, err := http.NewRequest(http.MethodGet, ep+"/_sim/stats", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := memnet.ClientFor(ep).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +295,10 @@ func TestGetCommandInvocationDelayCancelAndStats(t *testing.T) {
 }
 
 func TestInspectorFindingsAndCoverage(t *testing.T) {
+	synctest.Test(t, testInspectorFindingsAndCoverage)
+}
+
+func testInspectorFindingsAndCoverage(t *testing.T) {
 	sc := &Scenario{Accounts: []string{"111122223333"}, PatchDuration: 10 * time.Minute, Groups: []Group{
 		{Region: "us-east-1", Count: 2, Name: "a", Tags: map[string]string{"App": "web"}, Missing: 1,
 			Findings: []FindingSpec{{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh"}, {CVE: "CVE-2023-1", Severity: "LOW", Package: "x", Fix: "NO"}}},
@@ -290,9 +332,7 @@ func TestInspectorFindingsAndCoverage(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := c.Now()
-	for c.Now().Sub(start) < time.Hour {
-		time.Sleep(2 * time.Millisecond)
-	}
+	time.Sleep(time.Hour)
 	// The rescan closed the fixable CVE on the covered instances; the stale one was not rescanned.
 	if n := active(); n != 3 {
 		t.Fatalf("%d ACTIVE findings after patching and rescan, want 3", n)
@@ -310,7 +350,9 @@ func TestInspectorFindingsAndCoverage(t *testing.T) {
 	}
 }
 
-func TestPatchBaselines(t *testing.T) {
+func TestPatchBaselines(t *testing.T) { synctest.Test(t, testPatchBaselines) }
+
+func testPatchBaselines(t *testing.T) {
 	s, ep, _ := newSim(t, DemoScenario(DemoOptions{}))
 	ctx := context.Background()
 	cl := ssm.NewFromConfig(Config(ep, "111122223333", "us-east-1"))

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,6 +15,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/memnet"
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
@@ -47,9 +49,25 @@ func writes(s *awssim.Sim) int {
 	return n
 }
 
-func TestSyncCreateUpdateNoopPrune(t *testing.T) {
-	s := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), 1))
-	ep := awssim.Start(t, s)
+// startSim serves the demo scenario's simulator over an in-memory network
+// on synctest's fake clock, from 2026-11-22 03:00 UTC; awssim.Config(ep, ...)
+// reaches it. A test that uses it runs its body in synctest.Test.
+func startSim(t *testing.T) (*awssim.Sim, string) {
+	t.Helper()
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC))) // the fake clock moves on to the start
+	s := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), clock.Real{})
+	srv := memnet.Serve(s)
+	t.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
+func TestSyncCreateUpdateNoopPrune(t *testing.T) { synctest.Test(t, testSyncCreateUpdateNoopPrune) }
+
+func testSyncCreateUpdateNoopPrune(t *testing.T) {
+	s, ep := startSim(t)
 	ctx := context.Background()
 	cl := ssm.NewFromConfig(awssim.Config(ep, "111122223333", "us-east-1"))
 	ps := examplePolicies(t)
@@ -154,8 +172,11 @@ func TestSyncCreateUpdateNoopPrune(t *testing.T) {
 }
 
 func TestSyncRefusesWhatItDoesNotManage(t *testing.T) {
-	s := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
-	ep := awssim.Start(t, s)
+	synctest.Test(t, testSyncRefusesWhatItDoesNotManage)
+}
+
+func testSyncRefusesWhatItDoesNotManage(t *testing.T) {
+	s, ep := startSim(t)
 	ctx := context.Background()
 	cl := ssm.NewFromConfig(awssim.Config(ep, "111122223333", "us-east-1"))
 	ps := examplePolicies(t)

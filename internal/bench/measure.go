@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -25,6 +24,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/memnet"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
@@ -114,10 +114,8 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 		return nil, err
 	}
 	sim := awssim.New(f.Scenario(cfg.Latency), clock.Real{})
-	pn := newPipeNet()
-	srv := &http.Server{Handler: sim}
-	go func() { _ = srv.Serve(pn) }()
-	defer pn.Close()
+	srv := memnet.Serve(sim)
+	defer srv.Close()
 
 	conns := 0 // the SDK's default: unlimited per host
 	if way == Naive {
@@ -125,8 +123,8 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 		// connection per instance; 100 is a generous pool.
 		conns = 100
 	}
-	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: "http://sim.invalid", RetryMaxBackoff: time.Second,
-		Extra: []func(*config.LoadOptions) error{config.WithHTTPClient(pn.client(conns)),
+	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: srv.URL, RetryMaxBackoff: time.Second,
+		Extra: []func(*config.LoadOptions) error{config.WithHTTPClient(srv.HTTPClient(conns)),
 			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor(accounts[0]), "bench", ""))}})
 	if err != nil {
 		return nil, err

@@ -10,8 +10,9 @@ import (
 	"github.com/patchgate/patchgate/internal/ghaction"
 )
 
-func init() {
-	register(&Command{
+// actionCommand is `patchgate action`.
+func actionCommand() *Command {
+	return &Command{
 		Name:    "action",
 		Summary: "The GitHub Action's entrypoint (reads INPUT_* and the event)",
 		Usage: "patchgate action\n\n" +
@@ -30,5 +31,5 @@ func init() {
 				},
 			})
 		},
-	})
+	}
 }

@@ -143,7 +143,7 @@ func TestActionRefusesRunOnPullRequests(t *testing.T) {
 
 func TestActionDryRunsOnSchedule(t *testing.T) {
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
-	ep := awssim.Start(t, sim)
+	ep := serveLoopback(t, sim)
 	simCredentials(t)
 	t.Setenv("AWS_ENDPOINT_URL", ep)
 	a := newActionEnv(t, policyRepo(t), "schedule", map[string]any{}, map[string]string{"dry-run": "true", "policy": "web-fleet", "force-window": "true"})

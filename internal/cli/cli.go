@@ -1,6 +1,6 @@
 // Package cli maps patchgate's command line onto the internal packages. Each
-// subcommand lives in its own file and registers itself in init, so that
-// adding a command never touches another command's code.
+// subcommand lives in its own file; commandTable lists them all, in the
+// order the help shows them.
 package cli
 
 import (
@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"net"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/exitcode"
@@ -30,6 +32,11 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	// simNet is where the demo serves its simulator and the HTTP client
+	// that reaches it (nil client: the SDK's own); nil: loopback. Tests
+	// pass an in-memory network, to run the demo on synctest's clock.
+	simNet func() (net.Listener, aws.HTTPClient, error)
 }
 
 // Command is one subcommand.
@@ -43,13 +50,31 @@ type Command struct {
 	Run func(ctx context.Context, env Env, opts any, args []string) int
 }
 
-var commands = map[string]*Command{}
-
-func register(c *Command) {
-	if _, dup := commands[c.Name]; dup {
-		panic("cli: command registered twice: " + c.Name) // programming error, caught by any test
+// commandTable is every command, in the order the help lists them.
+func commandTable() []*Command {
+	return []*Command{
+		actionCommand(),
+		demoCommand(),
+		planCommand(),
+		reportCommand(),
+		runCommand(),
+		schemaCommand(),
+		simCommand(),
+		syncCommand(),
+		unlockCommand(),
+		validateCommand(),
+		versionCommand(),
 	}
-	commands[c.Name] = c
+}
+
+// lookup finds the command called name.
+func lookup(name string) (*Command, bool) {
+	for _, c := range commandTable() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return nil, false
 }
 
 // Main runs patchgate with args (without the program name) and returns the exit code.
@@ -74,7 +99,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch name {
 	case "-h", "--help", "help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
+			if c, ok := lookup(args[1]); ok {
 				commandHelp(env.Stdout, c)
 				return ExitOK
 			}
@@ -84,7 +109,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "--version", "-version":
 		name = "version"
 	}
-	c, ok := commands[name]
+	c, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(env.Stderr, "patchgate: unknown command %q%s\nRun 'patchgate --help' for the list of commands.\n", name, suggest(name))
 		return ExitUsage
@@ -131,13 +156,8 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func topHelp(w io.Writer) {
 	fmt.Fprintf(w, "patchgate %s: reviewed, staged, verified AWS patching from policy files.\n\nUsage: patchgate <command> [flags] [args]\n\nCommands:\n", version.String())
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+	for _, c := range commandTable() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\nRun 'patchgate <command> --help' for a command's flags.\n")
 }
@@ -160,9 +180,9 @@ func commandHelp(w io.Writer, c *Command) {
 // suggest names the closest command to a mistyped one.
 func suggest(name string) string {
 	best, bestD := "", 3
-	for n := range commands {
-		if d := levenshtein(name, n); d < bestD {
-			best, bestD = n, d
+	for _, c := range commandTable() {
+		if d := levenshtein(name, c.Name); d < bestD {
+			best, bestD = c.Name, d
 		}
 	}
 	if best == "" {

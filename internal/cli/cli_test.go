@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/patchgate/patchgate/internal/version"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -38,7 +40,13 @@ func TestDispatch(t *testing.T) {
 }
 
 func TestEveryCommandHasHelp(t *testing.T) {
-	for name, c := range commands {
+	seen := map[string]bool{}
+	for _, c := range commandTable() {
+		name := c.Name
+		if seen[name] {
+			t.Errorf("%s is in the command table twice; only the first is reachable", name)
+		}
+		seen[name] = true
 		if c.Summary == "" || !strings.HasPrefix(c.Usage, "patchgate "+name) {
 			t.Errorf("%s: summary %q, usage %q", name, c.Summary, c.Usage)
 		}
@@ -47,4 +55,17 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			t.Errorf("%s --help: code %d, out %q", name, code, out)
 		}
 	}
+}
+
+// The help text lists the commands in a fixed order and each command's
+// flags; a change to either shows in testdata/help.txt.
+func TestHelpGolden(t *testing.T) {
+	var b strings.Builder
+	_, out, _ := run(t, "--help")
+	b.WriteString(strings.Replace(out, "patchgate "+version.String()+":", "patchgate VERSION:", 1))
+	for _, c := range commandTable() {
+		_, out, _ := run(t, c.Name, "--help")
+		b.WriteString("\n==== " + c.Name + "\n" + out)
+	}
+	golden(t, "help.txt", b.String())
 }

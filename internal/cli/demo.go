@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -32,8 +34,9 @@ type demoOpts struct {
 	verbose     bool
 }
 
-func init() {
-	register(&Command{
+// demoCommand is `patchgate demo`.
+func demoCommand() *Command {
+	return &Command{
 		Name:    "demo",
 		Summary: "Validate and run the example policies against a simulated AWS",
 		Usage: "patchgate demo [--fail-staging] [--policies DIR] [--report FILE]\n\n" +
@@ -51,7 +54,17 @@ func init() {
 			return o
 		},
 		Run: runDemo,
-	})
+	}
+}
+
+// loopback is where the demo serves its simulator: a loopback port of the
+// system's choosing, reached by the SDK's own HTTP client.
+func loopback() (net.Listener, aws.HTTPClient, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on loopback: %w", err)
+	}
+	return ln, nil, nil
 }
 
 func runDemo(ctx context.Context, env Env, opts any, args []string) int {
@@ -69,10 +82,24 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 
 	clk := clock.NewScaled(time.Now().UTC().Truncate(time.Second), o.scale)
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{FailStaging: o.failStaging}), clk)
-	srv := httptest.NewServer(sim)
+	listen := env.simNet
+	if listen == nil {
+		listen = loopback
+	}
+	ln, httpClient, err := listen()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "patchgate demo: serving the simulator: %v\n", err)
+		return ExitUsage
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: srv.URL, RetryMaxBackoff: 50 * time.Millisecond,
-		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "demo", ""))}})
+	simURL := "http://" + ln.Addr().String()
+	extra := []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "demo", ""))}
+	if httpClient != nil {
+		extra = append(extra, config.WithHTTPClient(httpClient))
+	}
+	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: simURL, RetryMaxBackoff: 50 * time.Millisecond, Extra: extra})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate demo: %v\n", err)
 		return ExitUsage
@@ -120,7 +147,7 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintf(env.Stdout, "  %s/%s %s: %s, patch groups %v\n", o.Account, o.Region, o.Baseline, o.Action, o.Register)
 	}
 
-	fmt.Fprintf(env.Stdout, "\n== 4. dry run: what would be sent (simulator at %s)\n", srv.URL)
+	fmt.Fprintf(env.Stdout, "\n== 4. dry run: what would be sent (simulator at %s)\n", simURL)
 	opt.DryRun = true
 	dry := rollout.New(opt).Run(ctx, selected)
 	for _, p := range dry.Policies {

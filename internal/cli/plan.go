@@ -31,8 +31,9 @@ type planOpts struct {
 	link             string
 }
 
-func init() {
-	register(&Command{
+// planCommand is `patchgate plan`.
+func planCommand() *Command {
+	return &Command{
 		Name:    "plan",
 		Summary: "Show what merging a policy change does (diff, risks, targets, compliance, drift)",
 		Usage: "patchgate plan [--base REF] [--policies DIR] [--aws] [--format markdown|json] [--out FILE] [flags]\n\n" +
@@ -59,7 +60,7 @@ func init() {
 			return o
 		},
 		Run: runPlan,
-	})
+	}
 }
 
 func runPlan(ctx context.Context, env Env, opts any, args []string) int {

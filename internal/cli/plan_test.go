@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,9 +57,19 @@ func simCredentials(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 }
 
+// serveLoopback serves h on a loopback port for the test: commands given
+// --endpoint-url (or AWS_ENDPOINT_URL) reach it with the SDK's own HTTP
+// client, over TCP. These tests wait on no clock.
+func serveLoopback(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func TestSyncThenPlanAgainstTheSimulator(t *testing.T) {
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
-	ep := awssim.Start(t, sim)
+	ep := serveLoopback(t, sim)
 	simCredentials(t)
 	dir := policyRepo(t)
 	env := map[string]string{}

@@ -21,8 +21,9 @@ type reportOpts struct {
 	link   string
 }
 
-func init() {
-	register(&Command{
+// reportCommand is `patchgate report`.
+func reportCommand() *Command {
+	return &Command{
 		Name:    "report",
 		Summary: "Render a run result (or plan) JSON as a job summary, a comment or JSON",
 		Usage: "patchgate report --input result.json [--format summary|comment|json]\n\n" +
@@ -37,7 +38,7 @@ func init() {
 			return o
 		},
 		Run: runReport,
-	})
+	}
 }
 
 func runReport(_ context.Context, env Env, opts any, args []string) int {

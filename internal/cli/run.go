@@ -40,8 +40,9 @@ type runOpts struct {
 	format      string
 }
 
-func init() {
-	register(&Command{
+// runCommand is `patchgate run`.
+func runCommand() *Command {
+	return &Command{
 		Name:    "run",
 		Summary: "Patch: staging ring, gates, then production waves",
 		Usage: "patchgate run [--policy NAME,...] [--dry-run] [--report FILE] [flags]\n\n" +
@@ -64,7 +65,7 @@ func init() {
 			return o
 		},
 		Run: runRun,
-	})
+	}
 }
 
 func runRun(ctx context.Context, env Env, opts any, args []string) int {

@@ -6,8 +6,9 @@ import (
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
-func init() {
-	register(&Command{
+// schemaCommand is `patchgate schema`.
+func schemaCommand() *Command {
+	return &Command{
 		Name:    "schema",
 		Summary: "Print the JSON Schema of the policy format",
 		Usage: "patchgate schema > policies/schema.json\n\n" +
@@ -16,5 +17,5 @@ func init() {
 			_, _ = env.Stdout.Write(policy.Schema)
 			return ExitOK
 		},
-	})
+	}
 }

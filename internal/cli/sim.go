@@ -19,8 +19,9 @@ type simOpts struct {
 	scale    float64
 }
 
-func init() {
-	register(&Command{
+// simCommand is `patchgate sim`.
+func simCommand() *Command {
+	return &Command{
 		Name:    "sim",
 		Summary: "Serve patchgate's AWS simulator on loopback (sim serve)",
 		Usage: "patchgate sim serve [--scenario FILE] [--addr 127.0.0.1:PORT] [--scale N]\n\n" +
@@ -34,7 +35,7 @@ func init() {
 			return o
 		},
 		Run: runSim,
-	})
+	}
 }
 
 func runSim(ctx context.Context, env Env, opts any, args []string) int {

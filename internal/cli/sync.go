@@ -29,8 +29,9 @@ type syncOpts struct {
 	runID    string
 }
 
-func init() {
-	register(&Command{
+// syncCommand is `patchgate sync`.
+func syncCommand() *Command {
+	return &Command{
 		Name:    "sync",
 		Summary: "Make the SSM patch baselines match the policies (idempotent)",
 		Usage: "patchgate sync [--dry-run] [--prune] [--policies DIR] [flags]\n\n" +
@@ -50,7 +51,7 @@ func init() {
 			return o
 		},
 		Run: runSync,
-	})
+	}
 }
 
 type syncTarget struct{ account, role, region string }

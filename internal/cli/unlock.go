@@ -19,8 +19,9 @@ type unlockOpts struct {
 	lockID  string
 }
 
-func init() {
-	register(&Command{
+// unlockCommand is `patchgate unlock`.
+func unlockCommand() *Command {
+	return &Command{
 		Name:    "unlock",
 		Summary: "Release a run lock left behind by a run that died",
 		Usage: "patchgate unlock --policy NAME --region REGION --lock-id ID [--account ID [--role-arn ARN]]\n\n" +
@@ -37,7 +38,7 @@ func init() {
 			return o
 		},
 		Run: runUnlock,
-	})
+	}
 }
 
 func runUnlock(ctx context.Context, env Env, opts any, args []string) int {

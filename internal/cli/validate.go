@@ -18,8 +18,9 @@ type validateOpts struct {
 	format string
 }
 
-func init() {
-	register(&Command{
+// validateCommand is `patchgate validate`.
+func validateCommand() *Command {
+	return &Command{
 		Name:    "validate",
 		Summary: "Check policy files against the v1 format",
 		Usage: "patchgate validate [--format text|json] [PATH...]\n\n" +
@@ -32,7 +33,7 @@ func init() {
 			return o
 		},
 		Run: runValidate,
-	})
+	}
 }
 
 // validationReport is validate's JSON output.

@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/patchgate/patchgate/internal/memnet"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,13 +37,20 @@ func golden(t *testing.T, name, got string) {
 
 func runIn(t *testing.T, dir string, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
+	return runEnv(t, dir, Env{Getenv: func(k string) string { return env[k] }}, args...)
+}
+
+// runEnv runs patchgate in dir with e, its output captured.
+func runEnv(t *testing.T, dir string, e Env, args ...string) (int, string, string) {
+	t.Helper()
 	wd, _ := os.Getwd()
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	e.Stdout, e.Stderr = &out, &errb
+	code := Main(context.Background(), args, e)
 	return code, out.String(), errb.String()
 }
 
@@ -115,8 +128,31 @@ func TestSchemaCommandPrintsCommittedSchema(t *testing.T) {
 	}
 }
 
-func TestDemo(t *testing.T) {
-	code, out, _ := runIn(t, "../..", nil, "demo")
+// Outside tests the demo serves its simulator on a loopback port, reached
+// by the SDK's own HTTP client: nothing listens beyond this machine.
+func TestDemoServesOnLoopback(t *testing.T) {
+	ln, client, err := loopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok || !addr.IP.IsLoopback() || client != nil {
+		t.Fatalf("demo listens on %v (client %v), want a loopback TCP port and the SDK's client", ln.Addr(), client)
+	}
+}
+
+func TestDemo(t *testing.T) { synctest.Test(t, testDemo) }
+
+// testDemo runs the demo on synctest's fake clock, its simulator served on
+// an in-memory network, so that no poll or deadline depends on how busy the
+// machine is.
+func testDemo(t *testing.T) {
+	inMemory := Env{simNet: func() (net.Listener, aws.HTTPClient, error) {
+		n := memnet.Listen()
+		return n, n.HTTPClient(0), nil
+	}}
+	code, out, _ := runEnv(t, "../..", inMemory, "demo")
 	if code != 0 || !strings.Contains(out, "policy web-fleet: passed") || !strings.Contains(out, "CVE fixed") {
 		t.Fatalf("demo exit %d:\n%s", code, out)
 	}
@@ -125,7 +161,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(out, "web-fleet      280 instances") || strings.Count(out, ": create, patch groups") != 6 {
 		t.Fatalf("demo plan/sync steps:\n%s", out)
 	}
-	code, out, _ = runIn(t, "../..", nil, "demo", "--fail-staging")
+	code, out, _ = runEnv(t, "../..", inMemory, "demo", "--fail-staging")
 	if code != 1 || !strings.Contains(out, "kept production unpatched") || !strings.Contains(out, "production SendCommand calls, in any account-region: 0.") {
 		t.Fatalf("demo --fail-staging exit %d:\n%s", code, out)
 	}

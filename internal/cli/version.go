@@ -8,8 +8,9 @@ import (
 	"github.com/patchgate/patchgate/internal/version"
 )
 
-func init() {
-	register(&Command{
+// versionCommand is `patchgate version`.
+func versionCommand() *Command {
+	return &Command{
 		Name:    "version",
 		Summary: "Print patchgate's version",
 		Usage:   "patchgate version",
@@ -17,5 +18,5 @@ func init() {
 			fmt.Fprintf(env.Stdout, "patchgate %s (%s, %s/%s)\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return ExitOK
 		},
-	})
+	}
 }

@@ -2,6 +2,7 @@ package discover_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -17,7 +18,9 @@ func TestInstances(t *testing.T) {
 		{Account: "111122223333", Region: "us-east-1", Count: 5, Name: "other", Tags: map[string]string{"App": "db", "Env": "prd"}},
 	}}
 	sim := awssim.New(sc, nil)
-	cl := ssm.NewFromConfig(awssim.Config(awssim.Start(t, sim), "111122223333", "us-east-1"))
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	cl := ssm.NewFromConfig(awssim.Config(srv.URL, "111122223333", "us-east-1"))
 	ctx := context.Background()
 
 	got, err := discover.Instances(ctx, cl, map[string]string{"App": "web", "Env": "prd"}, nil)

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 func store(t *testing.T) (*awssim.Sim, *ssm.Client) {
 	t.Helper()
 	s := awssim.New(&awssim.Scenario{Accounts: []string{"111122223333"}}, nil)
-	return s, ssm.NewFromConfig(awssim.Config(awssim.Start(t, s), "111122223333", "us-east-1"))
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return s, ssm.NewFromConfig(awssim.Config(srv.URL, "111122223333", "us-east-1"))
 }
 
 func TestAcquireReleaseAndHeld(t *testing.T) {

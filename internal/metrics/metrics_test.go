@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 
 func TestPublishThroughCloudWatchWire(t *testing.T) {
 	sim := awssim.New(&awssim.Scenario{Accounts: []string{"111122223333", "444455556666"}}, nil)
-	ep := awssim.Start(t, sim)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	ep := srv.URL
 	end := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
 	var phases []result.Phase
 	for i := 0; i < 150; i++ { // 150 phases x 8 metrics: more than one PutMetricData

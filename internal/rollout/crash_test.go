@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"testing"
@@ -38,7 +39,10 @@ func TestCrashAfterSendResumesWithoutResending(t *testing.T) {
 	sc.PatchDuration = 30 * time.Second
 	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), crashFactor)
 	sim := awssim.New(sc, c)
-	ep := awssim.Start(t, sim)
+	// A loopback port, not memnet: the killed run is another process.
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	ep := srv.URL
 	// Longer than the resume takes to start, shorter than the window.
 	sim.SetListingDelay(2 * time.Minute)
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -18,6 +19,7 @@ import (
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/lock"
+	"github.com/patchgate/patchgate/internal/memnet"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -80,17 +82,32 @@ func scenario(f fleet) *awssim.Scenario {
 type harness struct {
 	sim   *awssim.Sim
 	ep    string
-	clock *clock.Scaled
+	clock clock.Clock
 	opt   Options
 }
 
+// simStart is when a test's fleet is made: the bubble's fake clock is moved
+// on to it, so that dates in results read as they would in a real run.
+var simStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+
+// newHarness serves a simulator of sc to the engine over an in-memory
+// network, on synctest's fake clock: a test that uses it runs its body in
+// synctest.Test, so that a 40-minute patch takes no wall time and a busy
+// machine cannot make an instance time out.
 func newHarness(t testing.TB, sc *awssim.Scenario) *harness {
 	t.Helper()
-	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), 60000)
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
+	c := clock.Real{}                // the bubble's fake time
 	s := awssim.New(sc, c)
-	ep := awssim.Start(t, s)
+	srv := memnet.Serve(s)
+	t.Cleanup(srv.Close)
+	ep := srv.URL
 	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: ep, RetryMaxBackoff: 10 * time.Millisecond,
-		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
+		Extra: []func(*config.LoadOptions) error{config.WithHTTPClient(srv.Client),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +148,10 @@ func phaseOf(t testing.TB, r *result.Run, account, region, phase string) result.
 }
 
 func TestHappyPathAcrossAccountsAndRegions(t *testing.T) {
+	synctest.Test(t, testHappyPathAcrossAccountsAndRegions)
+}
+
+func testHappyPathAcrossAccountsAndRegions(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 4, production: 40}))
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
 	if r.Status != result.StatusPassed {
@@ -184,6 +205,10 @@ func TestHappyPathAcrossAccountsAndRegions(t *testing.T) {
 }
 
 func TestStagingFailureSendsNothingToProduction(t *testing.T) {
+	synctest.Test(t, testStagingFailureSendsNothingToProduction)
+}
+
+func testStagingFailureSendsNothingToProduction(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 4, production: 20, stagingBehavior: "fail"}))
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
 	if r.Status != result.StatusFailed || exitcode.ForStatus(r.Status) != exitcode.Failed {
@@ -213,7 +238,9 @@ func TestStagingFailureSendsNothingToProduction(t *testing.T) {
 	}
 }
 
-func TestThrottlingStillCompletes(t *testing.T) {
+func TestThrottlingStillCompletes(t *testing.T) { synctest.Test(t, testThrottlingStillCompletes) }
+
+func testThrottlingStillCompletes(t *testing.T) {
 	sc := scenario(fleet{staging: 3, production: 30})
 	sc.ThrottleRate = 0.3
 	h := newHarness(t, sc)
@@ -232,27 +259,29 @@ func TestOfflineInstances(t *testing.T) {
 		want    result.Status
 	}{{"fail", result.StatusFailed}, {"skip", result.StatusPassed}} {
 		t.Run(tc.offline, func(t *testing.T) {
-			h := newHarness(t, scenario(fleet{staging: 2, production: 20, offline: 3}))
-			src := strings.ReplaceAll(testPolicy, "      OFFLINE\n", "      offline: "+tc.offline+"\n")
-			r := h.run(context.Background(), mustPolicy(t, src))
-			prod := phaseOf(t, r, "111122223333", "eu-west-1", "production")
-			if r.Status != tc.want || prod.Counts.Targeted != 23 {
-				t.Fatalf("status %s, counts %+v", r.Status, prod.Counts)
-			}
-			// 3 offline of 23 leave 20 sendable, short of the 22 that 95%
-			// needs: the phase fails before anything is sent.
-			if tc.offline == "fail" && (prod.Counts.Offline != 3 || prod.Reasons[0].Code != "preflight-threshold" || sendsFor(h.sim, "production") != 0) {
-				t.Fatalf("offline must count against the threshold, before sending: %+v %+v, %d production sends", prod.Counts, prod.Reasons, sendsFor(h.sim, "production"))
-			}
-			if tc.offline == "skip" && prod.Counts.Skipped != 3 {
-				t.Fatalf("skipped %+v", prod.Counts)
-			}
-			// Offline instances are never sent a command.
-			for _, s := range h.sim.Sends() {
-				if len(s.InstanceIDs) > 0 && strings.HasPrefix(instanceName(h.sim, s, s.InstanceIDs[0]), "lost") {
-					t.Fatalf("command sent to an offline instance")
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, scenario(fleet{staging: 2, production: 20, offline: 3}))
+				src := strings.ReplaceAll(testPolicy, "      OFFLINE\n", "      offline: "+tc.offline+"\n")
+				r := h.run(context.Background(), mustPolicy(t, src))
+				prod := phaseOf(t, r, "111122223333", "eu-west-1", "production")
+				if r.Status != tc.want || prod.Counts.Targeted != 23 {
+					t.Fatalf("status %s, counts %+v", r.Status, prod.Counts)
 				}
-			}
+				// 3 offline of 23 leave 20 sendable, short of the 22 that 95%
+				// needs: the phase fails before anything is sent.
+				if tc.offline == "fail" && (prod.Counts.Offline != 3 || prod.Reasons[0].Code != "preflight-threshold" || sendsFor(h.sim, "production") != 0) {
+					t.Fatalf("offline must count against the threshold, before sending: %+v %+v, %d production sends", prod.Counts, prod.Reasons, sendsFor(h.sim, "production"))
+				}
+				if tc.offline == "skip" && prod.Counts.Skipped != 3 {
+					t.Fatalf("skipped %+v", prod.Counts)
+				}
+				// Offline instances are never sent a command.
+				for _, s := range h.sim.Sends() {
+					if len(s.InstanceIDs) > 0 && strings.HasPrefix(instanceName(h.sim, s, s.InstanceIDs[0]), "lost") {
+						t.Fatalf("command sent to an offline instance")
+					}
+				}
+			})
 		})
 	}
 }
@@ -266,7 +295,9 @@ func instanceName(s *awssim.Sim, r awssim.SendRecord, id string) string {
 	return ""
 }
 
-func TestRebootMidPatchIsNotAFailure(t *testing.T) {
+func TestRebootMidPatchIsNotAFailure(t *testing.T) { synctest.Test(t, testRebootMidPatchIsNotAFailure) }
+
+func testRebootMidPatchIsNotAFailure(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 10, stagingBehavior: "reboot", prodBehavior: "reboot"}))
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
 	if r.Status != result.StatusPassed {
@@ -275,6 +306,10 @@ func TestRebootMidPatchIsNotAFailure(t *testing.T) {
 }
 
 func TestLostSendCommandResponseSendsOnce(t *testing.T) {
+	synctest.Test(t, testLostSendCommandResponseSendsOnce)
+}
+
+func testLostSendCommandResponseSendsOnce(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 10}))
 	h.sim.DropResponse("ssm:SendCommand", 3)
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
@@ -295,7 +330,9 @@ func TestLostSendCommandResponseSendsOnce(t *testing.T) {
 	}
 }
 
-func TestResumeSendsNothingTwice(t *testing.T) {
+func TestResumeSendsNothingTwice(t *testing.T) { synctest.Test(t, testResumeSendsNothingTwice) }
+
+func testResumeSendsNothingTwice(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 10}))
 	// A first attempt of run 42 that got as far as staging.
 	stagingOnly := strings.Replace(testPolicy, "    - name: production", "    - name: production-never", 1)
@@ -325,7 +362,9 @@ func TestResumeSendsNothingTwice(t *testing.T) {
 	}
 }
 
-func TestHeldLockRefusesTheRun(t *testing.T) {
+func TestHeldLockRefusesTheRun(t *testing.T) { synctest.Test(t, testHeldLockRefusesTheRun) }
+
+func testHeldLockRefusesTheRun(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 4}))
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
 	held, err := lock.Acquire(context.Background(), cl, "web", "7", "https://github.com/acme/fleet/actions/runs/7", time.Hour, time.Now())
@@ -353,6 +392,10 @@ func TestHeldLockRefusesTheRun(t *testing.T) {
 }
 
 func TestConcurrentLocksHaveOneWinner(t *testing.T) {
+	synctest.Test(t, testConcurrentLocksHaveOneWinner)
+}
+
+func testConcurrentLocksHaveOneWinner(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 1}))
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
 	var wg sync.WaitGroup
@@ -375,13 +418,19 @@ func TestConcurrentLocksHaveOneWinner(t *testing.T) {
 	}
 }
 
-func TestCancellationStopsPromptly(t *testing.T) {
+func TestCancellationStopsPromptly(t *testing.T) { synctest.Test(t, testCancellationStopsPromptly) }
+
+func testCancellationStopsPromptly(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 3, production: 5, stagingBehavior: "hang"}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *result.Run)
 	go func() { done <- h.run(ctx, mustPolicy(t, testPolicy)) }()
-	for sendsFor(h.sim, "staging") < 4 {
-		time.Sleep(time.Millisecond)
+	// Every staging command is sent within the first minutes of the run
+	// (clock time); the hour is the loop's deadline.
+	for deadline := time.Now().Add(time.Hour); sendsFor(h.sim, "staging") < 4; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d staging commands sent after an hour, want 4", sendsFor(h.sim, "staging"))
+		}
 	}
 	cancel()
 	var r *result.Run
@@ -406,6 +455,10 @@ func TestCancellationStopsPromptly(t *testing.T) {
 }
 
 func TestExecutionDeadlineCancelsAndTimesOut(t *testing.T) {
+	synctest.Test(t, testExecutionDeadlineCancelsAndTimesOut)
+}
+
+func testExecutionDeadlineCancelsAndTimesOut(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 2, stagingBehavior: "hang"}))
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
 	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
@@ -417,7 +470,9 @@ func TestExecutionDeadlineCancelsAndTimesOut(t *testing.T) {
 	}
 }
 
-func TestDryRunSendsNothing(t *testing.T) {
+func TestDryRunSendsNothing(t *testing.T) { synctest.Test(t, testDryRunSendsNothing) }
+
+func testDryRunSendsNothing(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 120}))
 	h.opt.DryRun = true
 	r := h.run(context.Background(), mustPolicy(t, testPolicy))
@@ -434,7 +489,9 @@ func TestDryRunSendsNothing(t *testing.T) {
 
 // API calls per instance must not grow with the fleet: polling is by
 // command, not by instance.
-func TestAPICallsPerInstanceStayFlat(t *testing.T) {
+func TestAPICallsPerInstanceStayFlat(t *testing.T) { synctest.Test(t, testAPICallsPerInstanceStayFlat) }
+
+func testAPICallsPerInstanceStayFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fleet-size comparison")
 	}
@@ -501,39 +558,41 @@ func TestOutcomesFromCountsOnlyWhenCorroborated(t *testing.T) {
 		{"compliance not checked", noCompliance, 0, 5, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, sc(tc.failing))
-			r := h.run(context.Background(), mustPolicy(t, oneRegion(tc.policy)))
-			listed, fromCounts := h.sim.Calls()["ssm:ListCommandInvocations"], 0
-			var succeeded, failed int
-			for _, ph := range r.Policies[0].Targets[0].Phases {
-				for _, w := range ph.Waves {
-					for _, c := range w.Commands {
-						if c.FromCounts {
-							fromCounts++
-						}
-					}
-					for _, in := range w.Instances {
-						switch in.Outcome {
-						case result.OutcomeSucceeded:
-							succeeded++
-							if in.SSMStatus != "Success" {
-								t.Errorf("%s succeeded with SSM status %q", in.ID, in.SSMStatus)
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, sc(tc.failing))
+				r := h.run(context.Background(), mustPolicy(t, oneRegion(tc.policy)))
+				listed, fromCounts := h.sim.Calls()["ssm:ListCommandInvocations"], 0
+				var succeeded, failed int
+				for _, ph := range r.Policies[0].Targets[0].Phases {
+					for _, w := range ph.Waves {
+						for _, c := range w.Commands {
+							if c.FromCounts {
+								fromCounts++
 							}
-						case result.OutcomeFailed:
-							failed++
-							if in.Error == "" {
-								t.Errorf("%s failed without the invocation's output", in.ID)
+						}
+						for _, in := range w.Instances {
+							switch in.Outcome {
+							case result.OutcomeSucceeded:
+								succeeded++
+								if in.SSMStatus != "Success" {
+									t.Errorf("%s succeeded with SSM status %q", in.ID, in.SSMStatus)
+								}
+							case result.OutcomeFailed:
+								failed++
+								if in.Error == "" {
+									t.Errorf("%s failed without the invocation's output", in.ID)
+								}
 							}
 						}
 					}
 				}
-			}
-			if listed != tc.wantListed || fromCounts != tc.wantFromCts {
-				t.Errorf("invocation listings %d, commands from counts %d; want %d and %d", listed, fromCounts, tc.wantListed, tc.wantFromCts)
-			}
-			if failed != tc.failing || (tc.failing == 0 && (r.Status != result.StatusPassed || succeeded != 44)) {
-				t.Errorf("status %s, %d succeeded, %d failed: %s", r.Status, succeeded, failed, r.Summary)
-			}
+				if listed != tc.wantListed || fromCounts != tc.wantFromCts {
+					t.Errorf("invocation listings %d, commands from counts %d; want %d and %d", listed, fromCounts, tc.wantListed, tc.wantFromCts)
+				}
+				if failed != tc.failing || (tc.failing == 0 && (r.Status != result.StatusPassed || succeeded != 44)) {
+					t.Errorf("status %s, %d succeeded, %d failed: %s", r.Status, succeeded, failed, r.Summary)
+				}
+			})
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,14 +25,14 @@ import (
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/lock"
+	"github.com/patchgate/patchgate/internal/memnet"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
 // sendPolicy patches one account and region: a staging ring of 4 and a
 // production ring, so a test can see whether anything after a doubtful
-// send goes out. Deadlines are long: the scaled clock runs on wall time,
-// and these tests assert command counts, never timings.
+// send goes out.
 const sendPolicy = `apiVersion: patchgate.dev/v1
 kind: PatchPolicy
 metadata: {name: web}
@@ -52,11 +53,6 @@ spec:
       verify: {compliance: false}
 `
 
-// sendFactor runs the clock 600 times faster than the wall: slow enough
-// that a 5 s listing delay is longer than a lookup's round trip, so the
-// old "look twice 2 s apart" would send again; a patch takes 2 minutes.
-const sendFactor = 600
-
 func sendScenario(staging, production int) *awssim.Scenario {
 	sc := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 2 * time.Minute}
 	sc.Groups = []awssim.Group{
@@ -66,21 +62,30 @@ func sendScenario(staging, production int) *awssim.Scenario {
 	return sc
 }
 
-// sendHarness is newHarness on a clock sendFactor times faster than the wall.
+// sendHarness is newHarness with sendOptions, on synctest's fake clock.
 func sendHarness(t *testing.T, sc *awssim.Scenario) *harness {
 	t.Helper()
-	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), sendFactor)
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
+	c := clock.Real{}                // the bubble's fake time
 	s := awssim.New(sc, c)
-	ep := awssim.Start(t, s)
-	return &harness{sim: s, ep: ep, clock: c, opt: sendOptions(t, ep, c)}
+	srv := memnet.Serve(s)
+	t.Cleanup(srv.Close)
+	return &harness{sim: s, ep: srv.URL, clock: c, opt: sendOptions(t, srv.URL, c)}
 }
 
 // sendOptions runs run 42 against the simulator at ep on clock c, without
-// the evidence gate (the policies here do not ask for it).
+// the evidence gate (the policies here do not ask for it). An endpoint
+// memnet serves is reached over it.
 func sendOptions(t *testing.T, ep string, c clock.Clock) Options {
 	t.Helper()
-	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: ep, RetryMaxBackoff: 10 * time.Millisecond,
-		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
+	extra := []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}
+	if hc := memnet.ClientFor(ep); hc != nil {
+		extra = append(extra, config.WithHTTPClient(hc))
+	}
+	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: ep, RetryMaxBackoff: 10 * time.Millisecond, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,17 +133,19 @@ func stagingCommand(t *testing.T, r *result.Run) result.Command {
 func TestLostResponseWithListingDelaySendsOnce(t *testing.T) {
 	for _, delay := range []time.Duration{5 * time.Second, 30 * time.Second, 90 * time.Second} {
 		t.Run(delay.String(), func(t *testing.T) {
-			h := sendHarness(t, sendScenario(4, 6))
-			h.sim.SetListingDelay(delay)
-			h.sim.DropResponse("ssm:SendCommand", 1)
-			r := h.run(context.Background(), mustPolicy(t, sendPolicy))
-			if r.Status != result.StatusPassed {
-				t.Fatalf("status %s: %s", r.Status, r.Summary)
-			}
-			onceEach(t, h.sim, 10)
-			if c := stagingCommand(t, r); !c.Reconciled || c.Resent || c.CommandID == "" {
-				t.Fatalf("the lost send must be found and tracked: %+v", c)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				h := sendHarness(t, sendScenario(4, 6))
+				h.sim.SetListingDelay(delay)
+				h.sim.DropResponse("ssm:SendCommand", 1)
+				r := h.run(context.Background(), mustPolicy(t, sendPolicy))
+				if r.Status != result.StatusPassed {
+					t.Fatalf("status %s: %s", r.Status, r.Summary)
+				}
+				onceEach(t, h.sim, 10)
+				if c := stagingCommand(t, r); !c.Reconciled || c.Resent || c.CommandID == "" {
+					t.Fatalf("the lost send must be found and tracked: %+v", c)
+				}
+			})
 		})
 	}
 }
@@ -146,6 +153,10 @@ func TestLostResponseWithListingDelaySendsOnce(t *testing.T) {
 // SSM runs the command but its 200 response arrives cut off: the command
 // is tracked, polled and counted like any other.
 func TestTruncatedResponseIsTrackedAndCounted(t *testing.T) {
+	synctest.Test(t, testTruncatedResponseIsTrackedAndCounted)
+}
+
+func testTruncatedResponseIsTrackedAndCounted(t *testing.T) {
 	h := sendHarness(t, sendScenario(4, 6))
 	h.sim.SetListingDelay(20 * time.Second)
 	h.sim.TruncateResponse("ssm:SendCommand", 1)
@@ -167,6 +178,10 @@ func TestTruncatedResponseIsTrackedAndCounted(t *testing.T) {
 // A 500 that did not take effect: after a whole reconcile window without a
 // trace, the command is sent again, once, and the report says so.
 func TestNoTraceAfterTheWindowResendsOnce(t *testing.T) {
+	synctest.Test(t, testNoTraceAfterTheWindowResendsOnce)
+}
+
+func testNoTraceAfterTheWindowResendsOnce(t *testing.T) {
 	h := sendHarness(t, sendScenario(4, 6))
 	h.sim.ServerError("ssm:SendCommand", 1)
 	r := h.run(context.Background(), mustPolicy(t, sendPolicy))
@@ -187,7 +202,9 @@ func TestNoTraceAfterTheWindowResendsOnce(t *testing.T) {
 // lost and SSM cannot be read), the chunk is unknown: its instances are
 // inconclusive and named, nothing later is sent, and the intent stays open
 // for the next run.
-func TestUnknownSendStopsTheRun(t *testing.T) {
+func TestUnknownSendStopsTheRun(t *testing.T) { synctest.Test(t, testUnknownSendStopsTheRun) }
+
+func testUnknownSendStopsTheRun(t *testing.T) {
 	h := sendHarness(t, sendScenario(4, 6))
 	h.opt.ReconcileWindow = 10 * time.Minute
 	h.sim.DropResponse("ssm:SendCommand", 1)
@@ -259,6 +276,10 @@ func (u *unreadableAfterSend) ListCommandInvocations(ctx context.Context, in *ss
 // An open intent that a later attempt of the run finds is reconciled
 // before anything is sent: found, it is resumed, never sent again.
 func TestOpenIntentIsReconciledOnResume(t *testing.T) {
+	synctest.Test(t, testOpenIntentIsReconciledOnResume)
+}
+
+func testOpenIntentIsReconciledOnResume(t *testing.T) {
 	h := sendHarness(t, sendScenario(4, 6))
 	h.sim.SetListingDelay(2 * time.Minute)
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))
@@ -298,6 +319,10 @@ func TestOpenIntentIsReconciledOnResume(t *testing.T) {
 // SSM throttles SendCommand above a rate: the run completes, one command
 // per instance, and the client-side limit keeps most sends under the rate.
 func TestThrottledSendCommandSendsOnceAndCompletes(t *testing.T) {
+	synctest.Test(t, testThrottledSendCommandSendsOnceAndCompletes)
+}
+
+func testThrottledSendCommandSendsOnceAndCompletes(t *testing.T) {
 	h := sendHarness(t, sendScenario(4, 400))
 	h.sim.RateLimit("ssm:SendCommand", 1, 1)
 	r := h.run(context.Background(), mustPolicy(t, sendPolicy))
@@ -381,8 +406,15 @@ func TestSendLimitPacesOnTheRunClock(t *testing.T) {
 // An endpoint where nothing listens ends the run as an error (exit 2) that
 // names the endpoint and the operation, after a few quick attempts.
 func TestRefusedEndpointIsAnErrorNamingIt(t *testing.T) {
-	ep := awssim.ClosedEndpoint(t)
-	opt := sendOptions(t, ep, clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), sendFactor))
+	synctest.Test(t, testRefusedEndpointIsAnErrorNamingIt)
+}
+
+func testRefusedEndpointIsAnErrorNamingIt(t *testing.T) {
+	ep, err := awssim.ClosedEndpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := sendOptions(t, ep, clock.Real{})
 	r := New(opt).Run(context.Background(), []*policy.Policy{mustPolicy(t, sendPolicy)})
 	if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
 		t.Fatalf("status %s (exit %d), want error (exit %d)", r.Status, exitcode.ForStatus(r.Status), exitcode.Usage)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -58,35 +59,37 @@ func TestMaxErrorsStopFailsThePhase(t *testing.T) {
 		laterWaves int // commands of later waves that must never be sent
 	}{{`waves: ["100%"]`, 0}, {`waves: ["95%", "100%"]`, 1}} {
 		t.Run(tc.waves, func(t *testing.T) {
-			// Instance ids follow the groups' order: ok-1..947, then the 3
-			// failing ones, then 50 more, so the failures land in the 19th
-			// command of 50.
-			h := newHarness(t, groups(
-				awssim.Group{Count: 947, Name: "ok", Tags: map[string]string{"Environment": "staging"}},
-				awssim.Group{Count: 3, Name: "bad", Tags: map[string]string{"Environment": "staging"}, Behavior: "fail"},
-				awssim.Group{Count: 50, Name: "late", Tags: map[string]string{"Environment": "staging"}},
-				awssim.Group{Count: 5, Name: "prd", Tags: map[string]string{"Environment": "production"}},
-			))
-			r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", tc.waves, 1)))
-			stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
-			if r.Status != result.StatusFailed || stg.Status != result.StatusFailed || exitcode.ForStatus(r.Status) != exitcode.Failed {
-				t.Fatalf("run %s, staging %s %+v: %s", r.Status, stg.Status, stg.Reasons, r.Summary)
-			}
-			if stg.Reasons[0].Code != "max-errors" || !strings.Contains(stg.Reasons[0].Message, "50 instances of the phase not sent") {
-				t.Fatalf("reasons %+v", stg.Reasons)
-			}
-			if stg.Counts.Succeeded != 947 || stg.Counts.Failed != 3 || stg.Counts.Cancelled != 50 {
-				t.Fatalf("counts %+v", stg.Counts)
-			}
-			if n := sendsFor(h.sim, "production"); n != 0 {
-				t.Fatalf("%d commands sent to production after a failed staging", n)
-			}
-			if n := len(h.sim.Sends()); n != 19 {
-				t.Fatalf("%d commands sent, want the 19 before the stop", n)
-			}
-			if strings.Contains(r.Summary, "passed") {
-				t.Fatalf("summary %q", r.Summary)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				// Instance ids follow the groups' order: ok-1..947, then the 3
+				// failing ones, then 50 more, so the failures land in the 19th
+				// command of 50.
+				h := newHarness(t, groups(
+					awssim.Group{Count: 947, Name: "ok", Tags: map[string]string{"Environment": "staging"}},
+					awssim.Group{Count: 3, Name: "bad", Tags: map[string]string{"Environment": "staging"}, Behavior: "fail"},
+					awssim.Group{Count: 50, Name: "late", Tags: map[string]string{"Environment": "staging"}},
+					awssim.Group{Count: 5, Name: "prd", Tags: map[string]string{"Environment": "production"}},
+				))
+				r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", tc.waves, 1)))
+				stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+				if r.Status != result.StatusFailed || stg.Status != result.StatusFailed || exitcode.ForStatus(r.Status) != exitcode.Failed {
+					t.Fatalf("run %s, staging %s %+v: %s", r.Status, stg.Status, stg.Reasons, r.Summary)
+				}
+				if stg.Reasons[0].Code != "max-errors" || !strings.Contains(stg.Reasons[0].Message, "50 instances of the phase not sent") {
+					t.Fatalf("reasons %+v", stg.Reasons)
+				}
+				if stg.Counts.Succeeded != 947 || stg.Counts.Failed != 3 || stg.Counts.Cancelled != 50 {
+					t.Fatalf("counts %+v", stg.Counts)
+				}
+				if n := sendsFor(h.sim, "production"); n != 0 {
+					t.Fatalf("%d commands sent to production after a failed staging", n)
+				}
+				if n := len(h.sim.Sends()); n != 19 {
+					t.Fatalf("%d commands sent, want the 19 before the stop", n)
+				}
+				if strings.Contains(r.Summary, "passed") {
+					t.Fatalf("summary %q", r.Summary)
+				}
+			})
 		})
 	}
 }
@@ -102,6 +105,10 @@ func (deniedSends) SendCommand(context.Context, *ssm.SendCommandInput, ...func(*
 // TestSendDeniedIsAConfigurationError: a denied SendCommand is exit 2 with
 // the IAM action named, not "0 of 4 instances succeeded" (exit 1).
 func TestSendDeniedIsAConfigurationError(t *testing.T) {
+	synctest.Test(t, testSendDeniedIsAConfigurationError)
+}
+
+func testSendDeniedIsAConfigurationError(t *testing.T) {
 	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
 		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
 	connect := h.opt.Connect
@@ -144,7 +151,9 @@ func (c cancelOn) WithGroup(string) slog.Handler      { return c }
 
 // TestCancelDuringSoakIsNotAPass: a phase whose soak was cut short did not
 // finish; it never reads as passed, and the run says cancelled.
-func TestCancelDuringSoakIsNotAPass(t *testing.T) {
+func TestCancelDuringSoakIsNotAPass(t *testing.T) { synctest.Test(t, testCancelDuringSoakIsNotAPass) }
+
+func testCancelDuringSoakIsNotAPass(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 4}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -165,6 +174,10 @@ func TestCancelDuringSoakIsNotAPass(t *testing.T) {
 // TestInconclusiveStagingHaltsProduction: evidence missing in staging (no
 // Inspector rescan) is not a pass; production is never sent.
 func TestInconclusiveStagingHaltsProduction(t *testing.T) {
+	synctest.Test(t, testInconclusiveStagingHaltsProduction)
+}
+
+func testInconclusiveStagingHaltsProduction(t *testing.T) {
 	sc := groups(awssim.Group{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}, Missing: 2, Coverage: "STALE_INVENTORY"},
 		awssim.Group{Count: 2, Name: "prd", Tags: map[string]string{"Environment": "production"}, Missing: 2})
 	h := newHarness(t, sc)
@@ -188,26 +201,28 @@ func TestPendingRebootRule(t *testing.T) {
 		want result.Status
 	}{{"", result.StatusFailed}, {"pendingReboot: warn, ", result.StatusPassed}} {
 		t.Run(tc.rule, func(t *testing.T) {
-			h := newHarness(t, groups(awssim.Group{Count: 3, Name: "stg", Tags: map[string]string{"Environment": "staging"}, Missing: 4, NoRebootHappens: true}))
-			src := strings.Replace(onePlace, "WAVES\n      verify: {compliance: false}", "", 1)
-			src = strings.Replace(src, "install: {", "install: {"+tc.rule, 1)
-			r := h.run(context.Background(), mustPolicy(t, src))
-			stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
-			if stg.Status != tc.want {
-				t.Fatalf("staging %s %+v", stg.Status, stg.Reasons)
-			}
-			pr := stg.Verification.Compliance.PendingReboot
-			if pr.Instances != 3 || pr.Patches != 12 {
-				t.Fatalf("pending reboot %+v", pr)
-			}
-			want := "12 patches await a reboot on 3 instances"
-			found := false
-			for _, rs := range stg.Reasons {
-				found = found || strings.Contains(rs.Message, want)
-			}
-			if !found {
-				t.Fatalf("no %q in %+v", want, stg.Reasons)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, groups(awssim.Group{Count: 3, Name: "stg", Tags: map[string]string{"Environment": "staging"}, Missing: 4, NoRebootHappens: true}))
+				src := strings.Replace(onePlace, "WAVES\n      verify: {compliance: false}", "", 1)
+				src = strings.Replace(src, "install: {", "install: {"+tc.rule, 1)
+				r := h.run(context.Background(), mustPolicy(t, src))
+				stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+				if stg.Status != tc.want {
+					t.Fatalf("staging %s %+v", stg.Status, stg.Reasons)
+				}
+				pr := stg.Verification.Compliance.PendingReboot
+				if pr.Instances != 3 || pr.Patches != 12 {
+					t.Fatalf("pending reboot %+v", pr)
+				}
+				want := "12 patches await a reboot on 3 instances"
+				found := false
+				for _, rs := range stg.Reasons {
+					found = found || strings.Contains(rs.Message, want)
+				}
+				if !found {
+					t.Fatalf("no %q in %+v", want, stg.Reasons)
+				}
+			})
 		})
 	}
 }
@@ -215,6 +230,10 @@ func TestPendingRebootRule(t *testing.T) {
 // TestAPreflightRefusalSendsNothing: offline instances that already make the
 // threshold unreachable stop the phase before any command.
 func TestAPreflightRefusalSendsNothing(t *testing.T) {
+	synctest.Test(t, testAPreflightRefusalSendsNothing)
+}
+
+func testAPreflightRefusalSendsNothing(t *testing.T) {
 	h := newHarness(t, groups(awssim.Group{Count: 10, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
 		awssim.Group{Count: 2, Name: "lost", Tags: map[string]string{"Environment": "staging"}, Ping: "ConnectionLost"}))
 	r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "offline: fail", 1)))
@@ -231,6 +250,10 @@ func TestAPreflightRefusalSendsNothing(t *testing.T) {
 // account-region of four; production is sent nowhere, and each halted
 // production says where staging did not pass.
 func TestStagingIsABarrierAcrossAccountRegions(t *testing.T) {
+	synctest.Test(t, testStagingIsABarrierAcrossAccountRegions)
+}
+
+func testStagingIsABarrierAcrossAccountRegions(t *testing.T) {
 	sc := scenario(fleet{staging: 2, production: 10})
 	for i, g := range sc.Groups {
 		if g.Account == "444455556666" && g.Region == "eu-west-1" && g.Name == "stg" {
@@ -263,6 +286,10 @@ func TestStagingIsABarrierAcrossAccountRegions(t *testing.T) {
 // account-region (another run of the policy) refuses that target and
 // sends nothing anywhere.
 func TestOneTargetThatCannotStartStopsThePolicy(t *testing.T) {
+	synctest.Test(t, testOneTargetThatCannotStartStopsThePolicy)
+}
+
+func testOneTargetThatCannotStartStopsThePolicy(t *testing.T) {
 	h := newHarness(t, scenario(fleet{staging: 2, production: 4}))
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "444455556666", "eu-west-1"))
 	if _, err := lock.Acquire(context.Background(), cl, "web", "other-run", "", time.Hour, h.clock.Now()); err != nil {
@@ -296,6 +323,10 @@ func (d deniedPolls) ListCommands(ctx context.Context, in *ssm.ListCommandsInput
 // as an error naming the action (not hours of "will retry"), and the
 // command it can no longer follow is cancelled.
 func TestPollDeniedIsAConfigurationError(t *testing.T) {
+	synctest.Test(t, testPollDeniedIsAConfigurationError)
+}
+
+func testPollDeniedIsAConfigurationError(t *testing.T) {
 	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
 		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
 	connect := h.opt.Connect

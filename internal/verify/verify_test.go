@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -17,22 +18,28 @@ import (
 	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/memnet"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/rollout"
 )
 
+// simStart is when a test's fleet is made: the bubble's fake clock is moved
+// on to it.
+var simStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+
 // phaseWith runs one phase over the instances of groups and returns its
 // result and the simulator. The gate under test is the real one: rollout
-// sends through the SDK, verify reads SSM and Inspector from the simulator.
+// sends through the SDK, verify reads SSM and Inspector from the simulator,
+// over an in-memory network on synctest's fake clock (a test that uses it
+// runs its body in synctest.Test), so polls are counted exactly however
+// busy the machine is.
 func phaseWith(t *testing.T, verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
-	return phaseAt(t, 60000, verifyYAML, reboot, groups...)
-}
-
-// phaseAt runs at a chosen clock scale; tests that count polls use a slow
-// one so that wall-clock noise (the race detector) cannot skip a poll.
-func phaseAt(t *testing.T, scale float64, verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
 	t.Helper()
+	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
+	// test must run its body in synctest.Test.
+	synctest.Wait()
+	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
 	for i := range groups {
 		groups[i].Region = "us-east-1"
 		if groups[i].Tags == nil {
@@ -43,11 +50,12 @@ func phaseAt(t *testing.T, scale float64, verifyYAML, reboot string, groups ...a
 		}
 	}
 	sc := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 20 * time.Minute, Groups: groups}
-	clk := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), scale)
+	clk := clock.Real{} // the bubble's fake time
 	sim := awssim.New(sc, clk)
-	ep := awssim.Start(t, sim)
-	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: ep, RetryMaxBackoff: 10 * time.Millisecond,
-		Extra: []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
+	srv := memnet.Serve(sim)
+	t.Cleanup(srv.Close)
+	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: srv.URL, RetryMaxBackoff: 10 * time.Millisecond,
+		Extra: []func(*config.LoadOptions) error{config.WithHTTPClient(srv.Client), config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +101,9 @@ var (
 	noFix    = awssim.FindingSpec{CVE: "CVE-2023-52425", Severity: "CRITICAL", Package: "expat", Fix: "NO"}
 )
 
-func TestAllFixedPasses(t *testing.T) {
+func TestAllFixedPasses(t *testing.T) { synctest.Test(t, testAllFixedPasses) }
+
+func testAllFixedPasses(t *testing.T) {
 	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 3, Missing: 4, Findings: []awssim.FindingSpec{critical, high}})
 	if ph.Status != result.StatusPassed {
 		t.Fatalf("%s %v", ph.Status, ph.Reasons)
@@ -112,7 +122,9 @@ func TestAllFixedPasses(t *testing.T) {
 	}
 }
 
-func TestHighWithFixLeftOpenFails(t *testing.T) {
+func TestHighWithFixLeftOpenFails(t *testing.T) { synctest.Test(t, testHighWithFixLeftOpenFails) }
+
+func testHighWithFixLeftOpenFails(t *testing.T) {
 	open := high
 	open.Unpatched = true
 	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical, open}})
@@ -125,13 +137,19 @@ func TestHighWithFixLeftOpenFails(t *testing.T) {
 }
 
 func TestNoFixCriticalPassesWithWarning(t *testing.T) {
+	synctest.Test(t, testNoFixCriticalPassesWithWarning)
+}
+
+func testNoFixCriticalPassesWithWarning(t *testing.T) {
 	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical, noFix}})
 	if ph.Status != result.StatusPassed || len(ph.Verification.Warnings) == 0 || len(ph.Verification.Inspector.NoFix) != 2 {
 		t.Fatalf("%s %v %+v", ph.Status, ph.Reasons, ph.Verification)
 	}
 }
 
-func TestStaleCoverageIsInconclusive(t *testing.T) {
+func TestStaleCoverageIsInconclusive(t *testing.T) { synctest.Test(t, testStaleCoverageIsInconclusive) }
+
+func testStaleCoverageIsInconclusive(t *testing.T) {
 	ph, sim := phaseWith(t, inspectorOn, "RebootIfNeeded",
 		awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}},
 		awssim.Group{Count: 1, Missing: 2, Findings: []awssim.FindingSpec{critical}, Coverage: "STALE_INVENTORY"})
@@ -147,8 +165,10 @@ func TestStaleCoverageIsInconclusive(t *testing.T) {
 	}
 }
 
-func TestRescanAfterThreePollsPasses(t *testing.T) {
-	ph, sim := phaseAt(t, 3000, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}, ScanDelay: 15 * time.Minute})
+func TestRescanAfterThreePollsPasses(t *testing.T) { synctest.Test(t, testRescanAfterThreePollsPasses) }
+
+func testRescanAfterThreePollsPasses(t *testing.T) {
+	ph, sim := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}, ScanDelay: 15 * time.Minute})
 	if ph.Status != result.StatusPassed {
 		t.Fatalf("%s %v", ph.Status, ph.Reasons)
 	}
@@ -163,6 +183,10 @@ func TestRescanAfterThreePollsPasses(t *testing.T) {
 // instances per poll, with the same verdict and findings. The stale group
 // shares the tag but is never listed as the phase's (and stays uncovered).
 func TestLargePhaseListsInspectorByTag(t *testing.T) {
+	synctest.Test(t, testLargePhaseListsInspectorByTag)
+}
+
+func testLargePhaseListsInspectorByTag(t *testing.T) {
 	ph, sim := phaseWith(t, inspectorOn, "RebootIfNeeded",
 		awssim.Group{Count: 150, Missing: 2, Findings: []awssim.FindingSpec{critical, high, noFix}, ScanDelay: 12 * time.Minute},
 		awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}, Coverage: "STALE_INVENTORY"})
@@ -183,19 +207,26 @@ func TestLargePhaseListsInspectorByTag(t *testing.T) {
 	}
 }
 
-func TestNoRebootPendingReboot(t *testing.T) {
+func TestNoRebootPendingReboot(t *testing.T) { synctest.Test(t, testNoRebootPendingReboot) }
+
+func testNoRebootPendingReboot(t *testing.T) {
 	ph, _ := phaseWith(t, "        compliance: true", "NoReboot", awssim.Group{Count: 2, Missing: 3})
 	if ph.Status != result.StatusPassed || ph.Verification.Compliance.After.InstalledPendingReboot != 6 {
 		t.Fatalf("NoReboot allows pending reboot: %s %v %+v", ph.Status, ph.Reasons, ph.Verification.Compliance)
 	}
-	// Rebooting is expected but a reboot is still pending: non-compliant.
+	// RebootIfNeeded reboots the instances, so no reboot is left pending:
+	// compliant.
 	ph, _ = phaseWith(t, "        compliance: true", "RebootIfNeeded", awssim.Group{Count: 2, Missing: 3, FailedAfter: 0, StillMissing: 0})
-	if ph.Status != result.StatusPassed {
+	if ph.Status != result.StatusPassed || ph.Verification.Compliance.After.InstalledPendingReboot != 0 {
 		t.Fatalf("rebooted instances are compliant: %s %v", ph.Status, ph.Reasons)
 	}
 }
 
 func TestRequireFixedStillOpenNamesIt(t *testing.T) {
+	synctest.Test(t, testRequireFixedStillOpenNamesIt)
+}
+
+func testRequireFixedStillOpenNamesIt(t *testing.T) {
 	lowOpen := awssim.FindingSpec{CVE: "CVE-2024-0001", Severity: "LOW", Package: "x", Unpatched: true}
 	ph, _ := phaseWith(t, `        inspector: {enabled: true, failOnSeverity: CRITICAL, rescanTimeout: 45m, requireFixed: [CVE-2024-0001]}`, "RebootIfNeeded",
 		awssim.Group{Count: 2, Missing: 2, Findings: []awssim.FindingSpec{critical}},
@@ -210,7 +241,9 @@ func TestRequireFixedStillOpenNamesIt(t *testing.T) {
 	}
 }
 
-func TestNewFindingIsReported(t *testing.T) {
+func TestNewFindingIsReported(t *testing.T) { synctest.Test(t, testNewFindingIsReported) }
+
+func testNewFindingIsReported(t *testing.T) {
 	appears := awssim.FindingSpec{CVE: "CVE-2025-1111", Severity: "LOW", Package: "y", New: true}
 	ph, _ := phaseWith(t, inspectorOn, "RebootIfNeeded", awssim.Group{Count: 1, Missing: 2, Findings: []awssim.FindingSpec{critical, appears}})
 	if ph.Status != result.StatusPassed || len(ph.Verification.Inspector.New) != 1 || ph.Verification.Inspector.New[0].CVE != "CVE-2025-1111" {
@@ -218,7 +251,9 @@ func TestNewFindingIsReported(t *testing.T) {
 	}
 }
 
-func TestNoncompliantFails(t *testing.T) {
+func TestNoncompliantFails(t *testing.T) { synctest.Test(t, testNoncompliantFails) }
+
+func testNoncompliantFails(t *testing.T) {
 	ph, _ := phaseWith(t, "        compliance: true", "RebootIfNeeded", awssim.Group{Count: 2, Missing: 3},
 		awssim.Group{Count: 1, Missing: 3, StillMissing: 1, Findings: []awssim.FindingSpec{critical}})
 	if ph.Status != result.StatusFailed || !slices.Contains(codes(ph), "noncompliant") || ph.Verification.Compliance.Compliant != 2 {
@@ -231,7 +266,9 @@ func TestNoncompliantFails(t *testing.T) {
 }
 
 // No scenario with a failed, missing or uncovered instance may pass.
-func TestPropertyNoFalseGreen(t *testing.T) {
+func TestPropertyNoFalseGreen(t *testing.T) { synctest.Test(t, testPropertyNoFalseGreen) }
+
+func testPropertyNoFalseGreen(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for i := 0; i < 25; i++ {
 		var groups []awssim.Group

@@ -59,7 +59,7 @@ func apiCode(err error) string {
 func TestS3ConditionalPutGetList(t *testing.T) {
 	sc := &Scenario{Accounts: []string{"111122223333", "444455556666"}, Buckets: []Bucket{{Name: "records", Account: "111122223333", Region: "eu-west-1"}}}
 	s := New(sc, &stepClock{t: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)})
-	url := Start(t, s)
+	url := serveHTTP(t, s)
 	ctx := context.Background()
 	c := s3Client(url, "111122223333", "eu-west-1")
 	put := func(key, body string, opts func(*s3.PutObjectInput)) error {
@@ -179,7 +179,7 @@ func TestInstallOverrideListAndReleases(t *testing.T) {
 		Groups:   []Group{{Region: "us-east-1", Count: 3, Name: "web", Platform: "Amazon Linux", Missing: 3}}}
 	clk := &stepClock{t: t0}
 	s := New(sc, clk)
-	url := Start(t, s)
+	url := serveHTTP(t, s)
 	ctx := context.Background()
 	s.SetObject("lists", "l.yaml", []byte("patches:\n  - id: sim-pkg01.x86_64\n    title: sim-pkg01.x86_64:0:1.0.1-1.amzn2023\n  - id: sim-pkg02.x86_64\n"))
 	c := ssm.NewFromConfig(Config(url, "111122223333", "us-east-1"))
@@ -300,4 +300,13 @@ groups:
 			t.Errorf("%s: want an error", name)
 		}
 	}
+}
+
+// serveHTTP serves the simulator on a loopback httptest server for the
+// test: these tests run on a manual clock and need no synctest bubble.
+func serveHTTP(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

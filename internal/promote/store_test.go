@@ -3,6 +3,8 @@ package promote
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -67,7 +69,7 @@ func newEnv(t *testing.T, sc *awssim.Scenario) *env {
 	sc.Buckets = append(sc.Buckets, awssim.Bucket{Name: bucket, Account: homeAccount, Region: homeRegion})
 	c := &manualClock{t: start}
 	sim := awssim.New(sc, c)
-	url := awssim.Start(t, sim)
+	url := serveHTTP(t, sim)
 	cfg := awssim.Config(url, homeAccount, homeRegion)
 	// Retries back off by milliseconds, not seconds: what is retried is
 	// asserted, never how long it took.
@@ -295,4 +297,13 @@ func TestPutRetriedAfterLostResponse(t *testing.T) {
 	if err != nil || got == nil || got.RunID != "run-1" || e.store.Key(got.Policy, got.Phase, got.Digest, got.Seq) != key {
 		t.Fatalf("Latest = %+v, %v; want the record, verified", got, err)
 	}
+}
+
+// serveHTTP serves the simulator on a loopback httptest server for the
+// test: these tests run on a manual clock and need no synctest bubble.
+func serveHTTP(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

@@ -439,7 +439,9 @@ func (n noIntents) PutParameter(ctx context.Context, in *ssm.PutParameterInput, 
 }
 
 // Without its write-ahead record a wave is not sent.
-func TestNoIntentNoSend(t *testing.T) {
+func TestNoIntentNoSend(t *testing.T) { synctest.Test(t, testNoIntentNoSend) }
+
+func testNoIntentNoSend(t *testing.T) {
 	h := sendHarness(t, sendScenario(4, 6))
 	connect := h.opt.Connect
 	h.opt.Connect = func(ctx context.Context, accountID, roleARN, region string) (*Clients, error) {
@@ -464,6 +466,10 @@ func TestNoIntentNoSend(t *testing.T) {
 // yet listed: the resume looks for all three at once, resumes the one that
 // ran and sends the two that did not, each once.
 func TestOpenIntentOfAWaveResumesWhatRanAndSendsTheRest(t *testing.T) {
+	synctest.Test(t, testOpenIntentOfAWaveResumesWhatRanAndSendsTheRest)
+}
+
+func testOpenIntentOfAWaveResumesWhatRanAndSendsTheRest(t *testing.T) {
 	h := sendHarness(t, sendScenario(120, 6))
 	h.sim.SetListingDelay(2 * time.Minute)
 	cl := ssm.NewFromConfig(awssim.Config(h.ep, "111122223333", "us-east-1"))

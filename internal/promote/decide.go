@@ -44,9 +44,26 @@ func (s *Store) Decide(ctx context.Context, p *policy.Policy, st *policy.Stage, 
 		return Decision{}, err
 	}
 	d.From, d.Digest = pr.From, digest
-	rec, err := s.Latest(ctx, p.Metadata.Name, pr.From, digest)
+	// The newest record decides, unless it passed too recently: then an
+	// older pass may be in its window (staging runs daily, production
+	// promotes from the pass of three days ago). A failure newer than any
+	// eligible pass blocks: something regressed since.
+	var rec *Record
+	err = s.walk(ctx, p.Metadata.Name, pr.From, digest, func(r *Record) bool {
+		ok, _, _ := Eligible(r, pr.MinAge, pr.MaxAge, now, digest)
+		if rec == nil || ok {
+			rec = r
+		}
+		return !ok && r.Verdict == Passed && now.Sub(r.Time) < pr.MinAge
+	})
 	if err != nil {
 		return Decision{}, err
+	}
+	if ok, _, _ := Eligible(rec, pr.MinAge, pr.MaxAge, now, digest); !ok && rec != nil {
+		// Say why about the newest record, which is what a reader expects.
+		if newest, lerr := s.Latest(ctx, p.Metadata.Name, pr.From, digest); lerr == nil && newest != nil {
+			rec = newest
+		}
 	}
 	d.Source = rec
 	d.Eligible, d.Reason, d.EligibleAt = Eligible(rec, pr.MinAge, pr.MaxAge, now, digest)

@@ -58,3 +58,44 @@ func TestDecideAcrossRuns(t *testing.T) {
 		t.Errorf("a tampered record = %v, want a *CorruptError", err)
 	}
 }
+
+// TestDecidePicksTheNewestPassInItsWindow: staging passes daily; production
+// promotes from the newest pass old enough, not only from the newest
+// record. A failure newer than that pass blocks promotion.
+func TestDecidePicksTheNewestPassInItsWindow(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	p := ringsPolicy(t, nil)
+	r, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := r.Stage("production")
+	digest, _ := Digest(p)
+	put := func(runID, verdict string, at time.Time) {
+		rec := record(verdict, at)
+		rec.Digest, rec.RunID = digest, runID
+		if verdict == Failed {
+			rec.Patches = nil
+		}
+		if _, err := e.store.Put(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("run-1", Passed, start)
+	put("run-2", Passed, start.Add(24*time.Hour))
+	put("run-3", Passed, start.Add(48*time.Hour))
+	d, err := e.store.Decide(ctx, p, prod, start.Add(80*time.Hour))
+	if err != nil || !d.Eligible || d.Source.RunID != "run-1" {
+		t.Fatalf("at 80h: %+v, %v; want eligible from run-1", d, err)
+	}
+	d, err = e.store.Decide(ctx, p, prod, start.Add(100*time.Hour))
+	if err != nil || !d.Eligible || d.Source.RunID != "run-2" {
+		t.Fatalf("at 100h: %+v, %v; want eligible from run-2, the newest old enough", d, err)
+	}
+	put("run-4", Failed, start.Add(90*time.Hour))
+	d, err = e.store.Decide(ctx, p, prod, start.Add(100*time.Hour))
+	if err != nil || d.Eligible || d.Source.RunID != "run-4" || !strings.Contains(d.Reason, "failed") {
+		t.Fatalf("after a newer failure: %+v, %v; want not eligible, naming run-4", d, err)
+	}
+}

@@ -275,15 +275,24 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 // fields or is not the record its key names is refused with a
 // *CorruptError.
 func (s *Store) Latest(ctx context.Context, policyName, phase, digest string) (*Record, error) {
+	var newest *Record
+	err := s.walk(ctx, policyName, phase, digest, func(rec *Record) bool { newest = rec; return false })
+	return newest, err
+}
+
+// walk reads the records of a policy, phase and digest newest first, each
+// checked as Latest checks it, and hands each to fn until fn returns false.
+// A record that cannot be trusted stops the walk with a *CorruptError.
+func (s *Store) walk(ctx context.Context, policyName, phase, digest string, fn func(*Record) bool) error {
 	seqs, err := s.seqs(ctx, s.dir(policyName, phase, digest))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, seq := range seqs {
 		key := s.Key(policyName, phase, digest, seq)
 		data, err := s.get(ctx, key)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		name := s.Parameter(key)
 		p, err := s.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: &name})
@@ -294,22 +303,24 @@ func (s *Store) Latest(ctx context.Context, policyName, phase, digest string) (*
 			continue
 		}
 		if err != nil {
-			return nil, s.wrap("ssm:GetParameter", name, err)
+			return s.wrap("ssm:GetParameter", name, err)
 		}
 		if got, want := sha(data), aws.ToString(p.Parameter.Value); got != want {
-			return nil, &CorruptError{Key: s.s3URL(key), Reason: fmt.Sprintf("its SHA-256 is %s but parameter %s says %s (changed after it was written)", short(got), name, short(want))}
+			return &CorruptError{Key: s.s3URL(key), Reason: fmt.Sprintf("its SHA-256 is %s but parameter %s says %s (changed after it was written)", short(got), name, short(want))}
 		}
 		if len(data) > MaxRecordSize {
-			return nil, &CorruptError{Key: s.s3URL(key), Reason: "larger than a record can be"}
+			return &CorruptError{Key: s.s3URL(key), Reason: "larger than a record can be"}
 		}
 		rec, err := Decode(data)
 		if err != nil {
-			return nil, &CorruptError{Key: s.s3URL(key), Reason: err.Error()}
+			return &CorruptError{Key: s.s3URL(key), Reason: err.Error()}
 		}
 		if rec.Policy != policyName || rec.Phase != phase || rec.Digest != digest || rec.Seq != seq {
-			return nil, &CorruptError{Key: s.s3URL(key), Reason: fmt.Sprintf("it is the record of %s/%s seq %d at %s, not of the key it is stored at", rec.Policy, rec.Phase, rec.Seq, short(rec.Digest))}
+			return &CorruptError{Key: s.s3URL(key), Reason: fmt.Sprintf("it is the record of %s/%s seq %d at %s, not of the key it is stored at", rec.Policy, rec.Phase, rec.Seq, short(rec.Digest))}
 		}
-		return rec, nil
+		if !fn(rec) {
+			return nil
+		}
 	}
-	return nil, nil
+	return nil
 }

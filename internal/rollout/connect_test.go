@@ -8,6 +8,8 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/verify"
 )
 
@@ -25,5 +27,18 @@ func testConnect(f *awsapi.Factory, evidenceClock clock.Clock) Connect {
 			c.Verifier = Evidence{V: &verify.Verifier{SSM: cl, Inspector: inspector2.NewFromConfig(cfg), Clock: evidenceClock}}
 		}
 		return c, nil
+	}
+}
+
+// testStore is awsconnect.Store for this package's tests.
+func testStore(f *awsapi.Factory) StoreConnect {
+	return func(ctx context.Context, rs *policy.RingStore) (*promote.Store, error) {
+		cfg, _, err := f.Config(ctx, rs.Account, rs.RoleArn, rs.Region)
+		if err != nil {
+			return nil, err
+		}
+		st := promote.NewStore(promote.S3Client(cfg), ssm.NewFromConfig(cfg), rs)
+		st.Log = nil
+		return st, nil
 	}
 }

@@ -387,7 +387,15 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		}
 	}
 	if len(notReady) == 0 {
-		if err := pr.openStore(ctx); err != nil {
+		if err := pr.openStore(ctx); err == nil {
+			err = pr.decideAll(ctx)
+			if err != nil {
+				notReady = append(notReady, err.Error())
+				for _, s := range slots {
+					s.res.Status, s.res.Reason = result.StatusError, err.Error()
+				}
+			}
+		} else {
 			notReady = append(notReady, err.Error())
 			for _, s := range slots {
 				s.res.Status, s.res.Reason = result.StatusError, err.Error()
@@ -428,7 +436,11 @@ type policyRun struct {
 	sem     chan struct{}
 	publish func(*slot)
 	store   *promote.Store // nil without spec.rings.store
-	proven  bool           // an earlier phase patched instances and passed, somewhere
+	// decisions are the promoted phases' decisions, taken before anything
+	// of this run is sent: a record this run writes is never its own
+	// source.
+	decisions map[int]promote.Decision
+	proven    bool // an earlier phase patched instances and passed, somewhere
 }
 
 // each runs fn for every slot at once, within the run's bound.
@@ -461,10 +473,9 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 		if len(here) == 0 {
 			continue
 		}
-		dec, err := pr.decide(ctx, st)
-		if err != nil {
-			pr.stopAt(slots, i, result.StatusError, "promotion", err.Error())
-			return
+		dec, ok := pr.decisions[i]
+		if !ok {
+			dec = promote.Decision{Phase: st.Name, Eligible: true}
 		}
 		if !dec.Eligible {
 			msg := fmt.Sprintf("waits for phase %s: %s", dec.From, dec.Reason)

@@ -80,10 +80,11 @@ func scenario(f fleet) *awssim.Scenario {
 }
 
 type harness struct {
-	sim   *awssim.Sim
-	ep    string
-	clock clock.Clock
-	opt   Options
+	sim     *awssim.Sim
+	ep      string
+	clock   clock.Clock
+	opt     Options
+	factory *awsapi.Factory
 }
 
 // simStart is when a test's fleet is made: the bubble's fake clock is moved
@@ -111,10 +112,10 @@ func newHarness(t testing.TB, sc *awssim.Scenario) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{sim: s, ep: ep, clock: c}
+	h := &harness{sim: s, ep: ep, clock: c, factory: &awsapi.Factory{Base: base, SessionName: "patchgate-test"}}
 	h.opt = Options{RunID: "42", RunURL: "https://github.com/acme/fleet/actions/runs/42", Explicit: true,
-		Connect: testConnect(&awsapi.Factory{Base: base, SessionName: "patchgate-test"}, c),
-		Clock:   c, Logger: slog.New(slog.DiscardHandler), PollMin: 30 * time.Second, PollMax: 2 * time.Minute}
+		Connect: testConnect(h.factory, c), Store: testStore(h.factory),
+		Clock: c, Logger: slog.New(slog.DiscardHandler), PollMin: 30 * time.Second, PollMax: 2 * time.Minute}
 	return h
 }
 

@@ -19,6 +19,7 @@ func settings(s Scope) verify.Settings {
 	return verify.Settings{
 		Compliance:         s.Stage.Compliance,
 		AllowPendingReboot: s.Stage.PendingReboot == policy.PendingRebootWarn,
+		AllowMissing:       s.Stage.Promotion != nil && s.Stage.Promotion.Replay,
 		Inspector:          in.Enabled,
 		FailOnSeverity:     in.FailOnSeverity,
 		RescanTimeout:      in.RescanTimeout,

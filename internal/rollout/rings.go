@@ -38,16 +38,27 @@ func (pr *policyRun) openStore(ctx context.Context) error {
 	return nil
 }
 
-// decide says whether a phase may run now: always without a promotion,
-// else when its source phase has an eligible record.
-func (pr *policyRun) decide(ctx context.Context, st *policy.Stage) (promote.Decision, error) {
-	if st.Promotion == nil {
-		return promote.Decision{Phase: st.Name, Eligible: true}, nil
+// decideAll decides, before anything is sent, whether each promoted phase
+// may run in this run: when its source phase has an eligible record. A
+// record that cannot be trusted, or a store that cannot be read, stops
+// the policy here.
+func (pr *policyRun) decideAll(ctx context.Context) error {
+	pr.decisions = map[int]promote.Decision{}
+	for i := range pr.plan.Stages {
+		st := &pr.plan.Stages[i]
+		if st.Promotion == nil {
+			continue
+		}
+		if pr.store == nil {
+			return fmt.Errorf("phase %s is promoted from %s, but the policy has no spec.rings.store", st.Name, st.Promotion.From)
+		}
+		d, err := pr.store.Decide(ctx, pr.p, st, pr.e.opt.Clock.Now())
+		if err != nil {
+			return fmt.Errorf("promotion of phase %s: %w", st.Name, err)
+		}
+		pr.decisions[i] = d
 	}
-	if pr.store == nil {
-		return promote.Decision{}, fmt.Errorf("phase %s is promoted from %s, but the policy has no spec.rings.store", st.Name, st.Promotion.From)
-	}
-	return pr.store.Decide(ctx, pr.p, st, pr.e.opt.Clock.Now())
+	return nil
 }
 
 // replay prepares a promoted phase: which record it is promoted from and,

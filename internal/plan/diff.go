@@ -74,6 +74,8 @@ const (
 	RiskRejectionRelaxed     = "rejection-relaxed"
 	RiskSoakShortened        = "soak-shortened"
 	RiskWavesCollapsed       = "waves-collapsed"
+	RiskPromotionWeakened    = "promotion-weakened"
+	RiskBarrierOff           = "barrier-off"
 )
 
 // PolicyDiff is the diff of one policy.
@@ -416,6 +418,36 @@ func risks(old, cur *policy.Policy) []Risk {
 				add(RiskSoakShortened, n, "%s: soak shortened from %s to %s: the next phase starts sooner after %s passes", n, o.Soak, ph.Soak, n)
 			}
 		}
+		// A phase's own scope: accounts or regions it now patches that it
+		// did not (its lists default to the spec's).
+		oa, or := phaseScope(old, o)
+		na, nr := phaseScope(cur, &ph)
+		for _, a := range na {
+			if (o.Accounts != nil || ph.Accounts != nil) && !slices.Contains(oa, a) {
+				add(RiskScopeWidened, n, "%s: now also patches account %s", n, orDefault(a))
+			}
+		}
+		for _, r := range nr {
+			if (o.Regions != nil || ph.Regions != nil) && !slices.Contains(or, r) {
+				add(RiskScopeWidened, n, "%s: now also patches region %s", n, r)
+			}
+		}
+		if op, np := o.Promotion, ph.Promotion; op != nil {
+			switch {
+			case np == nil:
+				add(RiskPromotionWeakened, n, "%s: no longer waits for %s to have passed in an earlier run", n, op.From)
+			default:
+				if np.MinAge.Duration < op.MinAge.Duration {
+					add(RiskPromotionWeakened, n, "%s: promotion minAge lowered from %s to %s: %s's pass is trusted sooner", n, op.MinAge, np.MinAge, np.From)
+				}
+				if np.MaxAge.Duration > op.MaxAge.Duration {
+					add(RiskPromotionWeakened, n, "%s: promotion maxAge raised from %s to %s: an older pass of %s still counts", n, op.MaxAge, np.MaxAge, np.From)
+				}
+				if op.ReplayEnabled() && !np.ReplayEnabled() {
+					add(RiskPromotionWeakened, n, "%s: replay is turned off: it installs what its baseline approves today, not the set %s proved", n, np.From)
+				}
+			}
+		}
 		ow, nw := waveShares(o.Waves), waveShares(ph.Waves)
 		if len(ow) > 0 && len(nw) > 0 {
 			if len(nw) < len(ow) {
@@ -433,6 +465,9 @@ func risks(old, cur *policy.Policy) []Risk {
 	}
 	if ob, nb := old.Spec.Baseline.RejectedPatchesAction, cur.Spec.Baseline.RejectedPatchesAction; ob == "BLOCK" && nb != ob && len(cur.Spec.Baseline.RejectedPatches) > 0 {
 		add(RiskRejectionRelaxed, "", "rejectedPatchesAction %s -> %s: rejected patches may now be installed as dependencies of other patches", ob, nb)
+	}
+	if independent(cur) && !independent(old) {
+		add(RiskBarrierOff, "", "spec.rings.independentTargets is on: a phase in one account-region no longer waits for the earlier phase to pass in the others")
 	}
 	if old.Spec.Install.RebootOption != cur.Spec.Install.RebootOption {
 		add(RiskRebootChanged, "", "rebootOption changed from %s to %s", old.Spec.Install.RebootOption, cur.Spec.Install.RebootOption)
@@ -551,3 +586,31 @@ func widened(old, cur policy.Targets) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// phaseScope is a phase's account ids and regions, its own or the spec's.
+func phaseScope(p *policy.Policy, ph *policy.Phase) ([]string, []string) {
+	accts, regions := p.Spec.Accounts, p.Spec.Regions
+	if ph.Accounts != nil {
+		accts = ph.Accounts
+	}
+	if ph.Regions != nil {
+		regions = ph.Regions
+	}
+	ids := []string{}
+	for _, a := range accts {
+		ids = append(ids, a.ID)
+	}
+	if len(ids) == 0 {
+		ids = []string{""}
+	}
+	return ids, regions
+}
+
+func orDefault(account string) string {
+	if account == "" {
+		return "(the credentials' own)"
+	}
+	return account
+}
+
+func independent(p *policy.Policy) bool { return p.Spec.Rings != nil && p.Spec.Rings.IndependentTargets }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -359,5 +360,54 @@ func TestSoakRiskOnlyBeforeAnotherPhase(t *testing.T) {
 		if n != tc.want {
 			t.Errorf("%s: %d soak-shortened risks, want %d", tc.name, n, tc.want)
 		}
+	}
+}
+
+// TestRingRisks: weakening a ring is a risk a reviewer must see.
+func TestRingRisks(t *testing.T) {
+	data, err := os.ReadFile("../../policies/rings/payments-rings.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(src string) *policy.Policy {
+		t.Helper()
+		p, probs := policy.Parse("payments-rings.yaml", []byte(src))
+		if len(probs) > 0 {
+			t.Fatal(probs.Error())
+		}
+		return p
+	}
+	base := parse(string(data))
+	for _, tc := range []struct {
+		name, old, new, risk string
+	}{
+		{"minAge lowered", "minAge: 72h", "minAge: 24h", plan.RiskPromotionWeakened},
+		{"maxAge raised", "maxAge: 336h", "maxAge: 720h", plan.RiskPromotionWeakened},
+		{"replay off", "replay: true", "replay: false", plan.RiskPromotionWeakened},
+		{"promotion removed", "      promotion:\n        from: staging\n        minAge: 72h\n        maxAge: 336h\n        replay: true\n", "", plan.RiskPromotionWeakened},
+		{"barrier off", "      prefix: patchgate\n", "      prefix: patchgate\n    independentTargets: true\n", plan.RiskBarrierOff},
+		{"a phase's scope widened", "      regions: [us-east-1]\n      targets:", "      regions: [us-east-1, eu-west-1]\n      targets:", plan.RiskScopeWidened},
+		{"a phase gains an account", "          roleArn: arn:aws:iam::777788889999:role/patchgate-target\n", "          roleArn: arn:aws:iam::777788889999:role/patchgate-target\n        - id: \"123412341234\"\n", plan.RiskScopeWidened},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := string(data)
+			if !strings.Contains(src, tc.old) {
+				t.Fatalf("%q not in the example", tc.old)
+			}
+			cur := parse(strings.Replace(src, tc.old, tc.new, 1))
+			d := plan.Diff([]*policy.Policy{base}, []*policy.Policy{cur})
+			var got []string
+			for _, r := range d[0].Risks {
+				got = append(got, r.Check)
+			}
+			if !slices.Contains(got, tc.risk) {
+				t.Fatalf("risks %v, want %s", got, tc.risk)
+			}
+		})
+	}
+	// Tightening is no risk.
+	cur := parse(strings.Replace(string(data), "minAge: 72h", "minAge: 96h", 1))
+	if d := plan.Diff([]*policy.Policy{base}, []*policy.Policy{cur}); len(d[0].Risks) != 0 {
+		t.Fatalf("raising minAge is no risk: %+v", d[0].Risks)
 	}
 }

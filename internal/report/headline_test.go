@@ -3,6 +3,7 @@ package report_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
@@ -61,5 +62,24 @@ func TestHeadlinesCannotMislead(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPromotionIsShown: a promoted phase says where its patch set came
+// from, linked to the source run, and how it was replayed; a phase that
+// wrote a record names it.
+func TestPromotionIsShown(t *testing.T) {
+	src := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+	r := &result.Run{RunID: "2", Status: result.StatusPassed, Policies: []result.Policy{{Name: "payments", Status: result.StatusPassed, Targets: []result.Target{{
+		AccountID: "444455556666", Region: "us-east-1", Status: result.StatusPassed, Phases: []result.Phase{{Name: "production", Status: result.StatusPassed,
+			Counts: result.Counts{Targeted: 5, Succeeded: 5}, Record: "patchgate/records/payments/production/abc/0000000001.json",
+			Promotion: &result.Promotion{From: "staging", Record: "k", SourceRun: "1", SourceURL: "https://github.com/acme/infra/actions/runs/1",
+				SourceTime: src, Mechanism: "InstallOverrideList", Exact: true, Patches: 7}}}}}}}}
+	out := report.Run(r, report.Summary)
+	for _, want := range []string{"promoted from staging of run [1](https://github.com/acme/infra/actions/runs/1) (2026-11-22 04:00 UTC, exactly its 7 patches, with InstallOverrideList)",
+		"promotion record `patchgate/records/payments/production/abc/0000000001.json`"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
 	}
 }

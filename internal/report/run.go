@@ -319,6 +319,13 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 				why = append(why, fmt.Sprintf("%s %s: %s", icons[t.Status], cell(where, 120), cell(t.Reason, 400)))
 			}
 			for _, ph := range t.Phases {
+				if pr := ph.Promotion; pr != nil {
+					why = append(why, fmt.Sprintf("🔁 %s · %s: promoted from %s of run %s (%s, %s)%s", cell(where, 120), cell(ph.Name, 40), cell(pr.From, 40),
+						escape.Link(pr.SourceRun, pr.SourceURL, 40), pr.SourceTime.UTC().Format("2006-01-02 15:04 UTC"), replayWords(pr), noteWords(pr.Note)))
+				}
+				if ph.Record != "" {
+					why = append(why, fmt.Sprintf("📒 %s · %s: promotion record %s", cell(where, 120), cell(ph.Name, 40), code(ph.Record)))
+				}
 				for _, rs := range ph.Reasons {
 					why = append(why, fmt.Sprintf("%s %s · %s: **%s** %s", icons[ph.Status], cell(where, 120), cell(ph.Name, 40), cell(rs.Code, 40), cell(rs.Message, 400)))
 				}
@@ -489,4 +496,22 @@ func rowsSection(b *strings.Builder, title string, header, rows []string, limit 
 // writer neutralises what the names carry).
 func ComplianceText(r *result.Run) string {
 	return strings.Join(complianceParts(r, "", func(s string) string { return escape.Line(s, 300) }, "WARNING: "), "; ")
+}
+
+// replayWords says how a promoted phase's patch set was replayed.
+func replayWords(pr *result.Promotion) string {
+	switch {
+	case pr.Mechanism == "":
+		return "no replay"
+	case pr.Exact:
+		return fmt.Sprintf("exactly its %d patches, with %s", pr.Patches, cell(pr.Mechanism, 40))
+	}
+	return fmt.Sprintf("not patch by patch: %s", cell(pr.Mechanism, 40))
+}
+
+func noteWords(note string) string {
+	if note == "" {
+		return ""
+	}
+	return ": " + cell(note, 300)
 }

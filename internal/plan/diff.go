@@ -613,4 +613,6 @@ func orDefault(account string) string {
 	return account
 }
 
-func independent(p *policy.Policy) bool { return p.Spec.Rings != nil && p.Spec.Rings.IndependentTargets }
+func independent(p *policy.Policy) bool {
+	return p.Spec.Rings != nil && p.Spec.Rings.IndependentTargets
+}

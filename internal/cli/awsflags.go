@@ -21,7 +21,7 @@ type awsFlags struct {
 
 func (a *awsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.region, "region", "", "default AWS region for credential calls (policies name their own regions); default AWS_REGION")
-	fs.StringVar(&a.roleToAssume, "role-to-assume", "", "IAM role ARN assumed through GitHub OIDC (needs `permissions: id-token: write`); default: the SDK credential chain")
+	fs.StringVar(&a.roleToAssume, "role-to-assume", "", "IAM role `ARN` assumed through GitHub OIDC (the job needs permissions id-token: write); default: the SDK credential chain")
 	fs.StringVar(&a.audience, "audience", awsapi.DefaultAudience, "audience of the GitHub OIDC token")
 	fs.StringVar(&a.endpoint, "endpoint-url", "", "send every AWS call to this endpoint (the simulator); default AWS_ENDPOINT_URL or AWS")
 	fs.StringVar(&a.allowed, "allowed-account-ids", "", "comma-separated account ids the credentials may belong to; checked before anything is sent")

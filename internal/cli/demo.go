@@ -2,16 +2,20 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	patchgate "github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/baseline"
@@ -53,18 +57,35 @@ func init() {
 	})
 }
 
+// demoPolicies are the policies in dir, or, when the default policies/ is
+// absent (the demo run from outside the repository), the example policies
+// built into the binary.
+func demoPolicies(env Env, dir string) ([]*policy.Policy, string, int) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && dir == "policies" {
+		set, err := policy.Load(patchgate.ExamplePolicies, "policies")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "patchgate demo: the built-in example policies: %v\n", err)
+			return nil, "", ExitUsage
+		}
+		ps, _, code := choosePolicies(env, "demo", "the built-in examples", set, "")
+		return ps, "the built-in example policies (no policies/ here)", code
+	}
+	ps, _, code := selectPolicies(env, "demo", dir, "")
+	return ps, dir, code
+}
+
 func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	o := opts.(*demoOpts)
 	if len(args) > 0 {
 		fmt.Fprintf(env.Stderr, "patchgate demo: unexpected arguments %v\n", args)
 		return ExitUsage
 	}
-	fmt.Fprintf(env.Stdout, "== 1. validate %s\n", o.policies)
-	selected, _, code := selectPolicies(env, o.policies, "")
+	selected, from, code := demoPolicies(env, o.policies)
 	if code != ExitOK {
 		return code
 	}
-	fmt.Fprintf(env.Stdout, "%d policies valid\n", len(selected))
+	fmt.Fprintf(env.Stdout, "== 1. validate %s\n", from)
+	fmt.Fprintf(env.Stdout, "%d %s valid\n", len(selected), plural(len(selected), "policy", "policies"))
 
 	clk := clock.NewScaled(time.Now().UTC().Truncate(time.Second), o.scale)
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{FailStaging: o.failStaging}), clk)
@@ -105,8 +126,8 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 				create++
 			}
 		}
-		fmt.Fprintf(env.Stdout, "  %-14s %d instances, %d compliant today, open findings: %d critical, %d high; %d baselines to create\n",
-			pp.Name, n, compliant, findings["CRITICAL"], findings["HIGH"], create)
+		fmt.Fprintf(env.Stdout, "  %-14s %d %s, %d compliant today, open findings: %d critical, %d high; %d %s to create\n",
+			pp.Name, n, plural(n, "instance", "instances"), compliant, findings["CRITICAL"], findings["HIGH"], create, plural(create, "baseline", "baselines"))
 	}
 
 	fmt.Fprintf(env.Stdout, "\n== 3. sync: create the patch baselines the policies declare\n")
@@ -132,7 +153,8 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 				}
 			}
 		}
-		fmt.Fprintf(env.Stdout, "  %-14s %d targets, %d commands to %d instances\n", p.Name, len(p.Targets), cmds, insts)
+		fmt.Fprintf(env.Stdout, "  %-14s %d %s, %d %s to %d %s\n", p.Name, len(p.Targets), plural(len(p.Targets), "target", "targets"),
+			cmds, plural(cmds, "command", "commands"), insts, plural(insts, "instance", "instances"))
 	}
 
 	fmt.Fprintf(env.Stdout, "\n== 5. run (schedules are overridden with --force-window for the demo)\n")

@@ -22,6 +22,7 @@ import (
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/rollout"
+	suggestpkg "github.com/patchgate/patchgate/internal/suggest"
 )
 
 type runOpts struct {
@@ -44,7 +45,7 @@ func init() {
 		Usage: "patchgate run [--policy NAME,...] [--dry-run] [--report FILE] [flags]\n\n" +
 			"Runs the policies that are due (or those named with --policy) in every account and region they list,\n" +
 			"phase by phase, halting a policy at the first gate that does not pass.\n\n" +
-			"Exit codes: 0 passed (or dry run), 1 a gate failed or a phase halted, 2 usage/configuration/AWS error,\n" +
+			"Exit codes: 0 passed (or dry run), 1 invalid policies, a gate failed or a phase halted, 2 usage/configuration/AWS error,\n" +
 			"3 inconclusive (evidence missing), 4 cancelled, 5 refused (window, freeze, change calendar or lock).",
 		Flags: func(fs *flag.FlagSet) any {
 			o := &runOpts{}
@@ -70,7 +71,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintf(env.Stderr, "patchgate run: unexpected arguments %v; name policies with --policy\n", args)
 		return ExitUsage
 	}
-	selected, explicit, code := selectPolicies(env, o.policies, o.policy)
+	selected, explicit, code := selectPolicies(env, "run", o.policies, o.policy)
 	if code != ExitOK {
 		return code
 	}
@@ -103,30 +104,45 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	return exitcode.ForStatus(r.Status)
 }
 
-// selectPolicies loads and validates the policies; a set with problems is
-// never run.
-func selectPolicies(env Env, dir, names string) ([]*policy.Policy, bool, int) {
+// selectPolicies loads and validates the policies for the command cmd; a
+// set with problems is never run (exit 1, as validate exits), and a
+// directory with no policies is a usage error (exit 2): a misconfigured
+// scheduled job must not go green having patched nothing.
+func selectPolicies(env Env, cmd, dir, names string) ([]*policy.Policy, bool, int) {
 	set, err := loadPolicies([]string{dir})
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "patchgate: %v\n", err)
+		fmt.Fprintf(env.Stderr, "patchgate %s: %v\n", cmd, err)
+		return nil, false, ExitUsage
+	}
+	return choosePolicies(env, cmd, dir, set, names)
+}
+
+func choosePolicies(env Env, cmd, dir string, set *policy.Set, names string) ([]*policy.Policy, bool, int) {
+	if len(set.Files) == 0 {
+		fmt.Fprintf(env.Stderr, "patchgate %s: no *.yaml or *.yml policy files in %s; point --policies at your policies\n", cmd, dir)
 		return nil, false, ExitUsage
 	}
 	if len(set.Problems) > 0 {
 		for _, p := range set.Problems {
 			fmt.Fprintln(env.Stderr, p.String())
 		}
-		fmt.Fprintf(env.Stderr, "patchgate: %s; fix them before running (patchgate validate %s)\n", summaryLine(set), dir)
-		return nil, false, ExitUsage
+		fmt.Fprintf(env.Stderr, "patchgate %s: %s; fix them before running (patchgate validate %s)\n", cmd, summaryLine(set), dir)
+		return nil, false, ExitFailed
 	}
 	if names == "" {
 		return set.Policies, false, ExitOK
+	}
+	known := make([]string, len(set.Policies))
+	for i, p := range set.Policies {
+		known[i] = p.Metadata.Name
 	}
 	var out []*policy.Policy
 	for _, n := range strings.Split(names, ",") {
 		n = strings.TrimSpace(n)
 		p := set.Lookup(n)
 		if p == nil {
-			fmt.Fprintf(env.Stderr, "patchgate: no policy named %q in %s\n", n, dir)
+			fmt.Fprintf(env.Stderr, "patchgate %s: no policy named %q in %s%s; the policies are: %s\n",
+				cmd, n, dir, suggestpkg.DidYouMean(n, known, 2), strings.Join(known, ", "))
 			return nil, false, ExitUsage
 		}
 		out = append(out, p)

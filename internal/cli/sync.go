@@ -37,7 +37,7 @@ func init() {
 			"For every policy x account x region, creates or updates the patch baseline patchgate-<name> (tagged\n" +
 			"managed-by=patchgate), registers it for the policy's patch groups, and does nothing where AWS already\n" +
 			"matches. Baselines patchgate manages that no policy declares anymore are reported, and deleted with --prune.\n\n" +
-			"Exit codes: 0 in sync (or synced), 1 a baseline could not be synced, 2 usage/configuration/AWS error.",
+			"Exit codes: 0 in sync (or synced), 1 invalid policies or a baseline could not be synced, 2 usage/configuration/AWS error.",
 		Flags: func(fs *flag.FlagSet) any {
 			o := &syncOpts{}
 			o.aws.register(fs)
@@ -61,7 +61,7 @@ func runSync(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintf(env.Stderr, "patchgate sync: unexpected arguments %v\n", args)
 		return ExitUsage
 	}
-	ps, _, code := selectPolicies(env, o.policies, "")
+	ps, _, code := selectPolicies(env, "sync", o.policies, "")
 	if code != ExitOK {
 		return code
 	}

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	patchgate "github.com/patchgate/patchgate"
+)
+
+// TestFirstUse is what a new user meets before anything reaches AWS: a
+// job pointed at no policies must not go green, a mistyped policy name is
+// named with the right one, and every error names its subcommand.
+func TestFirstUse(t *testing.T) {
+	empty := t.TempDir()
+	invalid := writePolicies(t)
+	tests := []struct {
+		name    string
+		dir     string
+		args    []string
+		code    int
+		wantErr []string
+	}{
+		{"run with no policies", empty, []string{"run", "--policies", "."}, ExitUsage, []string{"patchgate run: no *.yaml or *.yml policy files in ."}},
+		{"sync with no policies", empty, []string{"sync", "--policies", "."}, ExitUsage, []string{"patchgate sync: no *.yaml or *.yml policy files"}},
+		{"run without a policies dir", empty, []string{"run"}, ExitUsage, []string{"patchgate run: reading policies"}},
+		{"run on invalid policies exits as validate does", invalid, []string{"run"}, ExitFailed, []string{"patchgate run: 4 problems in 1 of 2 files; fix them before running"}},
+		{"sync on invalid policies", invalid, []string{"sync"}, ExitFailed, []string{"patchgate sync: 4 problems in 1 of 2 files"}},
+		{"mistyped policy", "../..", []string{"run", "--policy", "web-flet"}, ExitUsage,
+			[]string{`patchgate run: no policy named "web-flet" in policies (did you mean "web-fleet"?)`, "the policies are: ubuntu-fleet, web-fleet, windows-fleet"}},
+		{"unknown policy, nothing close", "../..", []string{"run", "--policy", "database"}, ExitUsage, []string{`no policy named "database" in policies; the policies are: ubuntu-fleet`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errs := runIn(t, tt.dir, nil, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, errs)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+}
+
+// TestDemoFromAnyDirectory runs the demo where there is no policies/: it
+// uses the example policies built into the binary.
+func TestDemoFromAnyDirectory(t *testing.T) {
+	code, out, errs := runIn(t, t.TempDir(), nil, "demo")
+	if code != ExitOK || !strings.Contains(out, "built-in example policies") || !strings.Contains(out, "policy web-fleet: passed") {
+		t.Fatalf("demo outside the repository: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, " 1 target, ") {
+		t.Errorf("a policy with one target should say \"1 target\":\n%s", out)
+	}
+}
+
+// TestEmbeddedExamplesMatchPolicies: every file in policies/ is built into
+// the binary byte for byte, so the demo outside the repository runs the
+// same examples (a policy added there is picked up without a list).
+func TestEmbeddedExamplesMatchPolicies(t *testing.T) {
+	ents, err := os.ReadDir("../../policies")
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("policies/: %v (%d files)", err, len(ents))
+	}
+	for _, e := range ents {
+		disk, err := os.ReadFile(filepath.Join("../../policies", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb, err := fs.ReadFile(patchgate.ExamplePolicies, "policies/"+e.Name())
+		if err != nil || !bytes.Equal(disk, emb) {
+			t.Errorf("policies/%s is not embedded as it is on disk (%v)", e.Name(), err)
+		}
+	}
+}
+
+// TestHelpGolden checks every command's --help against testdata/help:
+// a flag's usage text is what users read first (go test -update rewrites).
+// The commands come from the top-level help, so a new command is covered.
+func TestHelpGolden(t *testing.T) {
+	_, top, _ := run(t, "--help")
+	golden(t, filepath.Join("help", "patchgate.txt"), top)
+	sc := bufio.NewScanner(strings.NewReader(top[strings.Index(top, "Commands:"):]))
+	n := 0
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if !strings.HasPrefix(sc.Text(), "  ") || len(f) < 2 {
+			continue
+		}
+		n++
+		code, out, _ := run(t, f[0], "--help")
+		if code != ExitOK {
+			t.Errorf("%s --help: exit %d", f[0], code)
+		}
+		golden(t, filepath.Join("help", f[0]+".txt"), out)
+		// A backquoted phrase in a flag's usage becomes its argument name
+		// ("-role-to-assume permissions: id-token: write"): only short
+		// upper-case names may stand there.
+		for _, line := range strings.Split(out, "\n") {
+			head, _, _ := strings.Cut(line, "\t")
+			if fl := strings.Fields(head); strings.HasPrefix(line, "  -") && len(fl) > 1 && (len(fl) > 2 || !isArgName(fl[1])) {
+				t.Errorf("%s --help: flag %s has argument name %q", f[0], fl[0], strings.Join(fl[1:], " "))
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("found %d commands in the top-level help:\n%s", n, top)
+	}
+}
+
+func isArgName(s string) bool {
+	switch s {
+	case "string", "int", "float", "duration", "uint", "value":
+		return true
+	}
+	return strings.ToUpper(s) == s
+}

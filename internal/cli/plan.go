@@ -127,8 +127,9 @@ func buildPlan(ctx context.Context, env Env, dir, base string) (*plan.Plan, *pol
 		return nil, nil, err
 	}
 	g := plan.Git{}
+	name := base
 	if base == "" {
-		base = plan.DefaultBase(ctx, g, env.Getenv)
+		base, name = plan.DefaultBase(ctx, g, env.Getenv)
 	}
 	sha, err := g.Resolve(ctx, base)
 	if err != nil {
@@ -138,7 +139,7 @@ func buildPlan(ctx context.Context, env Env, dir, base string) (*plan.Plan, *pol
 	if err != nil {
 		return nil, nil, err
 	}
-	return plan.New(base, sha, baseSet, head), head, nil
+	return plan.New(name, sha, baseSet, head), head, nil
 }
 
 func resolvePlan(ctx context.Context, env Env, o *planOpts, p *plan.Plan, head *policy.Set) int {

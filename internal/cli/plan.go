@@ -144,18 +144,13 @@ func buildPlan(ctx context.Context, env Env, dir, base string) (*plan.Plan, *pol
 
 func resolvePlan(ctx context.Context, env Env, o *planOpts, p *plan.Plan, head *policy.Set) int {
 	masker := maskerFor(env)
-	cfg, err := o.aws.load(ctx, env, "patchgate-plan", masker)
+	session := o.aws.session("patchgate-plan")
+	cfg, _, err := o.aws.connect(ctx, env, session, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate plan: %v\n", err)
 		return ExitUsage
 	}
-	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, cfg, allowed, masker); err != nil {
-			fmt.Fprintf(env.Stderr, "patchgate plan: %v\n", err)
-			return ExitUsage
-		}
-	}
-	p.Resolve(ctx, head, plan.AWSConnect(&awsapi.Factory{Base: cfg, SessionName: "patchgate-plan", Masker: masker}), o.all, o.parallel)
+	p.Resolve(ctx, head, plan.AWSConnect(&awsapi.Factory{Base: cfg, SessionName: session, Masker: o.aws.masker(masker)}), o.all, o.parallel)
 	return ExitOK
 }
 

@@ -78,30 +78,39 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	runID, runURL := runIdentity(env, o.runID, o.runURL)
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	masker := maskerFor(env)
-	base, err := o.aws.load(ctx, env, "patchgate-"+runID, masker)
+	session := o.aws.session("patchgate-" + runID)
+	base, caller, err := o.aws.connect(ctx, env, session, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
 		return exitcode.Usage
 	}
-	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, base, allowed, masker); err != nil {
-			fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
-			return exitcode.Usage
-		}
-	}
-	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID, Masker: masker}
+	factory := &awsapi.Factory{Base: base, SessionName: session, Masker: o.aws.masker(masker)}
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(nil)), Logger: log,
 		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
 	})
 	r := eng.Run(ctx, selected)
+	nameCallerAccount(r, caller.Account)
 	if !o.dryRun {
 		publishMetrics(factory, r, selected, log)
 	}
 	writeReport(o.report, r, log)
 	printRun(env.Stdout, r, o.format)
 	return exitcode.ForStatus(r.Status)
+}
+
+// nameCallerAccount fills in the account of targets a policy left to the
+// credentials' own account (no accounts list), so that a report says
+// "111122223333/eu-west-1", not "/eu-west-1".
+func nameCallerAccount(r *result.Run, account string) {
+	for i := range r.Policies {
+		for j := range r.Policies[i].Targets {
+			if t := &r.Policies[i].Targets[j]; t.AccountID == "" {
+				t.AccountID = account
+			}
+		}
+	}
 }
 
 // selectPolicies loads and validates the policies for the command cmd; a

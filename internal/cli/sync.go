@@ -67,18 +67,14 @@ func runSync(ctx context.Context, env Env, opts any, args []string) int {
 	}
 	runID, _ := runIdentity(env, o.runID, "")
 	masker := maskerFor(env)
-	cfg, err := o.aws.load(ctx, env, "patchgate-sync-"+runID, masker)
+	session := o.aws.session("patchgate-sync-" + runID)
+	cfg, _, err := o.aws.connect(ctx, env, session, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate sync: %v\n", err)
 		return ExitUsage
 	}
-	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, cfg, allowed, masker); err != nil {
-			fmt.Fprintf(env.Stderr, "patchgate sync: %v\n", err)
-			return ExitUsage
-		}
-	}
-	f := &awsapi.Factory{Base: cfg, SessionName: "patchgate-sync-" + runID, Masker: masker}
+	masker = o.aws.masker(masker)
+	f := &awsapi.Factory{Base: cfg, SessionName: session, Masker: masker}
 	all, errs := syncAll(ctx, f, ps, baseline.Options{DryRun: o.dryRun, Prune: o.prune, Token: runID}, o.parallel)
 	if o.format == "json" {
 		enc := json.NewEncoder(env.Stdout)

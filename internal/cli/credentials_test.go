@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/result"
 )
 
 // stsRecorder sits in front of the simulator and keeps what each STS call
@@ -190,12 +191,19 @@ func TestMissingCredentialsOneLine(t *testing.T) {
 }
 
 // TestPolicyWithoutAccountsNamesTheCallersAccount: windows-fleet lists no
-// accounts; its target is the credentials' own account, shown by id.
+// accounts; its target is the credentials' own account, shown by id (the
+// engine names it once connected; a target that never connected is named
+// from the identity checked before the run).
 func TestPolicyWithoutAccountsNamesTheCallersAccount(t *testing.T) {
 	ep := awssim.Start(t, awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil))
 	simCredentials(t)
 	code, out, errs := runIn(t, "../..", nil, "run", "--policy", "windows-fleet", "--dry-run", "--force-window", "--endpoint-url", ep)
 	if code != ExitOK || !strings.Contains(out, "  111122223333/us-east-1: ") || strings.Contains(out, "  /us-east-1") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	r := &result.Run{Policies: []result.Policy{{Targets: []result.Target{{Region: "eu-west-1", Status: result.StatusError}, {AccountID: "444455556666", Region: "eu-west-1"}}}}}
+	nameCallerAccount(r, "111122223333")
+	if got := r.Policies[0].Targets; got[0].AccountID != "111122223333" || got[1].AccountID != "444455556666" {
+		t.Errorf("targets after naming: %+v", got)
 	}
 }

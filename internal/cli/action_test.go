@@ -156,7 +156,7 @@ func TestActionDryRunsOnSchedule(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, log)
 	}
-	if a.outputs["status"] != "dry-run" || a.outputs["report-path"] == "" {
+	if a.outputs["status"] != "dry-run" || a.outputs["report-path"] == "" || a.outputs["aws-account-id"] != "111122223333" {
 		t.Errorf("outputs %v", a.outputs)
 	}
 	if !strings.Contains(a.summaryContent, "Dry run: nothing was sent") {

@@ -37,6 +37,9 @@ type Inputs struct {
 	Mode, Policies, Policy, RoleToAssume, AWSRegion, Audience, AllowedAccountIDs string
 	GitHubToken, ReportIssue, RunID, Base                                        string
 	Comment, DryRun, FailOnRisk, ForceWindow                                     bool
+	// As configure-aws-credentials names them; the CLI checks the values.
+	RoleSessionName, RoleDurationSeconds, RetryMaxAttempts string
+	MaskAWSAccountID                                       bool
 }
 
 // ReadInputs reads the inputs through go-githubactions (INPUT_<NAME>).
@@ -46,6 +49,8 @@ func ReadInputs(a *githubactions.Action) (Inputs, error) {
 		RoleToAssume: a.GetInput("role-to-assume"), AWSRegion: a.GetInput("aws-region"), Audience: a.GetInput("audience"),
 		AllowedAccountIDs: a.GetInput("allowed-account-ids"), GitHubToken: a.GetInput("github-token"),
 		ReportIssue: a.GetInput("report-issue"), RunID: a.GetInput("run-id"), Base: a.GetInput("base"),
+		RoleSessionName: a.GetInput("role-session-name"), RoleDurationSeconds: a.GetInput("role-duration-seconds"),
+		RetryMaxAttempts: a.GetInput("retry-max-attempts"),
 	}
 	if in.Mode == "" {
 		in.Mode = ModeAuto
@@ -61,7 +66,7 @@ func ReadInputs(a *githubactions.Action) (Inputs, error) {
 		name string
 		dst  *bool
 		def  bool
-	}{{"comment", &in.Comment, true}, {"dry-run", &in.DryRun, false}, {"fail-on-risk", &in.FailOnRisk, false}, {"force-window", &in.ForceWindow, false}} {
+	}{{"comment", &in.Comment, true}, {"dry-run", &in.DryRun, false}, {"fail-on-risk", &in.FailOnRisk, false}, {"force-window", &in.ForceWindow, false}, {"mask-aws-account-id", &in.MaskAWSAccountID, false}} {
 		v := strings.TrimSpace(a.GetInput(b.name))
 		if v == "" {
 			*b.dst = b.def
@@ -172,10 +177,14 @@ func Run(ctx context.Context, d Deps) int {
 	}
 	awsArgs := func() []string {
 		var args []string
-		for _, f := range []struct{ flag, val string }{{"--role-to-assume", in.RoleToAssume}, {"--region", in.AWSRegion}, {"--audience", in.Audience}, {"--allowed-account-ids", in.AllowedAccountIDs}} {
+		for _, f := range []struct{ flag, val string }{{"--role-to-assume", in.RoleToAssume}, {"--region", in.AWSRegion}, {"--audience", in.Audience}, {"--allowed-account-ids", in.AllowedAccountIDs},
+			{"--role-session-name", in.RoleSessionName}, {"--role-duration-seconds", in.RoleDurationSeconds}, {"--retry-max-attempts", in.RetryMaxAttempts}} {
 			if f.val != "" {
 				args = append(args, f.flag, f.val)
 			}
+		}
+		if in.MaskAWSAccountID {
+			args = append(args, "--mask-aws-account-id")
 		}
 		return args
 	}

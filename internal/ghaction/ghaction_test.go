@@ -248,7 +248,8 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		}
 	}
 	env := map[string]string{"GITHUB_EVENT_NAME": "schedule", "GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summ, "RUNNER_TEMP": tmp,
-		"INPUT_GITHUB-TOKEN": "t", "INPUT_ROLE-TO-ASSUME": "arn:aws:iam::111122223333:role/patchgate", "INPUT_ALLOWED-ACCOUNT-IDS": "111122223333"}
+		"INPUT_GITHUB-TOKEN": "t", "INPUT_ROLE-TO-ASSUME": "arn:aws:iam::111122223333:role/patchgate", "INPUT_ALLOWED-ACCOUNT-IDS": "111122223333",
+		"INPUT_ROLE-SESSION-NAME": "nightly", "INPUT_ROLE-DURATION-SECONDS": "7200", "INPUT_RETRY-MAX-ATTEMPTS": "3", "INPUT_MASK-AWS-ACCOUNT-ID": "true"}
 	getenv := func(k string) string { return env[k] }
 	recorded, err := os.ReadFile("../report/testdata/failed.json")
 	if err != nil {
@@ -273,7 +274,8 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		t.Fatalf("exit %d: the run's own code must reach the step", code)
 	}
 	joined := strings.Join(gotArgs, " ")
-	for _, want := range []string{"run --policies policies --report ", "--role-to-assume arn:aws:iam::111122223333:role/patchgate", "--allowed-account-ids 111122223333"} {
+	for _, want := range []string{"run --policies policies --report ", "--role-to-assume arn:aws:iam::111122223333:role/patchgate", "--allowed-account-ids 111122223333",
+		"--role-session-name nightly", "--role-duration-seconds 7200", "--retry-max-attempts 3", "--mask-aws-account-id"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("args %q lack %q", joined, want)
 		}

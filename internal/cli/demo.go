@@ -159,7 +159,16 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 
 	fmt.Fprintf(env.Stdout, "\n== 5. run (schedules are overridden with --force-window for the demo)\n")
 	opt.DryRun = false
+	// The progress lines a real run prints on standard error, here in
+	// line with the rest, on the simulator's clock.
+	shown := env
+	shown.Stderr = env.Stdout
+	obs, stopProgress := startProgress(ctx, shown, false, clk)
+	opt.OnProgress = obs
 	r := rollout.New(opt).Run(ctx, selected)
+	obs(r)
+	stopProgress()
+	fmt.Fprintln(env.Stdout)
 	publishMetrics(factory, r, selected, log)
 	writeReport(o.report, r, log)
 	printRun(env.Stdout, r, "text")

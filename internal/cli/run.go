@@ -15,10 +15,12 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/metrics"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/rollout"
@@ -36,6 +38,7 @@ type runOpts struct {
 	forceWindow bool
 	report      string
 	format      string
+	quiet       bool
 }
 
 func init() {
@@ -59,6 +62,7 @@ func init() {
 			fs.BoolVar(&o.forceWindow, "force-window", false, "patch outside the schedule, in a freeze or with a closed change calendar (recorded in the report)")
 			fs.StringVar(&o.report, "report", "", "write the JSON result to this file")
 			fs.StringVar(&o.format, "format", "text", "what to print: text or json")
+			fs.BoolVar(&o.quiet, "quiet", false, "no progress lines or info logs on standard error (the result is still printed)")
 			return o
 		},
 		Run: runRun,
@@ -76,7 +80,11 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 		return code
 	}
 	runID, runURL := runIdentity(env, o.runID, o.runURL)
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if o.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	masker := maskerFor(env)
 	session := o.aws.session("patchgate-" + runID)
 	base, caller, err := o.aws.connect(ctx, env, session, masker)
@@ -85,19 +93,47 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 		return exitcode.Usage
 	}
 	factory := &awsapi.Factory{Base: base, SessionName: session, Masker: o.aws.masker(masker)}
+	// Progress goes to standard error, so stdout stays the result alone
+	// (--format json pipes cleanly); --quiet drops it.
+	obs, stopProgress := startProgress(ctx, env, o.quiet, nil)
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(nil)), Logger: log,
-		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
+		OnProgress: func(r *result.Run) {
+			writeReport(o.report, r, log)
+			obs(r)
+		},
 	})
 	r := eng.Run(ctx, selected)
+	obs(r)
+	stopProgress()
 	nameCallerAccount(r, caller.Account)
 	if !o.dryRun {
 		publishMetrics(factory, r, selected, log)
 	}
 	writeReport(o.report, r, log)
-	printRun(env.Stdout, r, o.format)
+	printRunGrouped(env.Stdout, r, o.format, env.Getenv("GITHUB_ACTIONS") == "true")
 	return exitcode.ForStatus(r.Status)
+}
+
+// startProgress starts the live progress lines on standard error: the
+// returned observe reads each snapshot of the run, stop ends the ticker.
+func startProgress(ctx context.Context, env Env, quiet bool, clk clock.Clock) (observe func(*result.Run), stop func()) {
+	if quiet {
+		return func(*result.Run) {}, func() {}
+	}
+	rep := progress.New(env.Stderr, clk, progress.DefaultInterval)
+	obs := &progress.Observer{R: rep}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rep.Run(pctx)
+	}()
+	return obs.Observe, func() {
+		cancel()
+		<-done
+	}
 }
 
 // nameCallerAccount fills in the account of targets a policy left to the
@@ -219,6 +255,12 @@ func publishMetrics(f *awsapi.Factory, r *result.Run, ps []*policy.Policy, log *
 
 // printRun prints the result: a compact text summary, or the JSON document.
 func printRun(w io.Writer, r *result.Run, format string) {
+	printRunGrouped(w, r, format, false)
+}
+
+// printRunGrouped is printRun with, in GitHub Actions, each policy's
+// lines in a collapsible ::group:: of its own.
+func printRunGrouped(w io.Writer, r *result.Run, format string, groups bool) {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -233,9 +275,14 @@ func printRun(w io.Writer, r *result.Run, format string) {
 		fmt.Fprintln(w, "NOTE: --force-window was used: schedule, freezes and change calendars were overridden.")
 	}
 	for _, p := range r.Policies {
-		fmt.Fprintf(w, "\npolicy %s: %s", p.Name, p.Status)
+		fmt.Fprintln(w)
+		if groups {
+			// Names are validated policy names; the status is patchgate's own.
+			fmt.Fprintf(w, "::group::policy %s: %s\n", p.Name, p.Status)
+		}
+		fmt.Fprintf(w, "policy %s: %s", p.Name, p.Status)
 		if p.Reason != "" {
-			fmt.Fprintf(w, " (%s)", p.Reason)
+			fmt.Fprintf(w, " (%s)", oneLine(p.Reason))
 		}
 		fmt.Fprintln(w)
 		for _, t := range p.Targets {
@@ -245,8 +292,17 @@ func printRun(w io.Writer, r *result.Run, format string) {
 			}
 			for _, ph := range t.Phases {
 				c := ph.Counts
-				fmt.Fprintf(w, "    %-12s %-12s targeted %d, succeeded %d, failed %d, timed out %d, offline %d, skipped %d, inconclusive %d\n",
-					ph.Name, ph.Status, c.Targeted, c.Succeeded, c.Failed, c.TimedOut, c.Offline, c.Skipped, c.Inconclusive)
+				if ph.Status == result.StatusHalted && c.Targeted == 0 {
+					// Never started: its instances were not even selected.
+					fmt.Fprintf(w, "    %-12s %-12s not started, nothing sent\n", ph.Name, ph.Status)
+				} else {
+					fmt.Fprintf(w, "    %-12s %-12s targeted %d, succeeded %d, failed %d, timed out %d, offline %d, skipped %d, inconclusive %d",
+						ph.Name, ph.Status, c.Targeted, c.Succeeded, c.Failed, c.TimedOut, c.Offline, c.Skipped, c.Inconclusive)
+					if held := progress.HeldBack(ph); held > 0 {
+						fmt.Fprintf(w, "; %d held back (not sent)", held)
+					}
+					fmt.Fprintln(w)
+				}
 				if v := ph.Verification; v != nil {
 					if c := v.Compliance; c != nil {
 						fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d -> %d\n", c.Compliant, c.Instances, c.Percent, c.Before.Missing, c.After.Missing)
@@ -275,6 +331,9 @@ func printRun(w io.Writer, r *result.Run, format string) {
 					}
 				}
 			}
+		}
+		if groups {
+			fmt.Fprintln(w, "::endgroup::")
 		}
 	}
 }

@@ -280,9 +280,9 @@ func Run(ctx context.Context, d Deps) int {
 	if in.RunID != "" {
 		args = append(args, "--run-id", in.RunID)
 	}
-	a.Group("patchgate run")
+	// No group around the run: its progress lines must show while it
+	// works, and it groups each policy's result itself.
 	code := d.Invoke(ctx, append(args, awsArgs()...))
-	a.EndGroup()
 	data, err := os.ReadFile(js)
 	var r result.Run
 	if err != nil || json.Unmarshal(data, &r) != nil {

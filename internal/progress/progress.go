@@ -71,11 +71,24 @@ func New(w io.Writer, clk clock.Clock, interval time.Duration) *Reporter {
 // PhaseStarted: the phase begins in k's account-region with instances
 // selected, to be sent in waves waves.
 func (r *Reporter) PhaseStarted(k Key, instances, waves int) {
+	r.PhaseStartedAt(k, instances, waves, time.Time{})
+}
+
+// PhaseStartedAt is PhaseStarted for a phase seen after it started at
+// (elapsed counts from then); a zero at is now.
+func (r *Reporter) PhaseStartedAt(k Key, instances, waves int, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.clk.Now()
-	p := &phase{instances: instances, waves: waves, started: now, lastLine: now}
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	p := &phase{instances: instances, waves: waves, started: at, lastLine: now}
 	r.phases[k] = p
+	if instances <= 0 { // not known yet (the snapshot observer)
+		r.printf("%s: started", k)
+		return
+	}
 	r.printf("%s: started, %d %s in %d %s", k, instances, plural(instances, "instance", "instances"), waves, plural(waves, "wave", "waves"))
 }
 
@@ -106,6 +119,11 @@ func (r *Reporter) Polled(k Key, succeeded, failed, inFlight int) {
 // PhaseEnded: the final line of the phase. heldBack is how many of its
 // instances were never sent (a halted phase holds back all of them).
 func (r *Reporter) PhaseEnded(k Key, status string, heldBack int) {
+	r.PhaseEndedAt(k, status, heldBack, time.Time{})
+}
+
+// PhaseEndedAt is PhaseEnded for a phase that ended at (zero: now).
+func (r *Reporter) PhaseEndedAt(k Key, status string, heldBack int, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.phase(k)
@@ -113,9 +131,16 @@ func (r *Reporter) PhaseEnded(k Key, status string, heldBack int) {
 		return
 	}
 	p.ended = true
-	now := r.clk.Now()
+	now := at
+	if now.IsZero() {
+		now = r.clk.Now()
+	}
 	if p.sent == 0 && heldBack > 0 {
 		r.printf("%s: %s, %d %s held back (nothing sent)", k, clean(status), heldBack, plural(heldBack, "instance", "instances"))
+		return
+	}
+	if p.sent == 0 {
+		r.printf("%s: %s, nothing sent", k, clean(status))
 		return
 	}
 	msg := fmt.Sprintf("%s: %s after %s: succeeded %d, failed %d of %d sent", k, clean(status), dur(now.Sub(p.started)), p.succeeded, p.failed, p.sent)

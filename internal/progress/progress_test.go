@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/result"
 )
 
 // TestLines drives a phase on synctest's fake clock: a start line, no
@@ -99,4 +100,40 @@ func TestKeyCannotBreakTheLine(t *testing.T) {
 	if s := k.String(); strings.ContainsAny(s, "\r\n") {
 		t.Fatalf("%q", s)
 	}
+}
+
+// TestObserver reads the engine's snapshots: sent and finished counts per
+// wave, one final line per phase however many snapshots follow, and a
+// halted phase's held-back instances.
+func TestObserver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		o := &Observer{R: New(&buf, clock.Real{}, time.Minute)}
+		start := time.Now()
+		wave := func(status result.Status, sent bool, n, ok, failed int) result.Wave {
+			w := result.Wave{Status: status, Counts: result.Counts{Targeted: n, Succeeded: ok, Failed: failed}}
+			if sent {
+				w.Commands = []result.Command{{Instances: n, Sent: true}}
+			}
+			return w
+		}
+		run := &result.Run{Policies: []result.Policy{{Name: "web", Targets: []result.Target{{AccountID: "111122223333", Region: "eu-west-1",
+			Phases: []result.Phase{{Name: "staging", StartedAt: start, Status: result.StatusRunning, Waves: []result.Wave{wave(result.StatusPassed, true, 4, 4, 0)}}}}}}}}
+		time.Sleep(30 * time.Second) // the first snapshot comes after the first wave: elapsed counts from the phase's start
+		o.Observe(run)
+		time.Sleep(2 * time.Minute)
+		ph := &run.Policies[0].Targets[0].Phases[0]
+		ph.Waves = append(ph.Waves, wave(result.StatusFailed, true, 10, 7, 3), wave(result.StatusHalted, false, 20, 0, 0))
+		ph.Status, ph.EndedAt = result.StatusFailed, time.Now()
+		run.Policies[0].Targets[0].Phases = append(run.Policies[0].Targets[0].Phases, result.Phase{Name: "production", Status: result.StatusHalted})
+		o.Observe(run)
+		o.Observe(run)
+		want := "progress: web/staging 111122223333/eu-west-1: started\n" +
+			"progress: web/staging 111122223333/eu-west-1: sent 14, succeeded 11, failed 3, in flight 0; elapsed 2m30s\n" +
+			"progress: web/staging 111122223333/eu-west-1: failed after 2m30s: succeeded 11, failed 3 of 14 sent; 20 instances held back\n" +
+			"progress: web/production 111122223333/eu-west-1: halted, nothing sent\n"
+		if buf.String() != want {
+			t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
+		}
+	})
 }

@@ -412,6 +412,9 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 			e.opt.Logger.Info("soaking before the next phase", "policy", p.Metadata.Name, "phase", ph.Name, "soak", soak)
 			soakStart := e.opt.Clock.Now()
 			err := e.opt.Clock.Sleep(ctx, soak)
+			// The published copies share these phases: a reader of
+			// OnProgress (the report file, the progress lines) holds e.mu.
+			e.mu.Lock()
 			for _, s := range slots {
 				last := &s.res.Phases[len(s.res.Phases)-1]
 				if last.Status != result.StatusPassed {
@@ -427,6 +430,7 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 						e.opt.Clock.Now().Sub(soakStart).Round(time.Second), soak)}}, last.Reasons...)
 				}
 			}
+			e.mu.Unlock()
 			if err != nil {
 				break
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/gate"
+	"github.com/patchgate/patchgate/internal/history"
 	"github.com/patchgate/patchgate/internal/metrics"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/progress"
@@ -39,6 +40,7 @@ type runOpts struct {
 	report      string
 	format      string
 	quiet       bool
+	history     string
 }
 
 func init() {
@@ -62,6 +64,7 @@ func init() {
 			fs.BoolVar(&o.forceWindow, "force-window", false, "patch outside the schedule, in a freeze or with a closed change calendar (recorded in the report)")
 			fs.StringVar(&o.report, "report", "", "write the JSON result to this file")
 			fs.StringVar(&o.format, "format", "text", "what to print: text or json")
+			fs.StringVar(&o.history, "history-store", "", "keep the JSON result in S3 (s3://BUCKET/PREFIX) for report --history and the tracking issue's trend")
 			fs.BoolVar(&o.quiet, "quiet", false, "no progress lines or info logs on standard error (the result is still printed)")
 			return o
 		},
@@ -74,6 +77,12 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	if len(args) > 0 {
 		fmt.Fprintf(env.Stderr, "patchgate run: unexpected arguments %v; name policies with --policy\n", args)
 		return ExitUsage
+	}
+	if o.history != "" {
+		if _, _, err := history.ParseURL(o.history); err != nil {
+			fmt.Fprintf(env.Stderr, "patchgate run: --history-store: %v\n", err)
+			return ExitUsage
+		}
 	}
 	selected, explicit, code := selectPolicies(env, "run", o.policies, o.policy)
 	if code != ExitOK {
@@ -110,6 +119,9 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	nameCallerAccount(r, caller.Account)
 	if !o.dryRun {
 		publishMetrics(factory, r, selected, log)
+		if o.history != "" {
+			recordHistory(context.WithoutCancel(ctx), env, base, o.history, o.aws.endpoint, r, log)
+		}
 	}
 	writeReport(o.report, r, log)
 	printRunGrouped(env.Stdout, r, o.format, env.Getenv("GITHUB_ACTIONS") == "true")

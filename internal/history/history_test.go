@@ -2,15 +2,9 @@ package history
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,71 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/patchgate/patchgate/internal/history/historytest"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
-// fakeS3 is a path-style S3 for PutObject, GetObject and ListObjectsV2,
-// paging at pageSize keys so that the store must follow continuations.
-type fakeS3 struct {
-	mu       sync.Mutex
-	objects  map[string][]byte // bucket/key
-	pageSize int
-	lists    int
-}
-
-func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	switch {
-	case r.Method == http.MethodPut:
-		data, _ := io.ReadAll(r.Body)
-		f.objects[bucket+"/"+key] = data
-		w.Header().Set("ETag", `"x"`)
-	case r.Method == http.MethodGet && key == "" && r.URL.Query().Get("list-type") == "2":
-		f.lists++
-		prefix, after := r.URL.Query().Get("prefix"), r.URL.Query().Get("continuation-token")
-		var keys []string
-		for k := range f.objects {
-			if b, kk, _ := strings.Cut(k, "/"); b == bucket && strings.HasPrefix(kk, prefix) && kk > after {
-				keys = append(keys, kk)
-			}
-		}
-		sort.Strings(keys)
-		type content struct{ Key string }
-		out := struct {
-			XMLName               xml.Name `xml:"ListBucketResult"`
-			Contents              []content
-			IsTruncated           bool
-			NextContinuationToken string `xml:",omitempty"`
-		}{}
-		if len(keys) > f.pageSize {
-			keys = keys[:f.pageSize]
-			out.IsTruncated, out.NextContinuationToken = true, keys[len(keys)-1]
-		}
-		for _, k := range keys {
-			out.Contents = append(out.Contents, content{k})
-		}
-		w.Header().Set("Content-Type", "application/xml")
-		_ = xml.NewEncoder(w).Encode(out)
-	case r.Method == http.MethodGet:
-		data, ok := f.objects[bucket+"/"+key]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `<Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>`)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		_, _ = w.Write(data)
-	default:
-		w.WriteHeader(http.StatusMethodNotAllowed)
-	}
-}
-
 // NewTestStore is a Store on a fake S3 behind the real SDK client.
-func newTestStore(t *testing.T, pageSize int) (*Store, *fakeS3) {
+func newTestStore(t *testing.T, pageSize int) (*Store, *historytest.S3) {
 	t.Helper()
-	f := &fakeS3{objects: map[string][]byte{}, pageSize: pageSize}
+	f := &historytest.S3{Objects: map[string][]byte{}, PageSize: pageSize}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
@@ -122,11 +59,11 @@ func TestRecordAndLast(t *testing.T) {
 		}
 		t.Fatalf("last 12 of web-fleet: %v", ids)
 	}
-	if f.lists < 2 {
-		t.Errorf("the listing was never paged (%d calls)", f.lists)
+	if f.Lists < 2 {
+		t.Errorf("the listing was never paged (%d calls)", f.Lists)
 	}
 	// Each entry points at its policy's share of the full result.
-	raw := f.objects["patch-history/"+got[11].ResultKey]
+	raw := f.Objects["patch-history/"+got[11].ResultKey]
 	if !strings.Contains(string(raw), `"web-fleet"`) || strings.Contains(string(raw), `"db"`) {
 		t.Errorf("result %s: %.200s", got[11].ResultKey, raw)
 	}
@@ -140,7 +77,7 @@ func TestRecordAndLast(t *testing.T) {
 
 func TestLastRefusesAForeignRecord(t *testing.T) {
 	st, f := newTestStore(t, 100)
-	f.objects["patch-history/patchgate/history/web-fleet/20261101T030000Z-1.json"] = []byte(`{"schemaVersion":"other/v9","policy":"web-fleet"}`)
+	f.Objects["patch-history/patchgate/history/web-fleet/20261101T030000Z-1.json"] = []byte(`{"schemaVersion":"other/v9","policy":"web-fleet"}`)
 	if _, err := st.Last(context.Background(), "web-fleet", 12); err == nil || !strings.Contains(err.Error(), "schemaVersion") {
 		t.Fatalf("err %v", err)
 	}

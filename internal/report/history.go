@@ -14,13 +14,18 @@ import (
 // section starts (the tracking-issue comment appends it).
 const HistoryMarker = "<!-- patchgate:history -->"
 
-// Summarize is each policy of a run in the numbers its history keeps:
+// Summarize is each policy of a run in the numbers its history keeps
+// (policies skipped as not due are left out: an hourly schedule would
+// fill the history with them):
 // compliance over every targeted instance (nil when nothing was verified,
 // so a refused run is never plotted as 0%), instances patched, Inspector
 // findings fixed, and those remaining at or above the policy's threshold.
 func Summarize(r *result.Run) []history.Entry {
 	var out []history.Entry
 	for _, p := range r.Policies {
+		if p.Status == result.StatusSkipped {
+			continue
+		}
 		one := *r
 		one.Policies = []result.Policy{p}
 		e := history.Entry{Policy: p.Name, RunID: r.RunID, RunURL: r.RunURL, StartedAt: r.StartedAt, EndedAt: r.EndedAt, Status: p.Status}

@@ -40,6 +40,7 @@ type Inputs struct {
 	// As configure-aws-credentials names them; the CLI checks the values.
 	RoleSessionName, RoleDurationSeconds, RetryMaxAttempts string
 	MaskAWSAccountID                                       bool
+	HistoryStore                                           string
 }
 
 // ReadInputs reads the inputs through go-githubactions (INPUT_<NAME>).
@@ -50,7 +51,7 @@ func ReadInputs(a *githubactions.Action) (Inputs, error) {
 		AllowedAccountIDs: a.GetInput("allowed-account-ids"), GitHubToken: a.GetInput("github-token"),
 		ReportIssue: a.GetInput("report-issue"), RunID: a.GetInput("run-id"), Base: a.GetInput("base"),
 		RoleSessionName: a.GetInput("role-session-name"), RoleDurationSeconds: a.GetInput("role-duration-seconds"),
-		RetryMaxAttempts: a.GetInput("retry-max-attempts"),
+		RetryMaxAttempts: a.GetInput("retry-max-attempts"), HistoryStore: a.GetInput("history-store"),
 	}
 	if in.Mode == "" {
 		in.Mode = ModeAuto
@@ -280,6 +281,9 @@ func Run(ctx context.Context, d Deps) int {
 	if in.RunID != "" {
 		args = append(args, "--run-id", in.RunID)
 	}
+	if in.HistoryStore != "" {
+		args = append(args, "--history-store", in.HistoryStore)
+	}
 	// No group around the run: its progress lines must show while it
 	// works, and it groups each policy's result itself.
 	code := d.Invoke(ctx, append(args, awsArgs()...))
@@ -306,6 +310,9 @@ func Run(ctx context.Context, d Deps) int {
 				one := r
 				one.Policies = []result.Policy{p}
 				body := strings.Replace(report.Run(&one, report.Comment), report.RunMarker(""), report.RunMarker(p.Name), 1)
+				if h := policyHistory(ctx, d, in, dir, p.Name, awsArgs()); h != "" && len(body)+len(h)+1 <= report.Comment.Limit() {
+					body += "\n" + h
+				}
 				if _, err := c.Upsert(ctx, n, report.RunMarker(p.Name), body); err != nil {
 					return err
 				}
@@ -314,6 +321,26 @@ func Run(ctx context.Context, d Deps) int {
 		})
 	}
 	return code
+}
+
+// policyHistory is the policy's last 12 runs rendered from the history
+// store ("" without a store or when it cannot be read: the comment goes
+// out without its trend, and the log says why).
+func policyHistory(ctx context.Context, d Deps, in Inputs, dir, policy string, aws []string) string {
+	if in.HistoryStore == "" {
+		return ""
+	}
+	out := filepath.Join(dir, "patchgate-history-"+policy+".md")
+	args := append([]string{"report", "--history", "12", "--history-store", in.HistoryStore, "--policy", policy, "--format", "comment", "--out", out}, aws...)
+	if code := d.Invoke(ctx, args); code != 0 {
+		d.Action.Warningf("the history of %s could not be read (exit %d); the comment has this run only", policy, code)
+		return ""
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return ""
+	}
+	return string(data)
 }
 
 // comment posts through the GitHub API; failure to comment never fails

@@ -160,10 +160,12 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	fmt.Fprintf(env.Stdout, "\n== 5. run (schedules are overridden with --force-window for the demo)\n")
 	opt.DryRun = false
 	// The progress lines a real run prints on standard error, here in
-	// line with the rest, on the simulator's clock.
+	// line with the rest, on the simulator's clock; every 30 simulated
+	// minutes rather than every minute, or six simulated hours would be
+	// hundreds of lines.
 	shown := env
 	shown.Stderr = env.Stdout
-	obs, stopProgress := startProgress(ctx, shown, false, clk)
+	obs, stopProgress := startProgress(ctx, shown, false, clk, 30*time.Minute, selected)
 	opt.OnProgress = obs
 	r := rollout.New(opt).Run(ctx, selected)
 	obs(r)

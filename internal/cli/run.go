@@ -104,7 +104,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	factory := &awsapi.Factory{Base: base, SessionName: session, Masker: o.aws.masker(masker)}
 	// Progress goes to standard error, so stdout stays the result alone
 	// (--format json pipes cleanly); --quiet drops it.
-	obs, stopProgress := startProgress(ctx, env, o.quiet, nil)
+	obs, stopProgress := startProgress(ctx, env, o.quiet, nil, progress.DefaultInterval, selected)
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: rollout.AWSConnect(factory, rollout.EvidenceOn(nil)), Logger: log,
@@ -130,12 +130,17 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 
 // startProgress starts the live progress lines on standard error: the
 // returned observe reads each snapshot of the run, stop ends the ticker.
-func startProgress(ctx context.Context, env Env, quiet bool, clk clock.Clock) (observe func(*result.Run), stop func()) {
+func startProgress(ctx context.Context, env Env, quiet bool, clk clock.Clock, every time.Duration, ps []*policy.Policy) (observe func(*result.Run), stop func()) {
 	if quiet {
 		return func(*result.Run) {}, func() {}
 	}
-	rep := progress.New(env.Stderr, clk, progress.DefaultInterval)
-	obs := &progress.Observer{R: rep}
+	rep := progress.New(env.Stderr, clk, every)
+	obs := &progress.Observer{R: rep, Phases: map[string][]progress.Phase{}}
+	for _, p := range ps {
+		for _, ph := range p.Spec.Phases {
+			obs.Phases[p.Metadata.Name] = append(obs.Phases[p.Metadata.Name], progress.Phase{Name: ph.Name, Soak: ph.Soak.Duration})
+		}
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

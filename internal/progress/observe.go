@@ -2,6 +2,7 @@ package progress
 
 import (
 	"sync"
+	"time"
 
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -12,9 +13,19 @@ import (
 // phase with an end time ends. Totals come from what the snapshot shows.
 type Observer struct {
 	R *Reporter
+	// Phases are each policy's phases in order: a running target's next
+	// phase is then known to be in flight before its snapshot shows it
+	// (the engine adds a phase to the run when it ends).
+	Phases map[string][]Phase
 
 	mu   sync.Mutex
 	seen map[Key]*observed
+}
+
+// Phase is one phase of a policy as the observer needs it.
+type Phase struct {
+	Name string
+	Soak time.Duration // waited after it passes, before the next phase
 }
 
 type observed struct {
@@ -39,11 +50,10 @@ func (o *Observer) Observe(r *result.Run) {
 				k := Key{Policy: p.Name, Phase: ph.Name, Account: t.AccountID, Region: t.Region}
 				s := o.seen[k]
 				if s == nil {
+					// Met ended: its final line says it all.
 					s = &observed{}
 					o.seen[k] = s
-					if ph.Status != result.StatusHalted || ph.Counts.Targeted > 0 {
-						o.R.PhaseStartedAt(k, 0, 0, ph.StartedAt) // a snapshot shows the waves run so far, not the phase's total
-					}
+					o.R.begin(k, 0, 0, ph.StartedAt, false)
 				}
 				if s.ended {
 					continue
@@ -67,6 +77,26 @@ func (o *Observer) Observe(r *result.Run) {
 					s.ended = true
 					o.R.PhaseEndedAt(k, string(ph.Status), HeldBack(ph), ph.EndedAt)
 				}
+			}
+			// The phase after the last one shown is in flight, if that one
+			// passed (a phase that did not pass halts the ones after it).
+			// Not before its account is known (a target without one is
+			// being connected) nor during the soak before it.
+			phases := o.Phases[p.Name]
+			n := len(t.Phases)
+			if t.Status != result.StatusRunning || t.AccountID == "" || n >= len(phases) || (n > 0 && t.Phases[n-1].Status != result.StatusPassed) {
+				continue
+			}
+			start := t.StartedAt
+			if n > 0 {
+				start = t.Phases[n-1].EndedAt.Add(phases[n-1].Soak)
+			}
+			k := Key{Policy: p.Name, Phase: phases[n].Name, Account: t.AccountID, Region: t.Region}
+			if o.seen[k] == nil && !o.R.clk.Now().Before(start) {
+				o.seen[k] = &observed{}
+				// The phase's own start is not in the snapshot: its lines
+				// count from the target's, and say so.
+				o.R.begin(k, 0, 0, t.StartedAt, true)
 			}
 		}
 	}

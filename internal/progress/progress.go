@@ -77,6 +77,11 @@ func (r *Reporter) PhaseStarted(k Key, instances, waves int) {
 // PhaseStartedAt is PhaseStarted for a phase seen after it started at
 // (elapsed counts from then); a zero at is now.
 func (r *Reporter) PhaseStartedAt(k Key, instances, waves int, at time.Time) {
+	r.begin(k, instances, waves, at, true)
+}
+
+// begin tracks a phase, announcing it unless the observer met it ended.
+func (r *Reporter) begin(k Key, instances, waves int, at time.Time, announce bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.clk.Now()
@@ -85,6 +90,9 @@ func (r *Reporter) PhaseStartedAt(k Key, instances, waves int, at time.Time) {
 	}
 	p := &phase{instances: instances, waves: waves, started: at, lastLine: now}
 	r.phases[k] = p
+	if !announce {
+		return
+	}
 	if instances <= 0 { // not known yet (the snapshot observer)
 		r.printf("%s: started", k)
 		return
@@ -205,6 +213,11 @@ func (r *Reporter) phase(k Key) *phase {
 func (r *Reporter) line(k Key, p *phase, now time.Time) {
 	p.lastLine = now
 	done := p.succeeded + p.failed
+	if p.sent == 0 && p.instances == 0 {
+		// Known to be running, counts not known yet (the snapshot observer).
+		r.printf("%s: in flight; %s since the policy started in this account-region", k, dur(now.Sub(p.started)))
+		return
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: sent %d, succeeded %d, failed %d, in flight %d", k, p.sent, p.succeeded, p.failed, p.inFlight)
 	if p.instances > 0 {

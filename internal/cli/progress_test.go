@@ -48,3 +48,23 @@ func TestHaltedPhaseSaysWhatWasHeldBack(t *testing.T) {
 		t.Errorf("the demo shows its progress lines:\n%s", out)
 	}
 }
+
+// TestPrintRunHeldBack: a phase stopped after a wave says how many of its
+// instances were never sent; a reason cannot start a line of its own.
+func TestPrintRunHeldBack(t *testing.T) {
+	r := &result.Run{RunID: "1", Status: result.StatusFailed, Policies: []result.Policy{{Name: "web", Status: result.StatusFailed,
+		Reason: "staging failed\r::endgroup::", Targets: []result.Target{{AccountID: "111122223333", Region: "eu-west-1", Status: result.StatusFailed,
+			Phases: []result.Phase{{Name: "staging", Status: result.StatusFailed, Counts: result.Counts{Targeted: 30, Succeeded: 7, Failed: 3, Cancelled: 20},
+				Waves: []result.Wave{{Status: result.StatusFailed, Counts: result.Counts{Targeted: 10, Succeeded: 7, Failed: 3}},
+					{Status: result.StatusHalted, Counts: result.Counts{Targeted: 20, Cancelled: 20}}}}}}}}}}
+	var b strings.Builder
+	printRunGrouped(&b, r, "text", true)
+	out := b.String()
+	if !strings.Contains(out, "targeted 30, succeeded 7, failed 3, timed out 0, offline 0, skipped 0, inconclusive 0; 20 held back (not sent)") {
+		t.Errorf("held back not said:\n%s", out)
+	}
+	// Workflow commands count only at the start of a line.
+	if strings.Contains(out, "\r") || strings.Count(out, "\n::endgroup::") != 1 || !strings.HasSuffix(out, "\n::endgroup::\n") {
+		t.Errorf("the reason broke the group:\n%q", out)
+	}
+}

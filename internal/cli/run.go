@@ -355,8 +355,12 @@ func printRunGrouped(w io.Writer, r *result.Run, format string, groups bool) {
 	}
 }
 
+var lineBreaks = strings.NewReplacer("\r\n", " | ", "\n", " | ", "\r", " | ")
+
 func oneLine(s string) string {
-	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ")
+	// A runner ends a line at \r too: a workflow command must not hide
+	// behind one in an AWS message.
+	s = lineBreaks.Replace(strings.TrimSpace(s))
 	if len(s) > 160 {
 		s = s[:157] + "..."
 	}

@@ -37,18 +37,6 @@ func TestRunOutputStreams(t *testing.T) {
 	}
 }
 
-// TestHaltedPhaseSaysWhatWasHeldBack: a production ring after a failed
-// staging ring was never started; it says so instead of "targeted 0".
-func TestHaltedPhaseSaysWhatWasHeldBack(t *testing.T) {
-	code, out, _ := runIn(t, "../..", nil, "demo", "--fail-staging")
-	if code != ExitFailed || !strings.Contains(out, "production   halted       not started, nothing sent") || strings.Contains(out, "halted       targeted 0") {
-		t.Fatalf("exit %d\n%s", code, out)
-	}
-	if !strings.Contains(out, "progress: web-fleet/staging ") {
-		t.Errorf("the demo shows its progress lines:\n%s", out)
-	}
-}
-
 // TestPrintRunHeldBack: a phase stopped after a wave says how many of its
 // instances were never sent; a reason cannot start a line of its own.
 func TestPrintRunHeldBack(t *testing.T) {

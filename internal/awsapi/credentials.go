@@ -56,6 +56,9 @@ type Options struct {
 	// Duration of the web identity session; 0 lets STS choose (one hour).
 	// Long runs do not depend on it: the credentials cache refreshes before expiry.
 	Duration time.Duration
+	// CredentialRetryAttempts bounds the attempts at assuming RoleToAssume
+	// (configure-aws-credentials' retry-max-attempts); 0 keeps the retryer's.
+	CredentialRetryAttempts int
 	// TokenTimeout bounds each request for the OIDC token; default 10s.
 	TokenTimeout time.Duration
 	// TokenAttempts is how many times a transient OIDC token failure is tried; default 4.
@@ -151,7 +154,11 @@ func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
 		log:      o.Logger,
 	}
 	// The web identity call itself is unsigned, so it needs no base credentials.
-	stsClient := sts.NewFromConfig(cfg)
+	stsClient := sts.NewFromConfig(cfg, func(so *sts.Options) {
+		if o.CredentialRetryAttempts > 0 {
+			so.RetryMaxAttempts = o.CredentialRetryAttempts
+		}
+	})
 	provider := stscreds.NewWebIdentityRoleProvider(stsClient, o.RoleToAssume, tok, func(w *stscreds.WebIdentityRoleOptions) {
 		w.RoleSessionName = o.SessionName
 		w.Duration = o.Duration

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -113,7 +114,12 @@ func TestActionPlansOnPullRequests(t *testing.T) {
 	if err := os.WriteFile(p, []byte(strings.Replace(string(data), `maxErrors: "2%"`, `maxErrors: "10%"`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := newActionEnv(t, dir, "pull_request", map[string]any{"pull_request": map[string]any{"number": 12, "base": map[string]any{"sha": "HEAD"}}}, nil)
+	sha, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseSHA := strings.TrimSpace(string(sha))
+	a := newActionEnv(t, dir, "pull_request", map[string]any{"pull_request": map[string]any{"number": 12, "base": map[string]any{"sha": baseSHA, "ref": "main"}}}, nil)
 	code, log := a.run(t)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, log)
@@ -127,6 +133,10 @@ func TestActionPlansOnPullRequests(t *testing.T) {
 	posts := a.github.posts["/repos/acme/infra/issues/12/comments"]
 	if len(posts) != 1 || !strings.HasPrefix(posts[0], report.PlanMarker()) {
 		t.Fatalf("PR comment: %v", a.github.posts)
+	}
+	// The base reads as its branch and short commit, not 40 hex digits.
+	if want := "Compared with `main (" + baseSHA[:7] + ")`"; !strings.Contains(posts[0], want) || strings.Contains(posts[0], baseSHA) {
+		t.Errorf("PR comment should name the base as %s:\n%s", want, posts[0])
 	}
 	if !strings.Contains(log, "::warning::max-errors-raised") || strings.Contains(log, "ghs_secret\n") && !strings.Contains(log, "::add-mask::ghs_secret") {
 		t.Errorf("log:\n%s", log)
@@ -151,7 +161,7 @@ func TestActionDryRunsOnSchedule(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, log)
 	}
-	if a.outputs["status"] != "dry-run" || a.outputs["report-path"] == "" {
+	if a.outputs["status"] != "dry-run" || a.outputs["report-path"] == "" || a.outputs["aws-account-id"] != "111122223333" {
 		t.Errorf("outputs %v", a.outputs)
 	}
 	if !strings.Contains(a.summaryContent, "Dry run: nothing was sent") {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/exitcode"
+	suggestpkg "github.com/patchgate/patchgate/internal/suggest"
 	"github.com/patchgate/patchgate/internal/version"
 )
 
@@ -179,34 +180,9 @@ func commandHelp(w io.Writer, c *Command) {
 
 // suggest names the closest command to a mistyped one.
 func suggest(name string) string {
-	best, bestD := "", 3
+	names := make([]string, 0, len(commandTable()))
 	for _, c := range commandTable() {
-		if d := levenshtein(name, c.Name); d < bestD {
-			best, bestD = c.Name, d
-		}
+		names = append(names, c.Name) // table order breaks ties
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggestpkg.DidYouMean(name, names, 2)
 }

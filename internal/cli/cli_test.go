@@ -5,8 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/patchgate/patchgate/internal/version"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -55,17 +53,4 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			t.Errorf("%s --help: code %d, out %q", name, code, out)
 		}
 	}
-}
-
-// The help text lists the commands in a fixed order and each command's
-// flags; a change to either shows in testdata/help.txt.
-func TestHelpGolden(t *testing.T) {
-	var b strings.Builder
-	_, out, _ := run(t, "--help")
-	b.WriteString(strings.Replace(out, "patchgate "+version.String()+":", "patchgate VERSION:", 1))
-	for _, c := range commandTable() {
-		_, out, _ := run(t, c.Name, "--help")
-		b.WriteString("\n==== " + c.Name + "\n" + out)
-	}
-	golden(t, "help.txt", b.String())
 }

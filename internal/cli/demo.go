@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	patchgate "github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awsconnect"
 	"github.com/patchgate/patchgate/internal/awssim"
@@ -67,18 +71,35 @@ func loopback() (net.Listener, aws.HTTPClient, error) {
 	return ln, nil, nil
 }
 
+// demoPolicies are the policies in dir, or, when the default policies/ is
+// absent (the demo run from outside the repository), the example policies
+// built into the binary.
+func demoPolicies(env Env, dir string) ([]*policy.Policy, string, int) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && dir == "policies" {
+		set, err := policy.Load(patchgate.ExamplePolicies, "policies")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "patchgate demo: the built-in example policies: %v\n", err)
+			return nil, "", ExitUsage
+		}
+		ps, _, code := choosePolicies(env, "demo", "the built-in examples", set, "")
+		return ps, "the built-in example policies (no policies/ here)", code
+	}
+	ps, _, code := selectPolicies(env, "demo", dir, "")
+	return ps, dir, code
+}
+
 func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	o := opts.(*demoOpts)
 	if len(args) > 0 {
 		fmt.Fprintf(env.Stderr, "patchgate demo: unexpected arguments %v\n", args)
 		return ExitUsage
 	}
-	fmt.Fprintf(env.Stdout, "== 1. validate %s\n", o.policies)
-	selected, _, code := selectPolicies(env, o.policies, "")
+	selected, from, code := demoPolicies(env, o.policies)
 	if code != ExitOK {
 		return code
 	}
-	fmt.Fprintf(env.Stdout, "%d policies valid\n", len(selected))
+	fmt.Fprintf(env.Stdout, "== 1. validate %s\n", from)
+	fmt.Fprintf(env.Stdout, "%d %s valid\n", len(selected), plural(len(selected), "policy", "policies"))
 
 	clk := clock.NewScaled(time.Now().UTC().Truncate(time.Second), o.scale)
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{FailStaging: o.failStaging}), clk)
@@ -133,8 +154,8 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 				create++
 			}
 		}
-		fmt.Fprintf(env.Stdout, "  %-14s %d instances, %d compliant today, open findings: %d critical, %d high; %d baselines to create\n",
-			pp.Name, n, compliant, findings["CRITICAL"], findings["HIGH"], create)
+		fmt.Fprintf(env.Stdout, "  %-14s %d %s, %d compliant today, open findings: %d critical, %d high; %d %s to create\n",
+			pp.Name, n, plural(n, "instance", "instances"), compliant, findings["CRITICAL"], findings["HIGH"], create, plural(create, "baseline", "baselines"))
 	}
 
 	fmt.Fprintf(env.Stdout, "\n== 3. sync: create the patch baselines the policies declare\n")
@@ -160,12 +181,24 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 				}
 			}
 		}
-		fmt.Fprintf(env.Stdout, "  %-14s %d targets, %d commands to %d instances\n", p.Name, len(p.Targets), cmds, insts)
+		fmt.Fprintf(env.Stdout, "  %-14s %d %s, %d %s to %d %s\n", p.Name, len(p.Targets), plural(len(p.Targets), "target", "targets"),
+			cmds, plural(cmds, "command", "commands"), insts, plural(insts, "instance", "instances"))
 	}
 
 	fmt.Fprintf(env.Stdout, "\n== 5. run (schedules are overridden with --force-window for the demo)\n")
 	opt.DryRun = false
+	// The progress lines a real run prints on standard error, here in
+	// line with the rest, on the simulator's clock; every 30 simulated
+	// minutes rather than every minute, or six simulated hours would be
+	// hundreds of lines.
+	shown := env
+	shown.Stderr = env.Stdout
+	obs, stopProgress := startProgress(ctx, shown, false, clk, 30*time.Minute, selected)
+	opt.OnProgress = obs
 	r := rollout.New(opt).Run(ctx, selected)
+	obs(r)
+	stopProgress()
+	fmt.Fprintln(env.Stdout)
 	publishMetrics(factory, r, selected, log)
 	writeReport(o.report, r, log)
 	printRun(env.Stdout, r, "text")

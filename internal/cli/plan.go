@@ -131,8 +131,9 @@ func buildPlan(ctx context.Context, env Env, dir, base string) (*plan.Plan, *pol
 		return nil, nil, err
 	}
 	g := plan.Git{}
+	name := base
 	if base == "" {
-		base = plan.DefaultBase(ctx, g, env.Getenv)
+		base, name = plan.DefaultBase(ctx, g, env.Getenv)
 	}
 	sha, err := g.Resolve(ctx, base)
 	if err != nil {
@@ -142,23 +143,18 @@ func buildPlan(ctx context.Context, env Env, dir, base string) (*plan.Plan, *pol
 	if err != nil {
 		return nil, nil, err
 	}
-	return plan.New(base, sha, baseSet, head), head, nil
+	return plan.New(name, sha, baseSet, head), head, nil
 }
 
 func resolvePlan(ctx context.Context, env Env, o *planOpts, p *plan.Plan, head *policy.Set) int {
 	masker := maskerFor(env)
-	cfg, err := o.aws.load(ctx, env, "patchgate-plan", masker)
+	session := o.aws.session("patchgate-plan")
+	cfg, _, err := o.aws.connect(ctx, env, session, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate plan: %v\n", err)
 		return ExitUsage
 	}
-	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, cfg, allowed, masker); err != nil {
-			fmt.Fprintf(env.Stderr, "patchgate plan: %v\n", err)
-			return ExitUsage
-		}
-	}
-	p.Resolve(ctx, head, awsconnect.Plan(&awsapi.Factory{Base: cfg, SessionName: "patchgate-plan", Masker: masker}), o.all, o.parallel)
+	p.Resolve(ctx, head, awsconnect.Plan(&awsapi.Factory{Base: cfg, SessionName: session, Masker: o.aws.masker(masker)}), o.all, o.parallel)
 	return ExitOK
 }
 

@@ -17,14 +17,18 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awsconnect"
+	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/escape"
 	"github.com/patchgate/patchgate/internal/exitcode"
 	"github.com/patchgate/patchgate/internal/gate"
+	"github.com/patchgate/patchgate/internal/history"
 	"github.com/patchgate/patchgate/internal/metrics"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/rollout"
+	suggestpkg "github.com/patchgate/patchgate/internal/suggest"
 )
 
 type runOpts struct {
@@ -38,6 +42,8 @@ type runOpts struct {
 	forceWindow bool
 	report      string
 	format      string
+	quiet       bool
+	history     string
 }
 
 // runCommand is `patchgate run`.
@@ -48,7 +54,7 @@ func runCommand() *Command {
 		Usage: "patchgate run [--policy NAME,...] [--dry-run] [--report FILE] [flags]\n\n" +
 			"Runs the policies that are due (or those named with --policy) in every account and region they list,\n" +
 			"phase by phase, halting a policy at the first gate that does not pass.\n\n" +
-			"Exit codes: 0 passed (or dry run), 1 a gate failed or a phase halted, 2 usage/configuration/AWS error,\n" +
+			"Exit codes: 0 passed (or dry run), 1 invalid policies, a gate failed or a phase halted, 2 usage/configuration/AWS error,\n" +
 			"3 inconclusive (evidence missing), 4 cancelled, 5 refused (window, freeze, change calendar or lock).",
 		Flags: func(fs *flag.FlagSet) any {
 			o := &runOpts{}
@@ -62,6 +68,8 @@ func runCommand() *Command {
 			fs.BoolVar(&o.forceWindow, "force-window", false, "patch outside the schedule, in a freeze or with a closed change calendar (recorded in the report)")
 			fs.StringVar(&o.report, "report", "", "write the JSON result to this file")
 			fs.StringVar(&o.format, "format", "text", "what to print: text or json")
+			fs.StringVar(&o.history, "history-store", "", "keep the JSON result in S3 (s3://BUCKET/PREFIX) for report --history and the tracking issue's trend")
+			fs.BoolVar(&o.quiet, "quiet", false, "no progress lines or info logs on standard error (the result is still printed)")
 			return o
 		},
 		Run: runRun,
@@ -74,66 +82,134 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintf(env.Stderr, "patchgate run: unexpected arguments %v; name policies with --policy\n", args)
 		return ExitUsage
 	}
-	selected, explicit, code := selectPolicies(env, o.policies, o.policy)
+	if o.history != "" {
+		if _, _, err := history.ParseURL(o.history); err != nil {
+			fmt.Fprintf(env.Stderr, "patchgate run: --history-store: %v\n", err)
+			return ExitUsage
+		}
+	}
+	selected, explicit, code := selectPolicies(env, "run", o.policies, o.policy)
 	if code != ExitOK {
 		return code
 	}
 	runID, runURL := runIdentity(env, o.runID, o.runURL)
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if o.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	masker := maskerFor(env)
-	base, err := o.aws.load(ctx, env, "patchgate-"+runID, masker)
+	session := o.aws.session("patchgate-" + runID)
+	base, caller, err := o.aws.connect(ctx, env, session, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
 		return exitcode.Usage
 	}
-	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, base, allowed, masker); err != nil {
-			fmt.Fprintf(env.Stderr, "patchgate run: %v\n", err)
-			return exitcode.Usage
-		}
-	}
-	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-" + runID, Masker: masker}
+	factory := &awsapi.Factory{Base: base, SessionName: session, Masker: o.aws.masker(masker)}
+	// Progress goes to standard error, so stdout stays the result alone
+	// (--format json pipes cleanly); --quiet drops it.
+	obs, stopProgress := startProgress(ctx, env, o.quiet, nil, progress.DefaultInterval, selected)
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(nil)), Logger: log,
 		Store: awsconnect.Store(factory), Commit: os.Getenv("GITHUB_SHA"),
-		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
+		OnProgress: func(r *result.Run) {
+			writeReport(o.report, r, log)
+			obs(r)
+		},
 	})
 	r := eng.Run(ctx, selected)
+	obs(r)
+	stopProgress()
+	nameCallerAccount(r, caller.Account)
 	if !o.dryRun {
 		publishMetrics(factory, r, selected, log)
+		if o.history != "" {
+			recordHistory(context.WithoutCancel(ctx), env, base, o.history, o.aws.endpoint, r, log)
+		}
 	}
 	writeReport(o.report, r, log)
-	end := untrustedBlock(env)
-	printRun(env.Stdout, r, o.format)
-	end()
+	printRunActions(env, r, o.format)
 	return exitcode.ForStatus(r.Status)
 }
 
-// selectPolicies loads and validates the policies; a set with problems is
-// never run.
-func selectPolicies(env Env, dir, names string) ([]*policy.Policy, bool, int) {
+// startProgress starts the live progress lines on standard error: the
+// returned observe reads each snapshot of the run, stop ends the ticker.
+func startProgress(ctx context.Context, env Env, quiet bool, clk clock.Clock, every time.Duration, ps []*policy.Policy) (observe func(*result.Run), stop func()) {
+	if quiet {
+		return func(*result.Run) {}, func() {}
+	}
+	rep := progress.New(env.Stderr, clk, every)
+	obs := &progress.Observer{R: rep, Phases: map[string][]progress.Phase{}}
+	for _, p := range ps {
+		for _, ph := range p.Spec.Phases {
+			obs.Phases[p.Metadata.Name] = append(obs.Phases[p.Metadata.Name], progress.Phase{Name: ph.Name, Soak: ph.Soak.Duration})
+		}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rep.Run(pctx)
+	}()
+	return obs.Observe, func() {
+		cancel()
+		<-done
+	}
+}
+
+// nameCallerAccount fills in the account of targets a policy left to the
+// credentials' own account (no accounts list), so that a report says
+// "111122223333/eu-west-1", not "/eu-west-1".
+func nameCallerAccount(r *result.Run, account string) {
+	for i := range r.Policies {
+		for j := range r.Policies[i].Targets {
+			if t := &r.Policies[i].Targets[j]; t.AccountID == "" {
+				t.AccountID = account
+			}
+		}
+	}
+}
+
+// selectPolicies loads and validates the policies for the command cmd; a
+// set with problems is never run (exit 1, as validate exits), and a
+// directory with no policies is a usage error (exit 2): a misconfigured
+// scheduled job must not go green having patched nothing.
+func selectPolicies(env Env, cmd, dir, names string) ([]*policy.Policy, bool, int) {
 	set, err := loadPolicies([]string{dir})
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "patchgate: %v\n", err)
+		fmt.Fprintf(env.Stderr, "patchgate %s: %v\n", cmd, err)
+		return nil, false, ExitUsage
+	}
+	return choosePolicies(env, cmd, dir, set, names)
+}
+
+func choosePolicies(env Env, cmd, dir string, set *policy.Set, names string) ([]*policy.Policy, bool, int) {
+	if len(set.Files) == 0 {
+		fmt.Fprintf(env.Stderr, "patchgate %s: no *.yaml or *.yml policy files in %s; point --policies at your policies\n", cmd, dir)
 		return nil, false, ExitUsage
 	}
 	if len(set.Problems) > 0 {
 		for _, p := range set.Problems {
 			fmt.Fprintln(env.Stderr, p.String())
 		}
-		fmt.Fprintf(env.Stderr, "patchgate: %s; fix them before running (patchgate validate %s)\n", summaryLine(set), dir)
-		return nil, false, ExitUsage
+		fmt.Fprintf(env.Stderr, "patchgate %s: %s; fix them before running (patchgate validate %s)\n", cmd, summaryLine(set), dir)
+		return nil, false, ExitFailed
 	}
 	if names == "" {
 		return set.Policies, false, ExitOK
+	}
+	known := make([]string, len(set.Policies))
+	for i, p := range set.Policies {
+		known[i] = p.Metadata.Name
 	}
 	var out []*policy.Policy
 	for _, n := range strings.Split(names, ",") {
 		n = strings.TrimSpace(n)
 		p := set.Lookup(n)
 		if p == nil {
-			fmt.Fprintf(env.Stderr, "patchgate: no policy named %q in %s\n", n, dir)
+			fmt.Fprintf(env.Stderr, "patchgate %s: no policy named %q in %s%s; the policies are: %s\n",
+				cmd, n, dir, suggestpkg.DidYouMean(n, known, 2), strings.Join(known, ", "))
 			return nil, false, ExitUsage
 		}
 		out = append(out, p)
@@ -201,6 +277,12 @@ func publishMetrics(f *awsapi.Factory, r *result.Run, ps []*policy.Policy, log *
 
 // printRun prints the result: a compact text summary, or the JSON document.
 func printRun(w io.Writer, r *result.Run, format string) {
+	printRunGrouped(w, r, format, func(_ result.Policy, body func()) { body() })
+}
+
+// printRunGrouped is printRun with, in GitHub Actions, each policy's
+// lines in a collapsible ::group:: of its own.
+func printRunGrouped(w io.Writer, r *result.Run, format string, around func(p result.Policy, body func())) {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -215,9 +297,17 @@ func printRun(w io.Writer, r *result.Run, format string) {
 		fmt.Fprintln(w, "NOTE: --force-window was used: schedule, freezes and change calendars were overridden.")
 	}
 	for _, p := range r.Policies {
-		fmt.Fprintf(w, "\npolicy %s: %s", p.Name, p.Status)
+		fmt.Fprintln(w)
+		around(p, func() { printPolicy(w, p) })
+	}
+}
+
+// printPolicy is one policy's part of the text output.
+func printPolicy(w io.Writer, p result.Policy) {
+	{
+		fmt.Fprintf(w, "policy %s: %s", p.Name, p.Status)
 		if p.Reason != "" {
-			fmt.Fprintf(w, " (%s)", p.Reason)
+			fmt.Fprintf(w, " (%s)", oneLine(p.Reason))
 		}
 		fmt.Fprintln(w)
 		for _, t := range p.Targets {
@@ -227,8 +317,17 @@ func printRun(w io.Writer, r *result.Run, format string) {
 			}
 			for _, ph := range t.Phases {
 				c := ph.Counts
-				fmt.Fprintf(w, "    %-12s %-12s targeted %d, succeeded %d, failed %d, timed out %d, offline %d, skipped %d, inconclusive %d\n",
-					ph.Name, ph.Status, c.Targeted, c.Succeeded, c.Failed, c.TimedOut, c.Offline, c.Skipped, c.Inconclusive)
+				if ph.Status == result.StatusHalted && c.Targeted == 0 {
+					// Never started: its instances were not even selected.
+					fmt.Fprintf(w, "    %-12s %-12s not started, nothing sent\n", ph.Name, ph.Status)
+				} else {
+					fmt.Fprintf(w, "    %-12s %-12s targeted %d, succeeded %d, failed %d, timed out %d, offline %d, skipped %d, inconclusive %d",
+						ph.Name, ph.Status, c.Targeted, c.Succeeded, c.Failed, c.TimedOut, c.Offline, c.Skipped, c.Inconclusive)
+					if held := progress.HeldBack(ph); held > 0 {
+						fmt.Fprintf(w, "; %d held back (not sent)", held)
+					}
+					fmt.Fprintln(w)
+				}
 				if v := ph.Verification; v != nil {
 					if c := v.Compliance; c != nil {
 						fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d -> %d\n", c.Compliant, c.Instances, c.Percent, c.Before.Missing, c.After.Missing)
@@ -261,8 +360,32 @@ func printRun(w io.Writer, r *result.Run, format string) {
 	}
 }
 
+// printRunActions prints a run's text for the runner's log: under Actions
+// each policy is a group of its own (a real workflow command, written as
+// patchgate's own), its text between stop-commands lines, so nothing in it
+// is read as a command.
+func printRunActions(env Env, r *result.Run, format string) {
+	if env.Getenv("GITHUB_ACTIONS") != "true" || format == "json" {
+		printRun(env.Stdout, r, format)
+		return
+	}
+	cmd := escape.CommandWriter(env.Stdout)
+	printRunGrouped(env.Stdout, r, format, func(p result.Policy, body func()) {
+		// Names are validated policy names; the status is patchgate's own.
+		fmt.Fprintf(cmd, "::group::policy %s: %s\n", escape.Line(p.Name, 80), p.Status)
+		end := untrustedBlock(env)
+		body()
+		end()
+		fmt.Fprintln(cmd, "::endgroup::")
+	})
+}
+
+var lineBreaks = strings.NewReplacer("\r\n", " | ", "\n", " | ", "\r", " | ")
+
 func oneLine(s string) string {
-	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ")
+	// A runner ends a line at \r too: a workflow command must not hide
+	// behind one in an AWS message.
+	s = lineBreaks.Replace(strings.TrimSpace(s))
 	if len(s) > 160 {
 		s = s[:157] + "..."
 	}

@@ -38,7 +38,7 @@ func syncCommand() *Command {
 			"For every policy x account x region, creates or updates the patch baseline patchgate-<name> (tagged\n" +
 			"managed-by=patchgate), registers it for the policy's patch groups, and does nothing where AWS already\n" +
 			"matches. Baselines patchgate manages that no policy declares anymore are reported, and deleted with --prune.\n\n" +
-			"Exit codes: 0 in sync (or synced), 1 a baseline could not be synced, 2 usage/configuration/AWS error.",
+			"Exit codes: 0 in sync (or synced), 1 invalid policies or a baseline could not be synced, 2 usage/configuration/AWS error.",
 		Flags: func(fs *flag.FlagSet) any {
 			o := &syncOpts{}
 			o.aws.register(fs)
@@ -62,24 +62,20 @@ func runSync(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintf(env.Stderr, "patchgate sync: unexpected arguments %v\n", args)
 		return ExitUsage
 	}
-	ps, _, code := selectPolicies(env, o.policies, "")
+	ps, _, code := selectPolicies(env, "sync", o.policies, "")
 	if code != ExitOK {
 		return code
 	}
 	runID, _ := runIdentity(env, o.runID, "")
 	masker := maskerFor(env)
-	cfg, err := o.aws.load(ctx, env, "patchgate-sync-"+runID, masker)
+	session := o.aws.session("patchgate-sync-" + runID)
+	cfg, _, err := o.aws.connect(ctx, env, session, masker)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate sync: %v\n", err)
 		return ExitUsage
 	}
-	if allowed := o.aws.allowedIDs(); len(allowed) > 0 {
-		if _, err := awsapi.CheckAllowedAccount(ctx, cfg, allowed, masker); err != nil {
-			fmt.Fprintf(env.Stderr, "patchgate sync: %v\n", err)
-			return ExitUsage
-		}
-	}
-	f := &awsapi.Factory{Base: cfg, SessionName: "patchgate-sync-" + runID, Masker: masker}
+	masker = o.aws.masker(masker)
+	f := &awsapi.Factory{Base: cfg, SessionName: session, Masker: masker}
 	all, errs := syncAll(ctx, f, ps, baseline.Options{DryRun: o.dryRun, Prune: o.prune, Token: runID}, o.parallel)
 	if o.format == "json" {
 		enc := json.NewEncoder(env.Stdout)

@@ -48,12 +48,13 @@ func runUnlock(ctx context.Context, env Env, opts any, args []string) int {
 		fmt.Fprintln(env.Stderr, "patchgate unlock: --policy, --region and --lock-id are required (and no positional arguments)")
 		return ExitUsage
 	}
-	base, err := o.aws.load(ctx, env, "patchgate-unlock", nil)
+	session := o.aws.session("patchgate-unlock")
+	base, _, err := o.aws.connect(ctx, env, session, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate unlock: %v\n", err)
 		return ExitUsage
 	}
-	f := &awsapi.Factory{Base: base, SessionName: "patchgate-unlock"}
+	f := &awsapi.Factory{Base: base, SessionName: session}
 	cfg, account, err := f.Config(ctx, o.account, o.roleARN, region)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate unlock: %v\n", err)

@@ -161,8 +161,16 @@ func testDemo(t *testing.T) {
 	if !strings.Contains(out, "web-fleet      280 instances") || strings.Count(out, ": create, patch groups") != 6 {
 		t.Fatalf("demo plan/sync steps:\n%s", out)
 	}
+	if !strings.Contains(out, "ubuntu-fleet   1 target, ") || !strings.Contains(out, "progress: web-fleet/staging ") {
+		t.Errorf("plurals (\"1 target\") and progress lines:\n%s", out)
+	}
 	code, out, _ = runEnv(t, "../..", inMemory, "demo", "--fail-staging")
 	if code != 1 || !strings.Contains(out, "kept production unpatched") || !strings.Contains(out, "production SendCommand calls, in any account-region: 0.") {
 		t.Fatalf("demo --fail-staging exit %d:\n%s", code, out)
+	}
+	// The production ring never started: it says so, not "targeted 0".
+	if !strings.Contains(out, "production   halted       not started, nothing sent") || strings.Contains(out, "halted       targeted 0") ||
+		!strings.Contains(out, "progress: web-fleet/production 111122223333/us-east-1: halted, nothing sent") {
+		t.Errorf("halted production:\n%s", out)
 	}
 }

@@ -38,6 +38,10 @@ type Inputs struct {
 	Mode, Policies, Policy, RoleToAssume, AWSRegion, Audience, AllowedAccountIDs string
 	GitHubToken, ReportIssue, RunID, Base                                        string
 	Comment, DryRun, FailOnRisk, ForceWindow                                     bool
+	// As configure-aws-credentials names them; the CLI checks the values.
+	RoleSessionName, RoleDurationSeconds, RetryMaxAttempts string
+	MaskAWSAccountID                                       bool
+	HistoryStore                                           string
 }
 
 // ReadInputs reads the inputs through go-githubactions (INPUT_<NAME>).
@@ -47,6 +51,8 @@ func ReadInputs(a *githubactions.Action) (Inputs, error) {
 		RoleToAssume: a.GetInput("role-to-assume"), AWSRegion: a.GetInput("aws-region"), Audience: a.GetInput("audience"),
 		AllowedAccountIDs: a.GetInput("allowed-account-ids"), GitHubToken: a.GetInput("github-token"),
 		ReportIssue: a.GetInput("report-issue"), RunID: a.GetInput("run-id"), Base: a.GetInput("base"),
+		RoleSessionName: a.GetInput("role-session-name"), RoleDurationSeconds: a.GetInput("role-duration-seconds"),
+		RetryMaxAttempts: a.GetInput("retry-max-attempts"), HistoryStore: a.GetInput("history-store"),
 	}
 	if in.Mode == "" {
 		in.Mode = ModeAuto
@@ -62,7 +68,7 @@ func ReadInputs(a *githubactions.Action) (Inputs, error) {
 		name string
 		dst  *bool
 		def  bool
-	}{{"comment", &in.Comment, true}, {"dry-run", &in.DryRun, false}, {"fail-on-risk", &in.FailOnRisk, false}, {"force-window", &in.ForceWindow, false}} {
+	}{{"comment", &in.Comment, true}, {"dry-run", &in.DryRun, false}, {"fail-on-risk", &in.FailOnRisk, false}, {"force-window", &in.ForceWindow, false}, {"mask-aws-account-id", &in.MaskAWSAccountID, false}} {
 		v := strings.TrimSpace(a.GetInput(b.name))
 		if v == "" {
 			*b.dst = b.def
@@ -173,10 +179,14 @@ func Run(ctx context.Context, d Deps) int {
 	}
 	awsArgs := func() []string {
 		var args []string
-		for _, f := range []struct{ flag, val string }{{"--role-to-assume", in.RoleToAssume}, {"--region", in.AWSRegion}, {"--audience", in.Audience}, {"--allowed-account-ids", in.AllowedAccountIDs}} {
+		for _, f := range []struct{ flag, val string }{{"--role-to-assume", in.RoleToAssume}, {"--region", in.AWSRegion}, {"--audience", in.Audience}, {"--allowed-account-ids", in.AllowedAccountIDs},
+			{"--role-session-name", in.RoleSessionName}, {"--role-duration-seconds", in.RoleDurationSeconds}, {"--retry-max-attempts", in.RetryMaxAttempts}} {
 			if f.val != "" {
 				args = append(args, f.flag, f.val)
 			}
+		}
+		if in.MaskAWSAccountID {
+			args = append(args, "--mask-aws-account-id")
 		}
 		return args
 	}
@@ -271,9 +281,12 @@ func Run(ctx context.Context, d Deps) int {
 	if in.RunID != "" {
 		args = append(args, "--run-id", in.RunID)
 	}
-	a.Group("patchgate run")
+	if in.HistoryStore != "" {
+		args = append(args, "--history-store", in.HistoryStore)
+	}
+	// No group around the run: its progress lines must show while it
+	// works, and it groups each policy's result itself.
 	code := d.Invoke(ctx, append(args, awsArgs()...))
-	a.EndGroup()
 	data, err := os.ReadFile(js)
 	var r result.Run
 	if err != nil || json.Unmarshal(data, &r) != nil {
@@ -296,7 +309,11 @@ func Run(ctx context.Context, d Deps) int {
 			for _, p := range r.Policies {
 				one := r
 				one.Policies = []result.Policy{p}
-				if _, err := c.Upsert(ctx, n, report.RunMarker(p.Name), report.RunComment(&one, p.Name)); err != nil {
+				body := report.RunComment(&one, p.Name)
+				if h := policyHistory(ctx, d, in, dir, p.Name, awsArgs()); h != "" && len(body)+len(h)+1 <= report.Comment.Limit() {
+					body += "\n" + h
+				}
+				if _, err := c.Upsert(ctx, n, report.RunMarker(p.Name), body); err != nil {
 					return err
 				}
 			}
@@ -304,6 +321,26 @@ func Run(ctx context.Context, d Deps) int {
 		})
 	}
 	return code
+}
+
+// policyHistory is the policy's last 12 runs rendered from the history
+// store ("" without a store or when it cannot be read: the comment goes
+// out without its trend, and the log says why).
+func policyHistory(ctx context.Context, d Deps, in Inputs, dir, policy string, aws []string) string {
+	if in.HistoryStore == "" {
+		return ""
+	}
+	out := filepath.Join(dir, "patchgate-history-"+policy+".md")
+	args := append([]string{"report", "--history", "12", "--history-store", in.HistoryStore, "--policy", policy, "--format", "comment", "--out", out}, aws...)
+	if code := d.Invoke(ctx, args); code != 0 {
+		d.Action.Warningf("the history of %s could not be read (exit %d); the comment has this run only", policy, code)
+		return ""
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return ""
+	}
+	return string(data)
 }
 
 // comment posts through the GitHub API; failure to comment never fails

@@ -479,7 +479,8 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		}
 	}
 	env := map[string]string{"GITHUB_EVENT_NAME": "schedule", "GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": summ, "RUNNER_TEMP": tmp,
-		"INPUT_GITHUB-TOKEN": "t", "INPUT_ROLE-TO-ASSUME": "arn:aws:iam::111122223333:role/patchgate", "INPUT_ALLOWED-ACCOUNT-IDS": "111122223333"}
+		"INPUT_GITHUB-TOKEN": "t", "INPUT_ROLE-TO-ASSUME": "arn:aws:iam::111122223333:role/patchgate", "INPUT_ALLOWED-ACCOUNT-IDS": "111122223333",
+		"INPUT_ROLE-SESSION-NAME": "nightly", "INPUT_ROLE-DURATION-SECONDS": "7200", "INPUT_RETRY-MAX-ATTEMPTS": "3", "INPUT_MASK-AWS-ACCOUNT-ID": "true", "INPUT_HISTORY-STORE": "s3://patch-history/pg"}
 	getenv := func(k string) string { return env[k] }
 	recorded, err := os.ReadFile("../report/testdata/failed.json")
 	if err != nil {
@@ -491,6 +492,15 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		return Run(context.Background(), Deps{
 			Action: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(&stdout)), Getenv: getenv, TempDir: tmp,
 			Invoke: func(_ context.Context, args []string) int {
+				if args[0] == "report" { // the history of one policy
+					joined := strings.Join(args, " ")
+					for i, a := range args {
+						if a == "--out" && strings.Contains(joined, "--history 12 --history-store s3://patch-history/pg --policy ") {
+							_ = os.WriteFile(args[i+1], []byte("<!-- patchgate:history -->\nhistory of "+args[i-3]+"\n"), 0o644)
+						}
+					}
+					return 0
+				}
 				gotArgs = args
 				for i, a := range args {
 					if a == "--report" {
@@ -507,7 +517,8 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		t.Fatalf("exit %d: the run's own code must reach the step", code)
 	}
 	joined := strings.Join(gotArgs, " ")
-	for _, want := range []string{"run --policies policies --report ", "--role-to-assume arn:aws:iam::111122223333:role/patchgate", "--allowed-account-ids 111122223333"} {
+	for _, want := range []string{"run --policies policies --report ", "--role-to-assume arn:aws:iam::111122223333:role/patchgate", "--allowed-account-ids 111122223333",
+		"--role-session-name nightly", "--role-duration-seconds 7200", "--retry-max-attempts 3", "--mask-aws-account-id", "--history-store s3://patch-history/pg"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("args %q lack %q", joined, want)
 		}
@@ -527,8 +538,14 @@ func TestRunPublishesOutputsSummaryAndPerPolicyComments(t *testing.T) {
 		t.Fatalf("issues %v, comments %d", f.issues, len(f.comments[100]))
 	}
 	for _, c := range f.comments[100] {
-		if !strings.HasPrefix(c["body"].(string), "<!-- patchgate:run:") {
-			t.Errorf("comment without its policy marker: %.80s", c["body"])
+		body := c["body"].(string)
+		if !strings.HasPrefix(body, "<!-- patchgate:run:") {
+			t.Errorf("comment without its policy marker: %.80s", body)
+		}
+		// Each policy's comment ends with its own history.
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(body, "\n", 2)[0], "<!-- patchgate:run:"), " -->")
+		if !strings.HasSuffix(body, "<!-- patchgate:history -->\nhistory of "+name+"\n") {
+			t.Errorf("comment of %q without its history: ...%s", name, body[max(0, len(body)-200):])
 		}
 	}
 	// A second run finds each policy's comment (its own, marker on the first
@@ -551,6 +568,7 @@ func TestActionYAMLDeclaresEveryInput(t *testing.T) {
 		Outputs map[string]any `yaml:"outputs"`
 		Runs    struct {
 			Using string   `yaml:"using"`
+			Image string   `yaml:"image"`
 			Args  []string `yaml:"args"`
 		} `yaml:"runs"`
 	}
@@ -580,7 +598,10 @@ func TestActionYAMLDeclaresEveryInput(t *testing.T) {
 			t.Errorf("output %s is never set", o)
 		}
 	}
-	if doc.Runs.Using != "docker" || len(doc.Runs.Args) != 1 || doc.Runs.Args[0] != "action" {
+	// The default branch builds the Dockerfile; release.yml replaces this
+	// exact line with the image digest on a version tag.
+	if doc.Runs.Using != "docker" || doc.Runs.Image != "Dockerfile" || !strings.Contains(string(data), "\n  image: Dockerfile\n") ||
+		len(doc.Runs.Args) != 1 || doc.Runs.Args[0] != "action" {
 		t.Errorf("runs: %+v", doc.Runs)
 	}
 }

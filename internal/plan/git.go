@@ -131,27 +131,37 @@ func (g Git) LoadAt(ctx context.Context, commit, dir string) (*policy.Set, error
 
 // DefaultBase is the base a plan compares with: the pull request's base
 // commit from the event, else origin/<base branch>, else origin's default
-// branch.
-func DefaultBase(ctx context.Context, g Git, getenv func(string) string) string {
+// branch. name is how a reader knows it: the base branch for the event's
+// commit (a report shows "main (abc1234)", not 40 hex digits), else rev.
+func DefaultBase(ctx context.Context, g Git, getenv func(string) string) (rev, name string) {
 	if p := getenv("GITHUB_EVENT_PATH"); p != "" && strings.HasPrefix(getenv("GITHUB_EVENT_NAME"), "pull_request") {
 		if data, err := os.ReadFile(p); err == nil {
 			var ev struct {
 				PullRequest struct {
 					Base struct {
 						SHA string `json:"sha"`
+						Ref string `json:"ref"`
 					} `json:"base"`
 				} `json:"pull_request"`
 			}
 			if json.Unmarshal(data, &ev) == nil && ev.PullRequest.Base.SHA != "" {
-				return ev.PullRequest.Base.SHA
+				name := ev.PullRequest.Base.Ref
+				if name == "" {
+					name = getenv("GITHUB_BASE_REF")
+				}
+				if name == "" {
+					name = ev.PullRequest.Base.SHA
+				}
+				return ev.PullRequest.Base.SHA, name
 			}
 		}
 	}
 	if b := getenv("GITHUB_BASE_REF"); b != "" {
-		return "origin/" + b
+		return "origin/" + b, "origin/" + b
 	}
 	if out, err := g.run(ctx, nil, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
-		return strings.TrimSpace(string(out))
+		ref := strings.TrimSpace(string(out))
+		return ref, ref
 	}
-	return "origin/main"
+	return "origin/main", "origin/main"
 }

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/patchgate/patchgate/internal/suggest"
 )
 
 // MaxFileSize is the largest policy file accepted, checked before parsing.
@@ -571,35 +573,8 @@ func kindName(n *yaml.Node) string {
 
 // didYouMean suggests the closest known key to a misspelt one.
 func didYouMean(key string, known []string) string {
-	best, bestD := "", 0
-	for _, k := range known {
-		d := levenshtein(strings.ToLower(key), strings.ToLower(k))
-		if best == "" || d < bestD {
-			best, bestD = k, d
-		}
+	if best, ok := suggest.Closest(key, known, 2); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	if best == "" || bestD > max(2, len(key)/3) {
-		return fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	_ "time/tzdata" // IANA zones must resolve in a distroless image without /usr/share/zoneinfo
 
+	"github.com/patchgate/patchgate/internal/suggest"
 	"github.com/robfig/cron/v3"
 )
 
@@ -104,16 +105,7 @@ func closest(val string, allowed []string) string {
 			return fmt.Sprintf(" (did you mean %q? values are case-sensitive)", a)
 		}
 	}
-	best, bestD := "", 1<<30
-	for _, a := range allowed {
-		if d := levenshtein(strings.ToUpper(val), strings.ToUpper(a)); d < bestD {
-			best, bestD = a, d
-		}
-	}
-	if bestD <= 2 {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return ""
+	return suggest.DidYouMean(val, allowed, 2)
 }
 
 func (c *v) count(path string, n, lo, hi int, what string) {

@@ -241,8 +241,8 @@ func platforms(m map[string]int) string {
 }
 
 func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
+	if len(s) > 7 {
+		return s[:7]
 	}
 	return s
 }

@@ -530,6 +530,9 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			e.opt.Logger.Info("soaking before the next phase", "policy", p.Metadata.Name, "phase", ph.Name, "soak", soak)
 			soakStart := e.opt.Clock.Now()
 			err := e.opt.Clock.Sleep(ctx, soak)
+			// The published copies share these phases: a reader of
+			// OnProgress (the report file, the progress lines) holds e.mu.
+			e.mu.Lock()
 			for _, s := range here {
 				last := &s.res.Phases[len(s.res.Phases)-1]
 				if last.Status != result.StatusPassed {
@@ -545,6 +548,7 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 						e.opt.Clock.Now().Sub(soakStart).Round(time.Second), soak)}}, last.Reasons...)
 				}
 			}
+			e.mu.Unlock()
 			if err != nil {
 				return
 			}

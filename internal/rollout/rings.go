@@ -137,18 +137,22 @@ func (pr *policyRun) record(ctx context.Context, here []*slot, st *policy.Stage,
 			}
 		}
 		if s.t.c.Patches == nil {
-			fail(rp, result.StatusError, "record", "cannot read the installed patches here (no ssm:DescribeInstancePatches client)")
+			pr.locked(func() {
+				fail(rp, result.StatusError, "record", "cannot read the installed patches here (no ssm:DescribeInstancePatches client)")
+			})
 			continue
 		}
 		got, err := promote.PatchSet(ctx, s.t.c.Patches, targets, rp.StartedAt, pr.e.opt.Clock.Now())
 		if err != nil {
-			fail(rp, result.StatusError, apiErrorCode(err, "record"), err.Error())
+			pr.locked(func() { fail(rp, result.StatusError, apiErrorCode(err, "record"), err.Error()) })
 			continue
 		}
 		if promo != nil && promo.Exact && dec.Source != nil {
 			if extra := promote.Outside(dec.Source.Patches, got); len(extra) > 0 {
-				fail(rp, result.StatusFailed, "replay-outside", fmt.Sprintf("installed %s outside the patch set of %s, e.g. %s",
-					countPatches(extra), promo.Record, extra[0].Patches[0].Title))
+				pr.locked(func() {
+					fail(rp, result.StatusFailed, "replay-outside", fmt.Sprintf("installed %s outside the patch set of %s, e.g. %s",
+						countPatches(extra), promo.Record, extra[0].Patches[0].Title))
+				})
 				continue
 			}
 		}
@@ -169,7 +173,7 @@ func (pr *policyRun) record(ctx context.Context, here []*slot, st *policy.Stage,
 	}
 	digest, err := promote.Digest(pr.p)
 	if err != nil {
-		pr.failAll(here, "record", err.Error())
+		pr.locked(func() { pr.failAll(here, "record", err.Error()) })
 		return
 	}
 	rec := &promote.Record{Policy: pr.p.Metadata.Name, Phase: st.Name, Digest: digest, Commit: pr.e.opt.Commit, RunID: pr.e.opt.RunID,
@@ -183,6 +187,8 @@ func (pr *policyRun) record(ctx context.Context, here []*slot, st *policy.Stage,
 	}
 	key, err := pr.store.Put(ctx, rec)
 	var lost *promote.RaceLostError
+	pr.e.mu.Lock()
+	defer pr.e.mu.Unlock()
 	switch {
 	case errors.As(err, &lost):
 		for _, s := range here {
@@ -196,17 +202,23 @@ func (pr *policyRun) record(ctx context.Context, here []*slot, st *policy.Stage,
 			s.res.Phases[len(s.res.Phases)-1].Record = key
 		}
 	}
-	for _, s := range here {
-		pr.publish(s)
-	}
 }
 
 // failAll turns the phase's verdict into status error in every slot: a
 // record not written breaks the promotion chain, and the run must say so.
+// The caller holds e.mu.
 func (pr *policyRun) failAll(here []*slot, code, msg string) {
 	for _, s := range here {
 		fail(&s.res.Phases[len(s.res.Phases)-1], result.StatusError, code, msg)
 	}
+}
+
+// locked runs fn holding the engine's lock: the phases it changes are
+// shared with the copies OnProgress readers hold.
+func (pr *policyRun) locked(fn func()) {
+	pr.e.mu.Lock()
+	defer pr.e.mu.Unlock()
+	fn()
 }
 
 func fail(rp *result.Phase, s result.Status, code, msg string) {

@@ -20,6 +20,11 @@ type Rollout struct {
 	DeliveryTimeoutText  string  `json:"deliveryTimeout"`
 	ExecutionTimeoutText string  `json:"executionTimeout"`
 	Stages               []Stage `json:"phases"`
+	// Backup, Hooks and Notify are the safety settings (safety.go); nil
+	// Backup or Hooks: none.
+	Backup *BackupPlan   `json:"backup,omitempty"`
+	Hooks  *Hooks        `json:"hooks,omitempty"`
+	Notify Notifications `json:"notify"`
 }
 
 // Stage is one compiled phase.
@@ -41,6 +46,8 @@ type Stage struct {
 	// PendingReboot is the policy's rule, repeated here because the gate
 	// reads one stage.
 	PendingReboot string `json:"pendingReboot"`
+	// Health is the application-health gate (nil: none).
+	Health *HealthGate `json:"health,omitempty"`
 }
 
 // Inspection is a stage's Amazon Inspector rescan gate.
@@ -86,6 +93,7 @@ func Compile(p *Policy) (*Rollout, error) {
 	q := *p
 	q.Spec.Phases = append([]Phase(nil), p.Spec.Phases...)
 	q.Spec.Schedule, q.Spec.Baseline.ApprovalRules = nil, nil
+	cloneSafety(&q.Spec)
 	ApplyDefaults(&q)
 	in := q.Spec.Install
 	r := &Rollout{
@@ -131,6 +139,7 @@ func Compile(p *Policy) (*Rollout, error) {
 		}
 		r.Stages = append(r.Stages, st)
 	}
+	compileSafety(&q, r)
 	return r, nil
 }
 

@@ -32,6 +32,12 @@ type Scenario struct {
 	// InvocationDelay is how long GetCommandInvocation answers
 	// InvocationDoesNotExist after a send (clock time).
 	InvocationDelay time.Duration `yaml:"invocationDelay"`
+	// Safety (issue #20, safety.go): alarms with scheduled state changes,
+	// how long an EBS snapshot stays pending (default 5m), and SSM
+	// documents that exist besides AWS-owned ones (hook documents).
+	Alarms           []AlarmSpec   `yaml:"alarms"`
+	SnapshotDuration time.Duration `yaml:"snapshotDuration"`
+	Documents        []string      `yaml:"documents"`
 }
 
 // Group is Count instances that share everything but their id.
@@ -64,6 +70,11 @@ type Group struct {
 	// NoRebootHappens: the instance never reboots, even under
 	// RebootIfNeeded, so installed patches stay pending a reboot.
 	NoRebootHappens bool `yaml:"noRebootHappens"`
+	// SnapshotFails: EBS snapshots of these instances end in state error.
+	// PreInstallHookFails: AWS-RunPatchBaselineWithHooks fails in its
+	// pre-install hook here (nothing is installed).
+	SnapshotFails       bool `yaml:"snapshotFails"`
+	PreInstallHookFails bool `yaml:"preInstallHookFails"`
 }
 
 // FindingSpec is one CVE on one package.

@@ -34,6 +34,8 @@ type Instance struct {
 	// StillMissing and FailedAfter are what a successful Install leaves.
 	StillMissing, FailedAfter int
 	NoRebootHappens           bool
+	// SnapshotFails and PreInstallHookFails: see Group.
+	SnapshotFails, PreInstallHookFails bool
 	// ScanDelay is how long after a patch the rescan happens.
 	ScanDelay time.Duration
 	// baselineScan is the last scan before the scenario started.
@@ -64,6 +66,7 @@ type Sim struct {
 	rng            *rand.Rand
 	nextCmd        int
 	nextKey        int
+	safety         *safetyState // safety.go
 }
 
 // SendRecord is one accepted SendCommand, for assertions.
@@ -90,6 +93,7 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 	s := &Sim{clock: c, sc: sc, fleet: map[regionKey][]*Instance{}, byID: map[string]*Instance{},
 		commands: map[regionKey][]*command{}, cmdByID: map[string]*command{}, params: map[regionKey]map[string]*parameter{}, keys: map[string]string{},
 		calls: map[string]int{}, faults: map[string]*fault{}, rng: rand.New(rand.NewPCG(1, 2))}
+	s.safety = newSafety(sc, c.Now())
 	n := 0
 	for _, g := range sc.Groups {
 		acct := g.Account
@@ -100,7 +104,8 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 			n++
 			in := &Instance{ID: fmt.Sprintf("i-%017x", n), Name: fmt.Sprintf("%s-%d", g.Name, i+1), Account: acct, Region: g.Region,
 				Platform: g.Platform, Tags: g.Tags, Ping: g.Ping, Behavior: g.Behavior, Missing: g.Missing,
-				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, NoRebootHappens: g.NoRebootHappens, baselineScan: c.Now().Add(-6 * time.Hour)}
+				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, NoRebootHappens: g.NoRebootHappens, baselineScan: c.Now().Add(-6 * time.Hour),
+				SnapshotFails: g.SnapshotFails, PreInstallHookFails: g.PreInstallHookFails}
 			if in.ScanDelay == 0 {
 				in.ScanDelay = 10 * time.Minute
 			}
@@ -232,6 +237,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost && (r.URL.Path == "/findings/list" || r.URL.Path == "/coverage/list") {
 		s.serveInspector(w, r.URL.Path, body, account, region)
+		return
+	}
+	if s.serveSafety(w, r, body, account, region) {
 		return
 	}
 	if strings.Contains(r.Header.Get("Content-Type"), "x-www-form-urlencoded") {

@@ -1,0 +1,98 @@
+package awssim
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The simulator's side of issue #20: EC2 snapshots (ec2.go), CloudWatch
+// alarms (alarms.go), Security Hub (securityhub.go), SNS (sns.go) and the
+// hooks document (hooks.go). Their state lives in one safetyState, guarded
+// by Sim.mu.
+
+// AlarmSpec is one CloudWatch alarm of the scenario and its scheduled
+// state changes.
+type AlarmSpec struct {
+	Account string `yaml:"account"` // default: the first account
+	Region  string `yaml:"region"`
+	Name    string `yaml:"name"`
+	// Type is MetricAlarm (default), CompositeAlarm or LogAlarm.
+	Type   string `yaml:"type"`
+	State  string `yaml:"state"` // at the start: OK (default), ALARM, INSUFFICIENT_DATA
+	Reason string `yaml:"reason"`
+	// Changes happen After the simulation starts (clock time).
+	Changes []AlarmChange `yaml:"changes"`
+}
+
+// AlarmChange is one scheduled alarm state change.
+type AlarmChange struct {
+	After  time.Duration `yaml:"after"`
+	State  string        `yaml:"state"`
+	Reason string        `yaml:"reason"`
+}
+
+type alarmState struct {
+	spec  AlarmSpec
+	arn   string
+	set   []alarmChangeAt // set by SetAlarm, after the scheduled ones
+	start time.Time
+}
+
+type alarmChangeAt struct {
+	at            time.Time
+	state, reason string
+}
+
+type safetyState struct {
+	start     time.Time
+	snapshots []*snapshot
+	nextSnap  int
+	alarms    []*alarmState
+	// findings per account, by finding id, as JSON objects.
+	findings map[string]map[string]map[string]any
+	imports  int
+	messages []SNSMessage
+	nextMsg  int
+}
+
+func newSafety(sc *Scenario, now time.Time) *safetyState {
+	st := &safetyState{start: now, findings: map[string]map[string]map[string]any{}}
+	for _, a := range sc.Alarms {
+		if a.Account == "" {
+			a.Account = sc.Accounts[0]
+		}
+		if a.Type == "" {
+			a.Type = "MetricAlarm"
+		}
+		if a.State == "" {
+			a.State = "OK"
+		}
+		st.alarms = append(st.alarms, &alarmState{spec: a, start: now,
+			arn: "arn:aws:cloudwatch:" + a.Region + ":" + a.Account + ":alarm:" + a.Name})
+	}
+	return st
+}
+
+// serveSafety answers the requests of the issue #20 services; it returns
+// false for a request it does not serve.
+func (s *Sim) serveSafety(w http.ResponseWriter, r *http.Request, body []byte, account, region string) bool {
+	_, _, service := s.caller(r)
+	switch {
+	case service == "securityhub" || (service == "" && strings.HasPrefix(r.URL.Path, "/findings") && r.URL.Path != "/findings/list"):
+		s.serveSecurityHub(w, r, body, account, region)
+		return true
+	case strings.Contains(r.Header.Get("Content-Type"), "x-www-form-urlencoded"):
+		form, _ := url.ParseQuery(string(body))
+		switch service {
+		case "ec2":
+			s.serveEC2(w, form, account, region)
+			return true
+		case "sns":
+			s.serveSNS(w, form, account, region)
+			return true
+		}
+	}
+	return false
+}

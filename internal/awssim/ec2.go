@@ -70,11 +70,13 @@ func (s *Sim) snapshotState(sn *snapshot, now time.Time) (state, progress string
 	if d == 0 {
 		d = 5 * time.Minute
 	}
+	// A failing snapshot is in error as soon as DescribeSnapshots sees it
+	// (CreateSnapshots itself answers pending).
 	switch {
-	case now.Before(sn.start.Add(d / 2)):
-		return "pending", "0%"
 	case sn.fails:
 		return "error", "0%"
+	case now.Before(sn.start.Add(d / 2)):
+		return "pending", "0%"
 	case now.Before(sn.start.Add(d)):
 		return "pending", "50%"
 	}
@@ -85,14 +87,14 @@ func (s *Sim) snapshotState(sn *snapshot, now time.Time) (state, progress string
 func (s *Sim) serveEC2(w http.ResponseWriter, form url.Values, account, region string) {
 	action := form.Get("Action")
 	err, drop := s.preflight("ec2:" + action)
-	if drop {
-		dropConnection(w)
-		return
-	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	if err == nil {
 		var out string
 		out, err = s.ec2(action, form, account, region)
+		if drop { // the call took effect; its answer is lost
+			dropConnection(w)
+			return
+		}
 		if err == nil {
 			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<%[1]sResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>sim</requestId>%[2]s</%[1]sResponse>`, action, out)
 			return
@@ -170,7 +172,7 @@ func (s *Sim) ec2(action string, form url.Values, account, region string) (strin
 			sn := &snapshot{id: fmt.Sprintf("snap-%017x", s.safety.nextSnap), volumeID: vol, instanceID: in.ID, account: account, region: region,
 				description: form.Get("Description"), tags: tags, start: now, fails: in.SnapshotFails}
 			s.safety.snapshots = append(s.safety.snapshots, sn)
-			st, prog := s.snapshotState(sn, now)
+			st, prog := "pending", "0%"
 			fmt.Fprintf(&b, `<item><snapshotId>%s</snapshotId><volumeId>%s</volumeId><state>%s</state><progress>%s</progress><startTime>%s</startTime><ownerId>%s</ownerId><volumeSize>8</volumeSize><encrypted>false</encrypted><description>%s</description>%s</item>`,
 				sn.id, sn.volumeID, st, prog, now.UTC().Format(time.RFC3339Nano), account, xmlText(sn.description), tagSet(tags))
 		}

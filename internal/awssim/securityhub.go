@@ -60,10 +60,6 @@ func (s *Sim) serveSecurityHub(w http.ResponseWriter, r *http.Request, body []by
 		op = "Unknown"
 	}
 	err, drop := s.preflight("securityhub:" + op)
-	if drop {
-		dropConnection(w)
-		return
-	}
 	w.Header().Set("Content-Type", "application/json")
 	var out any
 	if err == nil {
@@ -73,6 +69,10 @@ func (s *Sim) serveSecurityHub(w http.ResponseWriter, r *http.Request, body []by
 		} else {
 			out, err = s.securityHub(op, in, account, region)
 		}
+	}
+	if drop { // the call took effect; its answer is lost
+		dropConnection(w)
+		return
 	}
 	if err != nil {
 		ae := err.(*apiError)

@@ -30,10 +30,6 @@ func (s *Sim) Published() []SNSMessage {
 func (s *Sim) serveSNS(w http.ResponseWriter, form url.Values, account, region string) {
 	action := form.Get("Action")
 	err, drop := s.preflight("sns:" + action)
-	if drop {
-		dropConnection(w)
-		return
-	}
 	w.Header().Set("Content-Type", "text/xml")
 	if err == nil && action != "Publish" {
 		err = &apiError{Code: "InvalidAction", Message: "awssim does not implement sns:" + action, Status: 400}
@@ -41,6 +37,10 @@ func (s *Sim) serveSNS(w http.ResponseWriter, form url.Values, account, region s
 	var id string
 	if err == nil {
 		id, err = s.publish(form, account, region)
+	}
+	if drop { // the call took effect; its answer is lost
+		dropConnection(w)
+		return
 	}
 	if err != nil {
 		ae := err.(*apiError)

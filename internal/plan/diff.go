@@ -266,6 +266,7 @@ func fields(p *policy.Policy) []field {
 		}
 	}
 	add("cloudwatchNamespace", s.Reporting.CloudwatchNamespace)
+	safetyFields(&s, add) // safety.go
 	return out
 }
 
@@ -473,6 +474,7 @@ func risks(old, cur *policy.Policy) []Risk {
 			add(RiskApprovalFaster, "", "approveAfterDays %d -> %d for %s: patches reach instances sooner after release", *o.ApproveAfterDays, *r.ApproveAfterDays, ruleLabel(r))
 		}
 	}
+	safetyRisks(old, cur, add) // safety.go
 	return out
 }
 

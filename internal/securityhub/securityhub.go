@@ -188,7 +188,7 @@ func (x *Exporter) Export(ctx context.Context, e Export) (Result, error) {
 		f.UpdatedAt = aws.String(at)
 		f.Compliance = &shtypes.Compliance{Status: shtypes.ComplianceStatusPassed}
 		f.RecordState = shtypes.RecordStateArchived
-		f.Workflow, f.WorkflowState = nil, "" // a finding's workflow is changed only by BatchUpdateFindings
+		f.Workflow = nil // a finding's workflow is changed only by BatchUpdateFindings
 		f.ProcessedAt = nil
 		if e.RunURL != "" {
 			f.SourceUrl = aws.String(e.RunURL)

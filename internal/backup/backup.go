@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/oneline"
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
@@ -121,7 +122,7 @@ func (b *Backups) Wave(ctx context.Context, targets []Target, plan policy.Backup
 			if denied(err) || ctx.Err() != nil {
 				return nil, fmt.Errorf("backup of %s before %s wave %d: %w", t.InstanceID, t.Phase, t.Wave, err)
 			}
-			out[i].Reason = "backup failed: " + oneLine(err.Error())
+			out[i].Reason = "backup failed: " + oneline.Clean(err.Error(), 300)
 			continue
 		}
 		out[i].Snapshots, out[i].Reused = snaps, reused
@@ -179,7 +180,7 @@ func (b *Backups) create(ctx context.Context, t Target) ([]Snapshot, error) {
 	out, err := b.EC2.CreateSnapshots(ctx, &ec2.CreateSnapshotsInput{
 		InstanceSpecification: &ec2types.InstanceSpecification{InstanceId: aws.String(t.InstanceID), ExcludeBootVolume: aws.Bool(false)},
 		CopyTagsFromSource:    "", // the volumes' own tags are not copied: only patchgate's identify the snapshot
-		Description:           aws.String(truncate(fmt.Sprintf("patchgate %s run %s %s wave %d", t.Policy, t.RunID, t.Phase, t.Wave), 255)),
+		Description:           aws.String(oneline.Clean(fmt.Sprintf("patchgate %s run %s %s wave %d", t.Policy, t.RunID, t.Phase, t.Wave), 255)),
 		TagSpecifications:     []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot, Tags: ts}},
 	}, func(o *ec2.Options) { o.RetryMaxAttempts = 1 })
 	if err != nil {
@@ -260,7 +261,7 @@ func (b *Backups) wait(ctx context.Context, rs []Result, plan policy.BackupPlan)
 				case s.State == string(ec2types.SnapshotStateError):
 					r.Reason = fmt.Sprintf("backup failed: snapshot %s of %s is in state error", s.ID, s.VolumeID)
 					if s.Message != "" {
-						r.Reason += ": " + oneLine(s.Message)
+						r.Reason += ": " + oneline.Clean(s.Message, 300)
 					}
 				case !reached(s.State, plan.WaitFor):
 					ready = false
@@ -477,20 +478,4 @@ func retryable(err error) bool {
 		return false
 	}
 	return true // transport: the snapshots may or may not exist
-}
-
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	return truncate(s, 300)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	for len(string(r)) > n-1 {
-		r = r[:len(r)-1]
-	}
-	return string(r) + "…"
 }

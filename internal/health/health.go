@@ -19,6 +19,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/oneline"
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
@@ -70,36 +71,16 @@ type Breach struct {
 func (b *Breach) Error() string {
 	var parts []string
 	for _, a := range b.Alarms {
-		parts = append(parts, fmt.Sprintf("alarm %q is in ALARM since %s: %s", clean(a.Name, 255), a.Since.UTC().Format(time.RFC3339), clean(a.Reason, 300)))
+		parts = append(parts, fmt.Sprintf("alarm %q is in ALARM since %s: %s", oneline.Clean(a.Name, 255), a.Since.UTC().Format(time.RFC3339), oneline.Clean(a.Reason, 300)))
 	}
 	if len(b.Missing) > 0 {
 		quoted := make([]string, len(b.Missing))
 		for i, m := range b.Missing {
-			quoted[i] = fmt.Sprintf("%q", clean(m, 255))
+			quoted[i] = fmt.Sprintf("%q", oneline.Clean(m, 255))
 		}
 		parts = append(parts, "no alarm matches "+strings.Join(quoted, ", ")+" (check verify.health.alarms and cloudwatch:DescribeAlarms access in this account and region)")
 	}
 	return "health gate " + b.When + ": " + strings.Join(parts, "; ")
-}
-
-// clean makes text from CloudWatch (alarm names and reasons are anyone's
-// to write) one line without control characters, at most n bytes.
-func clean(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		r := []rune(s)
-		for len(string(r)) > n-1 {
-			r = r[:len(r)-1]
-		}
-		s = string(r) + "…"
-	}
-	return s
 }
 
 // allTypes: DescribeAlarms returns only metric alarms unless asked.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
+	"github.com/patchgate/patchgate/internal/oneline"
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
@@ -140,7 +141,7 @@ func FailureReason(h *policy.Hooks, plugins []Plugin, output string) (reason str
 }
 
 func reasonText(label, doc, output string) string {
-	r := fmt.Sprintf("%s hook %s failed", label, oneLine(doc, 140))
+	r := fmt.Sprintf("%s hook %s failed", label, oneline.Clean(doc, 140))
 	if detail := firstFailure(output); detail != "" {
 		r += ": " + detail
 	}
@@ -152,7 +153,7 @@ func firstFailure(output string) string {
 	for _, line := range strings.Split(output, "\n") {
 		l := strings.ToLower(line)
 		if strings.Trim(line, "- ") != "" && !strings.Contains(l, "-----") && (strings.Contains(l, "fail") || strings.Contains(l, "error")) {
-			return oneLine(line, 200)
+			return oneline.Clean(line, 200)
 		}
 	}
 	return ""
@@ -167,24 +168,4 @@ func squash(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// oneLine: instance output is anyone's to write; keep it one short line
-// without control characters.
-func oneLine(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		r := []rune(s)
-		for len(string(r)) > n-1 {
-			r = r[:len(r)-1]
-		}
-		s = string(r) + "…"
-	}
-	return s
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+
+	"github.com/patchgate/patchgate/internal/oneline"
 )
 
 // Hub is the part of the Security Hub API the export uses.
@@ -131,20 +133,20 @@ func Findings(e Export) []shtypes.AwsSecurityFinding {
 			f.SourceUrl = aws.String(e.RunURL)
 			f.ProductFields["patchgate/RunUrl"] = e.RunURL
 		}
-		reason := clean(it.Reason, 900)
+		reason := oneline.Clean(it.Reason, 900)
 		switch it.Kind {
 		case KindCVE:
 			f.Types = []string{"Software and Configuration Checks/Vulnerabilities/CVE"}
-			f.Title = aws.String(clean(fmt.Sprintf("%s still open on %s after patching", it.CVE, it.InstanceID), 256))
+			f.Title = aws.String(oneline.Clean(fmt.Sprintf("%s still open on %s after patching", it.CVE, it.InstanceID), 256))
 			f.Description = aws.String(orDefault(reason, it.CVE+" has a fix, but the fix is not installed.") + " Reported by patchgate policy " + e.Policy + ".")
 			v := shtypes.Vulnerability{Id: aws.String(it.CVE), FixAvailable: shtypes.VulnerabilityFixAvailableYes}
 			if it.Package != "" {
-				v.VulnerablePackages = []shtypes.SoftwarePackage{{Name: aws.String(clean(it.Package, 256))}}
+				v.VulnerablePackages = []shtypes.SoftwarePackage{{Name: aws.String(oneline.Clean(it.Package, 256))}}
 			}
 			f.Vulnerabilities = []shtypes.Vulnerability{v}
 		default:
 			f.Types = []string{"Software and Configuration Checks/Patch Management"}
-			f.Title = aws.String(clean(fmt.Sprintf("%s is not patched as policy %s requires", it.InstanceID, e.Policy), 256))
+			f.Title = aws.String(oneline.Clean(fmt.Sprintf("%s is not patched as policy %s requires", it.InstanceID, e.Policy), 256))
 			f.Description = aws.String(orDefault(reason, "The instance failed to patch or is not compliant.") + " Reported by patchgate policy " + e.Policy + ".")
 		}
 		out = append(out, f)
@@ -213,7 +215,7 @@ func (x *Exporter) Export(ctx context.Context, e Export) (Result, error) {
 		n := min(len(idents), BatchSize)
 		out, err := x.Hub.BatchUpdateFindings(ctx, &securityhub.BatchUpdateFindingsInput{FindingIdentifiers: idents[:n],
 			Workflow: &shtypes.WorkflowUpdate{Status: shtypes.WorkflowStatusResolved},
-			Note:     &shtypes.NoteUpdate{Text: aws.String(clean("Fixed: no longer reported by patchgate policy "+e.Policy+" "+e.RunURL, 512)), UpdatedBy: aws.String("patchgate")}})
+			Note:     &shtypes.NoteUpdate{Text: aws.String(oneline.Clean("Fixed: no longer reported by patchgate policy "+e.Policy+" "+e.RunURL, 512)), UpdatedBy: aws.String("patchgate")}})
 		if err != nil {
 			return res, fmt.Errorf("securityhub:BatchUpdateFindings in %s/%s: %w", e.Account, e.Region, err)
 		}
@@ -223,7 +225,7 @@ func (x *Exporter) Export(ctx context.Context, e Export) (Result, error) {
 			if u.FindingIdentifier != nil {
 				id = aws.ToString(u.FindingIdentifier.Id)
 			}
-			res.Failed = append(res.Failed, fmt.Sprintf("%s: %s: %s", id, aws.ToString(u.ErrorCode), clean(aws.ToString(u.ErrorMessage), 200)))
+			res.Failed = append(res.Failed, fmt.Sprintf("%s: %s: %s", id, aws.ToString(u.ErrorCode), oneline.Clean(aws.ToString(u.ErrorMessage), 200)))
 		}
 		idents = idents[n:]
 	}
@@ -239,7 +241,7 @@ func (x *Exporter) importAll(ctx context.Context, fs []shtypes.AwsSecurityFindin
 		}
 		*count += int(aws.ToInt32(out.SuccessCount))
 		for _, f := range out.FailedFindings {
-			res.Failed = append(res.Failed, fmt.Sprintf("%s: %s: %s", aws.ToString(f.Id), aws.ToString(f.ErrorCode), clean(aws.ToString(f.ErrorMessage), 200)))
+			res.Failed = append(res.Failed, fmt.Sprintf("%s: %s: %s", aws.ToString(f.Id), aws.ToString(f.ErrorCode), oneline.Clean(aws.ToString(f.ErrorMessage), 200)))
 		}
 		fs = fs[n:]
 	}
@@ -272,24 +274,4 @@ func (x *Exporter) active(ctx context.Context, e Export) ([]shtypes.AwsSecurityF
 		}
 	}
 	return out, nil
-}
-
-// clean keeps text from instances and scanners to one line without
-// control characters, at most n bytes.
-func clean(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		r := []rune(s)
-		for len(string(r)) > n-1 {
-			r = r[:len(r)-1]
-		}
-		s = string(r) + "…"
-	}
-	return s
 }

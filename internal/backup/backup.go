@@ -115,9 +115,18 @@ const maxCreateAttempts = 3
 // CreateSnapshots, ctx done): then no instance of the wave may be patched.
 func (b *Backups) Wave(ctx context.Context, targets []Target, plan policy.BackupPlan) ([]Result, error) {
 	out := make([]Result, len(targets))
+	// One look for the whole wave's earlier snapshots (a rerun), rather
+	// than one per instance.
+	var earlier map[string][]Snapshot
+	if len(targets) > 0 && sameWave(targets) {
+		var err error
+		if earlier, err = b.find(ctx, targets[0], false); err != nil {
+			return nil, fmt.Errorf("backup before %s wave %d: %w", targets[0].Phase, targets[0].Wave, err)
+		}
+	}
 	for i, t := range targets {
 		out[i] = Result{InstanceID: t.InstanceID}
-		snaps, reused, err := b.take(ctx, t)
+		snaps, reused, err := b.take(ctx, t, earlier)
 		if err != nil {
 			if denied(err) || ctx.Err() != nil {
 				return nil, fmt.Errorf("backup of %s before %s wave %d: %w", t.InstanceID, t.Phase, t.Wave, err)
@@ -136,17 +145,33 @@ func (b *Backups) Wave(ctx context.Context, targets []Target, plan policy.Backup
 	return out, nil
 }
 
+// sameWave reports whether every target belongs to one policy, run, phase
+// and wave.
+func sameWave(ts []Target) bool {
+	for _, t := range ts[1:] {
+		if t.Policy != ts[0].Policy || t.RunID != ts[0].RunID || t.Phase != ts[0].Phase || t.Wave != ts[0].Wave {
+			return false
+		}
+	}
+	return true
+}
+
 // take returns the instance's snapshots for this run, phase and wave: those
 // an earlier attempt made, or new ones.
-func (b *Backups) take(ctx context.Context, t Target) ([]Snapshot, bool, error) {
+// earlier, when not nil, is the wave's earlier snapshots by instance,
+// read just before: the first attempt uses it instead of looking again.
+func (b *Backups) take(ctx context.Context, t Target, earlier map[string][]Snapshot) ([]Snapshot, bool, error) {
 	var lastErr error
 	for attempt := 1; attempt <= maxCreateAttempts; attempt++ {
-		found, err := b.find(ctx, t)
-		if err != nil {
-			return nil, false, err
+		found := earlier
+		if attempt > 1 || found == nil {
+			var err error
+			if found, err = b.find(ctx, t, true); err != nil {
+				return nil, false, err
+			}
 		}
-		if len(found) > 0 {
-			return found, true, nil
+		if snaps := found[t.InstanceID]; len(snaps) > 0 {
+			return snaps, true, nil
 		}
 		if attempt > 1 {
 			if err := b.clock().Sleep(ctx, time.Duration(attempt)*b.poll()); err != nil {
@@ -193,28 +218,46 @@ func (b *Backups) create(ctx context.Context, t Target) ([]Snapshot, error) {
 	return snaps, nil
 }
 
-// find returns the usable snapshots an earlier attempt made for t (those
-// in state error are left for the sweep, and new ones are taken).
-func (b *Backups) find(ctx context.Context, t Target) ([]Snapshot, error) {
+// find returns the usable snapshots earlier attempts made for t's wave, by
+// instance: t's instance only when one is true, else every instance's.
+// Those in state error are left for the sweep (new ones are taken).
+func (b *Backups) find(ctx context.Context, t Target, one bool) (map[string][]Snapshot, error) {
+	keys := []string{TagManagedBy, TagPolicy, TagRun, TagPhase, TagWave}
+	if one {
+		keys = append(keys, TagInstance)
+	}
 	var filters []ec2types.Filter
-	for _, k := range []string{TagManagedBy, TagPolicy, TagRun, TagPhase, TagWave, TagInstance} {
+	for _, k := range keys {
 		filters = append(filters, ec2types.Filter{Name: aws.String("tag:" + k), Values: []string{t.tags()[k]}})
 	}
 	p := ec2.NewDescribeSnapshotsPaginator(b.EC2, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: filters, MaxResults: aws.Int32(1000)})
-	var out []Snapshot
+	out := map[string][]Snapshot{}
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("ec2:DescribeSnapshots for %s's earlier snapshots: %w", t.InstanceID, err)
+			return nil, fmt.Errorf("ec2:DescribeSnapshots for earlier snapshots of run %s %s wave %d: %w", t.RunID, t.Phase, t.Wave, err)
 		}
 		for _, s := range page.Snapshots {
-			if s.State == ec2types.SnapshotStateError {
+			tags := map[string]string{}
+			for _, tg := range s.Tags {
+				tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+			}
+			// Check what the filters promised: another run's or wave's
+			// snapshot is never taken for this one.
+			match := s.State != ec2types.SnapshotStateError
+			for _, k := range keys {
+				match = match && tags[k] == t.tags()[k]
+			}
+			if !match {
 				continue
 			}
-			out = append(out, Snapshot{ID: aws.ToString(s.SnapshotId), VolumeID: aws.ToString(s.VolumeId), State: string(s.State)})
+			id := tags[TagInstance]
+			out[id] = append(out[id], Snapshot{ID: aws.ToString(s.SnapshotId), VolumeID: aws.ToString(s.VolumeId), State: string(s.State)})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].VolumeID < out[j].VolumeID })
+	for _, snaps := range out {
+		sort.Slice(snaps, func(i, j int) bool { return snaps[i].VolumeID < snaps[j].VolumeID })
+	}
 	return out, nil
 }
 

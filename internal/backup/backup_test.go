@@ -67,7 +67,9 @@ func TestWaveSnapshotsEveryVolumeTaggedAndARerunReusesThem(t *testing.T) {
 			}
 		}
 	}
-	// The same run again (a rerun after a crash): no second set.
+	// The same run again (a rerun after a crash): no second set, and one
+	// look for the whole wave's earlier snapshots (plus one wait).
+	describes := sim.Calls()["ec2:DescribeSnapshots"]
 	rs2, err := b.Wave(context.Background(), ts, pendingPlan)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +81,9 @@ func TestWaveSnapshotsEveryVolumeTaggedAndARerunReusesThem(t *testing.T) {
 	}
 	if n := len(sim.Snapshots()); n != 4 {
 		t.Errorf("a rerun made %d more snapshots", n-4)
+	}
+	if n := sim.Calls()["ec2:DescribeSnapshots"] - describes; n != 2 {
+		t.Errorf("a rerun of a 2-instance wave made %d DescribeSnapshots calls, want 2", n)
 	}
 	if n := sim.Calls()["ec2:CreateSnapshots"]; n != 2 {
 		t.Errorf("CreateSnapshots called %d times, want 2", n)

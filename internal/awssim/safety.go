@@ -96,3 +96,19 @@ func (s *Sim) serveSafety(w http.ResponseWriter, r *http.Request, body []byte, a
 	}
 	return false
 }
+
+// demoSafety adds the demo's alarms (OK unless FailHealth) and hook
+// documents to every account and region of the demo.
+func demoSafety(sc *Scenario, o DemoOptions) {
+	sc.Documents = append(sc.Documents, "App-Drain", "App-HealthCheck")
+	for _, acct := range sc.Accounts {
+		for _, region := range []string{"us-east-1", "eu-west-1"} {
+			web := AlarmSpec{Account: acct, Region: region, Name: "web-5xx"}
+			if o.FailHealth && acct == sc.Accounts[0] && region == "us-east-1" {
+				web.Changes = []AlarmChange{{After: time.Hour, State: "ALARM",
+					Reason: "Threshold Crossed: 3 out of the last 3 datapoints [41.0, 37.0, 52.0] were greater than the threshold (5.0)"}}
+			}
+			sc.Alarms = append(sc.Alarms, web, AlarmSpec{Account: acct, Region: region, Name: "web-latency-p99"})
+		}
+	}
+}

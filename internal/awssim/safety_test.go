@@ -78,3 +78,20 @@ func TestPreInstallHookFailsOnlyWithAHook(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoFailHealthFiresOneAlarmAnHourIn(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		_, ep, c := stepSim(t, DemoScenario(DemoOptions{FailHealth: fail}))
+		c.Advance(time.Hour)
+		for _, where := range []struct{ acct, region, want string }{
+			{"111122223333", "us-east-1", map[bool]string{false: "OK", true: "ALARM"}[fail]},
+			{"444455556666", "us-east-1", "OK"}, {"111122223333", "eu-west-1", "OK"},
+		} {
+			cw := cloudwatch.NewFromConfig(Config(ep, where.acct, where.region))
+			out, err := cw.DescribeAlarms(context.Background(), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"web-5xx", "web-latency-p99"}})
+			if err != nil || len(out.MetricAlarms) != 2 || string(out.MetricAlarms[0].StateValue) != where.want || out.MetricAlarms[1].StateValue != cwtypes.StateValueOk {
+				t.Errorf("fail=%v %s/%s: %v %+v", fail, where.acct, where.region, err, out)
+			}
+		}
+	}
+}

@@ -126,6 +126,9 @@ func (sc *Scenario) validate() error {
 // DemoOptions shape the built-in demo scenario.
 type DemoOptions struct {
 	FailStaging bool // one staging instance of the web fleet fails to patch
+	// FailHealth: the web fleet's alarm web-5xx (111122223333, us-east-1)
+	// enters ALARM an hour in, while staging patches or soaks.
+	FailHealth bool
 }
 
 // DemoScenario is a few hundred instances over two accounts and two
@@ -147,6 +150,7 @@ func DemoScenario(o DemoOptions) *Scenario {
 		Group{Account: "111122223333", Region: "eu-west-1", Count: 4, Name: "ubu-stg", Platform: "Ubuntu", Tags: map[string]string{"Environment": "staging", "App": "ubuntu"}, Missing: 2},
 		Group{Account: "111122223333", Region: "eu-west-1", Count: 40, Name: "ubu-prd", Platform: "Ubuntu", Tags: map[string]string{"Environment": "production", "App": "ubuntu"}, Missing: 2},
 	)
+	demoSafety(sc, o)
 	if o.FailStaging {
 		sc.Groups[0].Count--
 		sc.Groups = append(sc.Groups, Group{Account: sc.Accounts[0], Region: "us-east-1", Count: 1, Name: "web-stg-broken", Platform: "Amazon Linux",

@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -111,4 +112,24 @@ func demoSafety(sc *Scenario, o DemoOptions) {
 			sc.Alarms = append(sc.Alarms, web, AlarmSpec{Account: acct, Region: region, Name: "web-latency-p99"})
 		}
 	}
+}
+
+func (sc *Scenario) validateAlarms() error {
+	states := map[string]bool{"": true, "OK": true, "ALARM": true, "INSUFFICIENT_DATA": true}
+	for i, a := range sc.Alarms {
+		switch {
+		case a.Name == "" || a.Region == "":
+			return fmt.Errorf("scenario: alarm %d needs a name and a region", i)
+		case a.Type != "" && a.Type != "MetricAlarm" && a.Type != "CompositeAlarm" && a.Type != "LogAlarm":
+			return fmt.Errorf("scenario: alarm %s: unknown type %q", a.Name, a.Type)
+		case !states[a.State]:
+			return fmt.Errorf("scenario: alarm %s: unknown state %q", a.Name, a.State)
+		}
+		for _, c := range a.Changes {
+			if c.State == "" || !states[c.State] || c.After < 0 {
+				return fmt.Errorf("scenario: alarm %s: a change needs a state (OK, ALARM, INSUFFICIENT_DATA) and after >= 0", a.Name)
+			}
+		}
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +94,24 @@ func TestDemoFailHealthFiresOneAlarmAnHourIn(t *testing.T) {
 			if err != nil || len(out.MetricAlarms) != 2 || string(out.MetricAlarms[0].StateValue) != where.want || out.MetricAlarms[1].StateValue != cwtypes.StateValueOk {
 				t.Errorf("fail=%v %s/%s: %v %+v", fail, where.acct, where.region, err, out)
 			}
+		}
+	}
+}
+
+func TestScenarioAlarmsAreChecked(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"alarms: [{region: us-east-1, name: a, changes: [{after: 1h, state: ALARM}]}]", ""},
+		{"alarms: [{name: a}]", "needs a name and a region"},
+		{"alarms: [{region: us-east-1, name: a, state: FIRING}]", "unknown state"},
+		{"alarms: [{region: us-east-1, name: a, changes: [{after: 1h}]}]", "a change needs a state"},
+	} {
+		path := t.TempDir() + "/sc.yaml"
+		if err := os.WriteFile(path, []byte("accounts: [\"111122223333\"]\n"+tc.yaml+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadScenario(path)
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
 }

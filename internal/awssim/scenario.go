@@ -120,7 +120,7 @@ func (sc *Scenario) validate() error {
 			return fmt.Errorf("scenario: group %d: unknown behavior %q", i, g.Behavior)
 		}
 	}
-	return nil
+	return sc.validateAlarms()
 }
 
 // DemoOptions shape the built-in demo scenario.

@@ -25,6 +25,7 @@ func TestMotoDescribeAlarms(t *testing.T) {
 	g := policy.HealthGate{Names: []string{"web-5xx"}, Prefixes: []string{"web-"}}
 	rd, err := r.Read(context.Background(), g)
 	if err != nil {
+		t.Logf("moto: %v", err)
 		if !strings.Contains(err.Error(), "cloudwatch:DescribeAlarms") {
 			t.Fatalf("the error must name the call: %v", err)
 		}

@@ -271,6 +271,9 @@ func (b *Backups) poll() time.Duration {
 // wait polls the snapshots of every result still without a reason until
 // each is ready (plan.WaitFor), failed, or plan.Timeout has passed.
 func (b *Backups) wait(ctx context.Context, rs []Result, plan policy.BackupPlan) error {
+	if plan.Timeout <= 0 {
+		plan.Timeout = policy.DefaultBackupTimeout // an uncompiled plan: never a zero wait that skips every instance
+	}
 	deadline := b.clock().Now().Add(plan.Timeout)
 	for {
 		ids := map[string]string{} // snapshot id -> state

@@ -42,6 +42,16 @@ func (s *Sim) serveCloudWatch(w http.ResponseWriter, op string, body []byte, acc
 		fail(err.(*apiError))
 		return
 	}
+	if op == "DescribeAlarms" { // alarms.go
+		in, _ := smithycbor.Decode(body)
+		m, _ := in.(smithycbor.Map)
+		if out, e := s.describeAlarms(m, account, region); e != nil {
+			fail(e)
+		} else {
+			_, _ = w.Write(smithycbor.Encode(out))
+		}
+		return
+	}
 	if op != "PutMetricData" {
 		fail(&apiError{Code: "UnknownOperationException", Message: "awssim does not implement CloudWatch " + op, Status: 400})
 		return

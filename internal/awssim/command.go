@@ -38,6 +38,7 @@ type invocation struct {
 	notStarted  bool      // never started: MaxErrors reached first
 	rebootAt    time.Time // reboot mid-run (still InProgress)
 	cancelledAt time.Time
+	hookFailed  bool // failed in its pre-install hook (hooks.go)
 }
 
 func parseLimit(v string, total int) int {
@@ -108,6 +109,9 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 			inv.end, inv.final, inv.details = start.Add(c.timeout), "TimedOut", "DeliveryTimedOut"
 		case t.Behavior == "hang":
 			inv.end, inv.final, inv.details = time.Time{}, "", ""
+		case c.preInstallHookFails(t):
+			inv.end, inv.final, inv.details, inv.hookFailed = start.Add(d/10), "Failed", "Failed", true
+			errTimes = append(errTimes, inv.end)
 		case t.Behavior == "fail" || c.overrideErr != "":
 			inv.end, inv.final, inv.details = start.Add(d), "Failed", "Failed"
 			errTimes = append(errTimes, inv.end)
@@ -172,6 +176,9 @@ func (inv *invocation) responseCode(status string) int {
 
 func (inv *invocation) output(status string) string {
 	in := inv.instance
+	if inv.hookFailed && status == "Failed" {
+		return inv.hookOutput()
+	}
 	switch status {
 	case "Success":
 		return fmt.Sprintf("Patch baseline operation Install completed.\nInstalled %d patches; 0 missing; 0 failed.", in.Missing)
@@ -277,6 +284,9 @@ func (inv *invocation) view(c *command, now time.Time, details bool) map[string]
 		}
 		if strings.Contains(inv.instance.Platform, "Windows") {
 			plugin["Name"] = "PatchWindows"
+		}
+		if inv.hookFailed {
+			plugin["Name"] = hookStep
 		}
 		v["CommandPlugins"] = []any{plugin}
 	}

@@ -44,6 +44,12 @@ type Scenario struct {
 	// the scenario runs (patches.go).
 	Buckets  []Bucket  `yaml:"buckets"`
 	Releases []Release `yaml:"releases"`
+	// Safety (issue #20, safety.go): alarms with scheduled state changes,
+	// how long an EBS snapshot stays pending (default 5m), and SSM
+	// documents that exist besides AWS-owned ones (hook documents).
+	Alarms           []AlarmSpec   `yaml:"alarms"`
+	SnapshotDuration time.Duration `yaml:"snapshotDuration"`
+	Documents        []string      `yaml:"documents"`
 }
 
 // Group is Count instances that share everything but their id.
@@ -76,6 +82,11 @@ type Group struct {
 	// NoRebootHappens: the instance never reboots, even under
 	// RebootIfNeeded, so installed patches stay pending a reboot.
 	NoRebootHappens bool `yaml:"noRebootHappens"`
+	// SnapshotFails: EBS snapshots of these instances end in state error.
+	// PreInstallHookFails: AWS-RunPatchBaselineWithHooks fails in its
+	// pre-install hook here (nothing is installed).
+	SnapshotFails       bool `yaml:"snapshotFails"`
+	PreInstallHookFails bool `yaml:"preInstallHookFails"`
 }
 
 // FindingSpec is one CVE on one package.
@@ -121,12 +132,18 @@ func (sc *Scenario) validate() error {
 			return fmt.Errorf("scenario: group %d: unknown behavior %q", i, g.Behavior)
 		}
 	}
-	return sc.validateStorage()
+	if err := sc.validateStorage(); err != nil {
+		return err
+	}
+	return sc.validateAlarms()
 }
 
 // DemoOptions shape the built-in demo scenario.
 type DemoOptions struct {
 	FailStaging bool // one staging instance of the web fleet fails to patch
+	// FailHealth: the web fleet's alarm web-5xx (111122223333, us-east-1)
+	// enters ALARM an hour in, while staging patches or soaks.
+	FailHealth bool
 }
 
 // DemoScenario is a few hundred instances over two accounts and two
@@ -148,6 +165,7 @@ func DemoScenario(o DemoOptions) *Scenario {
 		Group{Account: "111122223333", Region: "eu-west-1", Count: 4, Name: "ubu-stg", Platform: "Ubuntu", Tags: map[string]string{"Environment": "staging", "App": "ubuntu"}, Missing: 2},
 		Group{Account: "111122223333", Region: "eu-west-1", Count: 40, Name: "ubu-prd", Platform: "Ubuntu", Tags: map[string]string{"Environment": "production", "App": "ubuntu"}, Missing: 2},
 	)
+	demoSafety(sc, o)
 	if o.FailStaging {
 		sc.Groups[0].Count--
 		sc.Groups = append(sc.Groups, Group{Account: sc.Accounts[0], Region: "us-east-1", Count: 1, Name: "web-stg-broken", Platform: "Amazon Linux",

@@ -34,6 +34,8 @@ type Instance struct {
 	// StillMissing and FailedAfter are what a successful Install leaves.
 	StillMissing, FailedAfter int
 	NoRebootHappens           bool
+	// SnapshotFails and PreInstallHookFails: see Group.
+	SnapshotFails, PreInstallHookFails bool
 	// ScanDelay is how long after a patch the rescan happens.
 	ScanDelay time.Duration
 	// baselineScan is the last scan before the scenario started.
@@ -67,8 +69,9 @@ type Sim struct {
 	rng            *rand.Rand
 	nextCmd        int
 	nextKey        int
-	s3             *s3State  // s3.go; made on first use
-	releases       []release // patches.go
+	s3             *s3State     // s3.go; made on first use
+	releases       []release    // patches.go
+	safety         *safetyState // safety.go
 }
 
 // SendRecord is one accepted SendCommand, for assertions.
@@ -100,6 +103,7 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 	for op, r := range sc.RateLimits {
 		s.limits[op] = &bucket{rate: r, burst: max(r, 1), tokens: max(r, 1), at: c.Now()}
 	}
+	s.safety = newSafety(sc, c.Now())
 	n := 0
 	for _, g := range sc.Groups {
 		acct := g.Account
@@ -110,7 +114,8 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 			n++
 			in := &Instance{ID: fmt.Sprintf("i-%017x", n), Name: fmt.Sprintf("%s-%d", g.Name, i+1), Account: acct, Region: g.Region,
 				Platform: g.Platform, Tags: g.Tags, Ping: g.Ping, Behavior: g.Behavior, Missing: g.Missing,
-				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, NoRebootHappens: g.NoRebootHappens, baselineScan: c.Now().Add(-6 * time.Hour)}
+				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, NoRebootHappens: g.NoRebootHappens, baselineScan: c.Now().Add(-6 * time.Hour),
+				SnapshotFails: g.SnapshotFails, PreInstallHookFails: g.PreInstallHookFails}
 			if in.ScanDelay == 0 {
 				in.ScanDelay = 10 * time.Minute
 			}
@@ -251,6 +256,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost && (r.URL.Path == "/findings/list" || r.URL.Path == "/coverage/list") {
 		s.serveInspector(w, r.URL.Path, body, account, region)
+		return
+	}
+	if s.serveSafety(w, r, body, account, region) {
 		return
 	}
 	if strings.Contains(r.Header.Get("Content-Type"), "x-www-form-urlencoded") {

@@ -148,7 +148,7 @@ func (s *Sim) ssmSendCommand(q ssmCall) (any, error) {
 	case len(in.InstanceIds) == 0 && len(in.Targets) == 0:
 		return nil, validation("either InstanceIds or Targets is required")
 	}
-	if in.DocumentName != "AWS-RunPatchBaseline" {
+	if in.DocumentName != "AWS-RunPatchBaseline" && in.DocumentName != HooksDocument {
 		return nil, &apiError{Code: "InvalidDocument", Message: "awssim only runs AWS-RunPatchBaseline", Status: 400}
 	}
 	var targets []*Instance

@@ -268,6 +268,7 @@ func fields(p *policy.Policy) []field {
 		}
 	}
 	add("cloudwatchNamespace", s.Reporting.CloudwatchNamespace)
+	safetyFields(&s, add) // safety.go
 	return out
 }
 
@@ -508,6 +509,7 @@ func risks(old, cur *policy.Policy) []Risk {
 			add(RiskApprovalFaster, "", "approveAfterDays %d -> %d for %s: patches reach instances sooner after release", *o.ApproveAfterDays, *r.ApproveAfterDays, ruleLabel(r))
 		}
 	}
+	safetyRisks(old, cur, add) // safety.go
 	return out
 }
 

@@ -21,6 +21,11 @@ type Rollout struct {
 	ExecutionTimeoutText string  `json:"executionTimeout"`
 	Stages               []Stage `json:"phases"`
 	Rings                *Rings  `json:"rings,omitempty"` // the store and the barrier opt-out
+	// Backup, Hooks and Notify are the safety settings (safety.go); nil
+	// Backup or Hooks: none.
+	Backup *BackupPlan   `json:"backup,omitempty"`
+	Hooks  *Hooks        `json:"hooks,omitempty"`
+	Notify Notifications `json:"notify"`
 }
 
 // Stage is one compiled phase.
@@ -46,6 +51,8 @@ type Stage struct {
 	Accounts  []Account       `json:"accounts,omitempty"`
 	Regions   []string        `json:"regions,omitempty"`
 	Promotion *StagePromotion `json:"promotion,omitempty"`
+	// Health is the application-health gate (nil: none).
+	Health *HealthGate `json:"health,omitempty"`
 }
 
 // Inspection is a stage's Amazon Inspector rescan gate.
@@ -91,6 +98,7 @@ func Compile(p *Policy) (*Rollout, error) {
 	q := *p
 	q.Spec.Phases = append([]Phase(nil), p.Spec.Phases...)
 	q.Spec.Schedule, q.Spec.Baseline.ApprovalRules = nil, nil
+	cloneSafety(&q.Spec)
 	ApplyDefaults(&q)
 	in := q.Spec.Install
 	r := &Rollout{
@@ -137,6 +145,7 @@ func Compile(p *Policy) (*Rollout, error) {
 		}
 		r.Stages = append(r.Stages, st)
 	}
+	compileSafety(&q, r)
 	return r, nil
 }
 

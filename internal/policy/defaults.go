@@ -98,4 +98,5 @@ func ApplyDefaults(p *Policy) {
 			ph.Verify.Inspector.RescanTimeout.Duration = DefaultRescanTimeout
 		}
 	}
+	applySafetyDefaults(s)
 }

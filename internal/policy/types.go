@@ -105,6 +105,8 @@ type Install struct {
 	PendingReboot    string   `yaml:"pendingReboot" json:"pendingReboot"`
 	DeliveryTimeout  Duration `yaml:"deliveryTimeout" json:"deliveryTimeout"`
 	ExecutionTimeout Duration `yaml:"executionTimeout" json:"executionTimeout"`
+	Backup           *Backup  `yaml:"backup" json:"backup,omitempty"` // see safety.go
+	Hooks            *Hooks   `yaml:"hooks" json:"hooks,omitempty"`
 }
 
 // Schedule restricts when a policy may patch.
@@ -156,6 +158,7 @@ type Targets struct {
 type Verify struct {
 	Compliance *bool           `yaml:"compliance" json:"compliance"`
 	Inspector  InspectorVerify `yaml:"inspector" json:"inspector"`
+	Health     *Health         `yaml:"health" json:"health,omitempty"` // see safety.go
 }
 
 // ComplianceEnabled reports whether patch compliance is checked (default true).
@@ -172,6 +175,8 @@ type InspectorVerify struct {
 // Reporting configures where results go besides the report.
 type Reporting struct {
 	CloudwatchNamespace string `yaml:"cloudwatchNamespace" json:"cloudwatchNamespace,omitempty"`
+	SecurityHub         bool   `yaml:"securityHub" json:"securityHub,omitempty"`
+	SNS                 string `yaml:"sns" json:"sns,omitempty"`
 }
 
 // Duration is a Go duration written as a string ("90s", "30m", "2h").

@@ -213,6 +213,7 @@ func validate(p *Policy) Problems {
 	c.unique("spec.regions", s.Regions, "region")
 	c.phases()
 	c.rings()
+	c.safety()
 	if ns := s.Reporting.CloudwatchNamespace; ns != "" {
 		if !namespacePattern.MatchString(ns) || strings.HasPrefix(ns, "AWS/") || strings.HasPrefix(ns, ":") {
 			c.add("spec.reporting.cloudwatchNamespace", "cloudwatchNamespace %q must be 1-255 of letters, digits and . _ / # : -, must not start with ':' and must not start with \"AWS/\" (reserved)", ns)

@@ -193,10 +193,9 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	// hundreds of lines.
 	shown := env
 	shown.Stderr = env.Stdout
-	obs, stopProgress := startProgress(ctx, shown, false, clk, 30*time.Minute, selected)
-	opt.OnProgress = obs
+	rep, stopProgress := startProgress(ctx, shown, false, clk, 30*time.Minute)
+	opt.Progress = rep
 	r := rollout.New(opt).Run(ctx, selected)
-	obs(r)
 	stopProgress()
 	fmt.Fprintln(env.Stdout)
 	publishMetrics(factory, r, selected, log)

@@ -108,18 +108,15 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	factory := &awsapi.Factory{Base: base, SessionName: session, Masker: o.aws.masker(masker)}
 	// Progress goes to standard error, so stdout stays the result alone
 	// (--format json pipes cleanly); --quiet drops it.
-	obs, stopProgress := startProgress(ctx, env, o.quiet, nil, progress.DefaultInterval, selected)
+	rep, stopProgress := startProgress(ctx, env, o.quiet, nil, progress.DefaultInterval)
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(nil)), Logger: log,
 		Store: awsconnect.Store(factory), Commit: os.Getenv("GITHUB_SHA"),
-		OnProgress: func(r *result.Run) {
-			writeReport(o.report, r, log)
-			obs(r)
-		},
+		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
+		Progress:   rep,
 	})
 	r := eng.Run(ctx, selected)
-	obs(r)
 	stopProgress()
 	nameCallerAccount(r, caller.Account)
 	if !o.dryRun {
@@ -134,25 +131,20 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 }
 
 // startProgress starts the live progress lines on standard error: the
-// returned observe reads each snapshot of the run, stop ends the ticker.
-func startProgress(ctx context.Context, env Env, quiet bool, clk clock.Clock, every time.Duration, ps []*policy.Policy) (observe func(*result.Run), stop func()) {
+// engine reports to the returned Progress (nil when quiet), stop ends the
+// ticker that keeps in-flight phases speaking.
+func startProgress(ctx context.Context, env Env, quiet bool, clk clock.Clock, every time.Duration) (rollout.Progress, func()) {
 	if quiet {
-		return func(*result.Run) {}, func() {}
+		return nil, func() {}
 	}
 	rep := progress.New(env.Stderr, clk, every)
-	obs := &progress.Observer{R: rep, Phases: map[string][]progress.Phase{}}
-	for _, p := range ps {
-		for _, ph := range p.Spec.Phases {
-			obs.Phases[p.Metadata.Name] = append(obs.Phases[p.Metadata.Name], progress.Phase{Name: ph.Name, Soak: ph.Soak.Duration})
-		}
-	}
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		rep.Run(pctx)
 	}()
-	return obs.Observe, func() {
+	return rep, func() {
 		cancel()
 		<-done
 	}

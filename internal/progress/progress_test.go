@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/internal/clock"
-	"github.com/patchgate/patchgate/internal/result"
 )
 
 // TestLines drives a phase on synctest's fake clock: a start line, no
@@ -100,76 +99,4 @@ func TestKeyCannotBreakTheLine(t *testing.T) {
 	if s := k.String(); strings.ContainsAny(s, "\r\n") {
 		t.Fatalf("%q", s)
 	}
-}
-
-// TestObserver reads the engine's snapshots, in which a phase appears
-// when it ends: a running target's next phase is announced and kept alive
-// once a minute, then closed with its counts; a halted phase says nothing
-// was sent; a phase is closed once however many snapshots show it.
-func TestObserver(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var buf bytes.Buffer
-		rep := New(&buf, clock.Real{}, time.Minute)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go rep.Run(ctx)
-		o := &Observer{R: rep, Phases: map[string][]Phase{"web": {{Name: "staging", Soak: time.Hour}, {Name: "production"}}}}
-		start := time.Now()
-		wave := func(status result.Status, sent bool, n, ok, failed int) result.Wave {
-			w := result.Wave{Status: status, Counts: result.Counts{Targeted: n, Succeeded: ok, Failed: failed}}
-			if sent {
-				w.Commands = []result.Command{{Instances: n, Sent: true}}
-			}
-			return w
-		}
-		tgt := result.Target{AccountID: "111122223333", Region: "eu-west-1", Status: result.StatusRunning, StartedAt: start}
-		run := &result.Run{Policies: []result.Policy{{Name: "web", Targets: []result.Target{tgt}}}}
-		time.Sleep(30 * time.Second) // the first snapshot comes after some wave somewhere
-		o.Observe(run)
-		time.Sleep(2*time.Minute + 15*time.Second)
-		synctest.Wait()
-		run.Policies[0].Targets[0].Phases = []result.Phase{{Name: "staging", StartedAt: start, EndedAt: time.Now(), Status: result.StatusFailed,
-			Waves: []result.Wave{wave(result.StatusPassed, true, 4, 4, 0), wave(result.StatusFailed, true, 10, 7, 3), wave(result.StatusHalted, false, 20, 0, 0)}}}
-		o.Observe(run)
-		run.Policies[0].Targets[0].Phases = append(run.Policies[0].Targets[0].Phases, result.Phase{Name: "production", Status: result.StatusHalted})
-		run.Policies[0].Targets[0].Status = result.StatusFailed
-		o.Observe(run)
-		o.Observe(run)
-		time.Sleep(3 * time.Minute)
-		synctest.Wait()
-		want := "progress: web/staging 111122223333/eu-west-1: started\n" +
-			"progress: web/staging 111122223333/eu-west-1: in flight; 1m30s since the policy started in this account-region\n" +
-			"progress: web/staging 111122223333/eu-west-1: in flight; 2m30s since the policy started in this account-region\n" +
-			"progress: web/staging 111122223333/eu-west-1: failed after 2m45s: succeeded 11, failed 3 of 14 sent; 20 instances held back\n" +
-			"progress: web/production 111122223333/eu-west-1: halted, nothing sent\n"
-		if buf.String() != want {
-			t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
-		}
-	})
-}
-
-// TestObserverWaitsForSoakAndAccount: the next phase is not in flight
-// during the soak after the last one, nor before the target's account is
-// known (it is being connected).
-func TestObserverWaitsForSoakAndAccount(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var buf bytes.Buffer
-		o := &Observer{R: New(&buf, clock.Real{}, time.Minute), Phases: map[string][]Phase{"web": {{Name: "staging", Soak: time.Hour}, {Name: "production"}}}}
-		run := &result.Run{Policies: []result.Policy{{Name: "web", Targets: []result.Target{{Region: "eu-west-1", Status: result.StatusRunning, StartedAt: time.Now()}}}}}
-		o.Observe(run) // no account yet
-		tg := &run.Policies[0].Targets[0]
-		tg.AccountID = "111122223333"
-		time.Sleep(10 * time.Minute)
-		tg.Phases = []result.Phase{{Name: "staging", StartedAt: tg.StartedAt, EndedAt: time.Now(), Status: result.StatusPassed}}
-		o.Observe(run)
-		time.Sleep(30 * time.Minute)
-		o.Observe(run) // soaking
-		time.Sleep(31 * time.Minute)
-		o.Observe(run)
-		want := "progress: web/staging 111122223333/eu-west-1: passed, nothing sent\n" +
-			"progress: web/production 111122223333/eu-west-1: started\n"
-		if buf.String() != want {
-			t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
-		}
-	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/version"
@@ -101,6 +102,9 @@ type Options struct {
 	// default DefaultSendRate and DefaultSendBurst, a negative rate none.
 	SendRate  float64
 	SendBurst int
+	// Progress, when set, hears each phase start, each command sent, each
+	// poll's tallies and each phase's end, for live progress lines.
+	Progress Progress
 	// Store connects a policy's promotion store (spec.rings.store); Commit
 	// is the policy repository's commit, kept in each record.
 	Store  StoreConnect
@@ -126,10 +130,29 @@ func (o *Options) defaults() {
 	if o.CancelTimeout <= 0 {
 		o.CancelTimeout = 3 * time.Second
 	}
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
 	if o.LockTTL <= 0 {
 		o.LockTTL = 12 * time.Hour
 	}
 }
+
+// Progress hears what a run does as it does it.
+type Progress interface {
+	PhaseStarted(k progress.Key, instances, waves int)
+	Sent(k progress.Key, n int)
+	Polled(k progress.Key, succeeded, failed, inFlight int)
+	PhaseEnded(k progress.Key, status string, heldBack int)
+}
+
+// noProgress is the Progress of a run nobody watches.
+type noProgress struct{}
+
+func (noProgress) PhaseStarted(progress.Key, int, int)  {}
+func (noProgress) Sent(progress.Key, int)               {}
+func (noProgress) Polled(progress.Key, int, int, int)   {}
+func (noProgress) PhaseEnded(progress.Key, string, int) {}
 
 // Engine runs policies.
 type Engine struct {
@@ -298,6 +321,10 @@ type target struct {
 	typical time.Duration
 	// intentPut and unsettled follow the send intent (intent.go).
 	intentPut, unsettled bool
+	// key names the phase in flight for Progress; done tallies its ended
+	// waves.
+	key                progress.Key
+	doneOK, doneFailed int
 	// override are AWS-RunPatchBaseline parameters a promoted phase adds
 	// (InstallOverrideList or BaselineOverride); nil otherwise.
 	override map[string][]string
@@ -569,6 +596,7 @@ func (pr *policyRun) stopAt(slots []*slot, from int, status result.Status, code,
 				m = fmt.Sprintf("waits for phase %s, which is waiting: %s", pr.p.Spec.Phases[from].Name, msg)
 			}
 			s.res.Phases = append(s.res.Phases, result.Phase{Name: pr.p.Spec.Phases[i].Name, Status: status, Reasons: []result.Reason{{Code: code, Message: m}}})
+			pr.e.opt.Progress.PhaseEnded(progress.Key{Policy: pr.p.Metadata.Name, Phase: pr.p.Spec.Phases[i].Name, Account: s.res.AccountID, Region: s.region}, string(status), 0)
 		}
 		pr.publish(s)
 	}
@@ -728,7 +756,12 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	e := t.e
 	// rp is the named result so that the deferred EndedAt reaches the caller.
 	rp = result.Phase{Name: st.Name, Status: result.StatusRunning, StartedAt: e.opt.Clock.Now(), SuccessThreshold: st.SuccessThreshold.String()}
-	defer func() { rp.EndedAt = e.opt.Clock.Now() }()
+	t.key = progress.Key{Policy: t.plan.Policy, Phase: st.Name, Account: t.c.AccountID, Region: t.region}
+	t.doneOK, t.doneFailed = 0, 0
+	defer func() {
+		rp.EndedAt = e.opt.Clock.Now()
+		e.opt.Progress.PhaseEnded(t.key, string(rp.Status), progress.HeldBack(rp))
+	}()
 	settings := gate.SettingsOf(st)
 	ev := gate.Evidence{DryRun: e.opt.DryRun, VerifierConfigured: t.c.Verifier != nil}
 	decide := func(s gate.Settings) result.Phase {
@@ -824,6 +857,7 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	}
 
 	waves := splitWaves(online, st)
+	e.opt.Progress.PhaseStarted(t.key, len(online)+len(offline), len(waves))
 	var instances []result.Instance
 	for wi, wave := range waves {
 		if err := t.announceWave(ctx, ph, wi+1, wave); err != nil {
@@ -837,6 +871,8 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 			return decide(settings)
 		}
 		w, gw := t.runWave(ctx, st, wi+1, wave)
+		t.doneOK += w.Counts.Succeeded
+		t.doneFailed += w.Counts.Failed + w.Counts.TimedOut + w.Counts.Inconclusive
 		rp.Waves = append(rp.Waves, w)
 		ev.Waves = append(ev.Waves, gw)
 		instances = append(instances, w.Instances...)

@@ -238,6 +238,7 @@ func (r *waveRun) sendDue(ctx context.Context) {
 		}
 		c.req.Sent = true
 		c.req.CommandID = c.id
+		e.opt.Progress.Sent(t.key, len(c.ids))
 		c.req.ConsoleURL = ConsoleURL(t.region, c.id)
 		if c.sentAt.Before(r.since) {
 			r.since = c.sentAt.Add(-time.Minute)
@@ -279,6 +280,15 @@ func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 		}
 		errorsSoFar += c.errors
 	}
+	ok, failed, inFlight := t.doneOK, t.doneFailed, 0
+	for _, c := range r.chunks[:r.next] {
+		done := int(c.last.CompletedCount)
+		bad := int(c.last.ErrorCount + c.last.DeliveryTimedOutCount)
+		ok += max(done-bad, 0)
+		failed += bad
+		inFlight += max(len(c.ids)-done, 0)
+	}
+	t.e.opt.Progress.Polled(t.key, ok, failed, inFlight)
 	if r.pace.typical == 0 && !r.timed {
 		r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
 	}

@@ -43,7 +43,9 @@ func Rollout(f *awsapi.Factory, verifiers Verifiers) rollout.Connect {
 			return nil, err
 		}
 		cl := ssm.NewFromConfig(cfg)
-		c := &rollout.Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl, Patches: cl}
+		sh := SafetyFor(cfg, nil) // the engine sets the run's clock
+		c := &rollout.Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl, Patches: cl,
+			Backups: sh.Backups, Health: sh.Health, SecurityHub: sh.SecurityHub}
 		if verifiers != nil {
 			c.Verifier = verifiers(cfg)
 		}

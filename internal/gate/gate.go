@@ -58,6 +58,9 @@ type Evidence struct {
 	Failure *Failure
 	// Preflight: the phase was not sent because it could not pass.
 	Preflight *result.Reason
+	// Health: a health alarm was in ALARM before the phase, or entered it
+	// during the phase (verify.health).
+	Health *result.Reason
 	// Counts of every instance the phase targeted, sent or not.
 	Counts result.Counts
 	// Inconclusive instances: no final invocation status.
@@ -116,6 +119,9 @@ func Decide(ev Evidence, s Settings) (result.Status, []result.Reason) {
 	}
 	if ev.Preflight != nil {
 		return result.StatusFailed, []result.Reason{*ev.Preflight}
+	}
+	if ev.Health != nil {
+		return result.StatusFailed, []result.Reason{*ev.Health}
 	}
 	// A command that may have run unseen: instances may be patching that
 	// patchgate does not track, so no verdict either way is true.

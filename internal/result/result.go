@@ -242,10 +242,21 @@ type Wave struct {
 	EndedAt    time.Time `json:"endedAt,omitzero"`
 	Resumed    bool      `json:"resumed,omitempty"` // found by Comment from an earlier attempt of this run; not re-sent
 	Counts     Counts    `json:"counts"`
+	// Backups are the wave's snapshots taken before it was sent
+	// (install.backup), one per instance.
+	Backups []Backup `json:"backups,omitempty"`
 	// Commands are the SendCommand calls of the wave (SSM takes at most 50
 	// instance ids a call, so a large wave is several commands).
 	Commands  []Command  `json:"commands,omitempty"`
 	Instances []Instance `json:"instances"`
+}
+
+// Backup is one instance's snapshots before its wave.
+type Backup struct {
+	InstanceID string   `json:"instanceId"`
+	Snapshots  []string `json:"snapshots,omitempty"`
+	Reused     bool     `json:"reused,omitempty"` // taken by an earlier attempt of this run
+	Reason     string   `json:"reason,omitempty"` // why it is not ready: the instance was not patched
 }
 
 // Command is one SendCommand of a wave: sent, resumed or (dry run) planned.

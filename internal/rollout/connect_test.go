@@ -3,6 +3,13 @@ package rollout
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	shsdk "github.com/aws/aws-sdk-go-v2/service/securityhub"
+	"github.com/patchgate/patchgate/internal/backup"
+	"github.com/patchgate/patchgate/internal/health"
+	"github.com/patchgate/patchgate/internal/securityhub"
+
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -22,7 +29,9 @@ func testConnect(f *awsapi.Factory, evidenceClock clock.Clock) Connect {
 			return nil, err
 		}
 		cl := ssm.NewFromConfig(cfg)
-		c := &Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl, Patches: cl}
+		c := &Clients{AccountID: account, Commands: cl, Inventory: cl, Calendars: cl, Params: cl, Patches: cl,
+			Backups: &backup.Backups{EC2: ec2.NewFromConfig(cfg)}, Health: &health.Reader{CW: cloudwatch.NewFromConfig(cfg)},
+			SecurityHub: &securityhub.Exporter{Hub: shsdk.NewFromConfig(cfg)}}
 		if evidenceClock != nil {
 			c.Verifier = Evidence{V: &verify.Verifier{SSM: cl, Inspector: inspector2.NewFromConfig(cfg), Clock: evidenceClock}}
 		}

@@ -21,14 +21,17 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/uuid"
 
+	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/gate"
+	"github.com/patchgate/patchgate/internal/health"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/result"
+	"github.com/patchgate/patchgate/internal/securityhub"
 	"github.com/patchgate/patchgate/internal/version"
 )
 
@@ -42,6 +45,11 @@ type Clients struct {
 	// Patches reads an instance's installed patches, for the promotion
 	// record's patch set.
 	Patches promote.PatchesAPI
+	// Backups, Health and SecurityHub serve install.backup, verify.health
+	// and reporting.securityHub; nil where the run cannot reach them.
+	Backups     *backup.Backups
+	Health      *health.Reader
+	SecurityHub *securityhub.Exporter
 	// Verifier decides the evidence part of each gate; nil means the gate
 	// rests on invocation outcomes alone (and the report says so).
 	Verifier Verifier
@@ -321,6 +329,11 @@ type target struct {
 	typical time.Duration
 	// intentPut and unsettled follow the send intent (intent.go).
 	intentPut, unsettled bool
+	// healthBase is the phase's alarm reading before it began (nil
+	// without verify.health); held are instances of the next wave not
+	// patched because their backup failed.
+	healthBase *health.Reading
+	held       []result.Instance
 	// key names the phase in flight for Progress; done tallies its ended
 	// waves.
 	key                progress.Key
@@ -526,6 +539,10 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			s.res.Phases = append(s.res.Phases, rp)
 			pr.publish(s)
 		})
+		pr.each(here, func(s *slot) {
+			rp := &s.res.Phases[len(s.res.Phases)-1]
+			s.t.exportFindings(ctx, st, rp)
+		})
 		pr.record(ctx, here, st, dec, promo)
 		var blocked []string
 		passed := false
@@ -556,7 +573,7 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 		if soak := st.Soak; soak > 0 && passed && !e.opt.DryRun {
 			e.opt.Logger.Info("soaking before the next phase", "policy", p.Metadata.Name, "phase", ph.Name, "soak", soak)
 			soakStart := e.opt.Clock.Now()
-			err := e.opt.Clock.Sleep(ctx, soak)
+			err := pr.soak(ctx, here, st, soak)
 			// The published copies share these phases: a reader of
 			// OnProgress (the report file, the progress lines) holds e.mu.
 			e.mu.Lock()
@@ -577,6 +594,18 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			}
 			e.mu.Unlock()
 			if err != nil {
+				return
+			}
+			// An alarm during the soak failed the phase somewhere: the next
+			// phase starts nowhere.
+			var alarmed []string
+			for _, s := range here {
+				if last := s.res.Phases[len(s.res.Phases)-1]; last.Status == result.StatusFailed {
+					alarmed = append(alarmed, fmt.Sprintf("%s/%s: %s", s.res.AccountID, s.region, last.Reasons[0].Message))
+				}
+			}
+			if len(alarmed) > 0 {
+				pr.stopAt(slots, i+1, result.StatusHalted, "halted", fmt.Sprintf("not sent: phase %s failed during its soak in %s", ph.Name, strings.Join(alarmed, "; ")))
 				return
 			}
 		}
@@ -642,6 +671,13 @@ func (e *Engine) setupTarget(ctx context.Context, p *policy.Policy, plan *policy
 	}
 	res.AccountID = c.AccountID
 	log = log.With("account", c.AccountID)
+	// Backups and the health gate wait on the run's clock.
+	if c.Backups != nil && c.Backups.Clock == nil {
+		c.Backups.Clock = e.opt.Clock
+	}
+	if c.Health != nil && c.Health.Clock == nil {
+		c.Health.Clock = e.opt.Clock
+	}
 	t := &target{e: e, pol: p, plan: plan, region: region, c: c, res: res, log: log, started: res.StartedAt, inflight: map[string]bool{}}
 
 	if cals := p.Spec.Schedule; cals != nil && len(cals.ChangeCalendars) > 0 {
@@ -841,6 +877,18 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 		return decide(settings)
 	}
 
+	hb, breach, err := t.healthBefore(ctx, st)
+	if err != nil {
+		return stop(fmt.Errorf("health gate: %w", err), "health")
+	}
+	if breach != nil {
+		ev.DryRun = false
+		ev.Health = breach
+		rp.Counts = all
+		return decide(settings)
+	}
+	t.healthBase = hb
+
 	scope := Scope{Policy: t.pol, Phase: ph, Stage: st, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt}
 	if t.started.Before(scope.RunStarted) {
 		scope.RunStarted = t.started
@@ -870,7 +918,13 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 			}
 			return decide(settings)
 		}
-		w, gw := t.runWave(ctx, st, wi+1, wave)
+		ready, held, backups, err := t.backupWave(ctx, st, wi+1, wave)
+		if err != nil {
+			return stop(err, "backup")
+		}
+		t.held = held
+		w, gw := t.runWave(ctx, st, wi+1, ready)
+		w.Backups = backups
 		t.doneOK += w.Counts.Succeeded
 		t.doneFailed += w.Counts.Failed + w.Counts.TimedOut + w.Counts.Inconclusive
 		rp.Waves = append(rp.Waves, w)
@@ -880,9 +934,14 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 		if ctx.Err() != nil {
 			break
 		}
+		if hr, err := t.healthAfter(ctx, st, hb, fmt.Sprintf("after %s wave %d", st.Name, w.Index)); err != nil {
+			return stop(fmt.Errorf("health gate: %w", err), "health")
+		} else if hr != nil {
+			ev.Health = hr
+		}
 		// A wave that does not pass stops the phase: later waves exist to
-		// limit the blast radius.
-		if !e.opt.DryRun && w.Status != result.StatusPassed {
+		// limit the blast radius; so does an alarm.
+		if !e.opt.DryRun && (w.Status != result.StatusPassed || ev.Health != nil) {
 			for _, rest := range waves[wi+1:] {
 				hw := result.Wave{Index: len(rp.Waves) + 1, Share: rest.share, Status: result.StatusHalted}
 				for _, in := range rest.instances {

@@ -117,6 +117,10 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 	for k, v := range t.override {
 		r.params[k] = v
 	}
+	// Instances held back by a failed backup are the wave's too, and
+	// count against its threshold.
+	r.res.Instances = append(r.res.Instances, t.held...)
+	t.held = nil
 	chunkIDs := Chunks(sortedIDs(w.instances))
 	r.perChunk, r.inflight = concurrencyPlan(st.MaxConcurrency, len(chunkIDs))
 	for i, ids := range chunkIDs {

@@ -1,0 +1,210 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/patchgate/patchgate/internal/backup"
+	"github.com/patchgate/patchgate/internal/health"
+	"github.com/patchgate/patchgate/internal/hooks"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/result"
+	"github.com/patchgate/patchgate/internal/securityhub"
+)
+
+// healthBefore reads the phase's alarms before anything is sent: an alarm
+// already in ALARM (unless the policy allows it) or one that does not exist
+// refuses the phase. It returns the reading later checks compare with.
+func (t *target) healthBefore(ctx context.Context, st *policy.Stage) (*health.Reading, *result.Reason, error) {
+	if st.Health == nil || t.e.opt.DryRun {
+		return nil, nil, nil
+	}
+	if t.c.Health == nil {
+		return nil, nil, errors.New("the phase has a health gate (verify.health), but this run cannot read CloudWatch alarms")
+	}
+	rd, err := t.c.Health.Read(ctx, *st.Health)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := health.Start(*st.Health, st.Name, rd); err != nil {
+		return nil, &result.Reason{Code: "health-alarm", Message: "not sent: " + err.Error()}, nil
+	}
+	return &rd, nil, nil
+}
+
+// healthAfter checks the alarms after a wave: one that entered ALARM since
+// the phase began fails it, and nothing later is sent.
+func (t *target) healthAfter(ctx context.Context, st *policy.Stage, base *health.Reading, when string) (*result.Reason, error) {
+	if base == nil {
+		return nil, nil
+	}
+	_, err := t.c.Health.Check(ctx, *st.Health, *base, when)
+	var b *health.Breach
+	if errors.As(err, &b) {
+		return &result.Reason{Code: "health-alarm", Message: b.Error()}, nil
+	}
+	return nil, err
+}
+
+// backupWave snapshots the wave's instances before it is sent. An instance
+// whose backup is not ready is not patched: it is held back with the
+// reason, and counts against the success threshold.
+func (t *target) backupWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (waveSpec, []result.Instance, []result.Backup, error) {
+	bp := t.plan.Backup
+	if bp == nil || t.e.opt.DryRun {
+		return w, nil, nil, nil
+	}
+	if t.c.Backups == nil {
+		return w, nil, nil, errors.New("the policy asks for a backup before patching (install.backup), but this run cannot reach EC2")
+	}
+	targets := make([]backup.Target, len(w.instances))
+	for i, in := range w.instances {
+		targets[i] = backup.Target{Policy: t.plan.Policy, RunID: t.e.opt.RunID, Phase: st.Name, Wave: waveNo, InstanceID: in.ID}
+	}
+	rs, err := t.c.Backups.Wave(ctx, targets, *bp)
+	if err != nil {
+		return w, nil, nil, fmt.Errorf("backing up wave %d: %w", waveNo, err)
+	}
+	ready := waveSpec{share: w.share}
+	var held []result.Instance
+	var rows []result.Backup
+	for i, r := range rs {
+		in := w.instances[i]
+		b := result.Backup{InstanceID: r.InstanceID, Reused: r.Reused, Reason: r.Reason}
+		for _, s := range r.Snapshots {
+			b.Snapshots = append(b.Snapshots, s.ID)
+		}
+		rows = append(rows, b)
+		if r.Ready() {
+			ready.instances = append(ready.instances, in)
+			continue
+		}
+		held = append(held, result.Instance{ID: in.ID, Name: in.Name, Platform: in.Platform, Outcome: result.OutcomeCancelled,
+			Error: "not patched: its backup failed: " + r.Reason})
+	}
+	return ready, held, rows, nil
+}
+
+// hookReason names the hook that failed an instance, when one did.
+func hookReason(h *policy.Hooks, r *result.Instance, plugins []hooks.Plugin, output string) {
+	if reason, ok := hooks.FailureReason(h, plugins, output); ok {
+		r.Error = reason
+	}
+}
+
+// exportFindings sends the phase's failed and non-compliant instances and
+// its remaining fixable CVEs at or above the threshold to Security Hub.
+func (t *target) exportFindings(ctx context.Context, st *policy.Stage, rp *result.Phase) {
+	if !t.plan.Notify.SecurityHub || t.e.opt.DryRun || t.c.SecurityHub == nil {
+		return
+	}
+	var items []securityhub.Item
+	for _, w := range rp.Waves {
+		for _, in := range w.Instances {
+			switch in.Outcome {
+			case result.OutcomeFailed, result.OutcomeTimedOut, result.OutcomeInconclusive:
+				items = append(items, securityhub.Item{Kind: securityhub.KindInstance, InstanceID: in.ID, Severity: "HIGH", Reason: "patch install " + string(in.Outcome) + ": " + in.Error})
+			}
+		}
+	}
+	if v := rp.Verification; v != nil {
+		if c := v.Compliance; c != nil {
+			for _, nc := range c.NonCompliant {
+				items = append(items, securityhub.Item{Kind: securityhub.KindInstance, InstanceID: nc.InstanceID, Severity: "MEDIUM", Reason: nc.Reason})
+			}
+		}
+		if in := v.Inspector; in != nil {
+			for _, f := range append(append([]result.Finding(nil), in.Remaining...), in.New...) {
+				if f.FixAvailable && st.Inspector.Enabled && atLeast(f.Severity, st.Inspector.FailOnSeverity) {
+					items = append(items, securityhub.Item{Kind: securityhub.KindCVE, InstanceID: f.InstanceID, CVE: f.CVE, Package: f.Package, Severity: asff(f.Severity), Reason: f.CVE + " is still open"})
+				}
+			}
+		}
+	}
+	res, err := t.c.SecurityHub.Export(ctx, securityhub.Export{Policy: t.plan.Policy, Account: t.c.AccountID, Region: t.region, Phase: st.Name,
+		RunURL: t.e.opt.RunURL, At: t.e.opt.Clock.Now(), Items: items})
+	var why *result.Reason
+	switch {
+	case err != nil:
+		why = &result.Reason{Code: "security-hub", Message: "findings not exported to Security Hub: " + err.Error()}
+	case len(res.Failed) > 0:
+		why = &result.Reason{Code: "security-hub", Message: fmt.Sprintf("Security Hub refused %d findings, e.g. %s", len(res.Failed), res.Failed[0])}
+	}
+	if why != nil {
+		t.e.mu.Lock()
+		rp.Reasons = append(rp.Reasons, *why)
+		t.e.mu.Unlock()
+	}
+}
+
+var severityRank = map[string]int{"INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
+
+func atLeast(sev, threshold string) bool {
+	return severityRank[sev] >= severityRank[threshold] && severityRank[sev] > 0
+}
+
+// asff maps Inspector's severity onto an ASFF label (UNTRIAGED has none).
+func asff(sev string) string {
+	if severityRank[sev] == 0 {
+		return "INFORMATIONAL"
+	}
+	return sev
+}
+
+// soak waits out a phase's soak before the next phase. With a health gate
+// it watches the alarms of every account-region where the phase passed,
+// on the gate's interval: an alarm entering ALARM fails that phase there
+// (and so halts the next phase everywhere) and ends the soak. A
+// cancellation is returned as an error.
+func (pr *policyRun) soak(ctx context.Context, here []*slot, st *policy.Stage, d time.Duration) error {
+	if st.Health == nil {
+		return pr.e.opt.Clock.Sleep(ctx, d)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	var breaches []func()
+	var wg sync.WaitGroup
+	for _, s := range here {
+		if s.t == nil || s.t.healthBase == nil || s.res.Phases[len(s.res.Phases)-1].Status != result.StatusPassed {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.t.c.Health.Soak(sctx, *st.Health, *s.t.healthBase, st.Name, d)
+			if err == nil || ctx.Err() != nil || sctx.Err() != nil && !isBreach(err) {
+				return
+			}
+			code, msg := "health", "health gate: "+err.Error()
+			if isBreach(err) {
+				code, msg = "health-alarm", err.Error()
+			}
+			mu.Lock()
+			breaches = append(breaches, func() {
+				last := &s.res.Phases[len(s.res.Phases)-1]
+				fail(last, result.StatusFailed, code, msg)
+			})
+			mu.Unlock()
+			stop() // the phase failed somewhere: the next one will not start
+		}()
+	}
+	wg.Wait()
+	if len(breaches) > 0 {
+		pr.locked(func() {
+			for _, b := range breaches {
+				b()
+			}
+		})
+		return nil
+	}
+	return ctx.Err()
+}
+
+func isBreach(err error) bool {
+	var b *health.Breach
+	return errors.As(err, &b)
+}

@@ -1,0 +1,139 @@
+package rollout
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// safePlace is onePlace with a backup before each wave, a health gate on
+// staging and a six-hour soak.
+func safePlace() string {
+	src := strings.Replace(onePlace, "install: {executionTimeout: 24h}", "install: {executionTimeout: 24h, backup: {mode: snapshot, retainDays: 14}}", 1)
+	return strings.Replace(src, "      WAVES\n      verify: {compliance: false}\n", "      soak: 6h\n      verify: {compliance: false, health: {alarms: [web-5xx]}}\n", 1)
+}
+
+func safeScenario(alarmAfter time.Duration, snapshotFails bool) *awssim.Scenario {
+	sc := groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
+		awssim.Group{Count: 1, Name: "nobackup", Tags: map[string]string{"Environment": "staging"}, SnapshotFails: snapshotFails},
+		awssim.Group{Count: 5, Name: "prd", Tags: map[string]string{"Environment": "production"}})
+	alarm := awssim.AlarmSpec{Account: "111122223333", Region: "us-east-1", Name: "web-5xx"}
+	if alarmAfter > 0 {
+		alarm.Changes = []awssim.AlarmChange{{After: alarmAfter, State: "ALARM", Reason: "Threshold Crossed: 5xx rate 7% > 1%"}}
+	}
+	sc.Alarms = []awssim.AlarmSpec{alarm}
+	return sc
+}
+
+// TestAlarmDuringSoakStopsProduction: an alarm entering ALARM during
+// staging's soak fails staging with the alarm's name and reason, and
+// production is sent nowhere.
+func TestAlarmDuringSoakStopsProduction(t *testing.T) {
+	synctest.Test(t, testAlarmDuringSoakStopsProduction)
+}
+
+func testAlarmDuringSoakStopsProduction(t *testing.T) {
+	h := newHarness(t, safeScenario(2*time.Hour, false))
+	r := h.run(context.Background(), mustPolicy(t, safePlace()))
+	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+	if stg.Status != result.StatusFailed || stg.Reasons[0].Code != "health-alarm" || !strings.Contains(stg.Reasons[0].Message, "web-5xx") ||
+		!strings.Contains(stg.Reasons[0].Message, "5xx rate") {
+		t.Fatalf("staging %s %+v", stg.Status, stg.Reasons)
+	}
+	if n := sendsFor(h.sim, "production"); n != 0 {
+		t.Fatalf("%d production sends after an alarm in staging's soak", n)
+	}
+	if prd := phaseOf(t, r, "111122223333", "us-east-1", "production"); prd.Status != result.StatusHalted {
+		t.Fatalf("production %s", prd.Status)
+	}
+	// Without the alarm the same run passes: the gate is what stopped it.
+	h2 := newHarness(t, safeScenario(0, false))
+	if r2 := h2.run(context.Background(), mustPolicy(t, safePlace())); r2.Status != result.StatusPassed || sendsFor(h2.sim, "production") == 0 {
+		t.Fatalf("without the alarm: %s (%s)", r2.Status, r2.Summary)
+	}
+}
+
+// TestAlarmAlreadyFiringRefusesThePhase: an alarm in ALARM before the phase
+// refuses it before anything is sent.
+func TestAlarmAlreadyFiringRefusesThePhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := safeScenario(0, false)
+		sc.Alarms[0].State, sc.Alarms[0].Reason = "ALARM", "already breaching"
+		h := newHarness(t, sc)
+		r := h.run(context.Background(), mustPolicy(t, safePlace()))
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		if stg.Status != result.StatusFailed || stg.Reasons[0].Code != "health-alarm" || len(h.sim.Sends()) != 0 {
+			t.Fatalf("staging %s %+v, %d sends", stg.Status, stg.Reasons, len(h.sim.Sends()))
+		}
+	})
+}
+
+// TestSnapshotFailureKeepsTheInstanceUnpatched: an instance whose backup
+// failed is never sent a command, is held back with the reason and
+// counts against the threshold; the others are backed up and patched.
+func TestSnapshotFailureKeepsTheInstanceUnpatched(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, safeScenario(0, true))
+		// waitFor: completed, so a snapshot that ends in error is known
+		// before the wave is sent (pending would only report it).
+		r := h.run(context.Background(), mustPolicy(t, strings.Replace(safePlace(), "retainDays: 14}", "retainDays: 14, waitFor: completed}", 1)))
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		var held string
+		for _, w := range stg.Waves {
+			for _, in := range w.Instances {
+				if strings.HasPrefix(in.Error, "not patched: its backup failed") {
+					held = in.ID
+				}
+			}
+		}
+		if held == "" {
+			t.Fatalf("no instance held back: %+v", stg.Waves)
+		}
+		for _, s := range h.sim.Sends() {
+			for _, id := range s.InstanceIDs {
+				if id == held {
+					t.Fatalf("%s was sent a command though its backup failed", id)
+				}
+			}
+		}
+		// 4 of 5 is 80%, below staging's 90%: the held instance counts.
+		if stg.Status != result.StatusFailed || stg.Counts.Succeeded != 4 || stg.Reasons[0].Code != "success-threshold" {
+			t.Fatalf("staging %s %+v %+v", stg.Status, stg.Counts, stg.Reasons)
+		}
+		snaps := 0
+		for _, w := range stg.Waves {
+			for _, b := range w.Backups {
+				snaps += len(b.Snapshots)
+			}
+		}
+		if snaps == 0 {
+			t.Fatal("the snapshots taken are not in the result")
+		}
+	})
+}
+
+// TestSecurityHubExportAfterThePhase: with reporting.securityHub, each
+// failed instance is a Security Hub finding after the phase; a rerun of
+// the same run updates them instead of adding more.
+func TestSecurityHubExportAfterThePhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := groups(awssim.Group{Count: 18, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
+			awssim.Group{Count: 2, Name: "bad", Tags: map[string]string{"Environment": "staging"}, Behavior: "fail"},
+			awssim.Group{Count: 3, Name: "prd", Tags: map[string]string{"Environment": "production"}})
+		h := newHarness(t, sc)
+		src := strings.Replace(onePlace, "  regions: [us-east-1]\n", "  regions: [us-east-1]\n  reporting: {securityHub: true}\n", 1)
+		src = strings.Replace(src, "WAVES", "", 1)
+		for run := 1; run <= 2; run++ {
+			h.run(context.Background(), mustPolicy(t, src))
+			got, _ := h.sim.SecurityHubFindings()
+			if len(got) != 2 {
+				t.Fatalf("run %d: %d findings, want one per failed instance (2)", run, len(got))
+			}
+		}
+	})
+}

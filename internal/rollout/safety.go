@@ -9,7 +9,6 @@ import (
 
 	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/health"
-	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/securityhub"
@@ -86,13 +85,6 @@ func (t *target) backupWave(ctx context.Context, st *policy.Stage, waveNo int, w
 			Error: "not patched: its backup failed: " + r.Reason})
 	}
 	return ready, held, rows, nil
-}
-
-// hookReason names the hook that failed an instance, when one did.
-func hookReason(h *policy.Hooks, r *result.Instance, plugins []hooks.Plugin, output string) {
-	if reason, ok := hooks.FailureReason(h, plugins, output); ok {
-		r.Error = reason
-	}
 }
 
 // exportFindings sends the phase's failed and non-compliant instances and

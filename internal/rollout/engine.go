@@ -207,10 +207,18 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 			continue
 		}
 		plan, err := policy.Compile(p)
+		if err == nil && plan.Hooks != nil {
+			// Patching without the hooks a policy asks for (draining a node
+			// first, say) would be worse than not patching.
+			err = fmt.Errorf("%s: install.hooks is not run by this version of patchgate yet; remove it to patch without hooks", p.Source.File)
+		}
 		if err != nil {
 			rp.Status, rp.Reason = result.StatusError, err.Error()
 			e.run.Policies = append(e.run.Policies, rp)
 			continue
+		}
+		if plan.Notify.SNSTopic != "" {
+			e.run.Errors = append(e.run.Errors, fmt.Sprintf("%s: reporting.sns is not sent by this version of patchgate yet; the report is the record of this run", p.Metadata.Name))
 		}
 		if e.opt.DryRun {
 			rp.Plan = plan

@@ -137,3 +137,16 @@ func TestSecurityHubExportAfterThePhase(t *testing.T) {
 		}
 	})
 }
+
+// TestHooksAreRefusedUntilRunHonoursThem: a policy that asks for hooks is
+// never patched without them.
+func TestHooksAreRefusedUntilRunHonoursThem(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, safeScenario(0, false))
+		src := strings.Replace(onePlace, "install: {executionTimeout: 24h}", "install: {executionTimeout: 24h, hooks: {preInstall: Acme-Drain}}", 1)
+		r := h.run(context.Background(), mustPolicy(t, strings.Replace(src, "WAVES", "", 1)))
+		if r.Status != result.StatusError || len(h.sim.Sends()) != 0 || !strings.Contains(r.Policies[0].Reason, "install.hooks") {
+			t.Fatalf("%s, %d sends: %s", r.Status, len(h.sim.Sends()), r.Policies[0].Reason)
+		}
+	})
+}

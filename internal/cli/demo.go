@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,5 +226,101 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 			fmt.Fprintln(env.Stdout, "As intended: the failing staging instance in one account-region kept production unpatched in all four.")
 		}
 	}
+	if code := demoRings(ctx, env, o, clk, log); code != ExitOK {
+		return code
+	}
 	return exitcode.ForStatus(r.Status)
+}
+
+// demoRings is the demo's second act: a staging account gating two
+// production accounts across two runs three days apart, production
+// installing exactly what staging installed.
+func demoRings(ctx context.Context, env Env, o *demoOpts, clk *clock.Scaled, log *slog.Logger) int {
+	set, err := policy.Load(patchgate.ExamplePolicies, "policies/rings")
+	if err != nil || len(set.Policies) == 0 {
+		fmt.Fprintf(env.Stderr, "patchgate demo: the built-in rings example: %v\n", err)
+		return ExitUsage
+	}
+	p := set.Policies[0]
+	st := p.Spec.Rings.Store
+	sc := &awssim.Scenario{Accounts: []string{"111122223333", "444455556666", "777788889999", st.Account}, PatchDuration: 30 * time.Minute,
+		Buckets: []awssim.Bucket{{Name: st.Bucket, Account: st.Account, Region: st.Region}}}
+	for _, g := range []struct {
+		acct, name string
+		n          int
+	}{{"111122223333", "stg", 4}, {"444455556666", "prda", 12}, {"777788889999", "prdb", 12}} {
+		for _, region := range p.Spec.Regions {
+			sc.Groups = append(sc.Groups, awssim.Group{Account: g.acct, Region: region, Count: g.n, Name: g.name, Platform: "Amazon Linux",
+				Tags: map[string]string{"App": "payments"}, Missing: 5})
+		}
+	}
+	sim := awssim.New(sc, clk)
+	listen := env.simNet
+	if listen == nil {
+		listen = loopback
+	}
+	ln, httpClient, err := listen()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "patchgate demo: serving the simulator: %v\n", err)
+		return ExitUsage
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	extra := []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "demo", ""))}
+	if httpClient != nil {
+		extra = append(extra, config.WithHTTPClient(httpClient))
+	}
+	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: "http://" + ln.Addr().String(), RetryMaxBackoff: 50 * time.Millisecond, Extra: extra})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "patchgate demo: %v\n", err)
+		return ExitUsage
+	}
+	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-demo"}
+	opt := rollout.Options{ForceWindow: true, Parallel: 8, Clock: clk, Logger: log,
+		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clk)), Store: awsconnect.Store(factory)}
+	sends := func(accounts ...string) int {
+		n := 0
+		for _, s := range sim.Sends() {
+			if slices.Contains(accounts, s.Account) {
+				n++
+			}
+		}
+		return n
+	}
+	fmt.Fprintf(env.Stdout, "\n== 6. rings across runs: %s (staging in 111122223333 gates production in 444455556666 and 777788889999)\n", p.Metadata.Name)
+	opt.RunID = "rings-1"
+	r1 := rollout.New(opt).Run(ctx, []*policy.Policy{p})
+	n1 := sends("111122223333")
+	fmt.Fprintf(env.Stdout, "run 1: %s. Staging sent %d %s; production %d.\n", r1.Status, n1, plural(n1, "command", "commands"), sends("444455556666", "777788889999"))
+	for _, t := range r1.Policies[0].Targets {
+		for _, ph := range t.Phases {
+			if ph.Name == "production" && len(ph.Reasons) > 0 {
+				fmt.Fprintf(env.Stdout, "  production %s/%s: %s\n", t.AccountID, t.Region, ph.Reasons[0].Message)
+				break
+			}
+		}
+	}
+	sim.ReleasePatches(clk.Now().Add(6*time.Hour), "", 3)
+	clk.Advance(73 * time.Hour)
+	fmt.Fprintln(env.Stdout, "... three days pass; the vendors release 3 more patches meanwhile ...")
+	before := sends("444455556666", "777788889999")
+	opt.RunID = "rings-2"
+	r2 := rollout.New(opt).Run(ctx, []*policy.Policy{p})
+	fmt.Fprintf(env.Stdout, "run 2: %s. Production sent %d commands.\n", r2.Status, sends("444455556666", "777788889999")-before)
+	for _, t := range r2.Policies[0].Targets {
+		for _, ph := range t.Phases {
+			if ph.Name == "production" && ph.Promotion != nil {
+				pr := ph.Promotion
+				fmt.Fprintf(env.Stdout, "  production %s/%s: %s, promoted from %s of run %s (%s); %d patches replayed with %s, exact: %v\n",
+					t.AccountID, t.Region, ph.Status, pr.From, pr.SourceRun, pr.SourceTime.UTC().Format(time.RFC3339), pr.Patches, pr.Mechanism, pr.Exact)
+			}
+		}
+	}
+	if r1.Status != result.StatusWaiting || r2.Status != result.StatusPassed {
+		fmt.Fprintf(env.Stderr, "patchgate demo: the rings act did not go as intended (run 1 %s, run 2 %s)\n", r1.Status, r2.Status)
+		return exitcode.Failed
+	}
+	fmt.Fprintln(env.Stdout, "As intended: production waited for staging's record to age, then installed exactly staging's patch set; the patches released since were not installed.")
+	return ExitOK
 }

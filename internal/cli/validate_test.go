@@ -153,7 +153,8 @@ func testDemo(t *testing.T) {
 		return n, n.HTTPClient(0), nil
 	}}
 	code, out, _ := runEnv(t, "../..", inMemory, "demo")
-	if code != 0 || !strings.Contains(out, "policy web-fleet: passed") || !strings.Contains(out, "CVE fixed") {
+	if code != 0 || !strings.Contains(out, "policy web-fleet: passed") || !strings.Contains(out, "run 1: waiting.") ||
+		!strings.Contains(out, "5 patches replayed with InstallOverrideList, exact: true") || !strings.Contains(out, "production waited for staging's record to age") || !strings.Contains(out, "CVE fixed") {
 		t.Fatalf("demo exit %d:\n%s", code, out)
 	}
 	// The plan and sync steps: targets resolved, six baselines created (web

@@ -65,5 +65,13 @@ func (s *Scaled) Sleep(ctx context.Context, d time.Duration) error {
 	return Real{}.Sleep(ctx, time.Duration(float64(d)/s.factor))
 }
 
+// Advance moves the clock d ahead at once: days passing between two runs
+// of a demo.
+func (s *Scaled) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.start = s.start.Add(d)
+}
+
 // Factor is how many clock seconds pass per wall second.
 func (s *Scaled) Factor() float64 { return s.factor }

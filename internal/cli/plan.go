@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/awsconnect"
@@ -154,7 +155,9 @@ func resolvePlan(ctx context.Context, env Env, o *planOpts, p *plan.Plan, head *
 		fmt.Fprintf(env.Stderr, "patchgate plan: %v\n", err)
 		return ExitUsage
 	}
-	p.Resolve(ctx, head, awsconnect.Plan(&awsapi.Factory{Base: cfg, SessionName: session, Masker: o.aws.masker(masker)}), o.all, o.parallel)
+	factory := &awsapi.Factory{Base: cfg, SessionName: session, Masker: o.aws.masker(masker)}
+	p.Resolve(ctx, head, awsconnect.Plan(factory), o.all, o.parallel)
+	p.ResolveRings(ctx, head, plan.StoreConnect(awsconnect.Store(factory)), time.Now())
 	return ExitOK
 }
 

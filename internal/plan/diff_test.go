@@ -411,3 +411,21 @@ func TestRingRisks(t *testing.T) {
 		t.Fatalf("raising minAge is no risk: %+v", d[0].Risks)
 	}
 }
+
+// TestRingsInThePlan: the plan lists each phase's scope and promotion.
+func TestRingsInThePlan(t *testing.T) {
+	data, err := os.ReadFile("../../policies/rings/payments-rings.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, probs := policy.Parse("payments-rings.yaml", data)
+	if len(probs) > 0 {
+		t.Fatal(probs.Error())
+	}
+	pl := plan.New("main", "", nil, &policy.Set{Policies: []*policy.Policy{p}})
+	rs := pl.Policies[0].Rings
+	if len(rs) != 2 || rs[0].Phase != "staging" || strings.Join(rs[0].Accounts, ",") != "111122223333" || rs[0].From != "" ||
+		strings.Join(rs[1].Accounts, ",") != "444455556666,777788889999" || rs[1].From != "staging" || rs[1].MinAge != "72h" || !rs[1].Replay || rs[1].Checked {
+		t.Fatalf("rings %+v", rs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"golang.org/x/sync/errgroup"
@@ -12,6 +13,7 @@ import (
 	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/verify"
 )
 
@@ -36,7 +38,10 @@ type PolicyPlan struct {
 	// object `run --dry-run --format json` shows); nil when removed.
 	Rollout *policy.Rollout `json:"rollout,omitempty"`
 	Targets []Target        `json:"targets,omitempty"`
-	Drift   []Drift         `json:"drift,omitempty"`
+	// Rings are the head policy's phases with their scope and, for a
+	// promoted phase, its promotion state (read from the store with --aws).
+	Rings []RingPhase `json:"rings,omitempty"`
+	Drift []Drift     `json:"drift,omitempty"`
 }
 
 // Target is one phase in one account and region, as it stands today.
@@ -124,7 +129,7 @@ func New(baseRef, baseSHA string, base, head *policy.Set) *Plan {
 		}
 	}
 	for _, d := range markInvalid(Diff(bp, head.Policies), head) {
-		p.Policies = append(p.Policies, PolicyPlan{PolicyDiff: d, Rollout: compiled[d.Name]})
+		p.Policies = append(p.Policies, PolicyPlan{PolicyDiff: d, Rollout: compiled[d.Name], Rings: ringsOf(compiled[d.Name])})
 	}
 	return p
 }
@@ -322,4 +327,83 @@ func (p *Plan) Summary() string {
 		s += fmt.Sprintf("; %d problem(s) in the policies", len(p.Problems))
 	}
 	return s
+}
+
+// RingPhase is one phase of a policy as a ring: where it runs and, when it
+// is promoted from an earlier phase, whether it may run now.
+type RingPhase struct {
+	Phase    string   `json:"phase"`
+	Accounts []string `json:"accounts"`
+	Regions  []string `json:"regions"`
+	// From, MinAge, MaxAge and Replay: the promotion; empty without one.
+	From   string `json:"from,omitempty"`
+	MinAge string `json:"minAge,omitempty"`
+	MaxAge string `json:"maxAge,omitempty"`
+	Replay bool   `json:"replay,omitempty"`
+	// Checked: the store was read; then State says what it holds.
+	Checked    bool      `json:"checked,omitempty"`
+	Eligible   bool      `json:"eligible,omitempty"`
+	State      string    `json:"state,omitempty"`
+	EligibleAt time.Time `json:"eligibleAt,omitzero"`
+	SourceRun  string    `json:"sourceRun,omitempty"`
+	SourceURL  string    `json:"sourceUrl,omitempty"`
+}
+
+func ringsOf(r *policy.Rollout) []RingPhase {
+	if r == nil {
+		return nil
+	}
+	var out []RingPhase
+	for _, st := range r.Stages {
+		rp := RingPhase{Phase: st.Name, Regions: st.Regions}
+		for _, a := range st.Accounts {
+			rp.Accounts = append(rp.Accounts, a.ID)
+		}
+		if pr := st.Promotion; pr != nil {
+			rp.From, rp.MinAge, rp.MaxAge, rp.Replay = pr.From, pr.MinAgeTxt, pr.MaxAgeTxt, pr.Replay
+		}
+		out = append(out, rp)
+	}
+	return out
+}
+
+// StoreConnect reaches a policy's promotion store.
+type StoreConnect func(ctx context.Context, rs *policy.RingStore) (*promote.Store, error)
+
+// ResolveRings reads, for every promoted phase of the head policies, whether
+// it may run now and why, from the policy's promotion store (read-only).
+func (p *Plan) ResolveRings(ctx context.Context, head *policy.Set, stores StoreConnect, now time.Time) {
+	byName := map[string]*policy.Policy{}
+	for _, hp := range head.Policies {
+		byName[hp.Metadata.Name] = hp
+	}
+	for i := range p.Policies {
+		pp := &p.Policies[i]
+		hp, r := byName[pp.Name], pp.Rollout
+		if hp == nil || r == nil || r.Rings == nil || r.Rings.Store == nil {
+			continue
+		}
+		st, err := stores(ctx, r.Rings.Store)
+		for j := range pp.Rings {
+			ring := &pp.Rings[j]
+			stage := r.Stage(ring.Phase)
+			if ring.From == "" || stage == nil {
+				continue
+			}
+			ring.Checked = true
+			if err != nil {
+				ring.State = "the promotion store could not be reached: " + err.Error()
+				continue
+			}
+			d, derr := st.Decide(ctx, hp, stage, now)
+			if derr != nil {
+				ring.State = derr.Error()
+				continue
+			}
+			ring.Eligible, ring.State, ring.EligibleAt = d.Eligible, d.Reason, d.EligibleAt
+			if d.Source != nil {
+				ring.SourceRun, ring.SourceURL = d.Source.RunID, d.Source.RunURL
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -78,6 +79,24 @@ func TestPromotionIsShown(t *testing.T) {
 	out := report.Run(r, report.Summary)
 	for _, want := range []string{"promoted from staging of run [1](https://github.com/acme/infra/actions/runs/1) (2026-11-22 04:00 UTC, exactly its 7 patches, with InstallOverrideList)",
 		"promotion record `patchgate/records/payments/production/abc/0000000001.json`"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}
+
+// TestPlanShowsRings: the plan comment says each ring's scope and whether a
+// promoted phase may run, and from when.
+func TestPlanShowsRings(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 40, 0, 0, time.UTC)
+	p := &plan.Plan{Base: "main", Policies: []plan.PolicyPlan{{PolicyDiff: plan.PolicyDiff{Name: "payments", Status: plan.Changed,
+		Changes: []plan.FieldChange{{Field: "production: minAge", From: "96h", To: "72h"}}},
+		Rings: []plan.RingPhase{{Phase: "staging", Accounts: []string{"111122223333"}, Regions: []string{"us-east-1"}},
+			{Phase: "production", Accounts: []string{"444455556666"}, Regions: []string{"us-east-1"}, From: "staging", MinAge: "72h", MaxAge: "336h", Replay: true,
+				Checked: true, State: "no record of the source phase", EligibleAt: at}}}}}
+	out := report.Plan(p, report.Comment, "")
+	for _, want := range []string{"Rings:", "staging in 111122223333 (us-east-1)",
+		"production in 444455556666 (us-east-1): promoted from staging passed 72h to 336h ago, replaying its patch set; waits: no record of the source phase; eligible from 2026-12-03 09:40 UTC"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}

@@ -106,6 +106,12 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 					}
 					b.WriteString("- " + cell(c.String(), 300) + "\n")
 				}
+				if hasRings(pp.Rings) {
+					b.WriteString("\nRings:\n")
+					for _, r := range pp.Rings {
+						b.WriteString("- " + ringLine(r) + "\n")
+					}
+				}
 				if len(pp.Targets) > 0 {
 					b.WriteString("\n")
 					tb := newTable(&b, "phase", "account/region", "instances", "online", "offline", "compliant", "no patch state", "other patch group", "open findings", "platforms")
@@ -245,4 +251,41 @@ func shortSHA(s string) string {
 		return s[:7]
 	}
 	return s
+}
+
+// hasRings: the policy has rings worth showing (a promotion, or a phase
+// with its own scope); a v1 policy shows none.
+func hasRings(rs []plan.RingPhase) bool {
+	for i, r := range rs {
+		if r.From != "" || i > 0 && (strings.Join(r.Accounts, ",") != strings.Join(rs[0].Accounts, ",") || strings.Join(r.Regions, ",") != strings.Join(rs[0].Regions, ",")) {
+			return true
+		}
+	}
+	return false
+}
+
+// ringLine says where a phase runs and whether it may run now.
+func ringLine(r plan.RingPhase) string {
+	accts := strings.Join(r.Accounts, ", ")
+	if accts == "" {
+		accts = "the credentials' account"
+	}
+	line := fmt.Sprintf("%s in %s (%s)", cell(r.Phase, 40), cell(accts, 200), cell(strings.Join(r.Regions, ", "), 200))
+	if r.From == "" {
+		return line
+	}
+	replay := "replaying its patch set"
+	if !r.Replay {
+		replay = "without replay"
+	}
+	line += fmt.Sprintf(": promoted from %s passed %s to %s ago, %s", cell(r.From, 40), cell(r.MinAge, 20), cell(r.MaxAge, 20), replay)
+	switch {
+	case !r.Checked:
+		return line + "; promotion state not read (plan --aws reads the store)"
+	case r.Eligible:
+		return line + "; **eligible now**: " + cell(r.State, 300)
+	case !r.EligibleAt.IsZero():
+		return line + "; waits: " + cell(r.State, 300) + "; eligible from " + r.EligibleAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return line + "; waits: " + cell(r.State, 300)
 }

@@ -213,3 +213,29 @@ func TestRingsStoreDeniedSendsNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestIndependentTargetsOptOut: only the policy's explicit
+// independentTargets lets an account-region move on while staging failed
+// in another.
+func TestIndependentTargetsOptOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := scenario(fleet{staging: 2, production: 4})
+		for i, g := range sc.Groups {
+			if g.Account == "444455556666" && g.Region == "eu-west-1" && g.Name == "stg" {
+				sc.Groups[i].Behavior = "fail"
+			}
+		}
+		h := newHarness(t, sc)
+		src := strings.Replace(testPolicy, "  regions: [us-east-1, eu-west-1]\n", "  regions: [us-east-1, eu-west-1]\n  rings: {independentTargets: true}\n", 1)
+		r := h.run(context.Background(), mustPolicy(t, src))
+		if got := phaseOf(t, r, "444455556666", "eu-west-1", "production"); got.Status != result.StatusHalted {
+			t.Fatalf("production where staging failed: %s", got.Status)
+		}
+		if got := phaseOf(t, r, "111122223333", "us-east-1", "production"); got.Status != result.StatusPassed {
+			t.Fatalf("production elsewhere: %s %+v", got.Status, got.Reasons)
+		}
+		if n := sendsFor(h.sim, "production"); n != 9 {
+			t.Fatalf("production sends %d, want 3 waves in each of the 3 other account-regions", n)
+		}
+	})
+}

@@ -468,7 +468,9 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		var wg sync.WaitGroup
 		for _, s := range slots {
 			wg.Add(1)
-			go func() { defer wg.Done(); pr.phases(ctx, []*slot{s}) }()
+			// Each account-region proves its own rings: its own run state.
+			own := *pr
+			go func() { defer wg.Done(); own.phases(ctx, []*slot{s}) }()
 		}
 		wg.Wait()
 		return

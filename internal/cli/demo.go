@@ -104,28 +104,12 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 
 	clk := clock.NewScaled(time.Now().UTC().Truncate(time.Second), o.scale)
 	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{FailStaging: o.failStaging}), clk)
-	listen := env.simNet
-	if listen == nil {
-		listen = loopback
-	}
-	ln, httpClient, err := listen()
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "patchgate demo: serving the simulator: %v\n", err)
-		return ExitUsage
-	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	simURL := "http://" + ln.Addr().String()
-	extra := []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "demo", ""))}
-	if httpClient != nil {
-		extra = append(extra, config.WithHTTPClient(httpClient))
-	}
-	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: simURL, RetryMaxBackoff: 50 * time.Millisecond, Extra: extra})
+	base, simURL, stopSim, err := serveSim(ctx, env, sim)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate demo: %v\n", err)
 		return ExitUsage
 	}
+	defer stopSim()
 	level := slog.LevelWarn
 	if o.verbose {
 		level = slog.LevelInfo
@@ -255,27 +239,12 @@ func demoRings(ctx context.Context, env Env, o *demoOpts, clk *clock.Scaled, log
 		}
 	}
 	sim := awssim.New(sc, clk)
-	listen := env.simNet
-	if listen == nil {
-		listen = loopback
-	}
-	ln, httpClient, err := listen()
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "patchgate demo: serving the simulator: %v\n", err)
-		return ExitUsage
-	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	extra := []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "demo", ""))}
-	if httpClient != nil {
-		extra = append(extra, config.WithHTTPClient(httpClient))
-	}
-	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: "http://" + ln.Addr().String(), RetryMaxBackoff: 50 * time.Millisecond, Extra: extra})
+	base, _, stopSim, err := serveSim(ctx, env, sim)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate demo: %v\n", err)
 		return ExitUsage
 	}
+	defer stopSim()
 	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-demo"}
 	opt := rollout.Options{ForceWindow: true, Parallel: 8, Clock: clk, Logger: log,
 		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clk)), Store: awsconnect.Store(factory)}
@@ -323,4 +292,31 @@ func demoRings(ctx context.Context, env Env, o *demoOpts, clk *clock.Scaled, log
 	}
 	fmt.Fprintln(env.Stdout, "As intended: production waited for staging's record to age, then installed exactly staging's patch set; the patches released since were not installed.")
 	return ExitOK
+}
+
+// serveSim serves a simulator on the demo's network (a loopback port, or
+// the tests' in-memory one) and returns an SDK configuration that reaches
+// it as the demo's first account, its URL, and how to stop it.
+func serveSim(ctx context.Context, env Env, sim *awssim.Sim) (aws.Config, string, func(), error) {
+	listen := env.simNet
+	if listen == nil {
+		listen = loopback
+	}
+	ln, httpClient, err := listen()
+	if err != nil {
+		return aws.Config{}, "", nil, fmt.Errorf("serving the simulator: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	extra := []func(*config.LoadOptions) error{config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "demo", ""))}
+	if httpClient != nil {
+		extra = append(extra, config.WithHTTPClient(httpClient))
+	}
+	base, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: "us-east-1", Endpoint: url, RetryMaxBackoff: 50 * time.Millisecond, Extra: extra})
+	if err != nil {
+		_ = srv.Close()
+		return aws.Config{}, "", nil, err
+	}
+	return base, url, func() { _ = srv.Close() }, nil
 }

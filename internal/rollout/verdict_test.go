@@ -111,14 +111,7 @@ func TestSendDeniedIsAConfigurationError(t *testing.T) {
 func testSendDeniedIsAConfigurationError(t *testing.T) {
 	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
 		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
-	connect := h.opt.Connect
-	h.opt.Connect = func(ctx context.Context, account, role, region string) (*Clients, error) {
-		c, err := connect(ctx, account, role, region)
-		if err == nil {
-			c.Commands = deniedSends{c.Commands}
-		}
-		return c, err
-	}
+	wrapCommands(h, func(c Commands) Commands { return deniedSends{c} })
 	r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
 	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
 	if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
@@ -329,14 +322,7 @@ func TestPollDeniedIsAConfigurationError(t *testing.T) {
 func testPollDeniedIsAConfigurationError(t *testing.T) {
 	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
 		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
-	connect := h.opt.Connect
-	h.opt.Connect = func(ctx context.Context, account, role, region string) (*Clients, error) {
-		c, err := connect(ctx, account, role, region)
-		if err == nil {
-			c.Commands = deniedPolls{c.Commands}
-		}
-		return c, err
-	}
+	wrapCommands(h, func(c Commands) Commands { return deniedPolls{c} })
 	r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
 	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
 	if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
@@ -347,5 +333,17 @@ func testPollDeniedIsAConfigurationError(t *testing.T) {
 	}
 	if h.sim.Calls()["ssm:CancelCommand"] != 1 || sendsFor(h.sim, "production") != 0 {
 		t.Fatalf("cancels %d, production sends %d", h.sim.Calls()["ssm:CancelCommand"], sendsFor(h.sim, "production"))
+	}
+}
+
+// wrapCommands makes every account-region's Run Command client wrap's.
+func wrapCommands(h *harness, wrap func(Commands) Commands) {
+	connect := h.opt.Connect
+	h.opt.Connect = func(ctx context.Context, account, role, region string) (*Clients, error) {
+		c, err := connect(ctx, account, role, region)
+		if err == nil {
+			c.Commands = wrap(c.Commands)
+		}
+		return c, err
 	}
 }

@@ -391,15 +391,19 @@ func fileCoverage(r io.Reader) (map[string]float64, error) {
 
 // gremlinsResult is the part of gremlins v0.5.0's --output file read here.
 type gremlinsResult struct {
-	Files []struct {
-		File      string `json:"file_name"`
-		Mutations []struct {
-			Type   string `json:"type"`
-			Status string `json:"status"`
-			Line   int    `json:"line"`
-			Column int    `json:"column"`
-		} `json:"mutations"`
-	} `json:"files"`
+	Files []gremlinsFile `json:"files"`
+}
+
+type gremlinsFile struct {
+	File      string             `json:"file_name"`
+	Mutations []gremlinsMutation `json:"mutations"`
+}
+
+type gremlinsMutation struct {
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
 }
 
 func readGremlins(file string) (gremlinsResult, error) {

@@ -181,7 +181,8 @@ type Package struct {
 	// so gremlins did not run.
 	Unchanged bool `json:"unchanged,omitempty"`
 	Counts
-	// StatementCoverage is `go test -cover` of the package's own tests.
+	// StatementCoverage is `go test -cover` of the package's own tests,
+	// in percent; -1 when not measured (unchanged).
 	StatementCoverage float64    `json:"statement_coverage"`
 	Seconds           float64    `json:"seconds"`
 	Files             []File     `json:"files,omitempty"`
@@ -216,6 +217,7 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 		}
 		if len(changed) == 0 {
 			p.Unchanged = true
+			p.StatementCoverage = -1
 			p.Counts.finish()
 			fmt.Fprintf(log, "mutate %s: no source changed since %s, skipped\n", rel, o.base)
 			return p, nil
@@ -512,7 +514,7 @@ func printTable(w io.Writer, s Summary) {
 	fmt.Fprintln(tw, "package / file\tkilled\tlived\tequiv\ttimed out\tnot covered\tefficacy\tcoverage\tseconds\t")
 	for _, p := range s.Packages {
 		if p.Unchanged {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\t(unchanged)\t%s\t\t\n", p.Package, fmtPct(p.StatementCoverage))
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t(unchanged)\t\t\t\n", p.Package)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%.0f\t\n", p.Package, p.Killed, p.Lived, p.Equivalent, p.TimedOut, p.NotCovered,

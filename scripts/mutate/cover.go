@@ -25,11 +25,17 @@ import (
 
 const fixCoverFlag = "-fixcover"
 
-// writeGoShim writes dir/bin/go and returns dir/bin.
-func writeGoShim(dir string) (string, error) {
+// writeShims writes dir/bin/go and dir/bin/git and returns dir/bin. The
+// git shim answers gremlins' `git diff --merge-base REF` with the file REF
+// (mutatePackage passes a diff file as the ref); anything else goes to git.
+func writeShims(dir string) (string, error) {
 	realGo, err := exec.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("finding go on PATH: %w", err)
+	}
+	realGit, err := exec.LookPath("git")
+	if err != nil {
+		return "", fmt.Errorf("finding git on PATH: %w", err)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -53,6 +59,16 @@ exec %[1]s "$@"
 `, shellQuote(realGo), shellQuote(self), fixCoverFlag)
 	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(shim), 0o755); err != nil {
 		return "", fmt.Errorf("writing the go shim: %w", err)
+	}
+	gitShim := fmt.Sprintf(`#!/bin/sh
+# Written by scripts/mutate: gremlins' diff is the file named as its ref.
+if [ "$1" = diff ] && [ "$2" = --merge-base ] && [ $# -eq 3 ] && [ -f "$3" ]; then
+	exec cat "$3"
+fi
+exec %s "$@"
+`, shellQuote(realGit))
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(gitShim), 0o755); err != nil {
+		return "", fmt.Errorf("writing the git shim: %w", err)
 	}
 	return bin, nil
 }

@@ -21,6 +21,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	shimDir, err := writeGoShim(filepath.Join(root, o.out))
+	shimDir, err := writeShims(filepath.Join(root, o.out))
 	if err != nil {
 		return err
 	}
@@ -177,6 +178,8 @@ func percent(n, d int) float64 {
 // Package is one package's result.
 type Package struct {
 	Package string `json:"package"`
+	// Only: the files mutated, when not all of the package's.
+	Only []string `json:"only,omitempty"`
 	// Unchanged: with a base, no non-test Go file of the package changed,
 	// so gremlins did not run.
 	Unchanged bool `json:"unchanged,omitempty"`
@@ -204,14 +207,26 @@ type Mutation struct {
 }
 
 func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Writer) (Package, error) {
+	// "./internal/policy:compile.go,types.go" mutates those files only.
+	pkg, only, _ := strings.Cut(pkg, ":")
 	rel := filepath.ToSlash(filepath.Clean(strings.TrimPrefix(pkg, "./")))
 	p := Package{Package: rel}
+	if only != "" {
+		p.Only = strings.Split(only, ",")
+	}
 	dir := filepath.Join(root, rel)
 	name := strings.ReplaceAll(rel, "/", "_")
 	start := time.Now()
 
-	if o.base != "" {
-		changed, err := changedSources(root, o.base, rel)
+	// gremlins' --diff names a ref it hands to `git diff --merge-base`;
+	// the git shim (writeShims) answers with the diff written here instead,
+	// with names relative to the package as gremlins compares them, and
+	// only for the files asked for. Without a base or a file list there is
+	// no diff and gremlins mutates every line.
+	diffPath := ""
+	switch {
+	case o.base != "":
+		changed, err := changedSources(root, o.base, rel, p.Only)
 		if err != nil {
 			return p, err
 		}
@@ -221,6 +236,25 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 			p.Counts.finish()
 			fmt.Fprintf(log, "mutate %s: no source changed since %s, skipped\n", rel, o.base)
 			return p, nil
+		}
+		cmd := exec.Command("git", append([]string{"diff", "--merge-base", o.base, "--relative=" + rel + "/", "--"}, changed...)...)
+		cmd.Dir = root
+		d, err := cmd.Output()
+		if err != nil {
+			return p, fmt.Errorf("git diff --merge-base %s: %w", o.base, err)
+		}
+		diffPath = filepath.Join(root, o.out, name+".diff")
+		if err := os.WriteFile(diffPath, d, 0o644); err != nil {
+			return p, fmt.Errorf("writing %s: %w", diffPath, err)
+		}
+	case len(p.Only) > 0:
+		d, err := wholeFileDiff(dir, p.Only)
+		if err != nil {
+			return p, err
+		}
+		diffPath = filepath.Join(root, o.out, name+".diff")
+		if err := os.WriteFile(diffPath, d, 0o644); err != nil {
+			return p, fmt.Errorf("writing %s: %w", diffPath, err)
 		}
 	}
 
@@ -243,15 +277,12 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 	if o.coefficient > 0 {
 		args = append(args, "--timeout-coefficient", strconv.Itoa(o.coefficient))
 	}
-	if o.base != "" {
-		args = append(args, "--diff", o.base)
+	if diffPath != "" {
+		args = append(args, "--diff", diffPath)
 	}
 	// gremlins needs an absolute path to find the module root from it.
 	args = append(args, dir)
 	cmd := exec.Command(o.gremlins, args...)
-	// gremlins runs `git diff --merge-base BASE` in its working directory
-	// and matches the file names against ones relative to the package:
-	// run it in the package with diff.relative so the two agree.
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		// -count=1: a cached coverage run takes no time, and gremlins
@@ -259,8 +290,7 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 		// builds in its own copy of the module; without the directory in
 		// the build's cache key the copies share compiled packages.
 		"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -count=1 -trimpath"),
-		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=diff.relative", "GIT_CONFIG_VALUE_0=true",
-		// The go shim (see writeGoShim) comes first on PATH.
+		// The go and git shims (see writeShims) come first on PATH.
 		"PATH="+o.shimDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
 	var buf bytes.Buffer
@@ -283,10 +313,37 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 	return p, nil
 }
 
-// changedSources lists the package's non-test Go files that differ from the
-// merge base of base and the working tree, as gremlins' --diff sees them,
-// plus untracked ones (which gremlins' diff cannot see: git add them).
-func changedSources(root, base, rel string) ([]string, error) {
+// wholeFileDiff is a diff adding every line of files (in dir), as if new:
+// gremlins then mutates those files only.
+func wholeFileDiff(dir string, files []string) ([]byte, error) {
+	var b bytes.Buffer
+	for _, f := range files {
+		src, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return nil, fmt.Errorf("reading %s to mutate it alone: %w", f, err)
+		}
+		lines := strings.SplitAfter(string(src), "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "diff --git a/%[1]s b/%[1]s\nnew file mode 100644\n--- /dev/null\n+++ b/%[1]s\n@@ -0,0 +1,%[2]d @@\n", f, len(lines))
+		for _, l := range lines {
+			b.WriteString("+" + l)
+			if !strings.HasSuffix(l, "\n") {
+				b.WriteString("\n\\ No newline at end of file\n")
+			}
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// changedSources lists the package's non-test Go files (of only, if set)
+// that differ between the merge base of base and the working tree. An
+// untracked file is not in it: git add new files first.
+func changedSources(root, base, rel string, only []string) ([]string, error) {
 	cmd := exec.Command("git", "diff", "--name-only", "--merge-base", base, "--", rel)
 	cmd.Dir = root
 	out, err := cmd.Output()
@@ -301,7 +358,8 @@ func changedSources(root, base, rel string) ([]string, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := sc.Text()
-		if path.Dir(f) == rel && strings.HasSuffix(f, ".go") && !strings.HasSuffix(f, "_test.go") {
+		if path.Dir(f) == rel && strings.HasSuffix(f, ".go") && !strings.HasSuffix(f, "_test.go") &&
+			(len(only) == 0 || slices.Contains(only, path.Base(f))) {
 			files = append(files, f)
 		}
 	}
@@ -445,7 +503,10 @@ func tally(p *Package, res gremlinsResult, equiv map[string]bool, cover map[stri
 			}
 		}
 		file.Counts.finish()
-		p.Files = append(p.Files, file)
+		if file.Counts != (Counts{Skipped: file.Skipped, Efficacy: -1, MutantCoverage: -1}) {
+			// A file of which every mutant was skipped (not in the diff) is left out.
+			p.Files = append(p.Files, file)
+		}
 	}
 	p.Counts.finish()
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].File < p.Files[j].File })
@@ -517,7 +578,11 @@ func printTable(w io.Writer, s Summary) {
 			fmt.Fprintf(tw, "%s\t\t\t\t\t\t(unchanged)\t\t\t\n", p.Package)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%.0f\t\n", p.Package, p.Killed, p.Lived, p.Equivalent, p.TimedOut, p.NotCovered,
+		label := p.Package
+		if len(p.Only) > 0 {
+			label += " (" + strings.Join(p.Only, ", ") + " only)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%.0f\t\n", label, p.Killed, p.Lived, p.Equivalent, p.TimedOut, p.NotCovered,
 			fmtPct(p.Efficacy), fmtPct(p.StatementCoverage), p.Seconds)
 		for _, f := range p.Files {
 			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\t\n", path.Base(f.File), f.Killed, f.Lived, f.Equivalent, f.TimedOut, f.NotCovered,

@@ -125,3 +125,27 @@ func TestPercent(t *testing.T) {
 		}
 	}
 }
+
+// TestWholeFileDiff: every line of each file is added, with the count the
+// hunk header gives (gremlins reads the lines changed from it).
+func TestWholeFileDiff(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.go"), []byte("package a\n\nvar x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b.go"), []byte("package a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := wholeFileDiff(dir, []string{"a.go", "b.go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "diff --git a/a.go b/a.go\nnew file mode 100644\n--- /dev/null\n+++ b/a.go\n@@ -0,0 +1,3 @@\n+package a\n+\n+var x = 1\n" +
+		"diff --git a/b.go b/b.go\nnew file mode 100644\n--- /dev/null\n+++ b/b.go\n@@ -0,0 +1,1 @@\n+package a\n\\ No newline at end of file\n"
+	if string(got) != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if _, err := wholeFileDiff(dir, []string{"missing.go"}); err == nil {
+		t.Fatal("a missing file was accepted")
+	}
+}

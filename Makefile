@@ -51,10 +51,11 @@ bench:
 # time in the packages that decide what is sent and what is reported as
 # passed, and reruns each package's tests. MUTATE_BASE=<commit> mutates
 # only the lines changed since it (use it before committing to these
-# packages); MUTATE_PKGS narrows the list. Writes .cache/mutate/summary.json.
-# Too slow for .ci/run.
+# packages); MUTATE_PKGS narrows the list, and an entry dir:a.go,b.go
+# mutates those files only. Writes .cache/mutate/summary.json and prints a
+# table. Too slow for .ci/run.
 GREMLINS_VERSION := v0.5.0
-MUTATE_PKGS ?= ./internal/gate ./internal/exitcode ./internal/policy ./internal/lock \
+MUTATE_PKGS ?= ./internal/gate ./internal/exitcode ./internal/policy:compile.go,types.go ./internal/lock \
 	./internal/verify ./internal/report ./internal/rollout
 MUTATE_BASE ?=
 MUTATE_WORKERS ?= 0

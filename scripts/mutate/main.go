@@ -266,7 +266,7 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 	}
 	p.StatementCoverage = cover
 
-	fmt.Fprintf(log, "mutate %s: gremlins...\n", rel)
+	fmt.Fprintf(log, "mutate %s: gremlins (progress in %s)...\n", rel, filepath.Join(o.out, name+".log"))
 	outJSON := filepath.Join(root, o.out, name+".json")
 	_ = os.Remove(outJSON)
 	logPath := filepath.Join(root, o.out, name+".log")
@@ -293,11 +293,15 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 		// The go and git shims (see writeShims) come first on PATH.
 		"PATH="+o.shimDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	cmd.Stderr = &buf
+	// Written as it runs: a long run's survivors so far can be read there.
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return p, fmt.Errorf("creating %s: %w", logPath, err)
+	}
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
 	runErr := cmd.Run()
-	if err := os.WriteFile(logPath, buf.Bytes(), 0o644); err != nil {
+	if err := logFile.Close(); err != nil {
 		return p, fmt.Errorf("writing %s: %w", logPath, err)
 	}
 	if runErr != nil {

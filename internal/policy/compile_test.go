@@ -153,7 +153,8 @@ func TestLimits(t *testing.T) {
 // TestCompileBasePolicy: every field of a full policy reaches its stage as
 // written (the fields mutation testing found unread by any test).
 func TestCompileBasePolicy(t *testing.T) {
-	src := strings.Replace(basePolicy, "      waves: [\"10%\", \"50%\", \"100%\"]\n", "      waves: [\"10%\", \"50%\", \"100%\"]\n      offline: skip\n", 1)
+	src := strings.Replace(basePolicy, "      waves: [\"10%\", \"50%\", \"100%\"]\n",
+		"      waves: [\"10%\", \"50%\", \"100%\"]\n      offline: skip\n      verify: {compliance: false}\n", 1)
 	p, probs := Parse("base.yaml", []byte(src))
 	if len(probs) > 0 {
 		t.Fatal(probs.Error())
@@ -168,6 +169,9 @@ func TestCompileBasePolicy(t *testing.T) {
 	st, prod := r.Stage("staging"), r.Stage("production")
 	if st != &r.Stages[0] || prod != &r.Stages[1] || r.Stage("Staging") != nil || r.Stage("") != nil {
 		t.Fatalf("Stage lookup: %p %p", st, prod)
+	}
+	if !st.Compliance || prod.Compliance {
+		t.Errorf("compliance: staging %v (compliance: true), production %v (compliance: false)", st.Compliance, prod.Compliance)
 	}
 	if st.Index != 0 || prod.Index != 1 || !st.OfflineFails || prod.OfflineFails {
 		t.Errorf("index/offline: %+v %+v", st, prod)

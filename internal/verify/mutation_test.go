@@ -37,7 +37,7 @@ func TestAtLeast(t *testing.T) {
 	}
 }
 
-func ids(n int) []string {
+func instanceIDs(n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = fmt.Sprintf("i-%03d", i)
@@ -49,7 +49,7 @@ func ids(n int) []string {
 // is listed once.
 func TestBatches(t *testing.T) {
 	for _, tc := range []struct{ n, batches, last int }{{0, 0, 0}, {1, 1, 1}, {10, 1, 10}, {11, 2, 1}, {20, 2, 10}, {25, 3, 5}} {
-		in := ids(tc.n)
+		in := instanceIDs(tc.n)
 		got := batches(in)
 		if len(got) != tc.batches {
 			t.Fatalf("%d ids: %d batches, want %d", tc.n, len(got), tc.batches)
@@ -75,22 +75,22 @@ func TestBatches(t *testing.T) {
 // back to the phase's ids.
 func TestScope(t *testing.T) {
 	tags := map[string]string{"b": "2", "a": "1", "Patch": "web"}
-	if sc := newScope(ids(10), tags, "Patch"); sc.byTag() || len(sc.ids) != 10 || !sc.keep("i-anything") {
+	if sc := newScope(instanceIDs(10), tags, "Patch"); sc.byTag() || len(sc.ids) != 10 || !sc.keep("i-anything") {
 		t.Fatalf("10 ids: %+v", sc)
 	}
-	if sc := newScope(ids(11), nil, "Patch"); sc.byTag() || !sc.keep("i-anything") {
+	if sc := newScope(instanceIDs(11), nil, "Patch"); sc.byTag() || !sc.keep("i-anything") {
 		t.Fatalf("no tags: %+v", sc)
 	}
-	sc := newScope(ids(11), tags, "Patch")
+	sc := newScope(instanceIDs(11), tags, "Patch")
 	if sc.tag != [2]string{"Patch", "web"} || !sc.keep("i-010") || sc.keep("i-011") {
 		t.Fatalf("11 ids by the preferred tag: %+v", sc)
 	}
-	sc = newScope(ids(11), tags, "Missing")
+	sc = newScope(instanceIDs(11), tags, "Missing")
 	if sc.tag != [2]string{"Patch", "web"} {
 		// "Patch" sorts before "a" and "b" (upper case first).
 		t.Fatalf("11 ids, no preferred tag: %+v", sc.tag)
 	}
-	sc = newScope(ids(11), map[string]string{"b": "2", "a": "1"}, "")
+	sc = newScope(instanceIDs(11), map[string]string{"b": "2", "a": "1"}, "")
 	if sc.tag != [2]string{"a", "1"} {
 		t.Fatalf("first tag by name: %+v", sc.tag)
 	}
@@ -98,7 +98,7 @@ func TestScope(t *testing.T) {
 	if !sub.byTag() || !sub.keep("i-003") || sub.keep("i-004") || !slices.Equal(sub.ids, []string{"i-003"}) {
 		t.Fatalf("sub by tag: %+v", sub)
 	}
-	byID := newScope(ids(3), nil, "").sub([]string{"i-001"})
+	byID := newScope(instanceIDs(3), nil, "").sub([]string{"i-001"})
 	if byID.byTag() || !slices.Equal(byID.ids, []string{"i-001"}) {
 		t.Fatalf("sub by id: %+v", byID)
 	}

@@ -49,38 +49,50 @@ func since(in *inspector2.ListCoverageInput) time.Time {
 }
 
 func TestRescanWaitAsksForScansSinceThePreviousPoll(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		start := time.Now()
-		ended := map[string]time.Time{}
-		for _, id := range instanceIDs(12) {
-			ended[id] = start.Add(-30 * time.Minute) // patched half an hour ago
-		}
-		insp := &rescanInspector{rescanAt: 3, scanned: start.Add(90 * time.Second)}
-		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
-		res := &result.Verification{Verdict: result.StatusPassed}
-		s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, Tags: map[string]string{"Env": "prod"}}
-		if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-time.Hour)}, ended, res); err != nil {
-			t.Fatal(err)
-		}
-		if len(insp.cRequests) != 3 {
-			t.Fatalf("%d coverage polls, want 3 (rescanned at the third)", len(insp.cRequests))
-		}
+	for _, tc := range []struct {
+		name    string
+		patched time.Duration // before the first poll
+		want    []time.Duration
+	}{
 		// The first poll asks for scans since the earliest patch; the next
 		// ones since the previous poll less 10 minutes (Inspector's
-		// listings lag), which is later.
-		want := []time.Time{start.Add(-30 * time.Minute), start.Add(-10 * time.Minute), start.Add(time.Minute - 10*time.Minute)}
-		for i, w := range want {
-			if got := since(insp.cRequests[i]); !got.Equal(w) {
-				t.Errorf("poll %d asks for scans since %v, want %v", i+1, got.Sub(start), w.Sub(start))
-			}
-		}
-		if got := time.Since(start); got != 3*time.Minute {
-			t.Errorf("rescans seen after %v, want 3m (polls at 0, 1m and 3m)", got)
-		}
-		if len(res.Inspector.Uncovered) != 0 || len(res.Inspector.Evidence) != 12 || res.Verdict != result.StatusPassed || len(res.Reasons) != 0 {
-			t.Fatalf("inspector %+v, verdict %s %+v", res.Inspector, res.Verdict, res.Reasons)
-		}
-	})
+		// listings lag), when that is later.
+		{"patched half an hour ago", 30 * time.Minute, []time.Duration{-30 * time.Minute, -10 * time.Minute, -9 * time.Minute}},
+		// Patched 5 minutes before: the previous poll less 10 minutes is
+		// earlier than the patch, so every poll asks since the patch.
+		{"patched 5 minutes ago", 5 * time.Minute, []time.Duration{-5 * time.Minute, -5 * time.Minute, -5 * time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now()
+				ended := map[string]time.Time{}
+				for _, id := range instanceIDs(12) {
+					ended[id] = start.Add(-tc.patched)
+				}
+				insp := &rescanInspector{rescanAt: 3, scanned: start.Add(90 * time.Second)}
+				v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+				res := &result.Verification{Verdict: result.StatusPassed}
+				s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, Tags: map[string]string{"Env": "prod"}}
+				if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-time.Hour)}, ended, res); err != nil {
+					t.Fatal(err)
+				}
+				if len(insp.cRequests) != 3 {
+					t.Fatalf("%d coverage polls, want 3 (rescanned at the third)", len(insp.cRequests))
+				}
+				for i, w := range tc.want {
+					if got := since(insp.cRequests[i]).Sub(start); got != w {
+						t.Errorf("poll %d asks for scans since %v, want %v", i+1, got, w)
+					}
+				}
+				if got := time.Since(start); got != 3*time.Minute {
+					t.Errorf("rescans seen after %v, want 3m (polls at 0, 1m and 3m)", got)
+				}
+				if len(res.Inspector.Uncovered) != 0 || len(res.Inspector.Evidence) != 12 || res.Verdict != result.StatusPassed || len(res.Reasons) != 0 {
+					t.Fatalf("inspector %+v, verdict %s %+v", res.Inspector, res.Verdict, res.Reasons)
+				}
+			})
+		})
+	}
 }
 
 func TestRescanWaitEndsAtTheTimeout(t *testing.T) {

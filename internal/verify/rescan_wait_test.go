@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	insptypes "github.com/aws/aws-sdk-go-v2/service/inspector2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/result"
@@ -124,4 +126,117 @@ func TestRescanWaitEndsAtTheTimeout(t *testing.T) {
 			t.Fatalf("uncovered %+v", u)
 		}
 	})
+}
+
+// stepClock is a clock that moves only when slept on.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time { return c.now }
+func (c *stepClock) Sleep(_ context.Context, d time.Duration) error {
+	c.now = c.now.Add(d)
+	return nil
+}
+
+func datedFinding(cve, status string, sev insptypes.Severity, fix insptypes.FixAvailable, first, updated time.Time, id string) insptypes.Finding {
+	f := inspFinding(cve, sev, fix, []string{"pkg"}, id)
+	f.Status = insptypes.FindingStatus(status)
+	f.FirstObservedAt, f.UpdatedAt = aws.Time(first), aws.Time(updated)
+	return f
+}
+
+// TestFindingsJudgedAgainstThePhaseStart: a finding is classified by its
+// dates against the phase's start: closed before it is not the phase's
+// doing; open since before it and still ACTIVE remains (and blocks);
+// first seen after it is new.
+func TestFindingsJudgedAgainstThePhaseStart(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC) // the phase began
+	clk := &stepClock{now: t0.Add(2 * time.Hour)}
+	ids := instanceIDs(12)
+	var instances []result.Instance
+	for _, id := range ids {
+		instances = append(instances, result.Instance{ID: id, Outcome: result.OutcomeSucceeded})
+	}
+	old, earlier, later := t0.Add(-24*time.Hour), t0.Add(-time.Hour), t0.Add(time.Hour)
+	insp := &rescanInspector{rescanAt: 1, scanned: clk.now.Add(time.Minute)}
+	insp.findings = [][]insptypes.Finding{{
+		datedFinding("CVE-OPEN", "ACTIVE", insptypes.SeverityHigh, insptypes.FixAvailableYes, old, earlier, ids[0]),     // open before, updated before: remains
+		datedFinding("CVE-GONE", "CLOSED", insptypes.SeverityHigh, insptypes.FixAvailableYes, old, earlier, ids[1]),     // closed before the phase
+		datedFinding("CVE-FIXED", "CLOSED", insptypes.SeverityCritical, insptypes.FixAvailableYes, old, later, ids[2]),  // fixed by the phase
+		datedFinding("CVE-NEW", "ACTIVE", insptypes.SeverityHigh, insptypes.FixAvailableYes, later, later, ids[3]),      // new since
+		datedFinding("CVE-NOFIX", "ACTIVE", insptypes.SeverityCritical, insptypes.FixAvailableNo, old, earlier, ids[4]), // no fix: reported
+		datedFinding("CVE-LOW", "ACTIVE", insptypes.SeverityLow, insptypes.FixAvailableYes, old, earlier, ids[5]),       // below the threshold
+	}}
+	v := &Verifier{Inspector: insp, Clock: clk}
+	s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour, Tags: map[string]string{"Env": "prod"}}
+	res, err := v.After(context.Background(), s, t0, &Snapshot{Taken: t0}, instances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := res.Inspector
+	cves := func(fs []result.Finding) string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.CVE)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := cves(in.Fixed); got != "CVE-FIXED" {
+		t.Errorf("fixed %q, want CVE-FIXED only (CVE-GONE closed before the phase)", got)
+	}
+	if got := cves(in.Remaining); got != "CVE-OPEN,CVE-LOW" {
+		t.Errorf("remaining %q", got)
+	}
+	if got := cves(in.New); got != "CVE-NEW" {
+		t.Errorf("new %q", got)
+	}
+	if got := cves(in.NoFix); got != "CVE-NOFIX" {
+		t.Errorf("no fix %q", got)
+	}
+	if in.FixedBySeverity["CRITICAL"] != 1 || len(in.FixedBySeverity) != 1 || in.RemainingBySeverity["HIGH"] != 2 || in.RemainingBySeverity["LOW"] != 1 {
+		t.Errorf("by severity: fixed %v remaining %v", in.FixedBySeverity, in.RemainingBySeverity)
+	}
+	if res.Verdict != result.StatusFailed || len(res.Reasons) != 1 || res.Reasons[0].Code != "inspector-severity" ||
+		!strings.Contains(res.Reasons[0].Message, "2 ACTIVE findings at or above HIGH") {
+		t.Errorf("verdict %s %+v", res.Verdict, res.Reasons)
+	}
+	// An instance whose patch end is unknown is dated by the verifier's
+	// clock (now), not the machine's.
+	if e := in.Evidence[0]; !e.PatchEndedAt.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("patch of %s dated %v, want the verifier clock's now %v", e.InstanceID, e.PatchEndedAt, t0.Add(2*time.Hour))
+	}
+}
+
+// countingStates answers DescribeInstancePatchStates for any id and counts
+// the calls and ids per call.
+type countingStates struct{ calls [][]string }
+
+func (c *countingStates) DescribeInstancePatchStates(_ context.Context, in *ssm.DescribeInstancePatchStatesInput, _ ...func(*ssm.Options)) (*ssm.DescribeInstancePatchStatesOutput, error) {
+	c.calls = append(c.calls, in.InstanceIds)
+	out := &ssm.DescribeInstancePatchStatesOutput{}
+	for _, id := range in.InstanceIds {
+		out.InstancePatchStates = append(out.InstancePatchStates, ssmtypes.InstancePatchState{InstanceId: aws.String(id)})
+	}
+	return out, nil
+}
+
+func (c *countingStates) DescribeInstancePatches(context.Context, *ssm.DescribeInstancePatchesInput, ...func(*ssm.Options)) (*ssm.DescribeInstancePatchesOutput, error) {
+	return &ssm.DescribeInstancePatchesOutput{}, nil
+}
+
+// TestPatchStatesIn50s: DescribeInstancePatchStates takes at most 50 ids;
+// no call is made without any.
+func TestPatchStatesIn50s(t *testing.T) {
+	for _, tc := range []struct{ n, calls, last int }{{0, 0, 0}, {1, 1, 1}, {50, 1, 50}, {51, 2, 1}, {100, 2, 50}} {
+		c := &countingStates{}
+		got, err := (&Verifier{SSM: c}).compactStates(context.Background(), instanceIDs(tc.n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.calls) != tc.calls || len(got) != tc.n {
+			t.Fatalf("%d ids: %d calls, %d states", tc.n, len(c.calls), len(got))
+		}
+		if tc.calls > 0 && len(c.calls[len(c.calls)-1]) != tc.last {
+			t.Fatalf("%d ids: last call with %d", tc.n, len(c.calls[len(c.calls)-1]))
+		}
+	}
 }

@@ -240,3 +240,62 @@ func TestPatchStatesIn50s(t *testing.T) {
 		}
 	}
 }
+
+// statesOf answers DescribeInstancePatchStates from a map.
+type statesOf map[string]ssmtypes.InstancePatchState
+
+func (m statesOf) DescribeInstancePatchStates(_ context.Context, in *ssm.DescribeInstancePatchStatesInput, _ ...func(*ssm.Options)) (*ssm.DescribeInstancePatchStatesOutput, error) {
+	out := &ssm.DescribeInstancePatchStatesOutput{}
+	for _, id := range in.InstanceIds {
+		if st, ok := m[id]; ok {
+			st.InstanceId = aws.String(id)
+			out.InstancePatchStates = append(out.InstancePatchStates, st)
+		}
+	}
+	return out, nil
+}
+
+func (statesOf) DescribeInstancePatches(context.Context, *ssm.DescribeInstancePatchesInput, ...func(*ssm.Options)) (*ssm.DescribeInstancePatchesOutput, error) {
+	return &ssm.DescribeInstancePatchesOutput{}, nil
+}
+
+// TestComplianceCounts: the compliance evidence counts compliant
+// instances and pending reboots instance by instance.
+func TestComplianceCounts(t *testing.T) {
+	run := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	done := aws.Time(run.Add(time.Hour))
+	install := ssmtypes.PatchOperationTypeInstall
+	states := statesOf{
+		"i-ok1":     {Operation: install, OperationEndTime: done, InstalledCount: 3},
+		"i-ok2":     {Operation: install, OperationEndTime: done, InstalledCount: 1},
+		"i-reboot":  {Operation: install, OperationEndTime: done, InstalledPendingRebootCount: aws.Int32(2)},
+		"i-reboot2": {Operation: install, OperationEndTime: done, InstalledPendingRebootCount: aws.Int32(1)},
+		"i-missing": {Operation: install, OperationEndTime: done, MissingCount: 4},
+	}
+	var instances []result.Instance
+	for _, id := range []string{"i-ok1", "i-ok2", "i-reboot", "i-reboot2", "i-missing", "i-nostate"} {
+		instances = append(instances, result.Instance{ID: id, Outcome: result.OutcomeSucceeded})
+	}
+	instances = append(instances, result.Instance{ID: "i-failed", Outcome: result.OutcomeFailed})
+	res, err := (&Verifier{SSM: states}).After(context.Background(), Settings{Compliance: true}, run, nil, instances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Compliance
+	if c.Instances != 6 || c.Compliant != 2 || c.After.CompliantInstances != 2 || c.PendingReboot != (result.PendingReboot{Instances: 2, Patches: 3}) {
+		t.Fatalf("compliance %+v", c)
+	}
+	if c.After.Installed != 4 || c.After.Missing != 4 || c.After.InstalledPendingReboot != 3 {
+		t.Fatalf("after counts %+v", c.After)
+	}
+	if len(c.NonCompliant) != 4 || res.Verdict != result.StatusFailed {
+		t.Fatalf("non-compliant %+v, verdict %s", c.NonCompliant, res.Verdict)
+	}
+	var codes []string
+	for _, r := range res.Reasons {
+		codes = append(codes, r.Code)
+	}
+	if strings.Join(codes, ",") != "no-patch-state,noncompliant,pending-reboot" {
+		t.Fatalf("reasons %v", codes)
+	}
+}

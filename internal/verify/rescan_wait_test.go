@@ -298,4 +298,12 @@ func TestComplianceCounts(t *testing.T) {
 	if strings.Join(codes, ",") != "no-patch-state,noncompliant,pending-reboot" {
 		t.Fatalf("reasons %v", codes)
 	}
+	if c.Percent < 33.3 || c.Percent > 33.4 {
+		t.Fatalf("percent %v, want 2 of 6", c.Percent)
+	}
+	// Nothing patched: nothing non-compliant, 100%, not a division by zero.
+	res, err = (&Verifier{SSM: states}).After(context.Background(), Settings{Compliance: true}, run, nil, []result.Instance{{ID: "i-failed", Outcome: result.OutcomeFailed}})
+	if err != nil || res.Compliance.Percent != 100 || res.Verdict != result.StatusPassed {
+		t.Fatalf("nothing patched: %v %+v %s", err, res.Compliance, res.Verdict)
+	}
 }

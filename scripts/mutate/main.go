@@ -260,7 +260,7 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 
 	fmt.Fprintf(log, "mutate %s: coverage...\n", rel)
 	profile := filepath.Join(root, o.out, name+".cover")
-	cover, perFile, err := statementCoverage(root, rel, profile)
+	cover, perFile, err := statementCoverage(root, rel, profile, gremlinsGoFlags())
 	if err != nil {
 		return p, err
 	}
@@ -285,11 +285,7 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 	cmd := exec.Command(o.gremlins, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
-		// -count=1: a cached coverage run takes no time, and gremlins
-		// times each mutant's tests by it. -trimpath: each gremlins worker
-		// builds in its own copy of the module; without the directory in
-		// the build's cache key the copies share compiled packages.
-		"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -count=1 -trimpath"),
+		"GOFLAGS="+gremlinsGoFlags(),
 		// The go and git shims (see writeShims) come first on PATH.
 		"PATH="+o.shimDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
@@ -344,6 +340,13 @@ func wholeFileDiff(dir string, files []string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// gremlinsGoFlags are the GOFLAGS gremlins runs with. -count=1: a cached
+// coverage run takes no time, and gremlins times each mutant's tests by
+// it. -trimpath: each gremlins worker builds in its own copy of the
+// module; without the directory in the build's cache key the copies share
+// compiled packages.
+func gremlinsGoFlags() string { return strings.TrimSpace(os.Getenv("GOFLAGS") + " -count=1 -trimpath") }
+
 // changedSources lists the package's non-test Go files (of only, if set)
 // that differ between the merge base of base and the working tree. An
 // untracked file is not in it: git add new files first.
@@ -374,9 +377,15 @@ var coverLine = regexp.MustCompile(`coverage: ([0-9.]+)% of statements`)
 
 // statementCoverage runs the package's own tests with a cover profile and
 // returns the package's and each file's statement coverage in percent.
-func statementCoverage(root, rel, profile string) (float64, map[string]float64, error) {
-	cmd := exec.Command("go", "test", "-count=1", "-coverprofile", profile, "./"+rel)
+//
+// It builds with gremlins' flags, so that the build cache is warm when
+// gremlins times its own coverage run: gremlins gives each mutant that
+// time times the coefficient, and a cold build (minutes on a busy machine)
+// would make a hanging mutant cost as much.
+func statementCoverage(root, rel, profile, goflags string) (float64, map[string]float64, error) {
+	cmd := exec.Command("go", "test", "-cover", "-coverprofile", profile, "./"+rel+"/...")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS="+goflags)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, nil, fmt.Errorf("the package's tests fail without any mutant; fix them first:\n%s%w", out, err)

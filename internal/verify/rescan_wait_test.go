@@ -7,6 +7,7 @@ package verify
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -305,5 +306,64 @@ func TestComplianceCounts(t *testing.T) {
 	res, err = (&Verifier{SSM: states}).After(context.Background(), Settings{Compliance: true}, run, nil, []result.Instance{{ID: "i-failed", Outcome: result.OutcomeFailed}})
 	if err != nil || res.Compliance.Percent != 100 || res.Verdict != result.StatusPassed {
 		t.Fatalf("nothing patched: %v %+v %s", err, res.Compliance, res.Verdict)
+	}
+}
+
+// detailCounter lists one missing patch for any instance, counting calls.
+type detailCounter struct {
+	statesOf
+	asked []string
+}
+
+func (d *detailCounter) DescribeInstancePatches(_ context.Context, in *ssm.DescribeInstancePatchesInput, _ ...func(*ssm.Options)) (*ssm.DescribeInstancePatchesOutput, error) {
+	d.asked = append(d.asked, aws.ToString(in.InstanceId))
+	return &ssm.DescribeInstancePatchesOutput{Patches: []ssmtypes.PatchComplianceData{{Title: aws.String("openssl"), KBId: aws.String("KB1"),
+		State: ssmtypes.PatchComplianceDataStateMissing, CVEIds: aws.String("CVE-1, CVE-2,")}}}, nil
+}
+
+// TestDetailsOfTheFirst20: missing or failed patches are listed for the
+// first 20 non-compliant instances only, one call each, and only for those
+// with something missing or failed.
+func TestDetailsOfTheFirst20(t *testing.T) {
+	run := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	done := aws.Time(run.Add(time.Hour))
+	d := &detailCounter{statesOf: statesOf{}}
+	var instances []result.Instance
+	for i, id := range instanceIDs(23) {
+		st := ssmtypes.InstancePatchState{Operation: ssmtypes.PatchOperationTypeInstall, OperationEndTime: done, MissingCount: 1}
+		switch i {
+		case 0:
+			st.MissingCount, st.FailedCount = 0, 2 // failed only: listed
+		case 1:
+			st.MissingCount, st.InstalledPendingRebootCount = 0, aws.Int32(1) // a reboot only: nothing to list
+		case 2:
+			st.InstalledPendingRebootCount = aws.Int32(1) // missing and a reboot: not "reboot only"
+		}
+		d.statesOf[id] = st
+		instances = append(instances, result.Instance{ID: id, Outcome: result.OutcomeSucceeded})
+	}
+	res, err := (&Verifier{SSM: d}).After(context.Background(), Settings{Compliance: true}, run, nil, instances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"i-000"}, instanceIDs(20)[2:]...) // i-001 has nothing to list; the 20 non-compliant stop at i-019
+	if strings.Join(d.asked, ",") != strings.Join(want, ",") {
+		t.Fatalf("details asked for %v, want %v", d.asked, want)
+	}
+	nc := res.Compliance.NonCompliant[2]
+	if nc.InstanceID != "i-002" || strings.Join(nc.CVEs, ",") != "CVE-1,CVE-2" || len(nc.Patches) != 1 || nc.Patches[0].KBID != "KB1" {
+		t.Fatalf("details %+v", nc)
+	}
+	var bad, reboot []string
+	for _, r := range res.Reasons {
+		switch r.Code {
+		case "noncompliant":
+			bad = r.Instances
+		case "pending-reboot":
+			reboot = r.Instances
+		}
+	}
+	if len(bad) != 22 || slices.Contains(bad, "i-001") || !slices.Contains(bad, "i-002") || strings.Join(reboot, ",") != "i-001" {
+		t.Fatalf("non-compliant %v, reboot only %v", bad, reboot)
 	}
 }

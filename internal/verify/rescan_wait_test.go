@@ -367,3 +367,21 @@ func TestDetailsOfTheFirst20(t *testing.T) {
 		t.Fatalf("non-compliant %v, reboot only %v", bad, reboot)
 	}
 }
+
+// TestToday: plan's read-only evidence is the patch states and, with
+// Inspector, the ACTIVE findings of the ids; without Inspector, no findings.
+func TestToday(t *testing.T) {
+	states := &countingStates{}
+	got, fs, err := (&Verifier{SSM: states}).Today(context.Background(), []string{"i-1", "i-2"})
+	if err != nil || len(got) != 2 || fs != nil {
+		t.Fatalf("without Inspector: %v %v %v", err, got, fs)
+	}
+	insp := &pagedInspector{findings: [][]insptypes.Finding{{inspFinding("CVE-1", insptypes.SeverityHigh, insptypes.FixAvailableYes, []string{"p"}, "i-2")}}}
+	got, fs, err = (&Verifier{SSM: &countingStates{}, Inspector: insp}).Today(context.Background(), []string{"i-1", "i-2"})
+	if err != nil || len(got) != 2 || len(fs) != 1 || fs[0].CVE != "CVE-1" || fs[0].InstanceID != "i-2" {
+		t.Fatalf("with Inspector: %v %v %+v", err, got, fs)
+	}
+	if filterValues(insp.fRequests[0].FilterCriteria.FindingStatus) != "ACTIVE" || filterValues(insp.fRequests[0].FilterCriteria.ResourceId) != "i-1,i-2" {
+		t.Fatalf("filters %+v", insp.fRequests[0].FilterCriteria)
+	}
+}

@@ -302,6 +302,12 @@ func TestComplianceCounts(t *testing.T) {
 	if c.Percent < 33.3 || c.Percent > 33.4 {
 		t.Fatalf("percent %v, want 2 of 6", c.Percent)
 	}
+	// An instance without a patch state, the rest compliant: inconclusive.
+	res, err = (&Verifier{SSM: states}).After(context.Background(), Settings{Compliance: true}, run, nil,
+		[]result.Instance{{ID: "i-ok1", Outcome: result.OutcomeSucceeded}, {ID: "i-nostate", Outcome: result.OutcomeSucceeded}})
+	if err != nil || res.Verdict != result.StatusInconclusive || len(res.Reasons) != 1 || res.Reasons[0].Code != "no-patch-state" {
+		t.Fatalf("no patch state: %v %s %+v", err, res.Verdict, res.Reasons)
+	}
 	// Nothing patched: nothing non-compliant, 100%, not a division by zero.
 	res, err = (&Verifier{SSM: states}).After(context.Background(), Settings{Compliance: true}, run, nil, []result.Instance{{ID: "i-failed", Outcome: result.OutcomeFailed}})
 	if err != nil || res.Compliance.Percent != 100 || res.Verdict != result.StatusPassed {

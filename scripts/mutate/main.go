@@ -78,6 +78,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		return fmt.Errorf("run mutate from the module root (no go.mod in %s): %w", root, err)
 	}
+	if !filepath.IsAbs(o.out) {
+		o.out = filepath.Join(root, o.out)
+	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", o.out, err)
 	}
@@ -86,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	shimDir, err := writeShims(filepath.Join(root, o.out))
+	shimDir, err := writeShims(o.out)
 	if err != nil {
 		return err
 	}
@@ -243,7 +246,7 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 		if err != nil {
 			return p, fmt.Errorf("git diff --merge-base %s: %w", o.base, err)
 		}
-		diffPath = filepath.Join(root, o.out, name+".diff")
+		diffPath = filepath.Join(o.out, name+".diff")
 		if err := os.WriteFile(diffPath, d, 0o644); err != nil {
 			return p, fmt.Errorf("writing %s: %w", diffPath, err)
 		}
@@ -252,14 +255,14 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 		if err != nil {
 			return p, err
 		}
-		diffPath = filepath.Join(root, o.out, name+".diff")
+		diffPath = filepath.Join(o.out, name+".diff")
 		if err := os.WriteFile(diffPath, d, 0o644); err != nil {
 			return p, fmt.Errorf("writing %s: %w", diffPath, err)
 		}
 	}
 
 	fmt.Fprintf(log, "mutate %s: coverage...\n", rel)
-	profile := filepath.Join(root, o.out, name+".cover")
+	profile := filepath.Join(o.out, name+".cover")
 	cover, perFile, err := statementCoverage(root, rel, profile, gremlinsGoFlags())
 	if err != nil {
 		return p, err
@@ -267,9 +270,9 @@ func mutatePackage(root, pkg string, o options, equiv map[string]bool, log io.Wr
 	p.StatementCoverage = cover
 
 	fmt.Fprintf(log, "mutate %s: gremlins (progress in %s)...\n", rel, filepath.Join(o.out, name+".log"))
-	outJSON := filepath.Join(root, o.out, name+".json")
+	outJSON := filepath.Join(o.out, name+".json")
 	_ = os.Remove(outJSON)
-	logPath := filepath.Join(root, o.out, name+".log")
+	logPath := filepath.Join(o.out, name+".log")
 	args := []string{"unleash", "--output", outJSON}
 	if o.workers > 0 {
 		args = append(args, "--workers", strconv.Itoa(o.workers))

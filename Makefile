@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/patchgate/patchgate/internal/version.Version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: build test integration lint fuzz tools bench
+.PHONY: build test integration lint fuzz tools bench gremlins mutate
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/patchgate ./cmd/patchgate
@@ -46,6 +46,31 @@ bench:
 		grep -E '^(Benchmark|goos|goarch|cpu)' | awk '!seen[$$0]++' | tee .cache/gobench.txt
 	$(GO) test -count=1 -timeout 90m -run '^TestFleet$$' ./internal/bench -args -fleet -fleet.check \
 		-fleet.out=$(CURDIR)/BENCHMARKS.md -fleet.gobench=$(CURDIR)/.cache/gobench.txt $(BENCH_ARGS)
+
+# Mutation testing (docs/testing.md): gremlins changes one operator at a
+# time in the packages that decide what is sent and what is reported as
+# passed, and reruns each package's tests. MUTATE_BASE=<commit> mutates
+# only the lines changed since it (use it before committing to these
+# packages); MUTATE_PKGS narrows the list, and an entry dir:a.go,b.go
+# mutates those files only. Writes .cache/mutate/summary.json and prints a
+# table. Too slow for .ci/run.
+GREMLINS_VERSION := v0.5.0
+MUTATE_PKGS ?= ./internal/gate ./internal/exitcode ./internal/policy:compile.go,types.go ./internal/lock \
+	./internal/verify ./internal/report ./internal/rollout
+MUTATE_BASE ?=
+MUTATE_WORKERS ?= 0
+# gremlins times each mutant's tests at this multiple of the unmutated
+# coverage run; a mutant must also compile, which a warm coverage run
+# does not, so gremlins' default of 3 reports slow compiles as timeouts.
+MUTATE_TIMEOUT_COEFFICIENT ?= 10
+
+gremlins:
+	@test -x $(GOBIN)/gremlins && $(GO) version -m $(GOBIN)/gremlins | grep -q "mod.*github.com/go-gremlins/gremlins.*$(GREMLINS_VERSION)" || \
+		$(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+
+mutate: gremlins
+	$(GO) run ./scripts/mutate -gremlins $(GOBIN)/gremlins -base "$(MUTATE_BASE)" -out .cache/mutate \
+		-workers $(MUTATE_WORKERS) -timeout-coefficient $(MUTATE_TIMEOUT_COEFFICIENT) $(MUTATE_PKGS)
 
 ACTIONLINT_VERSION := v1.7.7
 # Lints this repository's workflow and the example workflows users copy.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCompileAppliesEveryDefaultOnce(t *testing.T) {
@@ -146,5 +147,156 @@ func TestLimits(t *testing.T) {
 	}
 	if got := (&Stage{MaxErrors: Percent{2, false}}).ErrorLimit(1000); got != 2 {
 		t.Errorf("absolute maxErrors: %d", got)
+	}
+}
+
+// TestCompileBasePolicy: every field of a full policy reaches its stage as
+// written (the fields mutation testing found unread by any test).
+func TestCompileBasePolicy(t *testing.T) {
+	src := strings.Replace(basePolicy, "      waves: [\"10%\", \"50%\", \"100%\"]\n",
+		"      waves: [\"10%\", \"50%\", \"100%\"]\n      offline: skip\n      verify: {compliance: false}\n", 1)
+	p, probs := Parse("base.yaml", []byte(src))
+	if len(probs) > 0 {
+		t.Fatal(probs.Error())
+	}
+	r, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Stages) != 2 {
+		t.Fatalf("stages %+v", r.Stages)
+	}
+	st, prod := r.Stage("staging"), r.Stage("production")
+	if st != &r.Stages[0] || prod != &r.Stages[1] || r.Stage("Staging") != nil || r.Stage("") != nil {
+		t.Fatalf("Stage lookup: %p %p", st, prod)
+	}
+	if !st.Compliance || prod.Compliance {
+		t.Errorf("compliance: staging %v (compliance: true), production %v (compliance: false)", st.Compliance, prod.Compliance)
+	}
+	if st.Index != 0 || prod.Index != 1 || !st.OfflineFails || prod.OfflineFails {
+		t.Errorf("index/offline: %+v %+v", st, prod)
+	}
+	if st.Soak != 30*time.Minute || st.SoakText != "30m" || prod.Soak != 0 || prod.SoakText != "" {
+		t.Errorf("soak: %v %q, %v %q", st.Soak, st.SoakText, prod.Soak, prod.SoakText)
+	}
+	wantInsp := Inspection{Enabled: true, FailOnSeverity: "HIGH", RescanTimeout: 45 * time.Minute, RequireFixed: []string{"CVE-2024-6387"}}
+	if fmt.Sprint(st.Inspector) != fmt.Sprint(wantInsp) || prod.Inspector.Enabled || prod.Inspector.FailOnSeverity != "" {
+		t.Errorf("inspector: %+v, production %+v", st.Inspector, prod.Inspector)
+	}
+	if prod.MaxErrors != (Percent{2, true}) || prod.SuccessThreshold != (Percent{98, true}) || prod.MaxConcurrency != (Percent{10, true}) ||
+		fmt.Sprint(prod.Waves) != "[10% 50% 100%]" {
+		t.Errorf("production limits %+v", prod)
+	}
+	if r.Policy != "web-fleet" || r.RebootOption != "RebootIfNeeded" || r.DeliveryTimeout != 10*time.Minute || r.DeliveryTimeoutText != "10m" ||
+		r.ExecutionTimeout != 2*time.Hour || r.ExecutionTimeoutText != "2h" {
+		t.Errorf("rollout %+v", r)
+	}
+	// A soak of zero is no soak in the plan's JSON.
+	b, err := json.Marshal(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"soak"`) {
+		t.Errorf("a stage without soak writes one: %s", b)
+	}
+	// Compile wrote nothing into the policy it read.
+	if p.Spec.Phases[1].MaxConcurrency != "10%" || p.Spec.Schedule == nil || len(p.Spec.Baseline.ApprovalRules) != 1 {
+		t.Errorf("the policy was changed: %+v", p.Spec)
+	}
+}
+
+// TestCompileLimitEdges: the smallest and largest limits accepted, and the
+// first refused on either side.
+func TestCompileLimitEdges(t *testing.T) {
+	for _, tc := range []struct {
+		field, value string
+		ok           bool
+	}{
+		{"maxConcurrency", "1", true}, {"maxConcurrency", "1%", true}, {"maxConcurrency", "0%", false},
+		{"maxErrors", "0", true}, {"maxErrors", "0%", true},
+		{"successThreshold", "1%", true}, {"successThreshold", "100%", true}, {"successThreshold", "0%", false}, {"successThreshold", "101%", false},
+	} {
+		p := &Policy{Metadata: Metadata{Name: "x"}, Source: Source{File: "x.yaml"}, Spec: Spec{Phases: []Phase{{Name: "a", MaxConcurrency: "1", MaxErrors: "0", SuccessThreshold: "100%"}}}}
+		ph := &p.Spec.Phases[0]
+		switch tc.field {
+		case "maxConcurrency":
+			ph.MaxConcurrency = tc.value
+		case "maxErrors":
+			ph.MaxErrors = tc.value
+		case "successThreshold":
+			ph.SuccessThreshold = tc.value
+		}
+		r, err := Compile(p)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s %q: %v, want accepted %v", tc.field, tc.value, err, tc.ok)
+			continue
+		}
+		if tc.ok && fmt.Sprint(map[string]Percent{"maxConcurrency": r.Stages[0].MaxConcurrency, "maxErrors": r.Stages[0].MaxErrors,
+			"successThreshold": r.Stages[0].SuccessThreshold}[tc.field]) != tc.value {
+			t.Errorf("%s %q compiled to %+v", tc.field, tc.value, r.Stages[0])
+		}
+	}
+	for _, tc := range []struct {
+		waves []string
+		ok    bool
+	}{
+		{[]string{"1%", "100%"}, true}, {[]string{"99%", "100%"}, true}, {[]string{"100%"}, true},
+		{[]string{"0%", "100%"}, false}, {[]string{"100%", "100%"}, false}, {[]string{"50%", "101%"}, false},
+	} {
+		p := &Policy{Metadata: Metadata{Name: "x"}, Spec: Spec{Phases: []Phase{{Name: "a", Waves: tc.waves}}}}
+		r, err := Compile(p)
+		if (err == nil) != tc.ok {
+			t.Errorf("waves %v: %v, want accepted %v", tc.waves, err, tc.ok)
+			continue
+		}
+		if tc.ok && fmt.Sprint(r.Stages[0].Waves) != fmt.Sprint(tc.waves) {
+			t.Errorf("waves %v compiled to %v", tc.waves, r.Stages[0].Waves)
+		}
+	}
+}
+
+// TestWaveEndsEdges: a wave whose share ends where the last one did takes
+// one more instance; the last wave ends at n whatever its share says (a
+// hand-built stage; Compile requires 100%).
+func TestWaveEndsEdges(t *testing.T) {
+	for _, tc := range []struct {
+		n     int
+		waves []Percent
+		want  string
+	}{
+		{3, []Percent{{10, true}, {20, true}, {100, true}}, "[1 2 3]"},
+		{10, []Percent{{50, true}}, "[10]"},
+		{10, []Percent{{20, true}, {50, true}}, "[2 10]"},
+		{10, []Percent{{3, false}, {100, true}}, "[3 10]"},   // an absolute share
+		{10, []Percent{{30, false}, {100, true}}, "[10 10]"}, // capped at n
+	} {
+		st := Stage{Waves: tc.waves}
+		if got := fmt.Sprint(st.WaveEnds(tc.n)); got != tc.want {
+			t.Errorf("WaveEnds(%d, %v) = %s, want %s", tc.n, tc.waves, got, tc.want)
+		}
+	}
+}
+
+func TestPercentCeilAndJSON(t *testing.T) {
+	for _, tc := range []struct {
+		p     Percent
+		total int
+		want  int
+	}{
+		{Percent{1, true}, 1, 1}, {Percent{1, true}, 100, 1}, {Percent{1, true}, 101, 2}, {Percent{50, true}, 3, 2},
+		{Percent{100, true}, 7, 7}, {Percent{0, true}, 7, 0}, {Percent{5, false}, 1000, 5},
+	} {
+		if got := tc.p.Ceil(tc.total); got != tc.want {
+			t.Errorf("%s.Ceil(%d) = %d, want %d", tc.p, tc.total, got, tc.want)
+		}
+	}
+	var p Percent
+	if err := json.Unmarshal([]byte(`"12%"`), &p); err != nil || p != (Percent{12, true}) {
+		t.Fatalf("%v %+v", err, p)
+	}
+	for _, bad := range []string{`12`, `"twelve"`, `"-1"`} {
+		if err := json.Unmarshal([]byte(bad), &p); err == nil {
+			t.Errorf("%s was read as %+v", bad, p)
+		}
 	}
 }

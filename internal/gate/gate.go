@@ -144,7 +144,7 @@ func Decide(ev Evidence, s Settings) (result.Status, []result.Reason) {
 	case c.Succeeded >= need:
 	case c.Succeeded+c.Inconclusive >= need && c.Inconclusive > 0:
 		inconclusive = append(inconclusive, result.Reason{Code: "inconclusive-invocations", Instances: ev.Inconclusive,
-			Message: fmt.Sprintf("%s have no final command status; the success threshold %s (%d of %d) depends on them", plural(c.Inconclusive, "instance"), s.Threshold, need, d)})
+			Message: fmt.Sprintf("%s %s no final command status; the success threshold %s (%d of %d) depends on them", plural(c.Inconclusive, "instance"), verb(c.Inconclusive, "has", "have"), s.Threshold, need, d)})
 	default:
 		failed = append(failed, result.Reason{Code: "success-threshold", Message: fmt.Sprintf("%d of %d instances succeeded (%s), below the success threshold %s (%d needed)%s",
 			c.Succeeded, d, pct(c.Succeeded, d), s.Threshold, need, shortfall(c))})
@@ -167,7 +167,7 @@ func Decide(ev Evidence, s Settings) (result.Status, []result.Reason) {
 	if unsent > 0 && !stopped && len(failed) == 0 {
 		// Instances left unsent though no wave went over its error limit
 		// and the threshold held: the phase did not do its work.
-		failed = append(failed, result.Reason{Code: "unsent", Message: fmt.Sprintf("%s of the phase were never sent", plural(unsent, "instance"))})
+		failed = append(failed, result.Reason{Code: "unsent", Message: fmt.Sprintf("%s of the phase %s never sent", plural(unsent, "instance"), verb(unsent, "was", "were"))})
 	}
 	if len(failed) > 0 {
 		return result.StatusFailed, append(failed, inconclusive...)
@@ -244,7 +244,7 @@ func verification(ev Evidence, s Settings, succeeded int) (result.Status, []resu
 			reasons = appendOnce(reasons, result.Reason{Code: "inspector-unavailable", Message: "the phase asks for an Amazon Inspector rescan gate, but no Inspector evidence was gathered; no evidence, so no pass"})
 		case len(in.Uncovered) > 0:
 			worse(result.StatusInconclusive)
-			reasons = appendOnce(reasons, result.Reason{Code: "no-rescan", Message: fmt.Sprintf("%s have no Inspector scan newer than their patch", plural(len(in.Uncovered), "instance"))})
+			reasons = appendOnce(reasons, result.Reason{Code: "no-rescan", Message: fmt.Sprintf("%s %s no Inspector scan newer than %s patch", plural(len(in.Uncovered), "instance"), verb(len(in.Uncovered), "has", "have"), verb(len(in.Uncovered), "its", "their"))})
 		}
 	}
 	if v.Verdict != result.StatusPassed && st == result.StatusPassed {
@@ -297,6 +297,14 @@ func shortfall(c result.Counts) string {
 		return ""
 	}
 	return ": " + strings.Join(parts, ", ")
+}
+
+// verb is the verb for n things: one, or many.
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func plural(n int, what string) string {

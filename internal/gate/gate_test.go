@@ -289,3 +289,15 @@ func TestNeverPassedWithoutProof(t *testing.T) {
 		}
 	}
 }
+
+// TestReasonsAgreeInNumber: one instance "has", several "have".
+func TestReasonsAgreeInNumber(t *testing.T) {
+	_, rs := Decide(Evidence{Counts: counts(9, 0, 0, 0, 0, 0, 1), Inconclusive: []string{"i-1"}}, Settings{Threshold: pc(t, "100%")})
+	if !strings.HasPrefix(rs[0].Message, "1 instance has no final command status") {
+		t.Fatalf("%q", rs[0].Message)
+	}
+	_, rs = Decide(Evidence{Counts: counts(98, 0, 0, 0, 0, 1, 0), Waves: []Wave{{Index: 2, Unsent: 1}}}, Settings{Threshold: pc(t, "90%")})
+	if rs[0].Message != "1 instance of the phase was never sent" {
+		t.Fatalf("%q", rs[0].Message)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/patchgate/patchgate/internal/discover"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/health"
+	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/progress"
@@ -207,11 +208,6 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 			continue
 		}
 		plan, err := policy.Compile(p)
-		if err == nil && plan.Hooks != nil {
-			// Patching without the hooks a policy asks for (draining a node
-			// first, say) would be worse than not patching.
-			err = fmt.Errorf("%s: install.hooks is not run by this version of patchgate yet; remove it to patch without hooks", p.Source.File)
-		}
 		if err != nil {
 			rp.Status, rp.Reason = result.StatusError, err.Error()
 			e.run.Policies = append(e.run.Policies, rp)
@@ -731,7 +727,7 @@ func (e *Engine) setupTarget(ctx context.Context, p *policy.Policy, plan *policy
 	// Commands an earlier attempt of this run sent (a re-run with the same
 	// --run-id): found by Comment so nothing is sent twice. SnapshotId is
 	// valid for about three days, so older attempts are not resumable.
-	earlier, err := listRunCommands(ctx, c.Commands, e.opt.Clock.Now().Add(-72*time.Hour), "patchgate run="+e.opt.RunID+" ")
+	earlier, err := listRunCommands(ctx, c.Commands, hooks.DocumentFor(plan.Hooks), e.opt.Clock.Now().Add(-72*time.Hour), "patchgate run="+e.opt.RunID+" ")
 	if err != nil {
 		res.Status, res.Reason = result.StatusError, err.Error()
 		release()

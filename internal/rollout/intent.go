@@ -12,6 +12,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/lock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
@@ -34,7 +35,7 @@ func (t *target) sender() *sender {
 		burst = DefaultSendBurst
 	}
 	return &sender{ssm: t.c.Commands, clock: e.opt.Clock, log: t.log, window: e.opt.ReconcileWindow,
-		limit: e.sendLimits.get(t.c.AccountID, t.region, rateOf, burst)}
+		limit: e.sendLimits.get(t.c.AccountID, t.region, rateOf, burst), doc: hooks.DocumentFor(t.plan.Hooks)}
 }
 
 // announceWave records the intent to send a wave in Parameter Store before

@@ -92,6 +92,7 @@ type sender struct {
 	log    *slog.Logger
 	window time.Duration // reconcile window; DefaultReconcileWindow if 0
 	limit  *sendLimit    // client-side rate limit of the account-region; may be nil
+	doc    string        // the patch document the commands run
 }
 
 // send sends in and reports the command id, or why it cannot be known.
@@ -263,7 +264,7 @@ func (s *sender) lookAll(ctx context.Context, pend []pendingSend, look int, sinc
 			prefix = prefix[:len(prefix)-1]
 		}
 	}
-	listed, err := listRunCommands(ctx, s.ssm, since, prefix)
+	listed, err := listRunCommands(ctx, s.ssm, s.doc, since, prefix)
 	if err != nil {
 		return err
 	}
@@ -284,7 +285,7 @@ func (s *sender) lookAll(ctx context.Context, pend []pendingSend, look int, sinc
 	}
 	id := ids[look%len(ids)]
 	p := ssm.NewListCommandInvocationsPaginator(s.ssm, &ssm.ListCommandInvocationsInput{
-		InstanceId: aws.String(id), MaxResults: aws.Int32(50), Filters: patchCommandsSince(since),
+		InstanceId: aws.String(id), MaxResults: aws.Int32(50), Filters: patchCommandsSince(s.doc, since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)

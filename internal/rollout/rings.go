@@ -98,6 +98,10 @@ func (pr *policyRun) replay(ctx context.Context, st *policy.Stage, dec promote.D
 		if r.Parameter == "" {
 			return promo, nil, nil
 		}
+		if pr.plan.Hooks.Set() && r.Parameter == "InstallOverrideList" {
+			// AWS-RunPatchBaselineWithHooks takes no InstallOverrideList.
+			return nil, nil, fmt.Errorf("phase %s replays %s's patch set with InstallOverrideList, which AWS-RunPatchBaselineWithHooks (install.hooks) does not take: drop the hooks or set promotion.replay: false", st.Name, dec.From)
+		}
 		return promo, map[string][]string{r.Parameter: {r.URL}}, nil
 	}
 	return nil, nil, fmt.Errorf("promotion record %s has no replay for %s", promo.Record, pr.p.Spec.OperatingSystem)

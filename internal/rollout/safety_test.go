@@ -138,15 +138,37 @@ func TestSecurityHubExportAfterThePhase(t *testing.T) {
 	})
 }
 
-// TestHooksAreRefusedUntilRunHonoursThem: a policy that asks for hooks is
-// never patched without them.
-func TestHooksAreRefusedUntilRunHonoursThem(t *testing.T) {
+// TestAFailingPreInstallHookFailsTheInstance: with install.hooks the
+// command runs AWS-RunPatchBaselineWithHooks with the hook documents; an
+// instance whose pre-install hook fails is failed with the hook named.
+func TestAFailingPreInstallHookFailsTheInstance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, safeScenario(0, false))
+		sc := groups(awssim.Group{Count: 9, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
+			awssim.Group{Count: 1, Name: "busy", Tags: map[string]string{"Environment": "staging"}, PreInstallHookFails: true},
+			awssim.Group{Count: 2, Name: "prd", Tags: map[string]string{"Environment": "production"}})
+		sc.Documents = []string{"Acme-Drain"}
+		h := newHarness(t, sc)
 		src := strings.Replace(onePlace, "install: {executionTimeout: 24h}", "install: {executionTimeout: 24h, hooks: {preInstall: Acme-Drain}}", 1)
 		r := h.run(context.Background(), mustPolicy(t, strings.Replace(src, "WAVES", "", 1)))
-		if r.Status != result.StatusError || len(h.sim.Sends()) != 0 || !strings.Contains(r.Policies[0].Reason, "install.hooks") {
-			t.Fatalf("%s, %d sends: %s", r.Status, len(h.sim.Sends()), r.Policies[0].Reason)
+		for _, s := range h.sim.Sends() {
+			if s.Parameters["PreInstallHookDocName"][0] != "Acme-Drain" || s.Parameters["PostInstallHookDocName"][0] != "AWS-Noop" {
+				t.Fatalf("hook parameters %v", s.Parameters)
+			}
+		}
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		found := false
+		for _, w := range stg.Waves {
+			for _, in := range w.Instances {
+				if in.Outcome == result.OutcomeFailed {
+					found = strings.Contains(in.Error, "Acme-Drain") && strings.Contains(strings.ToLower(in.Error), "pre-install")
+					if !found {
+						t.Fatalf("failed instance's reason %q does not name the hook", in.Error)
+					}
+				}
+			}
+		}
+		if !found || stg.Counts.Failed != 1 {
+			t.Fatalf("staging %s %+v", stg.Status, stg.Counts)
 		}
 	})
 }

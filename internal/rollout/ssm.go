@@ -43,11 +43,11 @@ func noRetry(o *ssm.Options) { o.RetryMaxAttempts = 1 }
 
 // listRunCommands pages through AWS-RunPatchBaseline commands sent since
 // `since` and returns those whose Comment starts with prefix, by Comment.
-func listRunCommands(ctx context.Context, c Commands, since time.Time, prefix string) (map[string]ssmtypes.Command, error) {
+func listRunCommands(ctx context.Context, c Commands, doc string, since time.Time, prefix string) (map[string]ssmtypes.Command, error) {
 	out := map[string]ssmtypes.Command{}
 	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
 		MaxResults: aws.Int32(50),
-		Filters:    patchCommandsSince(since),
+		Filters:    patchCommandsSince(doc, since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -71,7 +71,7 @@ func listRunCommands(ctx context.Context, c Commands, since time.Time, prefix st
 // commandStates returns the current state of the given commands. A single
 // command is read by id; more are read by a filtered listing, fifty to a
 // page, so that polling never costs a call per instance or per command.
-func commandStates(ctx context.Context, c Commands, ids []string, since time.Time) (map[string]ssmtypes.Command, error) {
+func commandStates(ctx context.Context, c Commands, doc string, ids []string, since time.Time) (map[string]ssmtypes.Command, error) {
 	out := make(map[string]ssmtypes.Command, len(ids))
 	if len(ids) == 1 {
 		for _, id := range ids {
@@ -91,7 +91,7 @@ func commandStates(ctx context.Context, c Commands, ids []string, since time.Tim
 	}
 	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
 		MaxResults: aws.Int32(50),
-		Filters:    patchCommandsSince(since),
+		Filters:    patchCommandsSince(doc, since),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -173,11 +173,11 @@ func backoff(attempt int, base, capd time.Duration) time.Duration {
 
 func rand64(n int64) int64 { return rand.Int64N(n) }
 
-// patchCommandsSince filters listings to AWS-RunPatchBaseline commands
-// sent since `since`.
-func patchCommandsSince(since time.Time) []ssmtypes.CommandFilter {
+// patchCommandsSince filters listings to commands of the patch document
+// doc (AWS-RunPatchBaseline, or its hooks variant) sent since `since`.
+func patchCommandsSince(doc string, since time.Time) []ssmtypes.CommandFilter {
 	return []ssmtypes.CommandFilter{
 		{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
-		{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(DocumentName)},
+		{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(doc)},
 	}
 }

@@ -144,7 +144,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	}
 
 	// commandStates by id (two commands or fewer): moto finished them at once.
-	states, err := commandStates(ctx, c, []string{tagCmd, idCmd}, started)
+	states, err := commandStates(ctx, c, DocumentName, []string{tagCmd, idCmd}, started)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	// listRunCommands: moto ignores ListCommands' InvokedAfter/DocumentName
 	// filters and returns every command of the account; patchgate's own
 	// Comment prefix check keeps only this run's.
-	mine, err := listRunCommands(ctx, c, started.Add(-time.Minute), "patchgate run="+runID+" ")
+	mine, err := listRunCommands(ctx, c, DocumentName, started.Add(-time.Minute), "patchgate run="+runID+" ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states, err = commandStates(ctx, c, []string{tagCmd, idCmd, thirdSent.id}, started.Add(-time.Minute))
+	states, err = commandStates(ctx, c, DocumentName, []string{tagCmd, idCmd, thirdSent.id}, started.Add(-time.Minute))
 	if err != nil || len(states) != 3 {
 		t.Fatalf("commandStates by listing: %d states, %v", len(states), err)
 	}

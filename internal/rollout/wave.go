@@ -12,6 +12,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/gate"
+	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -67,6 +68,7 @@ type waveRun struct {
 	params   map[string][]string
 	timeout  int32
 	snd      *sender
+	doc      string // the patch document: AWS-RunPatchBaseline, or its hooks variant
 
 	res result.Wave
 	gw  gate.Wave
@@ -114,6 +116,10 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 	for _, in := range w.instances {
 		r.byID[in.ID] = in
 	}
+	r.doc = hooks.DocumentFor(p.Hooks)
+	for k, v := range hooks.Parameters(p.Hooks) {
+		r.params[k] = v
+	}
 	for k, v := range t.override {
 		r.params[k] = v
 	}
@@ -126,7 +132,7 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 	for i, ids := range chunkIDs {
 		r.chunks = append(r.chunks, &chunkState{ids: ids, req: result.Command{
 			Comment: Comment(e.opt.RunID, p.Policy, st.Name, waveNo, i+1), Instances: len(ids),
-			MaxConcurrency: r.perChunk, MaxErrors: r.gw.MaxErrors, TimeoutSeconds: r.timeout, Document: DocumentName, Parameters: r.params,
+			MaxConcurrency: r.perChunk, MaxErrors: r.gw.MaxErrors, TimeoutSeconds: r.timeout, Document: r.doc, Parameters: r.params,
 		}})
 	}
 	r.snd = t.sender()
@@ -210,7 +216,7 @@ func (r *waveRun) sendDue(ctx context.Context) {
 			t.log.Info("resuming a command sent by an earlier attempt of this run", "comment", c.req.Comment, "command", c.id)
 		} else {
 			in := &ssm.SendCommandInput{
-				DocumentName: aws.String(DocumentName), InstanceIds: c.ids, Parameters: r.params, Comment: aws.String(c.req.Comment),
+				DocumentName: aws.String(r.doc), InstanceIds: c.ids, Parameters: r.params, Comment: aws.String(c.req.Comment),
 				MaxConcurrency: aws.String(r.perChunk), MaxErrors: aws.String(r.gw.MaxErrors), TimeoutSeconds: aws.Int32(r.timeout),
 			}
 			sr, err := t.sendChunk(ctx, r.snd, in)
@@ -257,7 +263,7 @@ func (r *waveRun) sendDue(ctx context.Context) {
 // across them. It reports false when the wave cannot be followed further.
 func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 	t := r.t
-	states, err := commandStates(ctx, t.c.Commands, pending, r.since)
+	states, err := commandStates(ctx, t.c.Commands, r.doc, pending, r.since)
 	if err != nil && ctx.Err() == nil {
 		if denied(err) {
 			// Retrying cannot help; the commands keep running, so they
@@ -365,6 +371,16 @@ func (r *waveRun) listInvocations(ctx context.Context, c *chunkState) {
 	if err == nil {
 		for _, inv := range invs {
 			ri := invocationResult(inv)
+			if ri.Outcome == result.OutcomeFailed && r.t.plan.Hooks.Set() {
+				// A failed hook fails the instance, and says which.
+				var plugins []hooks.Plugin
+				for _, pl := range inv.CommandPlugins {
+					plugins = append(plugins, hooks.Plugin{Name: aws.ToString(pl.Name), Status: string(pl.Status), Output: aws.ToString(pl.Output)})
+				}
+				if reason, ok := hooks.FailureReason(r.t.plan.Hooks, plugins, ri.Error); ok {
+					ri.Error = reason
+				}
+			}
 			in, ok := r.byID[ri.ID]
 			if !ok {
 				continue // not ours

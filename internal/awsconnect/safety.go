@@ -1,6 +1,7 @@
 package awsconnect
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -11,11 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/patchgate/patchgate/internal/awsapi"
 	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/health"
 	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/notify"
+	"github.com/patchgate/patchgate/internal/rollout"
 	"github.com/patchgate/patchgate/internal/securityhub"
 )
 
@@ -49,4 +52,12 @@ func Notifier(cfg aws.Config, topic string, ledger notify.Ledger) (*notify.Notif
 	cfg = cfg.Copy()
 	cfg.Region = parts[3]
 	return &notify.Notifier{SNS: sns.NewFromConfig(cfg), Topic: topic, Ledger: ledger}, nil
+}
+
+// Notify connects the rollout's SNS notifications through f's base
+// credentials.
+func Notify(f *awsapi.Factory) rollout.NotifierConnect {
+	return func(_ context.Context, topic string, ledger notify.Ledger) (*notify.Notifier, error) {
+		return Notifier(f.Base, topic, ledger)
+	}
 }

@@ -117,7 +117,7 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	factory := &awsapi.Factory{Base: base, SessionName: "patchgate-demo"}
 	opt := rollout.Options{RunID: "demo-" + time.Now().UTC().Format("150405"), ForceWindow: true, Parallel: 8,
-		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clk)), Store: awsconnect.Store(factory),
+		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clk)), Store: awsconnect.Store(factory), Notifier: awsconnect.Notify(factory),
 		Clock: clk, Logger: log}
 
 	fmt.Fprintf(env.Stdout, "\n== 2. plan: what the policies target today (as a first pull request would show them)\n")

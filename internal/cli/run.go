@@ -112,7 +112,7 @@ func runRun(ctx context.Context, env Env, opts any, args []string) int {
 	eng := rollout.New(rollout.Options{
 		RunID: runID, RunURL: runURL, DryRun: o.dryRun, ForceWindow: o.forceWindow, Explicit: explicit, Parallel: o.parallel,
 		Connect: awsconnect.Rollout(factory, awsconnect.Evidence(nil)), Logger: log,
-		Store: awsconnect.Store(factory), Commit: os.Getenv("GITHUB_SHA"),
+		Store: awsconnect.Store(factory), Notifier: awsconnect.Notify(factory), Commit: os.Getenv("GITHUB_SHA"),
 		OnProgress: func(r *result.Run) { writeReport(o.report, r, log) },
 		Progress:   rep,
 	})

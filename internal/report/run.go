@@ -410,6 +410,32 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 	}
 	rowsSection(&b, "Inspector findings", []string{"CVE", "severity", "state", "instance", "package", "policy · phase"}, cves, map[detail]int{full: 100, collapsed: 15}[d])
 
+	var backups []BackupRow
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				for _, w := range ph.Waves {
+					for _, bk := range w.Backups {
+						backups = append(backups, BackupRow{Account: t.AccountID, Region: t.Region, InstanceID: bk.InstanceID,
+							Snapshots: bk.Snapshots, Reason: bk.Reason, Failed: len(bk.Restore) > 0, Restore: bk.Restore})
+					}
+				}
+			}
+		}
+	}
+	if len(backups) > 0 {
+		// Failed instances (with their restore commands) first, then as
+		// many of the rest as the detail level allows.
+		sort.SliceStable(backups, func(i, j int) bool { return backups[i].Failed && !backups[j].Failed })
+		shown := backups[:min(len(backups), map[detail]int{full: 200, collapsed: 20}[d])]
+		details(&b, fmt.Sprintf("Backups (%d)", len(backups)), func() {
+			b.WriteString(Backups(shown))
+			if len(shown) < len(backups) {
+				fmt.Fprintf(&b, "… and %d more in the JSON result\n", len(backups)-len(shown))
+			}
+		})
+	}
+
 	var cmds []string
 	for _, p := range r.Policies {
 		for _, t := range p.Targets {

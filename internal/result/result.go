@@ -255,8 +255,12 @@ type Wave struct {
 type Backup struct {
 	InstanceID string   `json:"instanceId"`
 	Snapshots  []string `json:"snapshots,omitempty"`
-	Reused     bool     `json:"reused,omitempty"` // taken by an earlier attempt of this run
-	Reason     string   `json:"reason,omitempty"` // why it is not ready: the instance was not patched
+	Volumes    []string `json:"volumes,omitempty"` // the volume of each snapshot
+	Reused     bool     `json:"reused,omitempty"`  // taken by an earlier attempt of this run
+	// Restore are the commands that bring the instance's volumes back,
+	// for an instance that failed to patch.
+	Restore []string `json:"restore,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // why it is not ready: the instance was not patched
 }
 
 // Command is one SendCommand of a wave: sent, resumed or (dry run) planned.

@@ -2,12 +2,15 @@ package rollout
 
 import (
 	"context"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	shsdk "github.com/aws/aws-sdk-go-v2/service/securityhub"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/health"
+	"github.com/patchgate/patchgate/internal/notify"
 	"github.com/patchgate/patchgate/internal/securityhub"
 
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
@@ -49,5 +52,14 @@ func testStore(f *awsapi.Factory) StoreConnect {
 		st := promote.NewStore(promote.S3Client(cfg), ssm.NewFromConfig(cfg), rs)
 		st.Log = nil
 		return st, nil
+	}
+}
+
+// testNotifier is awsconnect.Notify for this package's tests.
+func testNotifier(f *awsapi.Factory) NotifierConnect {
+	return func(_ context.Context, topic string, ledger notify.Ledger) (*notify.Notifier, error) {
+		cfg := f.Base.Copy()
+		cfg.Region = strings.Split(topic, ":")[3]
+		return &notify.Notifier{SNS: sns.NewFromConfig(cfg), Topic: topic, Ledger: ledger}, nil
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/patchgate/patchgate/internal/health"
 	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/lock"
+	"github.com/patchgate/patchgate/internal/notify"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/promote"
@@ -118,6 +119,8 @@ type Options struct {
 	// is the policy repository's commit, kept in each record.
 	Store  StoreConnect
 	Commit string
+	// Notifier reaches a policy's reporting.sns topic.
+	Notifier NotifierConnect
 }
 
 func (o *Options) defaults() {
@@ -212,9 +215,6 @@ func (e *Engine) Run(ctx context.Context, policies []*policy.Policy) *result.Run
 			rp.Status, rp.Reason = result.StatusError, err.Error()
 			e.run.Policies = append(e.run.Policies, rp)
 			continue
-		}
-		if plan.Notify.SNSTopic != "" {
-			e.run.Errors = append(e.run.Errors, fmt.Sprintf("%s: reporting.sns is not sent by this version of patchgate yet; the report is the record of this run", p.Metadata.Name))
 		}
 		if e.opt.DryRun {
 			rp.Plan = plan
@@ -409,6 +409,7 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 
 	pr.each(slots, func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
 	defer func() {
+		pr.sweep(ctx, slots)
 		var wg sync.WaitGroup
 		for _, s := range slots {
 			if s.release != nil {
@@ -417,11 +418,22 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 			}
 		}
 		wg.Wait()
+		var ss []result.Status
+		var lines []string
 		for _, s := range slots {
 			finishTarget(ctx, s, p)
 			s.res.EndedAt = e.opt.Clock.Now()
 			publish(s)
+			ss = append(ss, s.res.Status)
+			line := fmt.Sprintf("%s/%s: %s", s.res.AccountID, s.region, s.res.Status)
+			if s.res.Reason != "" {
+				line += " (" + s.res.Reason + ")"
+			}
+			lines = append(lines, line)
 		}
+		status := result.Worst(ss...)
+		pr.notify(ctx, notify.Event{Kind: notify.RunEnd, Status: string(status),
+			Summary: fmt.Sprintf("patchgate run %s of %s: %s\n%s", e.opt.RunID, p.Metadata.Name, status, strings.Join(lines, "\n"))})
 	}()
 
 	var notReady []string
@@ -459,6 +471,9 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		}
 		return
 	}
+	pr.sns = pr.notifier(ctx, slots)
+	pr.notify(ctx, notify.Event{Kind: notify.RunStart, Summary: fmt.Sprintf("patchgate run %s is patching %s: phases %s in %d account-regions",
+		e.opt.RunID, p.Metadata.Name, phaseNames(p), len(slots))})
 	if plan.Rings != nil && plan.Rings.IndependentTargets {
 		// The policy's explicit opt-out: each account-region on its own.
 		var wg sync.WaitGroup
@@ -481,7 +496,8 @@ type policyRun struct {
 	plan    *policy.Rollout
 	sem     chan struct{}
 	publish func(*slot)
-	store   *promote.Store // nil without spec.rings.store
+	store   *promote.Store   // nil without spec.rings.store
+	sns     *notify.Notifier // nil without reporting.sns
 	// decisions are the promoted phases' decisions, taken before anything
 	// of this run is sent: a record this run writes is never its own
 	// source.
@@ -573,6 +589,8 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			return
 		}
 		if len(blocked) > 0 {
+			pr.notify(ctx, notify.Event{Kind: notify.PhaseFailed, Phase: ph.Name,
+				Summary: fmt.Sprintf("phase %s of %s did not pass in %s; later phases are not sent", ph.Name, p.Metadata.Name, strings.Join(blocked, ", "))})
 			pr.stopAt(slots, i+1, result.StatusHalted, "halted", fmt.Sprintf("not sent: phase %s did not pass in %s", ph.Name, strings.Join(blocked, ", ")))
 			return
 		}
@@ -931,6 +949,7 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 		t.held = held
 		w, gw := t.runWave(ctx, st, wi+1, ready)
 		w.Backups = backups
+		restoreCommands(t.region, &w)
 		t.doneOK += w.Counts.Succeeded
 		t.doneFailed += w.Counts.Failed + w.Counts.TimedOut + w.Counts.Inconclusive
 		rp.Waves = append(rp.Waves, w)
@@ -1045,4 +1064,13 @@ func sortedIDs(insts []Instance) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// phaseNames lists a policy's phases in order ("staging -> production").
+func phaseNames(p *policy.Policy) string {
+	names := make([]string, len(p.Spec.Phases))
+	for i, ph := range p.Spec.Phases {
+		names[i] = ph.Name
+	}
+	return strings.Join(names, " -> ")
 }

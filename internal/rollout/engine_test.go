@@ -114,7 +114,7 @@ func newHarness(t testing.TB, sc *awssim.Scenario) *harness {
 	}
 	h := &harness{sim: s, ep: ep, clock: c, factory: &awsapi.Factory{Base: base, SessionName: "patchgate-test"}}
 	h.opt = Options{RunID: "42", RunURL: "https://github.com/acme/fleet/actions/runs/42", Explicit: true,
-		Connect: testConnect(h.factory, c), Store: testStore(h.factory),
+		Connect: testConnect(h.factory, c), Store: testStore(h.factory), Notifier: testNotifier(h.factory),
 		Clock: c, Logger: slog.New(slog.DiscardHandler), PollMin: 30 * time.Second, PollMax: 2 * time.Minute}
 	return h
 }

@@ -2,13 +2,21 @@ package rollout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/health"
+	"github.com/patchgate/patchgate/internal/lock"
+	"github.com/patchgate/patchgate/internal/notify"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 	"github.com/patchgate/patchgate/internal/securityhub"
@@ -75,6 +83,7 @@ func (t *target) backupWave(ctx context.Context, st *policy.Stage, waveNo int, w
 		b := result.Backup{InstanceID: r.InstanceID, Reused: r.Reused, Reason: r.Reason}
 		for _, s := range r.Snapshots {
 			b.Snapshots = append(b.Snapshots, s.ID)
+			b.Volumes = append(b.Volumes, s.VolumeID)
 		}
 		rows = append(rows, b)
 		if r.Ready() {
@@ -199,4 +208,128 @@ func (pr *policyRun) soak(ctx context.Context, here []*slot, st *policy.Stage, d
 func isBreach(err error) bool {
 	var b *health.Breach
 	return errors.As(err, &b)
+}
+
+// NotifierConnect reaches a policy's SNS topic; ledger keeps each event
+// once per run.
+type NotifierConnect func(ctx context.Context, topic string, ledger notify.Ledger) (*notify.Notifier, error)
+
+// paramLedger keeps which notifications a run sent in Parameter Store, so
+// a rerun of the same run (a resumed job) does not send them again: a
+// parameter created without Overwrite can exist only once.
+type paramLedger struct {
+	params lock.ParameterStore
+	prefix string
+}
+
+func (l paramLedger) name(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return l.prefix + hex.EncodeToString(sum[:8])
+}
+
+func (l paramLedger) Seen(ctx context.Context, key string) (bool, error) {
+	_, err := l.params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(l.name(key))})
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &nf):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading notification record %s with ssm:GetParameter: %w", l.name(key), err)
+	}
+	return true, nil
+}
+
+func (l paramLedger) Record(ctx context.Context, key string) error {
+	_, err := l.params.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(l.name(key)), Type: ssmtypes.ParameterTypeString,
+		Value: aws.String(key), Description: aws.String("patchgate sent this notification")})
+	var exists *ssmtypes.ParameterAlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("recording notification %s with ssm:PutParameter: %w", l.name(key), err)
+	}
+	return nil
+}
+
+// notifier is the policy's SNS notifier, its ledger in the first
+// account-region's Parameter Store; nil without reporting.sns.
+func (pr *policyRun) notifier(ctx context.Context, slots []*slot) *notify.Notifier {
+	topic := pr.plan.Notify.SNSTopic
+	if topic == "" || pr.e.opt.DryRun || pr.e.opt.Notifier == nil {
+		return nil
+	}
+	var params lock.ParameterStore
+	for _, s := range slots {
+		if s.t != nil {
+			params = s.t.c.Params
+			break
+		}
+	}
+	var ledger notify.Ledger
+	if params != nil {
+		ledger = paramLedger{params: params, prefix: "/patchgate/notify/" + pr.p.Metadata.Name + "/"}
+	}
+	n, err := pr.e.opt.Notifier(ctx, topic, ledger)
+	if err != nil {
+		pr.e.opt.Logger.Warn("no SNS notifications for this policy", "policy", pr.p.Metadata.Name, "err", err)
+		return nil
+	}
+	return n
+}
+
+// notify sends an event, best effort: a notification that cannot be sent
+// is logged and noted, never the reason a patch run stops.
+func (pr *policyRun) notify(ctx context.Context, e notify.Event) {
+	if pr.sns == nil {
+		return
+	}
+	e.Policy, e.RunID, e.RunURL = pr.p.Metadata.Name, pr.e.opt.RunID, pr.e.opt.RunURL
+	if _, err := pr.sns.Notify(context.WithoutCancel(ctx), e); err != nil {
+		pr.e.opt.Logger.Warn("an SNS notification was not sent", "policy", e.Policy, "event", e.Kind, "err", err)
+		pr.e.mu.Lock()
+		pr.e.run.Errors = append(pr.e.run.Errors, fmt.Sprintf("%s: the %s notification was not sent: %v", e.Policy, e.Kind, err))
+		pr.e.mu.Unlock()
+	}
+}
+
+// sweep deletes this policy's snapshots older than install.backup's
+// retention in every account-region it ran in (only patchgate's, never
+// this run's), best effort.
+func (pr *policyRun) sweep(ctx context.Context, slots []*slot) {
+	bp := pr.plan.Backup
+	if bp == nil || pr.e.opt.DryRun {
+		return
+	}
+	for _, s := range slots {
+		if s.t == nil || s.t.c.Backups == nil {
+			continue
+		}
+		if _, err := s.t.c.Backups.Sweep(context.WithoutCancel(ctx), pr.p.Metadata.Name, pr.e.opt.RunID, bp.RetainDays); err != nil {
+			s.res.Reason = strings.TrimSpace(s.res.Reason + "; old snapshots not swept: " + err.Error())
+		}
+	}
+}
+
+// restoreCommands fills, for each instance of a wave that failed to patch,
+// the commands that restore it from the snapshots taken before.
+func restoreCommands(region string, w *result.Wave) {
+	failed := map[string]bool{}
+	for _, in := range w.Instances {
+		if in.Outcome == result.OutcomeFailed || in.Outcome == result.OutcomeTimedOut {
+			failed[in.ID] = true
+		}
+	}
+	for i := range w.Backups {
+		b := &w.Backups[i]
+		if !failed[b.InstanceID] || b.Reason != "" {
+			continue
+		}
+		r := backup.Result{InstanceID: b.InstanceID}
+		for j, id := range b.Snapshots {
+			vol := ""
+			if j < len(b.Volumes) {
+				vol = b.Volumes[j]
+			}
+			r.Snapshots = append(r.Snapshots, backup.Snapshot{ID: id, VolumeID: vol})
+		}
+		b.Restore = backup.RestoreCommands(region, "", r)
+	}
 }

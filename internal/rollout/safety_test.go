@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/report"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -169,6 +170,59 @@ func TestAFailingPreInstallHookFailsTheInstance(t *testing.T) {
 		}
 		if !found || stg.Counts.Failed != 1 {
 			t.Fatalf("staging %s %+v", stg.Status, stg.Counts)
+		}
+	})
+}
+
+// TestNotificationsOncePerRun: reporting.sns sends run start, the failed
+// phase and run end; running the same run again (a resumed job) sends
+// none of them twice.
+func TestNotificationsOncePerRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := groups(awssim.Group{Count: 3, Name: "stg", Tags: map[string]string{"Environment": "staging"}, Behavior: "fail"},
+			awssim.Group{Count: 2, Name: "prd", Tags: map[string]string{"Environment": "production"}})
+		h := newHarness(t, sc)
+		src := strings.Replace(onePlace, "  regions: [us-east-1]\n", "  regions: [us-east-1]\n  reporting: {sns: \"arn:aws:sns:us-east-1:111122223333:patching\"}\n", 1)
+		p := mustPolicy(t, strings.Replace(src, "WAVES", "", 1))
+		h.run(context.Background(), p)
+		kinds := func() []string {
+			var out []string
+			for _, m := range h.sim.Published() {
+				out = append(out, m.Attributes["patchgate.event"])
+			}
+			return out
+		}
+		first := kinds()
+		if len(first) != 3 {
+			t.Fatalf("messages %v (%+v), want run start, phase failure and run end", first, h.sim.Published())
+		}
+		h.run(context.Background(), p)
+		if got := kinds(); len(got) != 3 {
+			t.Fatalf("a rerun of the same run sent again: %v", got)
+		}
+	})
+}
+
+// TestRestoreCommandsForAFailedInstance: an instance that failed to patch
+// after its backup carries the commands that restore it, and the run
+// summary lists them.
+func TestRestoreCommandsForAFailedInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := safeScenario(0, false)
+		sc.Groups[1].Behavior = "fail" // the "nobackup" group, backed up fine here
+		h := newHarness(t, sc)
+		r := h.run(context.Background(), mustPolicy(t, safePlace()))
+		var restore []string
+		for _, w := range phaseOf(t, r, "111122223333", "us-east-1", "staging").Waves {
+			for _, b := range w.Backups {
+				restore = append(restore, b.Restore...)
+			}
+		}
+		if len(restore) < 2 || !strings.HasPrefix(restore[0], "aws ec2 create-volume --region us-east-1 ") {
+			t.Fatalf("restore %q", restore)
+		}
+		if out := report.Run(r, report.Summary); !strings.Contains(out, "create-replace-root-volume-task") {
+			t.Fatalf("the summary does not list the restore commands")
 		}
 	})
 }

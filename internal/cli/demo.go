@@ -34,6 +34,7 @@ import (
 type demoOpts struct {
 	policies    string
 	failStaging bool
+	failHealth  bool
 	report      string
 	scale       float64
 	verbose     bool
@@ -44,15 +45,17 @@ func demoCommand() *Command {
 	return &Command{
 		Name:    "demo",
 		Summary: "Validate and run the example policies against a simulated AWS",
-		Usage: "patchgate demo [--fail-staging] [--policies DIR] [--report FILE]\n\n" +
+		Usage: "patchgate demo [--fail-staging] [--fail-health] [--policies DIR] [--report FILE]\n\n" +
 			"Starts patchgate's AWS simulator in process (a few hundred instances over two accounts and two\n" +
 			"regions), validates the policies, shows what a dry run would send, then runs them for real against\n" +
 			"the simulator on a clock that turns a 40-minute patch into a fraction of a second. Nothing leaves\n" +
-			"this machine. --fail-staging breaks one staging instance so you can watch the gate hold production.",
+			"this machine. --fail-staging breaks one staging instance so you can watch the gate hold production;\n" +
+			"--fail-health sets off the web fleet's CloudWatch alarm an hour in, so you can watch the health gate stop it.",
 		Flags: func(fs *flag.FlagSet) any {
 			o := &demoOpts{}
 			fs.StringVar(&o.policies, "policies", "policies", "directory of policies to run")
 			fs.BoolVar(&o.failStaging, "fail-staging", false, "make one staging instance of the web fleet fail to patch")
+			fs.BoolVar(&o.failHealth, "fail-health", false, "make the web fleet's alarm web-5xx enter ALARM an hour into the run")
 			fs.StringVar(&o.report, "report", "", "write the run's JSON result to this file")
 			fs.Float64Var(&o.scale, "scale", 20000, "how many simulated seconds pass per real second")
 			fs.BoolVar(&o.verbose, "v", false, "log every step")
@@ -103,7 +106,7 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 	fmt.Fprintf(env.Stdout, "%d %s valid\n", len(selected), plural(len(selected), "policy", "policies"))
 
 	clk := clock.NewScaled(time.Now().UTC().Truncate(time.Second), o.scale)
-	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{FailStaging: o.failStaging}), clk)
+	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{FailStaging: o.failStaging, FailHealth: o.failHealth}), clk)
 	base, simURL, stopSim, err := serveSim(ctx, env, sim)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "patchgate demo: %v\n", err)
@@ -192,6 +195,33 @@ func runDemo(ctx context.Context, env Env, opts any, args []string) int {
 		calls += n
 	}
 	fmt.Fprintf(env.Stdout, "\n%d simulated AWS calls, %d commands sent.\n", calls, len(sim.Sends()))
+	demoSafetySummary(env, r, sim)
+	if o.failHealth {
+		for _, p := range r.Policies {
+			if p.Name != "web-fleet" {
+				continue
+			}
+			for _, t := range p.Targets {
+				for _, ph := range t.Phases {
+					for _, rs := range ph.Reasons {
+						if rs.Code == "health-alarm" {
+							fmt.Fprintf(env.Stdout, "web-fleet %s in %s/%s: %s\n", ph.Name, t.AccountID, t.Region, rs.Message)
+						}
+					}
+				}
+			}
+		}
+		prod := 0
+		for _, s := range sim.Sends() {
+			if strings.Contains(s.Comment, " web-fleet/production/") {
+				prod++
+			}
+		}
+		fmt.Fprintf(env.Stdout, "web-fleet production SendCommand calls after the alarm, in any account-region: %d.\n", prod)
+		if r.Status != result.StatusPassed && prod == 0 {
+			fmt.Fprintln(env.Stdout, "As intended: the alarm web-5xx entering ALARM while staging ran kept production unpatched everywhere.")
+		}
+	}
 	if o.failStaging {
 		// Staging failed in one account-region: production must be sent
 		// nowhere, in any account-region of the policy.
@@ -319,4 +349,37 @@ func serveSim(ctx context.Context, env Env, sim *awssim.Sim) (aws.Config, string
 		return aws.Config{}, "", nil, err
 	}
 	return base, url, func() { _ = srv.Close() }, nil
+}
+
+// demoSafetySummary says what the backup, the hooks and the health gate
+// did in the demo's run.
+func demoSafetySummary(env Env, r *result.Run, sim *awssim.Sim) {
+	instances, snaps, held := 0, 0, 0
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				for _, w := range ph.Waves {
+					for _, b := range w.Backups {
+						instances++
+						snaps += len(b.Snapshots)
+						if b.Reason != "" {
+							held++
+						}
+					}
+				}
+			}
+		}
+	}
+	hooked := 0
+	for _, s := range sim.Sends() {
+		if len(s.Parameters["PreInstallHookDocName"]) > 0 {
+			hooked++
+		}
+	}
+	if instances > 0 {
+		fmt.Fprintf(env.Stdout, "Backups: %d instances snapshotted before their wave (%d EBS snapshots), %d held back for a failed backup.\n", instances, snaps, held)
+	}
+	if hooked > 0 {
+		fmt.Fprintf(env.Stdout, "Hooks: %d commands ran AWS-RunPatchBaselineWithHooks (App-Drain before, App-HealthCheck after each install).\n", hooked)
+	}
 }

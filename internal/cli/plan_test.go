@@ -201,7 +201,7 @@ func TestPlanInvalidHeadExitsOneAndSaysInvalid(t *testing.T) {
 		}
 	}
 	if web == nil || web.Status != plan.Invalid || len(web.Risks) != 1 || web.Risks[0].Check != plan.RiskPolicyInvalid ||
-		len(web.Problems) != 1 || !strings.Contains(web.Problems[0], "policies/web-fleet.yaml:27:11: cron \"0 3 30 2 *\" never fires") {
+		len(web.Problems) != 1 || !strings.Contains(web.Problems[0], "policies/web-fleet.yaml:29:11: cron \"0 3 30 2 *\" never fires") {
 		t.Fatalf("web-fleet: %+v", web)
 	}
 	code, out, _ = runIn(t, dir, nil, "plan", "--base", "HEAD")

@@ -165,6 +165,17 @@ func testDemo(t *testing.T) {
 	if !strings.Contains(out, "ubuntu-fleet   1 target, ") || !strings.Contains(out, "progress: web-fleet/staging ") {
 		t.Errorf("plurals (\"1 target\") and progress lines:\n%s", out)
 	}
+	// The web fleet is backed up before each wave and installs with hooks.
+	if !strings.Contains(out, "Backups: 272 instances snapshotted before their wave (544 EBS snapshots), 0 held back") ||
+		!strings.Contains(out, "commands ran AWS-RunPatchBaselineWithHooks") {
+		t.Errorf("backups and hooks:\n%s", out)
+	}
+	// The health gate: an alarm while staging runs stops the web fleet.
+	code, out, _ = runEnv(t, "../..", inMemory, "demo", "--fail-health")
+	if code != 1 || !strings.Contains(out, "web-fleet production SendCommand calls after the alarm, in any account-region: 0.") ||
+		!strings.Contains(out, `alarm "web-5xx" is in ALARM`) {
+		t.Fatalf("demo --fail-health exit %d:\n%s", code, out)
+	}
 	code, out, _ = runEnv(t, "../..", inMemory, "demo", "--fail-staging")
 	if code != 1 || !strings.Contains(out, "kept production unpatched") || !strings.Contains(out, "production SendCommand calls, in any account-region: 0.") {
 		t.Fatalf("demo --fail-staging exit %d:\n%s", code, out)

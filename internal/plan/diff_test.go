@@ -109,7 +109,7 @@ func buildPlanOf(t *testing.T, dir string, invalidOK bool) *plan.Plan {
 }
 
 func TestPlanDiffAndRisks(t *testing.T) {
-	stagingBlock := "    - name: staging\n      targets:\n        tags: {Environment: staging, App: web}\n      maxConcurrency: \"50%\"\n      maxErrors: \"0\"\n      successThreshold: \"100%\"\n      soak: 30m\n      verify:\n        compliance: true\n        inspector:\n          enabled: true\n          failOnSeverity: HIGH\n          rescanTimeout: 45m\n          requireFixed: [CVE-2024-6387]\n"
+	stagingBlock := "    - name: staging\n      targets:\n        tags: {Environment: staging, App: web}\n      maxConcurrency: \"50%\"\n      maxErrors: \"0\"\n      successThreshold: \"100%\"\n      soak: 30m\n      verify:\n        compliance: true\n        inspector:\n          enabled: true\n          failOnSeverity: HIGH\n          rescanTimeout: 45m\n          requireFixed: [CVE-2024-6387]\n        health: {alarms: [web-5xx]}   # CloudWatch: before, after each wave, through the soak\n"
 	cases := []struct {
 		name    string
 		edit    func(t *testing.T, dir string)

@@ -14,6 +14,14 @@ func TestSafetyRisks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The example carries its own safety settings; the cases below start
+	// from the policy without them and add their own.
+	src = []byte(strings.NewReplacer(
+		"    backup: {mode: snapshot, retainDays: 14}     # EBS snapshots of every instance before its wave\n", "",
+		"    hooks: {preInstall: App-Drain, postInstall: App-HealthCheck}\n", "",
+		"        health: {alarms: [web-5xx]}   # CloudWatch: before, after each wave, through the soak\n", "",
+		"        health: {alarms: [web-5xx]}\n", "",
+	).Replace(string(src)))
 	safe := strings.NewReplacer(
 		"    executionTimeout: 4h\n", "    executionTimeout: 4h\n    backup: {mode: snapshot, retainDays: 14}\n    hooks: {preInstall: App-Drain, onExit: App-Check}\n",
 		"          requireFixed: [CVE-2024-6387]\n", "          requireFixed: [CVE-2024-6387]\n        health: {alarms: [web-5xx, \"web-latency-*\"]}\n",

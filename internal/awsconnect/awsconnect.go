@@ -73,7 +73,7 @@ func Plan(f *awsapi.Factory) plan.Connect {
 			return nil, err
 		}
 		cl := ssm.NewFromConfig(cfg)
-		return &plan.Clients{AccountID: account, Inventory: cl, Baselines: cl,
+		return &plan.Clients{AccountID: account, Inventory: cl, Baselines: cl, Documents: cl,
 			Evidence: &verify.Verifier{SSM: cl, Inspector: inspector2.NewFromConfig(cfg)}}, nil
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/baseline"
 	"github.com/patchgate/patchgate/internal/discover"
+	"github.com/patchgate/patchgate/internal/hooks"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/promote"
 	"github.com/patchgate/patchgate/internal/verify"
@@ -74,6 +75,9 @@ type Drift struct {
 	Register   []string          `json:"register,omitempty"`
 	Deregister []string          `json:"deregister,omitempty"`
 	Error      string            `json:"error,omitempty"`
+	// Hooks says what is wrong with the policy's hook documents here (a
+	// missing one, named with its hook); "" when they exist or none is set.
+	Hooks string `json:"hooks,omitempty"`
 }
 
 // HasChanges reports whether merging changes any policy.
@@ -104,6 +108,8 @@ type Clients struct {
 	Inventory discover.Inventory
 	Evidence  *verify.Verifier
 	Baselines baseline.API
+	// Documents checks install.hooks' documents exist (nil: not checked).
+	Documents hooks.SSM
 }
 
 // Connect returns the clients of an account (via roleARN, when set) and region.
@@ -237,6 +243,11 @@ func resolveOne(ctx context.Context, connect Connect, pol *policy.Policy, acct p
 		drift.BaselineID, drift.Changes, drift.Register, drift.Deregister, err = baseline.Drift(ctx, cl.Baselines, live, want)
 		if err != nil {
 			drift.Error = err.Error()
+		}
+	}
+	if cl.Documents != nil {
+		if err := hooks.Check(ctx, cl.Documents, pol.Spec.Install.Hooks); err != nil {
+			drift.Hooks = err.Error()
 		}
 	}
 	var out []Target

@@ -1,10 +1,15 @@
 package plan_test
 
 import (
+	"context"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awsconnect"
+	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/plan"
 	"github.com/patchgate/patchgate/internal/policy"
 )
@@ -79,5 +84,34 @@ func TestSafetyRisks(t *testing.T) {
 				t.Errorf("changes %q lack %q", changes, tc.change)
 			}
 		})
+	}
+}
+
+// TestPlanChecksHookDocuments: plan --aws says, per account-region, which
+// hook document does not exist there, named with its hook.
+func TestPlanChecksHookDocuments(t *testing.T) {
+	sim := awssim.New(awssim.DemoScenario(awssim.DemoOptions{}), nil)
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	base := awssim.Config(srv.URL, "111122223333", "us-east-1")
+	src, err := os.ReadFile("../../policies/web-fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src), "postInstall: App-HealthCheck", "postInstall: App-Missing", 1)
+	p, probs := policy.Parse("policies/web-fleet.yaml", []byte(text))
+	if len(probs) > 0 {
+		t.Fatal(probs.Error())
+	}
+	set := &policy.Set{Policies: []*policy.Policy{p}}
+	pl := plan.New("(none)", "", nil, set)
+	pl.Resolve(context.Background(), set, awsconnect.Plan(&awsapi.Factory{Base: base}), true, 4)
+	if len(pl.Policies[0].Drift) == 0 {
+		t.Fatal("no account-region resolved")
+	}
+	for _, d := range pl.Policies[0].Drift {
+		if !strings.Contains(d.Hooks, "App-Missing (install.hooks.postInstall)") || strings.Contains(d.Hooks, "App-Drain") {
+			t.Fatalf("%s/%s hooks: %q", d.Account, d.Region, d.Hooks)
+		}
 	}
 }

@@ -134,6 +134,9 @@ func renderPlan(p *plan.Plan, kind Kind, d detail, link string) string {
 				}
 				for _, dr := range pp.Drift {
 					where := cell(dr.Account+"/"+dr.Region, 40)
+					if dr.Hooks != "" {
+						fmt.Fprintf(&b, "\n- Hook documents in %s: 💥 %s\n", where, cell(dr.Hooks, 300))
+					}
 					switch {
 					case dr.Error != "":
 						fmt.Fprintf(&b, "\n- Baseline in %s: 💥 %s\n", where, cell(dr.Error, 300))

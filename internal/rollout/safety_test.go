@@ -226,3 +226,26 @@ func TestRestoreCommandsForAFailedInstance(t *testing.T) {
 		}
 	})
 }
+
+// TestAlarmDuringAWaveStopsIt: with during: waves, an alarm entering ALARM
+// while a wave's commands run cancels them, fails the phase with the
+// alarm, and sends nothing later.
+func TestAlarmDuringAWaveStopsIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := safeScenario(20*time.Minute, false)
+		sc.PatchDuration = 2 * time.Hour
+		h := newHarness(t, sc)
+		src := strings.Replace(safePlace(), "health: {alarms: [web-5xx]}", "health: {alarms: [web-5xx], during: waves}", 1)
+		r := h.run(context.Background(), mustPolicy(t, src))
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		if stg.Status != result.StatusFailed || stg.Reasons[0].Code != "health-alarm" || !strings.Contains(stg.Reasons[0].Message, "web-5xx") {
+			t.Fatalf("staging %s %+v", stg.Status, stg.Reasons)
+		}
+		if h.sim.Calls()["ssm:CancelCommand"] == 0 || sendsFor(h.sim, "production") != 0 {
+			t.Fatalf("cancels %d, production sends %d", h.sim.Calls()["ssm:CancelCommand"], sendsFor(h.sim, "production"))
+		}
+		if stg.EndedAt.Sub(stg.StartedAt) > time.Hour {
+			t.Fatalf("the wave ran to its end (%s) instead of stopping at the alarm", stg.EndedAt.Sub(stg.StartedAt))
+		}
+	})
+}

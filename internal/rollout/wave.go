@@ -299,6 +299,17 @@ func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 		inFlight += max(len(c.ids)-done, 0)
 	}
 	t.e.opt.Progress.Polled(t.key, ok, failed, inFlight)
+	if h := r.st.Health; h != nil && h.During == policy.HealthDuringWaves && t.healthBase != nil {
+		// verify.health during: waves watches while the commands run: an
+		// alarm stops what is running at once (the phase then fails on it).
+		if breach, err := t.healthAfter(ctx, r.st, t.healthBase, fmt.Sprintf("during %s wave %d", r.st.Name, r.res.Index)); err == nil && breach != nil {
+			r.stopped = "a health alarm: " + breach.Message
+			for _, err := range cancel(t.c.Commands, r.unfinished(), t.e.opt.CancelTimeout) {
+				t.log.Error("cancelling after a health alarm failed", "err", err)
+			}
+			return false
+		}
+	}
 	if r.pace.typical == 0 && !r.timed {
 		r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
 	}

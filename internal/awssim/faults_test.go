@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,35 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
+	"github.com/patchgate/patchgate/internal/clock"
 )
 
-// manualClock moves only when a test moves it, so the faults' clock-time
-// behaviour is asserted exactly.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (m *manualClock) Now() time.Time {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.now
-}
-
-func (m *manualClock) Sleep(ctx context.Context, d time.Duration) error {
-	m.advance(d)
-	return ctx.Err()
-}
-
-func (m *manualClock) advance(d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.now = m.now.Add(d)
-}
-
-func faultSim(t *testing.T) (*Sim, *ssm.Client, *manualClock) {
+func faultSim(t *testing.T) (*Sim, *ssm.Client, *clock.Step) {
 	t.Helper()
-	clk := &manualClock{now: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)}
+	clk := clock.NewStep(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC))
 	sc := &Scenario{Accounts: []string{"111122223333"}, Groups: []Group{{Region: "us-east-1", Count: 3, Name: "web", Tags: map[string]string{"App": "web"}}}}
 	s := New(sc, clk)
 	srv := httptest.NewServer(s) // the manual clock needs no bubble
@@ -94,11 +70,11 @@ func TestListingDelayHidesNewCommands(t *testing.T) {
 	if _, err := c.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)}, once); !errors.As(err, &ice) {
 		t.Fatalf("by id before the delay: want InvalidCommandId, got %v", err)
 	}
-	clk.advance(89 * time.Second)
+	clk.Advance(89 * time.Second)
 	if n, _ := list(); n != 0 {
 		t.Fatalf("listed at 89 s")
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	n, m := list()
 	if n != 1 || m != 1 {
 		t.Fatalf("at 90 s: %d commands, %d invocations of instance 2, want 1 and 1", n, m)
@@ -160,7 +136,7 @@ func TestRateLimitThrottlesAboveTheRate(t *testing.T) {
 	if ok != 2 || throttled != 3 || s.Throttled("ssm:SendCommand") != 3 || len(s.Sends()) != 2 {
 		t.Fatalf("at once: %d accepted, %d throttled (sim counts %d), %d created; want 2, 3, 3, 2", ok, throttled, s.Throttled("ssm:SendCommand"), len(s.Sends()))
 	}
-	clk.advance(500 * time.Millisecond) // one token back
+	clk.Advance(500 * time.Millisecond) // one token back
 	if _, err := c.SendCommand(ctx, sendTo(ids(s)[:1], "c"), once); err != nil {
 		t.Fatalf("after half a second at 2/s: %v", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,30 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
+	"github.com/patchgate/patchgate/internal/clock"
 )
-
-// stepClock moves only when the test says so.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.advance(d)
-	return ctx.Err()
-}
-
-func (c *stepClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func s3Client(url, account, region string) *s3.Client {
 	return s3.NewFromConfig(Config(url, account, region), func(o *s3.Options) { o.UsePathStyle = true })
@@ -58,7 +35,7 @@ func apiCode(err error) string {
 
 func TestS3ConditionalPutGetList(t *testing.T) {
 	sc := &Scenario{Accounts: []string{"111122223333", "444455556666"}, Buckets: []Bucket{{Name: "records", Account: "111122223333", Region: "eu-west-1"}}}
-	s := New(sc, &stepClock{t: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)})
+	s := New(sc, clock.NewStep(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)))
 	url := serveHTTP(t, s)
 	ctx := context.Background()
 	c := s3Client(url, "111122223333", "eu-west-1")
@@ -177,7 +154,7 @@ func TestInstallOverrideListAndReleases(t *testing.T) {
 		Buckets:  []Bucket{{Name: "lists", Account: "111122223333", Region: "us-east-1"}},
 		Releases: []Release{{After: 2 * time.Hour, Platform: "Linux", Count: 1}},
 		Groups:   []Group{{Region: "us-east-1", Count: 3, Name: "web", Platform: "Amazon Linux", Missing: 3}}}
-	clk := &stepClock{t: t0}
+	clk := clock.NewStep(t0)
 	s := New(sc, clk)
 	url := serveHTTP(t, s)
 	ctx := context.Background()
@@ -199,9 +176,9 @@ func TestInstallOverrideListAndReleases(t *testing.T) {
 	}
 	send(ids[0], "s3://lists/l.yaml")
 	send(ids[1], "https://s3.us-east-1.amazonaws.com/lists/missing.yaml")
-	clk.advance(3 * time.Hour) // the release (at 2h) comes after the installs started
+	clk.Advance(3 * time.Hour) // the release (at 2h) comes after the installs started
 	send(ids[2], "")
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	states := func(id string) map[string]string {
 		out, err := c.DescribeInstancePatches(ctx, &ssm.DescribeInstancePatchesInput{InstanceId: aws.String(id)})
 		if err != nil {
@@ -276,13 +253,13 @@ groups:
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	clk := &stepClock{t: t0}
+	clk := clock.NewStep(t0)
 	s := New(sc, clk)
 	in := s.Instances("111122223333", "us-east-1")[0]
 	if n := len(in.approved(clk.Now())); n != 1 {
 		t.Errorf("before the release: %d approved patches, want 1", n)
 	}
-	clk.advance(24 * time.Hour)
+	clk.Advance(24 * time.Hour)
 	ps := in.approved(clk.Now())
 	if len(ps) != 3 || !strings.HasPrefix(ps[2].kb, "KB") {
 		t.Errorf("after the release: %+v, want 3 patches named by KB", ps)

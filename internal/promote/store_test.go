@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/policy"
 )
 
@@ -27,34 +28,11 @@ const (
 	digestB     = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 )
 
-// manualClock is set by the test, never by the machine's speed.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.Advance(d)
-	return ctx.Err()
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var start = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 
 type env struct {
 	sim   *awssim.Sim
-	clock *manualClock
+	clock *clock.Step
 	url   string
 	store *Store
 }
@@ -67,7 +45,7 @@ func newEnv(t *testing.T, sc *awssim.Scenario) *env {
 		sc = &awssim.Scenario{Accounts: []string{homeAccount}}
 	}
 	sc.Buckets = append(sc.Buckets, awssim.Bucket{Name: bucket, Account: homeAccount, Region: homeRegion})
-	c := &manualClock{t: start}
+	c := clock.NewStep(start)
 	sim := awssim.New(sc, c)
 	url := serveHTTP(t, sim)
 	cfg := awssim.Config(url, homeAccount, homeRegion)

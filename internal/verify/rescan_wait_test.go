@@ -129,15 +129,6 @@ func TestRescanWaitEndsAtTheTimeout(t *testing.T) {
 	})
 }
 
-// stepClock is a clock that moves only when slept on.
-type stepClock struct{ now time.Time }
-
-func (c *stepClock) Now() time.Time { return c.now }
-func (c *stepClock) Sleep(_ context.Context, d time.Duration) error {
-	c.now = c.now.Add(d)
-	return nil
-}
-
 func datedFinding(cve, status string, sev insptypes.Severity, fix insptypes.FixAvailable, first, updated time.Time, id string) insptypes.Finding {
 	f := inspFinding(cve, sev, fix, []string{"pkg"}, id)
 	f.Status = insptypes.FindingStatus(status)
@@ -151,7 +142,7 @@ func datedFinding(cve, status string, sev insptypes.Severity, fix insptypes.FixA
 // first seen after it is new.
 func TestFindingsJudgedAgainstThePhaseStart(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC) // the phase began
-	clk := &stepClock{now: t0.Add(2 * time.Hour)}
+	clk := clock.NewStep(t0.Add(2 * time.Hour))
 	ids := instanceIDs(12)
 	var instances []result.Instance
 	for _, id := range ids {

@@ -149,7 +149,7 @@ func TestFindingsJudgedAgainstThePhaseStart(t *testing.T) {
 		instances = append(instances, result.Instance{ID: id, Outcome: result.OutcomeSucceeded})
 	}
 	old, earlier, later := t0.Add(-24*time.Hour), t0.Add(-time.Hour), t0.Add(time.Hour)
-	insp := &rescanInspector{rescanAt: 1, scanned: clk.now.Add(time.Minute)}
+	insp := &rescanInspector{rescanAt: 1, scanned: clk.Now().Add(time.Minute)}
 	insp.findings = [][]insptypes.Finding{{
 		datedFinding("CVE-OPEN", "ACTIVE", insptypes.SeverityHigh, insptypes.FixAvailableYes, old, earlier, ids[0]),     // open before, updated before: remains
 		datedFinding("CVE-GONE", "CLOSED", insptypes.SeverityHigh, insptypes.FixAvailableYes, old, earlier, ids[1]),     // closed before the phase

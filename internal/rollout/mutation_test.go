@@ -38,6 +38,8 @@ type scriptedSSM struct {
 	invs func(in *ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error)
 	// sendTimes is the clock at each SendCommand.
 	sendTimes []time.Time
+	// cancelFails names the commands CancelCommand refuses.
+	cancelFails map[string]bool
 }
 
 func (f *scriptedSSM) count(op string) int {
@@ -72,8 +74,11 @@ func (f *scriptedSSM) ListCommandInvocations(_ context.Context, in *ssm.ListComm
 	return f.invs(in)
 }
 
-func (f *scriptedSSM) CancelCommand(context.Context, *ssm.CancelCommandInput, ...func(*ssm.Options)) (*ssm.CancelCommandOutput, error) {
+func (f *scriptedSSM) CancelCommand(_ context.Context, in *ssm.CancelCommandInput, _ ...func(*ssm.Options)) (*ssm.CancelCommandOutput, error) {
 	f.calls = append(f.calls, "cancel")
+	if f.cancelFails[aws.ToString(in.CommandId)] {
+		return nil, errors.New("cancel refused")
+	}
 	return &ssm.CancelCommandOutput{}, nil
 }
 
@@ -523,5 +528,40 @@ func TestLookAllInvocationOnly(t *testing.T) {
 	if !ok || aws.ToString(c.CommandId) != "cmd-b" || aws.ToString(c.Comment) != "pg c2" ||
 		aws.ToString(c.DocumentName) != DocumentName || !aws.ToTime(c.RequestedDateTime).Equal(requested) {
 		t.Fatalf("found %+v", found)
+	}
+}
+
+// cancel tries every command and reports exactly the ones it could not
+// cancel, by id.
+func TestCancelReportsEachFailure(t *testing.T) {
+	f, _ := newScripted(nil)
+	f.cancelFails = map[string]bool{"c2": true}
+	errs := cancel(f, []string{"c1", "c2", "c3"}, time.Second)
+	if f.count("cancel") != 3 {
+		t.Fatalf("CancelCommand called %d times, want 3", f.count("cancel"))
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "c2") {
+		t.Fatalf("errors %v, want one naming c2", errs)
+	}
+	if errs := cancel(f, []string{"c1", "c3"}, time.Second); len(errs) != 0 {
+		t.Fatalf("errors %v cancelling commands SSM accepted", errs)
+	}
+}
+
+// lookAll reads the invocations of the first pending send that has
+// instances, skipping one whose instances are not known.
+func TestLookAllSkipsSendsWithoutInstances(t *testing.T) {
+	f, s := newScripted(nil)
+	var asked []string
+	f.invs = func(in *ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error) {
+		asked = append(asked, aws.ToString(in.InstanceId))
+		return &ssm.ListCommandInvocationsOutput{}, nil
+	}
+	pend := []pendingSend{{comment: "pg c1"}, {comment: "pg c2", ids: []string{"i-9"}}}
+	if err := s.lookAll(context.Background(), pend, 0, mutStart, map[string]ssmtypes.Command{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != "i-9" {
+		t.Fatalf("read the invocations of %v, want i-9", asked)
 	}
 }

@@ -65,15 +65,9 @@ func sendScenario(staging, production int) *awssim.Scenario {
 // sendHarness is newHarness with sendOptions, on synctest's fake clock.
 func sendHarness(t *testing.T, sc *awssim.Scenario) *harness {
 	t.Helper()
-	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
-	// test must run its body in synctest.Test.
-	synctest.Wait()
-	time.Sleep(time.Until(simStart)) // the fake clock moves on to the start
-	c := clock.Real{}                // the bubble's fake time
-	s := awssim.New(sc, c)
-	srv := memnet.Serve(s)
-	t.Cleanup(srv.Close)
-	return &harness{sim: s, ep: srv.URL, clock: c, opt: sendOptions(t, srv.URL, c)}
+	h := newHarness(t, sc)
+	h.opt = sendOptions(t, h.ep, h.clock)
+	return h
 }
 
 // sendOptions runs run 42 against the simulator at ep on clock c, without

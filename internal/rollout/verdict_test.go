@@ -102,29 +102,6 @@ func (deniedSends) SendCommand(context.Context, *ssm.SendCommandInput, ...func(*
 		Message: "User: arn:aws:sts::111122223333:assumed-role/patchgate/x is not authorized to perform: ssm:SendCommand"}
 }
 
-// TestSendDeniedIsAConfigurationError: a denied SendCommand is exit 2 with
-// the IAM action named, not "0 of 4 instances succeeded" (exit 1).
-func TestSendDeniedIsAConfigurationError(t *testing.T) {
-	synctest.Test(t, testSendDeniedIsAConfigurationError)
-}
-
-func testSendDeniedIsAConfigurationError(t *testing.T) {
-	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
-		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
-	wrapCommands(h, func(c Commands) Commands { return deniedSends{c} })
-	r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
-	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
-	if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
-		t.Fatalf("run %s (exit %d): %+v", r.Status, exitcode.ForStatus(r.Status), stg.Reasons)
-	}
-	if stg.Reasons[0].Code != "aws-access-denied" || !strings.Contains(stg.Reasons[0].Message, "ssm:SendCommand") {
-		t.Fatalf("reasons %+v", stg.Reasons)
-	}
-	if ph := phaseOf(t, r, "111122223333", "us-east-1", "production"); ph.Status != result.StatusHalted {
-		t.Fatalf("production %s", ph.Status)
-	}
-}
-
 // cancelOn cancels the run when a log record's message starts with prefix.
 type cancelOn struct {
 	slog.Handler
@@ -312,27 +289,40 @@ func (d deniedPolls) ListCommands(ctx context.Context, in *ssm.ListCommandsInput
 	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Fault: smithy.FaultClient, Message: "not authorized to perform: ssm:ListCommands"}
 }
 
-// TestPollDeniedIsAConfigurationError: a denied poll ends the phase at once
-// as an error naming the action (not hours of "will retry"), and the
-// command it can no longer follow is cancelled.
-func TestPollDeniedIsAConfigurationError(t *testing.T) {
-	synctest.Test(t, testPollDeniedIsAConfigurationError)
-}
-
-func testPollDeniedIsAConfigurationError(t *testing.T) {
-	h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
-		awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
-	wrapCommands(h, func(c Commands) Commands { return deniedPolls{c} })
-	r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
-	stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
-	if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
-		t.Fatalf("run %s: %+v", r.Status, stg.Reasons)
-	}
-	if stg.Reasons[0].Code != "aws-access-denied" || !strings.Contains(stg.Reasons[0].Message, "ssm:ListCommands") {
-		t.Fatalf("reasons %+v", stg.Reasons)
-	}
-	if h.sim.Calls()["ssm:CancelCommand"] != 1 || sendsFor(h.sim, "production") != 0 {
-		t.Fatalf("cancels %d, production sends %d", h.sim.Calls()["ssm:CancelCommand"], sendsFor(h.sim, "production"))
+// TestDeniedCallIsAConfigurationError: a call AWS denies is exit 2 with the
+// IAM action named. A denied SendCommand is not "0 of 4 instances
+// succeeded" (exit 1); a denied poll ends the phase at once (not hours of
+// "will retry") and cancels the command it can no longer follow.
+func TestDeniedCallIsAConfigurationError(t *testing.T) {
+	for _, tc := range []struct {
+		name, action string
+		wrap         func(Commands) Commands
+		cancels      int
+	}{
+		{"SendCommand", "ssm:SendCommand", func(c Commands) Commands { return deniedSends{c} }, 0},
+		{"ListCommands", "ssm:ListCommands", func(c Commands) Commands { return deniedPolls{c} }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
+					awssim.Group{Count: 4, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
+				wrapCommands(h, tc.wrap)
+				r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
+				stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+				if r.Status != result.StatusError || exitcode.ForStatus(r.Status) != exitcode.Usage {
+					t.Fatalf("run %s (exit %d): %+v", r.Status, exitcode.ForStatus(r.Status), stg.Reasons)
+				}
+				if stg.Reasons[0].Code != "aws-access-denied" || !strings.Contains(stg.Reasons[0].Message, tc.action) {
+					t.Fatalf("reasons %+v", stg.Reasons)
+				}
+				if ph := phaseOf(t, r, "111122223333", "us-east-1", "production"); ph.Status != result.StatusHalted || sendsFor(h.sim, "production") != 0 {
+					t.Fatalf("production %s, %d sends", ph.Status, sendsFor(h.sim, "production"))
+				}
+				if n := h.sim.Calls()["ssm:CancelCommand"]; n != tc.cancels {
+					t.Fatalf("cancels %d, want %d", n, tc.cancels)
+				}
+			})
+		})
 	}
 }
 

@@ -534,4 +534,3 @@ func BenchmarkRealistic50k(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
-

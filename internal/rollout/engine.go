@@ -331,6 +331,8 @@ type target struct {
 	// typical is how long one invocation takes here, once measured; it
 	// paces the polls of every later wave.
 	typical time.Duration
+	// seen are the completion times of its invocations so far (pace.go).
+	seen *completions
 	// intentPut and unsettled follow the send intent (intent.go).
 	intentPut, unsettled bool
 	// healthBase is the phase's alarm reading before it began (nil

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"math"
 	"sort"
 	"time"
 
@@ -15,22 +16,66 @@ import (
 // pacer spaces a wave's polls. A poll costs one ListCommands page per 50
 // commands whatever the wave's size, so polls, not instances, are what a
 // run spends per account-region; a poll that comes late costs the time
-// until the next wave starts. SSM runs a chunk's invocations
-// MaxConcurrency at a time, so with the time one invocation takes
-// (measured in this target) completions come in rounds: the pacer sleeps
-// until the next round is due and follows up closely when it is late.
-// Until that time is known it backs off geometrically.
+// until the next wave starts. What matters is when the wave ends (or, while
+// chunks wait for the in-flight budget, when a running one ends). Real
+// install times are spread widely, minutes to hours with a long tail
+// (issue #19), so the pacer does not assume rounds of one typical
+// duration; it follows the distribution it observes:
+//
+//   - The bulk of a wave: nothing is worth seeing until the wave thins out
+//     to its tail (1% still running, at least 3). The pacer sleeps until
+//     then as predicted by the target's earlier completions (seen: their
+//     times after their command's send), or by projecting this wave's own
+//     decline, or, before anything has finished, by one typical
+//     invocation; never longer than the wave's age, so a wrong prediction
+//     costs at most a doubling search.
+//   - The tail: a straggler may end at any moment up to hours later and
+//     nothing predicts which, so the pacer looks every tailShare of the
+//     wave's age: the end is seen at most that late.
+//   - While chunks wait for a running one to end: when the earliest is
+//     predicted done (earlier completions, or its rounds of typical
+//     invocations), then every tailShare of the age.
+//
+// SSM stops each chunk at its own MaxErrors; what patchgate adds (not
+// sending the waiting chunks, cancelling the others) is decided at the
+// polls, which come at least at each predicted chunk end while chunks
+// wait.
 type pacer struct {
 	min, max time.Duration
 	typical  time.Duration // one invocation, as measured in this target; 0 unknown
+	seen     *completions  // this target's completions so far (nil: none kept)
 }
+
+// The pacer's shares, chosen on the realistic fleet model (awssim
+// realism; see docs/simulator.md and the figures in the commit that set
+// them): a lower tailShare buys less lag with more polls.
+const (
+	// minShare: before its tail a wave is looked at no more often than
+	// every 1/50 of its age.
+	minShare = 1.0 / 50
+	// tailShare: in its tail a wave is looked at every 1/40 of its age,
+	// so that the last completion is seen at most that late.
+	tailShare = 1.0 / 40
+	// tailFrac and tailMin: a wave is in its tail once 1% of it, and at
+	// least 3 invocations, still run.
+	tailFrac = 0.01
+	tailMin  = 3
+)
 
 // chunkProgress is what the pacer needs of one sent command.
 type chunkProgress struct {
 	sent      time.Time
 	perRound  int // invocations SSM runs at once
+	total     int // invocations of the command
 	completed int
 	terminal  bool
+}
+
+// remainingAt is how many of a wave's sent invocations were still running
+// at a poll.
+type remainingAt struct {
+	at        time.Time
+	remaining int
 }
 
 // perRound is how many of n instances SSM runs at once under
@@ -41,51 +86,194 @@ func perRound(mc policy.Percent, n int) int {
 }
 
 // next is how long to sleep before polling again. last is the previous
-// sleep (0 before the first poll), and deadline bounds every sleep. With
-// the pace known there is no early look: SSM stops a chunk at its own
-// MaxErrors, and what patchgate adds (stopping the other chunks) matters
-// before their next round, which is when the pacer looks.
-func (p pacer) next(now time.Time, chunks []chunkProgress, last time.Duration, deadline time.Time) time.Duration {
-	d := p.sleep(now, chunks, last)
+// sleep (0 before the first poll), trail the wave's polls so far, waiting
+// whether chunks wait for a running one to end, and deadline bounds every
+// sleep.
+func (p pacer) next(now time.Time, chunks []chunkProgress, trail []remainingAt, waiting bool, last time.Duration, deadline time.Time) time.Duration {
+	d := p.sleep(now, chunks, trail, waiting, last)
 	if left := deadline.Sub(now); left < d {
 		d = max(left, p.min)
 	}
 	return d
 }
 
-func (p pacer) sleep(now time.Time, chunks []chunkProgress, last time.Duration) time.Duration {
-	if p.typical <= 0 {
-		// Unknown pace: a first look soon after sending (a fleet with
-		// nothing to install finishes in a minute), then less and less often.
-		return min(max(last*2, p.min), p.max)
-	}
-	// When the next round of any running chunk is due. Until the wave has
-	// shown completions, polls stay at most max apart in case it runs
-	// faster than the earlier waves did; after, up to a round apart.
-	limit := p.max
-	var due time.Time
+func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt, waiting bool, last time.Duration) time.Duration {
+	var first time.Time
+	running, total := 0, 0
 	for _, c := range chunks {
-		if c.completed > 0 {
-			limit = max(p.max, p.typical)
-		}
+		total += c.total
 		if c.terminal {
 			continue
 		}
-		rounds := c.completed/c.perRound + 1
-		at := c.sent.Add(time.Duration(rounds) * p.typical)
+		running += max(c.total-c.completed, 1)
+		if first.IsZero() || c.sent.Before(first) {
+			first = c.sent
+		}
+	}
+	if running == 0 {
+		return p.min
+	}
+	age := now.Sub(first)
+	floor := max(p.min, time.Duration(float64(age)*minShare))
+	ceiling := max(p.max, age)
+	tail := min(max(p.min, time.Duration(float64(age)*tailShare)), p.max)
+	until := func(due time.Time) time.Duration { return min(max(due.Sub(now)+p.min, floor), ceiling) }
+	if waiting {
+		if due, ok := p.firstChunkEnd(chunks); ok && due.After(now) {
+			return until(due)
+		}
+		if p.typical > 0 || !p.seen.empty() {
+			return tail
+		}
+		return min(max(last*2, p.min), p.max)
+	}
+	if float64(running) <= tailOf(total) {
+		return tail
+	}
+	if due, ok := p.thinned(chunks); ok && due.After(now) {
+		return until(due)
+	}
+	if d, ok := projectDecline(trail, now, running, total); ok {
+		return min(max(d, floor), ceiling)
+	}
+	if p.typical > 0 {
+		// Nothing finished yet: the first completions are due about one
+		// invocation after the send.
+		if due := first.Add(p.typical); due.After(now) {
+			return until(due)
+		}
+		return tail
+	}
+	// Unknown pace: a first look soon after sending (a fleet with nothing
+	// to install finishes in a minute), then less and less often.
+	return min(max(last*2, p.min), p.max)
+}
+
+// tailOf is how many of a wave's total invocations still running make
+// its tail: a share of it, and never fewer than a few.
+func tailOf(total int) float64 { return math.Max(tailFrac*float64(total), tailMin) }
+
+// thinned is when, by this target's earlier completions, the last running
+// chunk will be down to its tail (the 1-tailFrac quantile of completion
+// times after its send). It reports false without earlier completions.
+func (p pacer) thinned(chunks []chunkProgress) (time.Time, bool) {
+	off, ok := p.seen.quantile(1 - tailFrac)
+	if !ok {
+		return time.Time{}, false
+	}
+	var due time.Time
+	for _, c := range chunks {
+		if at := c.sent.Add(off); !c.terminal && at.After(due) {
+			due = at
+		}
+	}
+	return due, !due.IsZero()
+}
+
+// firstChunkEnd is when the first running chunk is predicted done: by the
+// latest earlier completion after a send, or else by its rounds of
+// MaxConcurrency invocations of the typical duration.
+func (p pacer) firstChunkEnd(chunks []chunkProgress) (time.Time, bool) {
+	var due time.Time
+	latest, seen := p.seen.quantile(1)
+	for _, c := range chunks {
+		if c.terminal {
+			continue
+		}
+		var at time.Time
+		switch {
+		case seen:
+			at = c.sent.Add(latest)
+		case p.typical > 0:
+			rounds := (c.total + c.perRound - 1) / max(c.perRound, 1)
+			at = c.sent.Add(time.Duration(max(rounds, 1)) * p.typical)
+		default:
+			continue
+		}
 		if due.IsZero() || at.Before(due) {
 			due = at
 		}
 	}
-	if due.IsZero() {
-		return p.min
+	return due, !due.IsZero()
+}
+
+// projectDecline projects the wave's recent decline (its running count
+// falling as an exponential) to when it is down to its tail. It reports
+// false before the wave has shown a decline.
+func projectDecline(trail []remainingAt, now time.Time, running, total int) (time.Duration, bool) {
+	if len(trail) < 2 || running <= 0 {
+		return 0, false
 	}
-	if late := now.Sub(due); late >= 0 {
-		// Due and not yet seen: look again soon, then less and less often.
-		return min(max(late, p.min), p.max)
+	cur := trail[len(trail)-1]
+	// The latest earlier poll that saw more running: the rate over the
+	// time since then, idle polls included, errs on the slow side.
+	for i := len(trail) - 2; i >= 0; i-- {
+		ref := trail[i]
+		if ref.remaining > cur.remaining {
+			span := now.Sub(ref.at)
+			if span <= 0 {
+				return 0, false
+			}
+			rate := math.Log(float64(ref.remaining)/float64(cur.remaining)) / span.Seconds()
+			target := tailOf(total)
+			return time.Duration(math.Log(float64(running)/target) / rate * float64(time.Second)), true
+		}
 	}
-	// A moment after it is due, so that the poll sees it.
-	return min(due.Sub(now)+p.min, limit)
+	return 0, false
+}
+
+// completionGrain is the resolution at which completions are kept.
+const completionGrain = 15 * time.Second
+
+// completions counts a target's observed invocation completions by their
+// time after their command's send, in completionGrain buckets: a few
+// thousand integers however large the fleet.
+type completions struct {
+	buckets []int
+}
+
+// add records n completions at off after the send.
+func (h *completions) add(off time.Duration, n int) {
+	if n <= 0 || off < 0 {
+		return
+	}
+	b := int(off / completionGrain)
+	if b >= len(h.buckets) {
+		h.buckets = append(h.buckets, make([]int, b+1-len(h.buckets))...)
+	}
+	h.buckets[b] += n
+}
+
+// empty reports whether nothing was recorded (also for a nil record).
+func (h *completions) empty() bool {
+	if h == nil {
+		return true
+	}
+	for _, n := range h.buckets {
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// quantile is the q-quantile (0 < q <= 1) of the recorded completion
+// times, at the end of its bucket; false when nothing was recorded.
+func (h *completions) quantile(q float64) (time.Duration, bool) {
+	if h.empty() {
+		return 0, false
+	}
+	total := 0
+	for _, n := range h.buckets {
+		total += n
+	}
+	rank := max(1, int(math.Ceil(q*float64(total))))
+	for b, n := range h.buckets {
+		if rank -= n; rank <= 0 {
+			return time.Duration(b+1) * completionGrain, true
+		}
+	}
+	return time.Duration(len(h.buckets)) * completionGrain, true
 }
 
 // measureTypical reads the invocations of a command some of which have

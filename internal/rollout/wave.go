@@ -27,6 +27,10 @@ type chunkState struct {
 	errors   int
 	last     ssmtypes.Command // as last polled
 	unknown  string           // set when it cannot be told whether the command was sent
+	// seen and seenAt: the completions the pacer has been told of, and
+	// when they were last counted.
+	seen   int
+	seenAt time.Time
 }
 
 // allSucceeded reports whether SSM's counts prove that every invocation
@@ -80,7 +84,8 @@ type waveRun struct {
 	timedOut  bool
 	cancelled bool
 	pace      pacer
-	timed     bool // one attempt a wave to time the invocations
+	timed     bool          // one attempt a wave to time the invocations
+	trail     []remainingAt // the wave's running count at each poll, for the pacer
 }
 
 // runWave sends one wave, follows it to the end and collects its
@@ -136,6 +141,10 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 		}})
 	}
 	r.snd = t.sender()
+	if t.seen == nil {
+		t.seen = &completions{}
+	}
+	r.pace.seen = t.seen
 	return r
 }
 
@@ -179,17 +188,40 @@ func (r *waveRun) follow(ctx context.Context) {
 		if r.next == len(r.chunks) && allTerminal(r.chunks) {
 			continue // done: the loop ends without another sleep
 		}
-		progress := make([]chunkProgress, 0, r.next)
-		for _, c := range r.chunks[:r.next] {
-			progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(r.st.MaxConcurrency, len(c.ids)),
-				completed: int(c.last.CompletedCount), terminal: c.terminal})
-		}
-		slept = r.pace.next(clk.Now(), progress, slept, r.deadline)
+		progress := r.observe(clk.Now())
+		waiting := r.stopped == "" && r.next < len(r.chunks)
+		slept = r.pace.next(clk.Now(), progress, r.trail, waiting, slept, r.deadline)
 		if err := clk.Sleep(ctx, slept); err != nil {
 			r.cancelled = true
 			return
 		}
 	}
+}
+
+// observe tells the pacer what the last poll showed: each chunk's
+// progress, the completions since the poll before (into the target's
+// record, at the middle of the interval in which they came) and the
+// wave's running count.
+func (r *waveRun) observe(now time.Time) []chunkProgress {
+	progress := make([]chunkProgress, 0, r.next)
+	running := 0
+	for _, c := range r.chunks[:r.next] {
+		done := int(c.last.CompletedCount)
+		if c.seenAt.IsZero() {
+			c.seenAt = c.sentAt
+		}
+		if r.pace.seen != nil && done > c.seen {
+			r.pace.seen.add(c.seenAt.Add(now.Sub(c.seenAt)/2).Sub(c.sentAt), done-c.seen)
+		}
+		c.seen, c.seenAt = max(c.seen, done), now
+		if !c.terminal {
+			running += max(len(c.ids)-done, 0)
+		}
+		progress = append(progress, chunkProgress{sent: c.sentAt, perRound: perRound(r.st.MaxConcurrency, len(c.ids)),
+			total: len(c.ids), completed: done, terminal: c.terminal})
+	}
+	r.trail = append(r.trail, remainingAt{at: now, remaining: running})
+	return progress
 }
 
 // unfinished are the ids of the commands sent and not yet terminal.

@@ -259,6 +259,12 @@ func TestRealismListFindingsFiltersLikeBruteForce(t *testing.T) {
 	if _, err := c.SendCommand(ctx, sendTo(all[:30], "half"), once); err != nil {
 		t.Fatal(err)
 	}
+	// The scenario's own findings come before the generated ones on
+	// some instances, so pages cross that boundary too.
+	for _, i := range []int{0, 7, 31} {
+		s.byID[all[i]].Findings = []FindingSpec{{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-server"},
+			{CVE: "CVE-2023-52425", Severity: "MEDIUM", Package: "expat", Fix: "NO"}, {CVE: "CVE-2025-1111", Severity: "HIGH", Package: "y", New: true}}
+	}
 	clk.Advance(6 * time.Hour) // the first half patched and rescanned
 	insp := inspector2.NewFromConfig(Config(ep, "111122223333", "us-east-1"))
 	str := func(v ...string) []insptypes.StringFilter {
@@ -280,7 +286,8 @@ func TestRealismListFindingsFiltersLikeBruteForce(t *testing.T) {
 		{"closed", &insptypes.FilterCriteria{FindingStatus: str("CLOSED")}},
 		{"no fix", &insptypes.FilterCriteria{FixAvailable: str("NO")}},
 		{"one CVE", &insptypes.FilterCriteria{VulnerabilityId: str(cve)}},
-		{"some instances", &insptypes.FilterCriteria{ResourceId: str(all[3], all[40], all[59])}},
+		{"some instances", &insptypes.FilterCriteria{ResourceId: str(all[3], all[7], all[40], all[59])}},
+		{"the scenario's CVE", &insptypes.FilterCriteria{VulnerabilityId: str("CVE-2024-6387", "CVE-2025-1111")}},
 		{"not LOW", &insptypes.FilterCriteria{Severity: []insptypes.StringFilter{{Comparison: insptypes.StringComparisonNotEquals, Value: aws.String("LOW")}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -496,8 +496,10 @@ func allTerminal(chunks []*chunkState) bool {
 }
 
 // measureTypical times the successful invocations of the first chunk that
-// has some: the pacer's rounds are made of it. It reports whether it read
-// (once a wave at most); a failed read only leaves the pacer backing off.
+// has some: until earlier waves have shown when invocations complete, the
+// pacer expects a wave's first completions that long after its send. It
+// reports whether it read (once a wave at most); a failed read only leaves
+// the pacer backing off.
 func (t *target) measureTypical(ctx context.Context, chunks []*chunkState) (time.Duration, bool) {
 	for _, c := range chunks {
 		if c.last.CompletedCount-c.last.ErrorCount-c.last.DeliveryTimedOutCount <= 0 {
@@ -508,7 +510,7 @@ func (t *target) measureTypical(ctx context.Context, chunks []*chunkState) (time
 			t.log.Warn("could not time the first invocations; polls back off instead", "command", c.id, "err", err)
 		}
 		if d > 0 {
-			t.log.Info("an invocation takes about "+d.Round(time.Second).String()+"; polls follow its rounds", "command", c.id)
+			t.log.Info("an invocation takes about "+d.Round(time.Second).String()+"; polls expect the first completions then", "command", c.id)
 		}
 		return d, true
 	}

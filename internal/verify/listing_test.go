@@ -93,7 +93,7 @@ func TestFindingsAreReadAsListed(t *testing.T) {
 		},
 	}}
 	v := &Verifier{Inspector: insp}
-	got, err := v.findings(context.Background(), scope{ids: []string{"i-1", "i-2", "i-3"}}, []string{"ACTIVE", "SUPPRESSED"})
+	got, err := v.findings(context.Background(), scope{ids: []string{"i-1", "i-2", "i-3"}}, findingFilter{statuses: []string{"ACTIVE", "SUPPRESSED"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestFindingsScope(t *testing.T) {
 	all := instanceIDs(23)
 	insp := &pagedInspector{}
 	v := &Verifier{Inspector: insp}
-	if _, err := v.findings(context.Background(), scope{ids: all}, []string{"ACTIVE"}); err != nil {
+	if _, err := v.findings(context.Background(), scope{ids: all}, findingFilter{statuses: []string{"ACTIVE"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(insp.fRequests) != 3 || filterValues(insp.fRequests[2].FilterCriteria.ResourceId) != "i-020,i-021,i-022" {
@@ -156,7 +156,7 @@ func TestFindingsScope(t *testing.T) {
 	}}}
 	v = &Verifier{Inspector: insp}
 	sc := newScope(all, map[string]string{"App": "web", "Env": "prod"}, "Env")
-	got, err := v.findings(context.Background(), sc, []string{"CLOSED"})
+	got, err := v.findings(context.Background(), sc, findingFilter{statuses: []string{"CLOSED"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestFindingsScope(t *testing.T) {
 	}
 
 	insp.err = errors.New("AccessDeniedException")
-	if _, err := v.findings(context.Background(), sc, []string{"ACTIVE"}); err == nil || !strings.Contains(err.Error(), "inspector2:ListFindings") {
+	if _, err := v.findings(context.Background(), sc, findingFilter{statuses: []string{"ACTIVE"}}); err == nil || !strings.Contains(err.Error(), "inspector2:ListFindings") {
 		t.Fatalf("denied: %v", err)
 	}
 }

@@ -8,6 +8,7 @@
 package result
 
 import (
+	"slices"
 	"time"
 
 	"github.com/patchgate/patchgate/internal/policy"
@@ -396,6 +397,20 @@ type Inspector struct {
 	// listed.
 	Listed *FindingsListed `json:"listed,omitempty"`
 }
+
+// Counted reports whether RemainingBySeverity measures severity: every
+// severity when all findings were listed, else those at or above
+// Listed.MinSeverity (Inspector's order; an unknown one is not counted).
+func (in *Inspector) Counted(severity string) bool {
+	if in.Listed == nil || in.Listed.MinSeverity == "" {
+		return true
+	}
+	s, t := slices.Index(severityOrder, severity), slices.Index(severityOrder, in.Listed.MinSeverity)
+	return s >= 0 && t >= 0 && s >= t
+}
+
+// severityOrder is Inspector's severities, lowest first.
+var severityOrder = []string{"UNTRIAGED", "INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
 
 // FindingsListed is what a gate's Inspector listing asked for: ACTIVE
 // findings with a fix at or above MinSeverity (every severity when empty),

@@ -36,6 +36,12 @@ var simStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 // busy the machine is.
 func phaseWith(t *testing.T, verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
 	t.Helper()
+	return phaseIn(t, nil, verifyYAML, reboot, groups...)
+}
+
+// phaseIn is phaseWith in a scenario that tweak changes first.
+func phaseIn(t *testing.T, tweak func(*awssim.Scenario), verifyYAML, reboot string, groups ...awssim.Group) (result.Phase, *awssim.Sim) {
+	t.Helper()
 	// Outside a bubble Wait panics ("goroutine is not in a bubble"): the
 	// test must run its body in synctest.Test.
 	synctest.Wait()
@@ -50,11 +56,20 @@ func phaseWith(t *testing.T, verifyYAML, reboot string, groups ...awssim.Group) 
 		}
 	}
 	sc := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 20 * time.Minute, Groups: groups}
+	if tweak != nil {
+		tweak(sc)
+	}
 	clk := clock.Real{} // the bubble's fake time
 	sim := awssim.New(sc, clk)
 	srv := memnet.Serve(sim)
 	t.Cleanup(srv.Close)
-	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: srv.URL, RetryMaxBackoff: 10 * time.Millisecond,
+	// Retries wait at most 10ms, except under rate limits: there the
+	// production retryer's own backoff is the thing under test.
+	backoff := 10 * time.Millisecond
+	if sc.Realism != nil || len(sc.RateLimits) > 0 {
+		backoff = 0
+	}
+	base, err := awsapi.LoadConfig(context.Background(), awsapi.Options{Region: "us-east-1", Endpoint: srv.URL, RetryMaxBackoff: backoff,
 		Extra: []func(*config.LoadOptions) error{config.WithHTTPClient(srv.Client), config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(awssim.AccessKeyFor("111122223333"), "s", ""))}})
 	if err != nil {
 		t.Fatal(err)
@@ -313,6 +328,39 @@ func testPropertyNoFalseGreen(t *testing.T) {
 		}
 		if !bad && ph.Status != result.StatusPassed {
 			t.Fatalf("scenario %d: all good but %s %v", i, ph.Status, ph.Reasons)
+		}
+	}
+}
+
+// Under the realistic model's per-operation rate limits, set low enough
+// that every read of the phase is throttled at once (2 calls a second,
+// against ~10 calls each made back to back), the production retryer
+// (awsapi: 10 attempts, backoff up to 20s, no retry quota) absorbs each
+// ThrottlingException: the phase passes as it does unthrottled, and no
+// reason or error carries one.
+func TestThrottledReadsDoNotReachTheVerdict(t *testing.T) {
+	synctest.Test(t, testThrottledReadsDoNotReachTheVerdict)
+}
+
+func testThrottledReadsDoNotReachTheVerdict(t *testing.T) {
+	reads := []string{"ssm:DescribeInstanceInformation", "ssm:DescribeInstancePatchStates", "inspector2:ListCoverage", "inspector2:ListFindings"}
+	ph, sim := phaseIn(t, func(sc *awssim.Scenario) {
+		r := awssim.Realistic(7)
+		r.UnpatchedShare, r.FailureShare, r.TimeoutShare, r.UndeliverableShare, r.FindingsMean = -1, -1, -1, -1, 3
+		for _, op := range reads {
+			r.RateLimits[op] = 2
+		}
+		sc.Realism = r
+	}, `        compliance: true
+        inspector: {enabled: true, failOnSeverity: HIGH, rescanTimeout: 3h}`, "RebootIfNeeded",
+		awssim.Group{Count: 480, Missing: 2})
+	if ph.Status != result.StatusPassed || len(ph.Reasons) != 0 || ph.Verification.Compliance.Compliant != 480 {
+		t.Fatalf("%s %v", ph.Status, ph.Reasons)
+	}
+	throttled := sim.Throttled()
+	for _, op := range []string{"ssm:DescribeInstanceInformation", "ssm:DescribeInstancePatchStates"} {
+		if throttled[op] == 0 {
+			t.Errorf("%s was never throttled (%v): the test does not exercise the retryer", op, throttled)
 		}
 	}
 }

@@ -216,8 +216,9 @@ func (in interner) of(s string) string {
 
 // coverage reads Inspector's coverage of the scope; scannedSince, when set
 // and the scope lists by tag, asks only for resources scanned since then.
-func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Time) (map[string]insptypes.CoveredResource, error) {
-	out := map[string]insptypes.CoveredResource{}
+// calls is how many ListCoverage calls it made.
+func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Time) (out map[string]insptypes.CoveredResource, calls int, err error) {
+	out = map[string]insptypes.CoveredResource{}
 	strs := interner{}
 	var lists []*insptypes.CoverageFilterCriteria
 	if sc.byTag() {
@@ -242,8 +243,9 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 		p := inspector2.NewListCoveragePaginator(v.Inspector, &inspector2.ListCoverageInput{MaxResults: aws.Int32(200), FilterCriteria: fc})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
+			calls++
 			if err != nil {
-				return nil, fmt.Errorf("reading Amazon Inspector coverage with inspector2:ListCoverage: %w", err)
+				return nil, calls, fmt.Errorf("reading Amazon Inspector coverage with inspector2:ListCoverage: %w", err)
 			}
 			for _, c := range page.CoveredResources {
 				if id := aws.ToString(c.ResourceId); sc.keep(id) {
@@ -259,7 +261,7 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 			}
 		}
 	}
-	return out, nil
+	return out, calls, nil
 }
 
 // Bounds of the wait between coverage polls.
@@ -337,6 +339,18 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	var slept time.Duration
 	waiting := ids
 	covered := map[string]insptypes.CoveredResource{}
+	// Inspector rescans an instance at each inventory pass (every 30
+	// minutes), not only after a patch, so "scanned since" a few minutes
+	// ago still holds most of the fleet: a poll by tag costs about a full
+	// pass however few instances remain. Once fewer remain than the last
+	// poll by tag cost in calls (ten ids a call), they are polled by id.
+	tagCalls := 0
+	scopeOf := func(waiting []string) scope {
+		if sc.byTag() && tagCalls > 0 && (len(waiting)+filterBatch-1)/filterBatch <= tagCalls {
+			return scope{ids: waiting}
+		}
+		return sc.sub(waiting)
+	}
 	for {
 		since := time.Time{}
 		if sc.byTag() {
@@ -351,9 +365,13 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 			}
 		}
 		lastPoll = clk.Now()
-		cov, err := v.coverage(ctx, sc.sub(waiting), since)
+		poll := scopeOf(waiting)
+		cov, calls, err := v.coverage(ctx, poll, since)
 		if err != nil {
 			return err
+		}
+		if poll.byTag() {
+			tagCalls = calls
 		}
 		var still []string
 		for _, id := range waiting {
@@ -376,7 +394,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	var cov map[string]insptypes.CoveredResource
 	if len(waiting) > 0 {
 		var err error
-		if cov, err = v.coverage(ctx, sc.sub(waiting), time.Time{}); err != nil {
+		if cov, _, err = v.coverage(ctx, scopeOf(waiting), time.Time{}); err != nil {
 			return err
 		}
 	}

@@ -192,7 +192,7 @@ func TestCoverageListing(t *testing.T) {
 	insp := &pagedInspector{coverage: [][]insptypes.CoveredResource{{cov("i-001", insptypes.ScanStatusCodeActive)}, {cov("i-002", ""), cov("i-999", insptypes.ScanStatusCodeActive)}}}
 	v := &Verifier{Inspector: insp}
 	sc := newScope(instanceIDs(12), map[string]string{"Env": "prod"}, "")
-	got, err := v.coverage(context.Background(), sc, since)
+	got, _, err := v.coverage(context.Background(), sc, since)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +211,12 @@ func TestCoverageListing(t *testing.T) {
 	// No date: no date filter. By id: batches of 10, no tag, no date.
 	insp = &pagedInspector{}
 	v = &Verifier{Inspector: insp}
-	if _, err := v.coverage(context.Background(), sc, time.Time{}); err != nil || insp.cRequests[0].FilterCriteria.LastScannedAt != nil {
+	if _, _, err := v.coverage(context.Background(), sc, time.Time{}); err != nil || insp.cRequests[0].FilterCriteria.LastScannedAt != nil {
 		t.Fatalf("undated: %v %+v", err, insp.cRequests[0].FilterCriteria)
 	}
 	insp = &pagedInspector{}
 	v = &Verifier{Inspector: insp}
-	if _, err := v.coverage(context.Background(), scope{ids: instanceIDs(11)}, since); err != nil || len(insp.cRequests) != 2 {
+	if _, _, err := v.coverage(context.Background(), scope{ids: instanceIDs(11)}, since); err != nil || len(insp.cRequests) != 2 {
 		t.Fatalf("by id: %v, %d requests", err, len(insp.cRequests))
 	}
 	var gotIDs []string
@@ -232,7 +232,7 @@ func TestCoverageListing(t *testing.T) {
 		t.Fatalf("ids listed %v", gotIDs)
 	}
 	insp.err = errors.New("AccessDeniedException")
-	if _, err := v.coverage(context.Background(), scope{ids: instanceIDs(1)}, since); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") {
+	if _, _, err := v.coverage(context.Background(), scope{ids: instanceIDs(1)}, since); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") {
 		t.Fatalf("denied: %v", err)
 	}
 }

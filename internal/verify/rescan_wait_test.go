@@ -453,3 +453,66 @@ func TestRequiredCVEsListedWhateverTheirSeverity(t *testing.T) {
 		t.Errorf("listed %+v", in.Listed)
 	}
 }
+
+// tailInspector answers the first poll (by tag) in three pages with every
+// instance but the last two rescanned, and any later poll with all of
+// them: as under inventory-driven rescans, a listing by tag costs a full
+// pass however few instances are still waiting.
+type tailInspector struct {
+	pagedInspector
+	scanned time.Time
+}
+
+func (r *tailInspector) ListCoverage(_ context.Context, in *inspector2.ListCoverageInput, _ ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error) {
+	r.cRequests = append(r.cRequests, in)
+	ids := instanceIDs(30)
+	cov := func(id string) insptypes.CoveredResource {
+		return insptypes.CoveredResource{ResourceId: aws.String(id), LastScannedAt: aws.Time(r.scanned),
+			ScanStatus: &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeActive, Reason: insptypes.ScanStatusReasonSuccessful}}
+	}
+	out := &inspector2.ListCoverageOutput{}
+	if len(r.cRequests) <= 3 { // the first poll, three pages of ten
+		i, next := page(in.NextToken, 3)
+		for _, id := range ids[i*10 : i*10+10] {
+			if id != ids[28] && id != ids[29] {
+				out.CoveredResources = append(out.CoveredResources, cov(id))
+			}
+		}
+		out.NextToken = next
+		return out, nil
+	}
+	for _, f := range in.FilterCriteria.ResourceId {
+		out.CoveredResources = append(out.CoveredResources, cov(aws.ToString(f.Value)))
+	}
+	return out, nil
+}
+
+// TestRescanTailPolledById: once fewer instances wait than the last poll
+// by tag cost in calls, they are polled by id (one call for two), not by a
+// listing by tag that would cost the full pass again.
+func TestRescanTailPolledById(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		ended := map[string]time.Time{}
+		for _, id := range instanceIDs(30) {
+			ended[id] = start.Add(-time.Hour)
+		}
+		insp := &tailInspector{scanned: start.Add(-time.Minute)}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, Tags: map[string]string{"Env": "prod"}}
+		if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-2 * time.Hour)}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if len(insp.cRequests) != 4 {
+			t.Fatalf("%d ListCoverage calls, want 4 (a first poll of 3 pages by tag, then 1 by id)", len(insp.cRequests))
+		}
+		last := insp.cRequests[3].FilterCriteria
+		if got := len(last.ResourceId); got != 2 || len(last.Ec2InstanceTags) != 0 {
+			t.Errorf("the tail poll asks for %d ids and tags %v, want the 2 waiting ids and no tag", got, last.Ec2InstanceTags)
+		}
+		if len(res.Inspector.Uncovered) != 0 || res.Verdict != result.StatusPassed {
+			t.Fatalf("uncovered %d, verdict %s %+v", len(res.Inspector.Uncovered), res.Verdict, res.Reasons)
+		}
+	})
+}

@@ -47,8 +47,8 @@ type Entry struct {
 	CVEsRemaining     int      `json:"cvesRemaining"` // still ACTIVE with a fix at or above the policy's threshold
 	// FixedNotListed: a phase listed only the findings its gate judges,
 	// so CVEsFixed is unknown, not 0.
-	FixedNotListed bool `json:"fixedNotListed,omitempty"`
-	ResultKey         string   `json:"resultKey,omitempty"`
+	FixedNotListed bool   `json:"fixedNotListed,omitempty"`
+	ResultKey      string `json:"resultKey,omitempty"`
 }
 
 // S3 is what the store needs of Amazon S3.

@@ -96,10 +96,10 @@ func (sc scope) byTag() bool { return sc.tag[0] != "" }
 // keep reports whether a listed resource is one of the scope's instances.
 func (sc scope) keep(id string) bool { return !sc.byTag() || sc.in[id] }
 
-// finding is a listed finding with the times that classify it.
+// finding is a listed finding with the time that classifies it.
 type finding struct {
 	result.Finding
-	firstObserved, updated time.Time
+	firstObserved time.Time
 }
 
 // findingFilter is what a findings listing asks Inspector for beyond its
@@ -194,7 +194,7 @@ func (v *Verifier) eachFinding(ctx context.Context, sc scope, ff findingFilter, 
 					// as the page, and a report keeps findings to its end.
 					fn(finding{Finding: result.Finding{InstanceID: strs.of(id), CVE: strs.of(cve), Severity: strs.of(string(f.Severity)), Package: strs.of(pkg),
 						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: strs.of(string(f.Status))},
-						firstObserved: aws.ToTime(f.FirstObservedAt), updated: aws.ToTime(f.UpdatedAt)})
+						firstObserved: aws.ToTime(f.FirstObservedAt)})
 				}
 			}
 		}

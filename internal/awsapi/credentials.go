@@ -326,7 +326,8 @@ func newAction(o Options) *githubactions.Action {
 
 // newRetryer is the SDK's standard retryer, with more attempts and without
 // its client-side retry quota: a large fleet legitimately meets throttling
-// for minutes, and the quota would turn that into hard failures mid-run.
+// for minutes, and the quota would turn that into hard failures mid-run;
+// once throttled, a client spaces its attempts (paced).
 // Calls that must not be retried (SendCommand) turn retries off per call.
 // A response cut short (the connection closed cleanly mid-body) is
 // retried too: the SDK leaves it alone, and a listing that fails hours
@@ -338,7 +339,7 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 	if maxBackoff <= 0 {
 		maxBackoff = 20 * time.Second
 	}
-	return failFast{retry.NewStandard(func(o *retry.StandardOptions) {
+	return &paced{RetryerV2: failFast{retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = 10
 		o.MaxBackoff = maxBackoff
 		o.RateLimiter = ratelimit.None
@@ -348,5 +349,5 @@ func newRetryer(maxBackoff time.Duration) aws.Retryer {
 			}
 			return aws.UnknownTernary
 		}))
-	})}
+	})}}
 }

@@ -19,7 +19,17 @@ type Factory struct {
 
 	mu       sync.Mutex
 	chained  map[string]aws.Config // by role ARN
-	accounts map[string]string     // role ARN ("" for base) -> account id
+	accounts map[string]*identity  // role ARN ("" for base) -> account id
+}
+
+// identity is one sts:GetCallerIdentity answer, shared by every target of
+// the credentials: the targets of a run start at once, and each asking
+// STS for itself cost a call per account-region instead of one per
+// account. done closes when account and err are set.
+type identity struct {
+	done    chan struct{}
+	account string
+	err     error
 }
 
 // Config returns the configuration for accountID in region, and the account
@@ -29,7 +39,7 @@ type Factory struct {
 func (f *Factory) Config(ctx context.Context, accountID, roleARN, region string) (aws.Config, string, error) {
 	f.mu.Lock()
 	if f.chained == nil {
-		f.chained, f.accounts = map[string]aws.Config{}, map[string]string{}
+		f.chained, f.accounts = map[string]aws.Config{}, map[string]*identity{}
 	}
 	cfg := f.Base
 	if roleARN != "" {
@@ -40,22 +50,37 @@ func (f *Factory) Config(ctx context.Context, accountID, roleARN, region string)
 		}
 		cfg = c
 	}
-	account, known := f.accounts[roleARN]
+	id, known := f.accounts[roleARN]
+	if !known {
+		id = &identity{done: make(chan struct{})}
+		f.accounts[roleARN] = id
+	}
 	f.mu.Unlock()
 
 	if !known {
-		id, err := CallerIdentity(ctx, cfg, f.Masker)
+		got, err := CallerIdentity(ctx, cfg, f.Masker)
+		id.account, id.err = got.Account, err
 		if err != nil {
-			if roleARN != "" {
-				return aws.Config{}, "", fmt.Errorf("assuming %s: %w", roleARN, err)
-			}
-			return aws.Config{}, "", err
+			// Not kept: a later target asks again (the error may have
+			// been this context's), those waiting now share it.
+			f.mu.Lock()
+			delete(f.accounts, roleARN)
+			f.mu.Unlock()
 		}
-		account = id.Account
-		f.mu.Lock()
-		f.accounts[roleARN] = account
-		f.mu.Unlock()
+		close(id.done)
 	}
+	select {
+	case <-id.done:
+	case <-ctx.Done():
+		return aws.Config{}, "", ctx.Err()
+	}
+	if err := id.err; err != nil {
+		if roleARN != "" {
+			return aws.Config{}, "", fmt.Errorf("assuming %s: %w", roleARN, err)
+		}
+		return aws.Config{}, "", err
+	}
+	account := id.account
 	if accountID != "" && account != accountID {
 		if roleARN == "" {
 			return aws.Config{}, "", fmt.Errorf("account %s has no roleArn, and the credentials in use belong to account %s: add roleArn for it in the policy", accountID, account)

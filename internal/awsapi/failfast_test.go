@@ -76,7 +76,7 @@ func TestUnreachableEndpointFailsFast(t *testing.T) {
 // backoff says, at most unreachableDelay between attempts, and no attempt
 // after the last; with the dial timeout the whole call stays under 15 s.
 func TestFailFastRetryDelays(t *testing.T) {
-	r := newRetryer(20 * time.Second).(failFast)
+	r := newRetryer(20 * time.Second).(*paced).RetryerV2.(failFast)
 	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
 	var total time.Duration
 	attempts := 1

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -322,12 +323,19 @@ func printPolicy(w io.Writer, p result.Policy) {
 				}
 				if v := ph.Verification; v != nil {
 					if c := v.Compliance; c != nil {
-						fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d -> %d\n", c.Compliant, c.Instances, c.Percent, c.Before.Missing, c.After.Missing)
+						if c.BeforeNotRead {
+							fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d\n", c.Compliant, c.Instances, c.Percent, c.After.Missing)
+						} else {
+							fmt.Fprintf(w, "      compliance %d/%d (%.1f%%); missing patches %d -> %d\n", c.Compliant, c.Instances, c.Percent, c.Before.Missing, c.After.Missing)
+						}
 						if c.PendingReboot.Instances > 0 {
 							fmt.Fprintf(w, "      pending reboot: %s\n", gate.PendingRebootText(c.PendingReboot))
 						}
 					}
-					if in := v.Inspector; in != nil {
+					if in := v.Inspector; in != nil && in.Listed != nil {
+						fmt.Fprintf(w, "      inspector (listed: ACTIVE with a fix at or above %s, and requireFixed CVEs): %d remaining with a fix, %d without, %d new, %d instances without a rescan\n",
+							cmp.Or(in.Listed.MinSeverity, "any severity"), len(in.Remaining), len(in.NoFix), len(in.New), len(in.Uncovered))
+					} else if in != nil {
 						fmt.Fprintf(w, "      inspector: %d CVE fixed, %d remaining with a fix, %d without a fix, %d new, %d instances without a rescan\n",
 							len(in.Fixed), len(in.Remaining), len(in.NoFix), len(in.New), len(in.Uncovered))
 					}

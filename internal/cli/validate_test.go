@@ -154,7 +154,7 @@ func testDemo(t *testing.T) {
 	}}
 	code, out, _ := runEnv(t, "../..", inMemory, "demo")
 	if code != 0 || !strings.Contains(out, "policy web-fleet: passed") || !strings.Contains(out, "run 1: waiting.") ||
-		!strings.Contains(out, "5 patches replayed with InstallOverrideList, exact: true") || !strings.Contains(out, "production waited for staging's record to age") || !strings.Contains(out, "CVE fixed") {
+		!strings.Contains(out, "5 patches replayed with InstallOverrideList, exact: true") || !strings.Contains(out, "production waited for staging's record to age") || !strings.Contains(out, "0 remaining with a fix") {
 		t.Fatalf("demo exit %d:\n%s", code, out)
 	}
 	// The plan and sync steps: targets resolved, six baselines created (web

@@ -45,7 +45,10 @@ type Entry struct {
 	Patched           int      `json:"patched"`       // instances whose patch command succeeded
 	CVEsFixed         int      `json:"cvesFixed"`     // Inspector findings closed by the run
 	CVEsRemaining     int      `json:"cvesRemaining"` // still ACTIVE with a fix at or above the policy's threshold
-	ResultKey         string   `json:"resultKey,omitempty"`
+	// FixedNotListed: a phase listed only the findings its gate judges,
+	// so CVEsFixed is unknown, not 0.
+	FixedNotListed bool   `json:"fixedNotListed,omitempty"`
+	ResultKey      string `json:"resultKey,omitempty"`
 }
 
 // S3 is what the store needs of Amazon S3.

@@ -53,8 +53,13 @@ func Datums(policy string, t result.Target, fallback time.Time) []cwtypes.Metric
 				add("CompliancePercent", v.Compliance.Percent, cwtypes.StandardUnitPercent)
 			}
 			if v.Inspector != nil {
-				add("OpenFindingsCritical", float64(v.Inspector.RemainingBySeverity["CRITICAL"]), cwtypes.StandardUnitCount)
-				add("OpenFindingsHigh", float64(v.Inspector.RemainingBySeverity["HIGH"]), cwtypes.StandardUnitCount)
+				// A severity below what the gate listed was not counted: no datum, not 0.
+				if v.Inspector.Counted("CRITICAL") {
+					add("OpenFindingsCritical", float64(v.Inspector.RemainingBySeverity["CRITICAL"]), cwtypes.StandardUnitCount)
+				}
+				if v.Inspector.Counted("HIGH") {
+					add("OpenFindingsHigh", float64(v.Inspector.RemainingBySeverity["HIGH"]), cwtypes.StandardUnitCount)
+				}
 			}
 		}
 		if !ph.StartedAt.IsZero() && !ph.EndedAt.IsZero() {

@@ -42,6 +42,7 @@ func Summarize(r *result.Run) []history.Entry {
 				}
 				in := ph.Verification.Inspector
 				e.CVEsFixed += len(in.Fixed)
+				e.FixedNotListed = e.FixedNotListed || in.Listed != nil
 				for _, f := range in.Remaining {
 					if atOrAbove(f.Severity, threshold) {
 						e.CVEsRemaining++
@@ -121,8 +122,12 @@ func History(policy string, entries []history.Entry) string {
 		if e.CompliancePercent != nil {
 			comp = fmt.Sprintf("%.1f%%", *e.CompliancePercent)
 		}
+		fixed := fmt.Sprint(e.CVEsFixed)
+		if e.FixedNotListed {
+			fixed = "not listed"
+		}
 		tb.row(run, e.StartedAt.UTC().Format("2006-01-02 15:04"), cell(string(e.Status), 20), comp,
-			fmt.Sprint(e.Patched), fmt.Sprint(e.CVEsFixed), fmt.Sprint(e.CVEsRemaining))
+			fmt.Sprint(e.Patched), fixed, fmt.Sprint(e.CVEsRemaining))
 	}
 	b.WriteString("\n_Compliance: — when the run verified nothing (refused, halted before any phase, dry run). CVEs remaining: still active with a fix, at or above the policy's `failOnSeverity`. Time from a patch's release to its install is not shown: results do not record patch release and install times yet._\n")
 	return b.String()

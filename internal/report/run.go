@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -143,6 +144,11 @@ type phaseAgg struct {
 	fixed, remain map[string]int
 	noFix, newF   int
 	uncovered     int
+	// beforeNotRead: a target's phase did not read the patch states
+	// before; listedFrom: its Inspector listed only the gate's findings,
+	// at or above this severity ("*": every severity).
+	beforeNotRead bool
+	listedFrom    string
 	pending       result.PendingReboot
 	start, end    time.Time
 }
@@ -175,6 +181,7 @@ func aggregate(p result.Policy) []*phaseAgg {
 					a.pending.Patches += c.PendingReboot.Patches
 					addPatch(&a.before, c.Before)
 					addPatch(&a.after, c.After)
+					a.beforeNotRead = a.beforeNotRead || c.BeforeNotRead
 				}
 				if in := v.Inspector; in != nil {
 					for s, n := range in.FixedBySeverity {
@@ -186,6 +193,9 @@ func aggregate(p result.Policy) []*phaseAgg {
 					a.noFix += len(in.NoFix)
 					a.newF += len(in.New)
 					a.uncovered += len(in.Uncovered)
+					if in.Listed != nil {
+						a.listedFrom = cmp.Or(in.Listed.MinSeverity, "*")
+					}
 				}
 			}
 		}
@@ -287,6 +297,9 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 			comp := "–"
 			if a.verified > 0 {
 				comp = fmt.Sprintf("%d missing → %d missing; %d/%d compliant", a.before.Missing, a.after.Missing, a.compliant, a.verified)
+				if a.beforeNotRead {
+					comp = fmt.Sprintf("not read → %d missing; %d/%d compliant", a.after.Missing, a.compliant, a.verified)
+				}
 				if a.pending.Instances > 0 {
 					comp += "; " + gate.PendingRebootText(a.pending)
 				}
@@ -294,7 +307,14 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 			fixed, remain := "–", "–"
 			if len(a.fixed) > 0 || len(a.remain) > 0 || a.noFix > 0 || a.uncovered > 0 {
 				fixed, remain = bySeverity(a.fixed), bySeverity(a.remain)
-				if a.noFix > 0 {
+				if a.listedFrom != "" {
+					// Only the gate's findings were listed: fixed and
+					// unfixable ones were not counted.
+					fixed = "not listed"
+					if a.listedFrom != "*" {
+						remain += " at or above " + strings.ToLower(a.listedFrom)
+					}
+				} else if a.noFix > 0 {
 					remain += fmt.Sprintf(" (+%d without a fix)", a.noFix)
 				}
 				if a.uncovered > 0 {

@@ -8,6 +8,7 @@
 package result
 
 import (
+	"slices"
 	"time"
 
 	"github.com/patchgate/patchgate/internal/policy"
@@ -326,6 +327,9 @@ type Compliance struct {
 	// but waiting for a reboot, whatever the policy's rule makes of them.
 	PendingReboot PendingReboot        `json:"pendingReboot,omitzero"`
 	NonCompliant  []InstanceCompliance `json:"nonCompliant,omitempty"`
+	// BeforeNotRead: the patch states were not read before the phase (its
+	// gate judges only the states after), so Before is unknown, not zero.
+	BeforeNotRead bool `json:"beforeNotRead,omitempty"`
 }
 
 // PendingReboot is how many patches await a reboot on how many instances.
@@ -386,6 +390,34 @@ type Inspector struct {
 	RemainingBySeverity map[string]int `json:"remainingBySeverity,omitempty"`
 	Uncovered           []Coverage     `json:"uncovered,omitempty"` // instances without a rescan newer than their patch
 	Evidence            []Coverage     `json:"evidence,omitempty"`  // per-instance scan time vs patch time
+	// Listed, when set, says only the findings the gate judges were
+	// listed: Fixed, NoFix and New and the counts below Listed.MinSeverity
+	// hold only what that listing met, so a report shows them as not
+	// measured, never as zero. Nil: every ACTIVE and CLOSED finding was
+	// listed.
+	Listed *FindingsListed `json:"listed,omitempty"`
+}
+
+// Counted reports whether RemainingBySeverity measures severity: every
+// severity when all findings were listed, else those at or above
+// Listed.MinSeverity (Inspector's order; an unknown one is not counted).
+func (in *Inspector) Counted(severity string) bool {
+	if in.Listed == nil || in.Listed.MinSeverity == "" {
+		return true
+	}
+	s, t := slices.Index(severityOrder, severity), slices.Index(severityOrder, in.Listed.MinSeverity)
+	return s >= 0 && t >= 0 && s >= t
+}
+
+// severityOrder is Inspector's severities, lowest first.
+var severityOrder = []string{"UNTRIAGED", "INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+// FindingsListed is what a gate's Inspector listing asked for: ACTIVE
+// findings with a fix at or above MinSeverity (every severity when empty),
+// and ACTIVE findings of RequiredCVEs whatever their severity or fix.
+type FindingsListed struct {
+	MinSeverity  string   `json:"minSeverity,omitempty"`
+	RequiredCVEs []string `json:"requiredCves,omitempty"`
 }
 
 // Finding is one CVE on one instance.

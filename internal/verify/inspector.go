@@ -96,37 +96,76 @@ func (sc scope) byTag() bool { return sc.tag[0] != "" }
 // keep reports whether a listed resource is one of the scope's instances.
 func (sc scope) keep(id string) bool { return !sc.byTag() || sc.in[id] }
 
-// finding is a listed finding with the times that classify it.
+// finding is a listed finding with the time that classifies it.
 type finding struct {
 	result.Finding
-	firstObserved, updated time.Time
+	firstObserved time.Time
 }
 
-// findings lists the package-vulnerability findings of the scope in the
-// given statuses.
-func (v *Verifier) findings(ctx context.Context, sc scope, statuses []string) ([]finding, error) {
+// findingFilter is what a findings listing asks Inspector for beyond its
+// scope: each field narrows it (Inspector ANDs fields, ORs the entries of
+// one), so the gate lists only what it judges.
+type findingFilter struct {
+	statuses   []string
+	severities []string // empty: every severity
+	fixable    bool     // only fixAvailable YES or PARTIAL
+	cves       []string // at most filterBatch; empty: every CVE
+}
+
+func (ff findingFilter) criteria() *insptypes.FilterCriteria {
+	fc := &insptypes.FilterCriteria{FindingStatus: stringFilters(ff.statuses),
+		FindingType: stringFilters([]string{"PACKAGE_VULNERABILITY"})}
+	if len(ff.severities) > 0 {
+		fc.Severity = stringFilters(ff.severities)
+	}
+	if ff.fixable {
+		fc.FixAvailable = stringFilters([]string{string(insptypes.FixAvailableYes), string(insptypes.FixAvailablePartial)})
+	}
+	if len(ff.cves) > 0 {
+		fc.VulnerabilityId = stringFilters(ff.cves)
+	}
+	return fc
+}
+
+// severitiesFrom lists Inspector's severities at or above threshold, for a
+// severity filter; nil (no filter) when every severity is, or the
+// threshold is not one Inspector knows.
+func severitiesFrom(threshold string) []string {
+	floor, ok := severityRank[threshold]
+	if !ok || floor == 0 {
+		return nil
+	}
+	var out []string
+	for s, r := range severityRank {
+		if r >= floor {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// findings lists the package-vulnerability findings of the scope that ff
+// asks for.
+func (v *Verifier) findings(ctx context.Context, sc scope, ff findingFilter) ([]finding, error) {
 	var out []finding
-	err := v.eachFinding(ctx, sc, statuses, func(f finding) { out = append(out, f) })
+	err := v.eachFinding(ctx, sc, ff, func(f finding) { out = append(out, f) })
 	return out, err
 }
 
-// eachFinding hands each package-vulnerability finding of the scope in the
-// given statuses to fn, page by page.
-func (v *Verifier) eachFinding(ctx context.Context, sc scope, statuses []string, fn func(finding)) error {
+// eachFinding hands each package-vulnerability finding of the scope that ff
+// asks for to fn, page by page.
+func (v *Verifier) eachFinding(ctx context.Context, sc scope, ff findingFilter, fn func(finding)) error {
 	strs := interner{}
-	criteria := func() *insptypes.FilterCriteria {
-		return &insptypes.FilterCriteria{FindingStatus: stringFilters(statuses),
-			FindingType: stringFilters([]string{"PACKAGE_VULNERABILITY"})}
-	}
 	var lists []*insptypes.FilterCriteria
 	if sc.byTag() {
-		fc := criteria()
+		fc := ff.criteria()
 		fc.ResourceType = stringFilters([]string{"AWS_EC2_INSTANCE"})
 		fc.ResourceTags = []insptypes.MapFilter{{Comparison: insptypes.MapComparisonEquals, Key: aws.String(sc.tag[0]), Value: aws.String(sc.tag[1])}}
 		lists = append(lists, fc)
 	} else {
 		for _, b := range batches(sc.ids) {
-			fc := criteria()
+			fc := ff.criteria()
 			fc.ResourceId = stringFilters(b)
 			lists = append(lists, fc)
 		}
@@ -155,7 +194,7 @@ func (v *Verifier) eachFinding(ctx context.Context, sc scope, statuses []string,
 					// as the page, and a report keeps findings to its end.
 					fn(finding{Finding: result.Finding{InstanceID: strs.of(id), CVE: strs.of(cve), Severity: strs.of(string(f.Severity)), Package: strs.of(pkg),
 						FixAvailable: f.FixAvailable == insptypes.FixAvailableYes || f.FixAvailable == insptypes.FixAvailablePartial, Status: strs.of(string(f.Status))},
-						firstObserved: aws.ToTime(f.FirstObservedAt), updated: aws.ToTime(f.UpdatedAt)})
+						firstObserved: aws.ToTime(f.FirstObservedAt)})
 				}
 			}
 		}
@@ -177,8 +216,9 @@ func (in interner) of(s string) string {
 
 // coverage reads Inspector's coverage of the scope; scannedSince, when set
 // and the scope lists by tag, asks only for resources scanned since then.
-func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Time) (map[string]insptypes.CoveredResource, error) {
-	out := map[string]insptypes.CoveredResource{}
+// calls is how many ListCoverage calls it made.
+func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Time) (out map[string]insptypes.CoveredResource, calls int, err error) {
+	out = map[string]insptypes.CoveredResource{}
 	strs := interner{}
 	var lists []*insptypes.CoverageFilterCriteria
 	if sc.byTag() {
@@ -203,8 +243,9 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 		p := inspector2.NewListCoveragePaginator(v.Inspector, &inspector2.ListCoverageInput{MaxResults: aws.Int32(200), FilterCriteria: fc})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
+			calls++
 			if err != nil {
-				return nil, fmt.Errorf("reading Amazon Inspector coverage with inspector2:ListCoverage: %w", err)
+				return nil, calls, fmt.Errorf("reading Amazon Inspector coverage with inspector2:ListCoverage: %w", err)
 			}
 			for _, c := range page.CoveredResources {
 				if id := aws.ToString(c.ResourceId); sc.keep(id) {
@@ -220,7 +261,7 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 			}
 		}
 	}
-	return out, nil
+	return out, calls, nil
 }
 
 // Bounds of the wait between coverage polls.
@@ -298,6 +339,18 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	var slept time.Duration
 	waiting := ids
 	covered := map[string]insptypes.CoveredResource{}
+	// Inspector rescans an instance at each inventory pass (every 30
+	// minutes), not only after a patch, so "scanned since" a few minutes
+	// ago still holds most of the fleet: a poll by tag costs about a full
+	// pass however few instances remain. Once fewer remain than the last
+	// poll by tag cost in calls (ten ids a call), they are polled by id.
+	tagCalls := 0
+	scopeOf := func(waiting []string) scope {
+		if sc.byTag() && tagCalls > 0 && (len(waiting)+filterBatch-1)/filterBatch <= tagCalls {
+			return scope{ids: waiting}
+		}
+		return sc.sub(waiting)
+	}
 	for {
 		since := time.Time{}
 		if sc.byTag() {
@@ -312,9 +365,13 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 			}
 		}
 		lastPoll = clk.Now()
-		cov, err := v.coverage(ctx, sc.sub(waiting), since)
+		poll := scopeOf(waiting)
+		cov, calls, err := v.coverage(ctx, poll, since)
 		if err != nil {
 			return err
+		}
+		if poll.byTag() {
+			tagCalls = calls
 		}
 		var still []string
 		for _, id := range waiting {
@@ -337,7 +394,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	var cov map[string]insptypes.CoveredResource
 	if len(waiting) > 0 {
 		var err error
-		if cov, err = v.coverage(ctx, sc.sub(waiting), time.Time{}); err != nil {
+		if cov, _, err = v.coverage(ctx, scopeOf(waiting), time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -377,51 +434,63 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 			scanned = append(scanned, id)
 		}
 	}
+	// The gate judges two kinds of findings, and only those are listed:
+	// ACTIVE with a fix at or above failOnSeverity (each blocks), and
+	// ACTIVE of a requireFixed CVE (each blocks, whatever its severity or
+	// fix). Listing every finding, fixed and unfixable ones too, cost a
+	// call per 100 findings: ~30 an instance on a real fleet, ten times
+	// the rest of the run. What is not listed is not counted either
+	// (insp.Listed says so), so no report shows a made-up zero.
 	// Inspector's timestamps tell what was there before the phase: a
-	// finding first observed before it was ACTIVE then (ACTIVE and CLOSED
-	// findings only ever move forward in time), and a CLOSED one updated
-	// since is what the patch fixed. That spares listing every finding of
-	// the phase twice. Each is judged as it is listed: a large phase's
-	// findings are never held twice.
+	// finding first observed before it was ACTIVE then. Each is judged as
+	// it is listed: a large phase's findings are never held twice.
 	taken := before.taken()
+	insp.Listed = &result.FindingsListed{MinSeverity: s.FailOnSeverity, RequiredCVEs: slices.Clone(s.RequireFixed)}
 	var blocking, unfixedRequired []result.Finding
-	err := v.eachFinding(ctx, newScope(scanned, s.Tags, s.TagKey), []string{"ACTIVE", "CLOSED"}, func(lf finding) {
+	gated := func(f result.Finding) bool { return f.FixAvailable && AtLeast(f.Severity, s.FailOnSeverity) }
+	judge := func(lf finding) {
 		f := lf.Finding
-		wasActive := lf.firstObserved.Before(taken)
-		if f.Status == "CLOSED" && lf.updated.Before(taken) {
-			return // closed before this phase: not its doing
+		if f.Status != "ACTIVE" {
+			return // the filter asks for ACTIVE only; a stray is not evidence
 		}
 		switch {
-		case f.Status == "CLOSED" && wasActive:
-			insp.Fixed = append(insp.Fixed, f)
-			insp.FixedBySeverity[f.Severity]++
-		case f.Status != "ACTIVE":
-		case !wasActive:
-			insp.New = append(insp.New, f)
-			if f.FixAvailable {
-				insp.RemainingBySeverity[f.Severity]++
-			}
-			if f.FixAvailable && AtLeast(f.Severity, s.FailOnSeverity) {
-				blocking = append(blocking, f)
-			}
-		case f.FixAvailable:
+		case lf.firstObserved.Before(taken) && f.FixAvailable:
 			insp.Remaining = append(insp.Remaining, f)
-			insp.RemainingBySeverity[f.Severity]++
-			if AtLeast(f.Severity, s.FailOnSeverity) {
-				blocking = append(blocking, f)
-			}
-		default:
+		case lf.firstObserved.Before(taken):
 			insp.NoFix = append(insp.NoFix, f)
+		default:
+			insp.New = append(insp.New, f)
 		}
-		if f.Status == "ACTIVE" && slices.Contains(s.RequireFixed, f.CVE) {
+		if gated(f) {
+			insp.RemainingBySeverity[f.Severity]++
+			blocking = append(blocking, f)
+		}
+		if slices.Contains(s.RequireFixed, f.CVE) {
 			unfixedRequired = append(unfixedRequired, f)
+		}
+	}
+	scanScope := newScope(scanned, s.Tags, s.TagKey)
+	err := v.eachFinding(ctx, scanScope, findingFilter{statuses: []string{"ACTIVE"}, severities: severitiesFrom(s.FailOnSeverity), fixable: true}, func(lf finding) {
+		if gated(lf.Finding) {
+			judge(lf)
 		}
 	})
 	if err != nil {
 		return err
 	}
+	for _, cves := range batches(s.RequireFixed) {
+		err := v.eachFinding(ctx, scanScope, findingFilter{statuses: []string{"ACTIVE"}, cves: cves}, func(lf finding) {
+			// Gated ones came with the listing above.
+			if !gated(lf.Finding) && slices.Contains(cves, lf.CVE) {
+				judge(lf)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if len(insp.NoFix) > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ACTIVE findings have no fix available (reported, not blocking), e.g. %s on %s",
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d ACTIVE findings of requireFixed CVEs have no fix available, e.g. %s on %s",
 			len(insp.NoFix), insp.NoFix[0].CVE, insp.NoFix[0].InstanceID))
 	}
 	if len(blocking) > 0 {

@@ -102,7 +102,7 @@ func TestMotoInspectorFindings(t *testing.T) {
 		motoFinding(account, ids[0], "CVE-2024-6387", "CRITICAL", "openssh-server", "ACTIVE", "YES"),
 		motoFinding(account, ids[1], "CVE-2023-52425", "MEDIUM", "expat", "ACTIVE", "NO"),
 	})
-	listed, err := v.findings(ctx, scope{ids: ids}, []string{"ACTIVE"})
+	listed, err := v.findings(ctx, scope{ids: ids}, findingFilter{statuses: []string{"ACTIVE"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestMotoInspectorFindings(t *testing.T) {
 		},
 		[]map[string]any{motoFinding(account, many[11], "CVE-2025-0002", "UNTRIAGED", "zlib", "ACTIVE", "NO")},
 	)
-	listedMany, err := v.findings(ctx, scope{ids: many}, []string{"ACTIVE", "CLOSED"})
+	listedMany, err := v.findings(ctx, scope{ids: many}, findingFilter{statuses: []string{"ACTIVE", "CLOSED"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestFindingsAreReadAsListed(t *testing.T) {
 		},
 	}}
 	v := &Verifier{Inspector: insp}
-	got, err := v.findings(context.Background(), scope{ids: []string{"i-1", "i-2", "i-3"}}, []string{"ACTIVE", "SUPPRESSED"})
+	got, err := v.findings(context.Background(), scope{ids: []string{"i-1", "i-2", "i-3"}}, findingFilter{statuses: []string{"ACTIVE", "SUPPRESSED"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +112,8 @@ func TestFindingsAreReadAsListed(t *testing.T) {
 			got[i].Package != want[i].Package || got[i].FixAvailable != want[i].FixAvailable || got[i].Status != want[i].Status {
 			t.Errorf("finding %d = %+v, want %+v", i, got[i].Finding, want[i])
 		}
-		if !got[i].firstObserved.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) || !got[i].updated.Equal(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)) {
-			t.Errorf("finding %d times %v %v", i, got[i].firstObserved, got[i].updated)
+		if !got[i].firstObserved.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("finding %d first observed %v", i, got[i].firstObserved)
 		}
 	}
 	if len(insp.fRequests) != 2 {
@@ -143,7 +143,7 @@ func TestFindingsScope(t *testing.T) {
 	all := instanceIDs(23)
 	insp := &pagedInspector{}
 	v := &Verifier{Inspector: insp}
-	if _, err := v.findings(context.Background(), scope{ids: all}, []string{"ACTIVE"}); err != nil {
+	if _, err := v.findings(context.Background(), scope{ids: all}, findingFilter{statuses: []string{"ACTIVE"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(insp.fRequests) != 3 || filterValues(insp.fRequests[2].FilterCriteria.ResourceId) != "i-020,i-021,i-022" {
@@ -156,7 +156,7 @@ func TestFindingsScope(t *testing.T) {
 	}}}
 	v = &Verifier{Inspector: insp}
 	sc := newScope(all, map[string]string{"App": "web", "Env": "prod"}, "Env")
-	got, err := v.findings(context.Background(), sc, []string{"CLOSED"})
+	got, err := v.findings(context.Background(), sc, findingFilter{statuses: []string{"CLOSED"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestFindingsScope(t *testing.T) {
 	}
 
 	insp.err = errors.New("AccessDeniedException")
-	if _, err := v.findings(context.Background(), sc, []string{"ACTIVE"}); err == nil || !strings.Contains(err.Error(), "inspector2:ListFindings") {
+	if _, err := v.findings(context.Background(), sc, findingFilter{statuses: []string{"ACTIVE"}}); err == nil || !strings.Contains(err.Error(), "inspector2:ListFindings") {
 		t.Fatalf("denied: %v", err)
 	}
 }
@@ -192,7 +192,7 @@ func TestCoverageListing(t *testing.T) {
 	insp := &pagedInspector{coverage: [][]insptypes.CoveredResource{{cov("i-001", insptypes.ScanStatusCodeActive)}, {cov("i-002", ""), cov("i-999", insptypes.ScanStatusCodeActive)}}}
 	v := &Verifier{Inspector: insp}
 	sc := newScope(instanceIDs(12), map[string]string{"Env": "prod"}, "")
-	got, err := v.coverage(context.Background(), sc, since)
+	got, _, err := v.coverage(context.Background(), sc, since)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +211,12 @@ func TestCoverageListing(t *testing.T) {
 	// No date: no date filter. By id: batches of 10, no tag, no date.
 	insp = &pagedInspector{}
 	v = &Verifier{Inspector: insp}
-	if _, err := v.coverage(context.Background(), sc, time.Time{}); err != nil || insp.cRequests[0].FilterCriteria.LastScannedAt != nil {
+	if _, _, err := v.coverage(context.Background(), sc, time.Time{}); err != nil || insp.cRequests[0].FilterCriteria.LastScannedAt != nil {
 		t.Fatalf("undated: %v %+v", err, insp.cRequests[0].FilterCriteria)
 	}
 	insp = &pagedInspector{}
 	v = &Verifier{Inspector: insp}
-	if _, err := v.coverage(context.Background(), scope{ids: instanceIDs(11)}, since); err != nil || len(insp.cRequests) != 2 {
+	if _, _, err := v.coverage(context.Background(), scope{ids: instanceIDs(11)}, since); err != nil || len(insp.cRequests) != 2 {
 		t.Fatalf("by id: %v, %d requests", err, len(insp.cRequests))
 	}
 	var gotIDs []string
@@ -232,7 +232,7 @@ func TestCoverageListing(t *testing.T) {
 		t.Fatalf("ids listed %v", gotIDs)
 	}
 	insp.err = errors.New("AccessDeniedException")
-	if _, err := v.coverage(context.Background(), scope{ids: instanceIDs(1)}, since); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") {
+	if _, _, err := v.coverage(context.Background(), scope{ids: instanceIDs(1)}, since); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") {
 		t.Fatalf("denied: %v", err)
 	}
 }

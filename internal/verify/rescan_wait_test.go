@@ -7,6 +7,7 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -137,9 +138,11 @@ func datedFinding(cve, status string, sev insptypes.Severity, fix insptypes.FixA
 }
 
 // TestFindingsJudgedAgainstThePhaseStart: a finding is classified by its
-// dates against the phase's start: closed before it is not the phase's
-// doing; open since before it and still ACTIVE remains (and blocks);
-// first seen after it is new.
+// dates against the phase's start: open since before it and still ACTIVE
+// remains (and blocks); first seen after it is new (and blocks). Only what
+// the gate judges is listed (ACTIVE, with a fix, at or above the
+// threshold), and what an Inspector answers beyond its filter is not
+// judged: a CLOSED, unfixable or lower finding neither blocks nor counts.
 func TestFindingsJudgedAgainstThePhaseStart(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC) // the phase began
 	clk := clock.NewStep(t0.Add(2 * time.Hour))
@@ -155,7 +158,7 @@ func TestFindingsJudgedAgainstThePhaseStart(t *testing.T) {
 		datedFinding("CVE-GONE", "CLOSED", insptypes.SeverityHigh, insptypes.FixAvailableYes, old, earlier, ids[1]),     // closed before the phase
 		datedFinding("CVE-FIXED", "CLOSED", insptypes.SeverityCritical, insptypes.FixAvailableYes, old, later, ids[2]),  // fixed by the phase
 		datedFinding("CVE-NEW", "ACTIVE", insptypes.SeverityHigh, insptypes.FixAvailableYes, later, later, ids[3]),      // new since
-		datedFinding("CVE-NOFIX", "ACTIVE", insptypes.SeverityCritical, insptypes.FixAvailableNo, old, earlier, ids[4]), // no fix: reported
+		datedFinding("CVE-NOFIX", "ACTIVE", insptypes.SeverityCritical, insptypes.FixAvailableNo, old, earlier, ids[4]), // no fix: not the gate's
 		datedFinding("CVE-LOW", "ACTIVE", insptypes.SeverityLow, insptypes.FixAvailableYes, old, earlier, ids[5]),       // below the threshold
 	}}
 	v := &Verifier{Inspector: insp, Clock: clk}
@@ -172,20 +175,24 @@ func TestFindingsJudgedAgainstThePhaseStart(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	if got := cves(in.Fixed); got != "CVE-FIXED" {
-		t.Errorf("fixed %q, want CVE-FIXED only (CVE-GONE closed before the phase)", got)
-	}
-	if got := cves(in.Remaining); got != "CVE-OPEN,CVE-LOW" {
+	if got := cves(in.Remaining); got != "CVE-OPEN" {
 		t.Errorf("remaining %q", got)
 	}
 	if got := cves(in.New); got != "CVE-NEW" {
 		t.Errorf("new %q", got)
 	}
-	if got := cves(in.NoFix); got != "CVE-NOFIX" {
-		t.Errorf("no fix %q", got)
+	if len(in.Fixed) != 0 || len(in.NoFix) != 0 || len(in.FixedBySeverity) != 0 || len(in.RemainingBySeverity) != 1 || in.RemainingBySeverity["HIGH"] != 2 {
+		t.Errorf("fixed %v, no fix %v, by severity: fixed %v remaining %v", in.Fixed, in.NoFix, in.FixedBySeverity, in.RemainingBySeverity)
 	}
-	if in.FixedBySeverity["CRITICAL"] != 1 || len(in.FixedBySeverity) != 1 || in.RemainingBySeverity["HIGH"] != 2 || in.RemainingBySeverity["LOW"] != 1 {
-		t.Errorf("by severity: fixed %v remaining %v", in.FixedBySeverity, in.RemainingBySeverity)
+	if in.Listed == nil || in.Listed.MinSeverity != "HIGH" || len(in.Listed.RequiredCVEs) != 0 {
+		t.Errorf("listed %+v, want ACTIVE with a fix at or above HIGH", in.Listed)
+	}
+	if len(insp.fRequests) != 1 {
+		t.Fatalf("%d ListFindings requests, want 1", len(insp.fRequests))
+	}
+	fc := insp.fRequests[0].FilterCriteria
+	if got := filterValues(fc.FindingStatus) + " " + filterValues(fc.Severity) + " " + filterValues(fc.FixAvailable); got != "ACTIVE CRITICAL,HIGH YES,PARTIAL" {
+		t.Errorf("listed %q, want ACTIVE CRITICAL,HIGH YES,PARTIAL", got)
 	}
 	if res.Verdict != result.StatusFailed || len(res.Reasons) != 1 || res.Reasons[0].Code != "inspector-severity" ||
 		!strings.Contains(res.Reasons[0].Message, "2 ACTIVE findings at or above HIGH") {
@@ -381,4 +388,131 @@ func TestToday(t *testing.T) {
 	if filterValues(insp.fRequests[0].FilterCriteria.FindingStatus) != "ACTIVE" || filterValues(insp.fRequests[0].FilterCriteria.ResourceId) != "i-1,i-2" {
 		t.Fatalf("filters %+v", insp.fRequests[0].FilterCriteria)
 	}
+}
+
+// TestRequiredCVEsListedWhateverTheirSeverity: a requireFixed CVE is listed
+// on its own (by vulnerability id, ten a request), so one below the
+// threshold or without a fix still fails the phase; one the gate's own
+// listing already met is judged once.
+func TestRequiredCVEsListedWhateverTheirSeverity(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	clk := clock.NewStep(t0.Add(2 * time.Hour))
+	ids := instanceIDs(12)
+	var instances []result.Instance
+	for _, id := range ids {
+		instances = append(instances, result.Instance{ID: id, Outcome: result.OutcomeSucceeded})
+	}
+	old := t0.Add(-24 * time.Hour)
+	// The fake answers every listing with the same page, as an Inspector
+	// that ignored the filters would: each finding is still judged once.
+	insp := &rescanInspector{rescanAt: 1, scanned: clk.Now().Add(time.Minute)}
+	insp.findings = [][]insptypes.Finding{{
+		datedFinding("CVE-HIGH", "ACTIVE", insptypes.SeverityHigh, insptypes.FixAvailableYes, old, old, ids[0]),
+		datedFinding("CVE-LOW", "ACTIVE", insptypes.SeverityLow, insptypes.FixAvailableYes, old, old, ids[1]),
+		datedFinding("CVE-NOFIX", "ACTIVE", insptypes.SeverityMedium, insptypes.FixAvailableNo, old, old, ids[2]),
+		datedFinding("CVE-OTHER", "ACTIVE", insptypes.SeverityLow, insptypes.FixAvailableYes, old, old, ids[3]),
+	}}
+	required := []string{"CVE-HIGH", "CVE-LOW", "CVE-NOFIX"}
+	for i := range 9 { // 12 required CVEs: two requests by id
+		required = append(required, fmt.Sprintf("CVE-X%d", i))
+	}
+	v := &Verifier{Inspector: insp, Clock: clk}
+	s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour, RequireFixed: required, Tags: map[string]string{"Env": "prod"}}
+	res, err := v.After(context.Background(), s, t0, &Snapshot{Taken: t0}, instances)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insp.fRequests) != 3 {
+		t.Fatalf("%d ListFindings requests, want 3 (the gate's, and the 12 required CVEs ten at a time)", len(insp.fRequests))
+	}
+	for i, want := range []string{"", strings.Join(required[:10], ","), strings.Join(required[10:], ",")} {
+		fc := insp.fRequests[i].FilterCriteria
+		if got := filterValues(fc.VulnerabilityId); got != want || filterValues(fc.FindingStatus) != "ACTIVE" {
+			t.Errorf("request %d asks for %s CVEs %q, want ACTIVE %q", i+1, filterValues(fc.FindingStatus), got, want)
+		}
+		if i > 0 && (len(fc.Severity) != 0 || len(fc.FixAvailable) != 0) {
+			t.Errorf("request %d filters severity %v, fix %v: a required CVE counts whatever they are", i+1, fc.Severity, fc.FixAvailable)
+		}
+	}
+	var req *result.Reason
+	for i := range res.Reasons {
+		if res.Reasons[i].Code == "require-fixed" {
+			req = &res.Reasons[i]
+		}
+	}
+	// The fake's 3 answers hold CVE-HIGH 3 times and CVE-OTHER, which no
+	// listing asked for: CVE-HIGH is judged once, CVE-OTHER never.
+	if res.Verdict != result.StatusFailed || req == nil || strings.Join(req.CVEs, ",") != "CVE-HIGH,CVE-LOW,CVE-NOFIX" {
+		t.Fatalf("verdict %s, reasons %+v", res.Verdict, res.Reasons)
+	}
+	in := res.Inspector
+	if len(in.Remaining) != 2 || len(in.NoFix) != 1 || in.RemainingBySeverity["HIGH"] != 1 || len(in.RemainingBySeverity) != 1 {
+		t.Errorf("remaining %d, no fix %d, by severity %v", len(in.Remaining), len(in.NoFix), in.RemainingBySeverity)
+	}
+	if in.Listed == nil || len(in.Listed.RequiredCVEs) != 12 {
+		t.Errorf("listed %+v", in.Listed)
+	}
+}
+
+// tailInspector answers the first poll (by tag) in three pages with every
+// instance but the last two rescanned, and any later poll with all of
+// them: as under inventory-driven rescans, a listing by tag costs a full
+// pass however few instances are still waiting.
+type tailInspector struct {
+	pagedInspector
+	scanned time.Time
+}
+
+func (r *tailInspector) ListCoverage(_ context.Context, in *inspector2.ListCoverageInput, _ ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error) {
+	r.cRequests = append(r.cRequests, in)
+	ids := instanceIDs(30)
+	cov := func(id string) insptypes.CoveredResource {
+		return insptypes.CoveredResource{ResourceId: aws.String(id), LastScannedAt: aws.Time(r.scanned),
+			ScanStatus: &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeActive, Reason: insptypes.ScanStatusReasonSuccessful}}
+	}
+	out := &inspector2.ListCoverageOutput{}
+	if len(r.cRequests) <= 3 { // the first poll, three pages of ten
+		i, next := page(in.NextToken, 3)
+		for _, id := range ids[i*10 : i*10+10] {
+			if id != ids[28] && id != ids[29] {
+				out.CoveredResources = append(out.CoveredResources, cov(id))
+			}
+		}
+		out.NextToken = next
+		return out, nil
+	}
+	for _, f := range in.FilterCriteria.ResourceId {
+		out.CoveredResources = append(out.CoveredResources, cov(aws.ToString(f.Value)))
+	}
+	return out, nil
+}
+
+// TestRescanTailPolledById: once fewer instances wait than the last poll
+// by tag cost in calls, they are polled by id (one call for two), not by a
+// listing by tag that would cost the full pass again.
+func TestRescanTailPolledById(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		ended := map[string]time.Time{}
+		for _, id := range instanceIDs(30) {
+			ended[id] = start.Add(-time.Hour)
+		}
+		insp := &tailInspector{scanned: start.Add(-time.Minute)}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, Tags: map[string]string{"Env": "prod"}}
+		if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-2 * time.Hour)}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if len(insp.cRequests) != 4 {
+			t.Fatalf("%d ListCoverage calls, want 4 (a first poll of 3 pages by tag, then 1 by id)", len(insp.cRequests))
+		}
+		last := insp.cRequests[3].FilterCriteria
+		if got := len(last.ResourceId); got != 2 || len(last.Ec2InstanceTags) != 0 {
+			t.Errorf("the tail poll asks for %d ids and tags %v, want the 2 waiting ids and no tag", got, last.Ec2InstanceTags)
+		}
+		if len(res.Inspector.Uncovered) != 0 || res.Verdict != result.StatusPassed {
+			t.Fatalf("uncovered %d, verdict %s %+v", len(res.Inspector.Uncovered), res.Verdict, res.Reasons)
+		}
+	})
 }

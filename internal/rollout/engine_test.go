@@ -172,6 +172,13 @@ func testHappyPathAcrossAccountsAndRegions(t *testing.T) {
 		if prod.EndedAt.IsZero() || prod.EndedAt.Before(prod.StartedAt) {
 			t.Errorf("production phase times %v..%v", prod.StartedAt, prod.EndedAt)
 		}
+		// Each wave ends after it starts (the patch takes clock time) and
+		// within its phase: the JSON and the report's wave durations read it.
+		for i, w := range prod.Waves {
+			if !w.EndedAt.After(w.StartedAt) || w.EndedAt.After(prod.EndedAt) {
+				t.Errorf("wave %d times %v..%v (phase ends %v)", i+1, w.StartedAt, w.EndedAt, prod.EndedAt)
+			}
+		}
 		if prod.Counts.Succeeded != 40 || prod.SoakSeconds != 0 {
 			t.Errorf("production counts %+v", prod.Counts)
 		}

@@ -92,7 +92,6 @@ type waveRun struct {
 // outcomes. The second result is what the gate needs of its sending.
 func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (result.Wave, gate.Wave) {
 	r := t.newWaveRun(st, waveNo, w)
-	defer func() { r.res.EndedAt = t.e.opt.Clock.Now() }()
 	if t.e.opt.DryRun {
 		r.planned()
 		return r.res, r.gw
@@ -104,6 +103,9 @@ func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w wa
 	}
 	r.collect(ctx)
 	r.judge()
+	// Set before the return copies r.res: a deferred assignment would be
+	// lost on the copy.
+	r.res.EndedAt = t.e.opt.Clock.Now()
 	return r.res, r.gw
 }
 

@@ -40,16 +40,36 @@ var (
 	regions  = []string{"us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"}
 )
 
-// targets lists the account-regions of a fleet.
-func (f Fleet) targets() [][2]string {
-	var out [][2]string
-	nAcct := 1
-	if f.Regions > 1 {
-		nAcct = 2
+// account is the i-th account id of a fleet: the first two as ever, then
+// made-up ids for fleets over more accounts (200,000 over 40).
+func account(i int) string {
+	if i < len(accounts) {
+		return accounts[i]
 	}
+	return fmt.Sprintf("%012d", 555500000000+i)
+}
+
+// targets lists the account-regions of a fleet: up to 4 regions per
+// account (1: one account and region; 8: 2 accounts x 4 regions; 40: 10
+// accounts x 4 regions).
+func (f Fleet) targets() [][2]string {
+	nRegion := min(max(f.Regions, 1), len(regions))
+	nAcct := max(f.Regions/nRegion, 1)
+	var out [][2]string
 	for a := 0; a < nAcct; a++ {
-		for r := 0; r < f.Regions/nAcct; r++ {
-			out = append(out, [2]string{accounts[a], regions[r%len(regions)]})
+		for r := 0; r < nRegion; r++ {
+			out = append(out, [2]string{account(a), regions[r]})
+		}
+	}
+	return out
+}
+
+// accountIDs are the fleet's accounts, in order.
+func (f Fleet) accountIDs() []string {
+	var out []string
+	for _, t := range f.targets() {
+		if len(out) == 0 || out[len(out)-1] != t[0] {
+			out = append(out, t[0])
 		}
 	}
 	return out
@@ -66,7 +86,7 @@ var findings = []awssim.FindingSpec{
 // Scenario is the simulated estate: per account-region, 5% staging, the
 // rest production, of which 0.5% have lost their SSM agent.
 func (f Fleet) Scenario(latency time.Duration) *awssim.Scenario {
-	sc := &awssim.Scenario{Accounts: accounts, PatchDuration: PatchDuration, Latency: latency}
+	sc := &awssim.Scenario{Accounts: f.accountIDs(), PatchDuration: PatchDuration, Latency: latency}
 	ts := f.targets()
 	for i, t := range ts {
 		n := f.Instances / len(ts)

@@ -36,7 +36,8 @@ type Way string
 
 const (
 	Patchgate Way = "patchgate"
-	Naive     Way = "naive"
+	Script    Way = "script" // the competent script (script.go)
+	Naive     Way = "naive"  // the SDK's waiter per instance (naive.go)
 )
 
 // Measurement is what one run of one fleet cost.
@@ -67,6 +68,18 @@ type Measurement struct {
 	CommentBytes int           `json:"commentBytes,omitempty"`
 	JSONBytes    int           `json:"jsonBytes,omitempty"`
 	RenderTime   time.Duration `json:"renderTime,omitempty"`
+	// RenderRatio is the median, over renderReps, of the summary's and the
+	// comment's render time over json.Marshal of the same result (the
+	// larger of the two), patchgate only.
+	RenderRatio float64 `json:"renderRatio,omitempty"`
+	// Floor is the computed floor of the case (floor.go), the same for
+	// every way.
+	Floor Floor `json:"floor"`
+	// Throttled are the calls the simulator answered ThrottlingException,
+	// by operation; ThrottleVerdict is whether throttling reached the
+	// verdict (the run did not pass, or its result mentions throttling).
+	Throttled       map[string]int `json:"throttled,omitempty"`
+	ThrottleVerdict bool           `json:"throttleVerdict,omitempty"`
 }
 
 // Config shapes a measurement.
@@ -116,6 +129,9 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	sim := awssim.New(f.Scenario(cfg.Latency), clock.Real{})
 	srv := memnet.Serve(sim)
 	defer srv.Close()
+	if m.Floor, err = fleetFloor(pol, sim); err != nil {
+		return nil, err
+	}
 
 	conns := 0 // the SDK's default: unlimited per host
 	if way == Naive {
@@ -151,6 +167,13 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 			}
 		}
 		spans = resultSpans(r, sim)
+	case Script:
+		var sr *scriptRun
+		sr, err = runScript(ctx, factory, pol)
+		if err != nil {
+			return nil, err
+		}
+		m.Status, m.Summary, m.Patched, spans = sr.status, sr.reason, sr.patched, sr.spans(sim)
 	case Naive:
 		var n *naiveRun
 		n, err = runNaive(ctx, factory, pol, f)
@@ -162,6 +185,14 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 		return nil, fmt.Errorf("unknown way %q", way)
 	}
 	m.Duration = time.Since(start)
+	m.Throttled = throttled(sim)
+	m.ThrottleVerdict = m.Status != "passed" && mentionsThrottling(m.Summary)
+	if r != nil {
+		// Any error, reason or warning of the result that names throttling
+		// reached what the user reads, passed or not.
+		js, jerr := json.Marshal(r)
+		m.ThrottleVerdict = m.ThrottleVerdict || jerr != nil || mentionsThrottling(string(js))
+	}
 	m.Calls = sim.Calls()
 	for _, n := range m.Calls {
 		m.TotalCalls += n
@@ -186,24 +217,45 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	return r, nil
 }
 
-// render measures the reports of a run: sizes, and the fastest of three
-// job-summary renderings (the first warms caches).
+// renderReps is how many times render times the reports against
+// json.Marshal; the median ratio damps a busy machine.
+const renderReps = 7
+
+// render measures the reports of a run: sizes, the fastest job-summary
+// rendering, and the render ratio: per repetition, the summary's and the
+// comment's time over json.Marshal's of the same result in the same
+// process (so a slow machine slows both), the larger of the two; the
+// median of the repetitions.
 func (m *Measurement) render(r *result.Run) {
-	m.CommentBytes = len(report.Run(r, report.Comment))
-	best := time.Duration(0)
-	for i := 0; i < 3; i++ {
+	ratios := make([]float64, 0, renderReps)
+	for i := 0; i < renderReps; i++ {
 		t0 := time.Now()
-		s := report.Run(r, report.Summary)
-		d := time.Since(t0)
-		m.SummaryBytes = len(s)
-		if best == 0 || d < best {
-			best = d
+		js, err := json.Marshal(r)
+		tj := time.Since(t0)
+		if err != nil {
+			return
 		}
+		m.JSONBytes = len(js)
+		t0 = time.Now()
+		s := report.Run(r, report.Summary)
+		ts := time.Since(t0)
+		t0 = time.Now()
+		c := report.Run(r, report.Comment)
+		tc := time.Since(t0)
+		m.SummaryBytes, m.CommentBytes = len(s), len(c)
+		if m.RenderTime == 0 || ts < m.RenderTime {
+			m.RenderTime = ts
+		}
+		ratios = append(ratios, float64(max(ts, tc))/float64(max(tj, time.Microsecond)))
 	}
-	m.RenderTime = best
-	if b, err := json.MarshalIndent(r, "", "  "); err == nil {
-		m.JSONBytes = len(b)
-	}
+	sort.Float64s(ratios)
+	m.RenderRatio = ratios[len(ratios)/2]
+}
+
+// mentionsThrottling reports whether text names AWS throttling.
+func mentionsThrottling(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "throttl") || strings.Contains(t, "rate exceeded") || strings.Contains(t, "too many requests")
 }
 
 // span is one account-region's simulated work.

@@ -1,0 +1,296 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	insptypes "github.com/aws/aws-sdk-go-v2/service/inspector2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/patchgate/patchgate/internal/awsapi"
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/rollout"
+	"github.com/patchgate/patchgate/internal/verify"
+)
+
+// The competent script is what a careful engineer writes with the SDK in
+// an afternoon, the reference patchgate must beat by a wide margin. Per
+// account-region (all in parallel) and per phase, in the policy's order:
+//
+//  1. list the phase's instances: DescribeInstanceInformation with the
+//     phase's tag filters, 50 a page, keeping those whose agent is Online;
+//  2. per wave (the policy's cuts of that list): SendCommand with explicit
+//     ids, 50 at a time, with the phase's MaxConcurrency and MaxErrors;
+//  3. every 60 s, ListCommands for each of the wave's commands still
+//     running (filtered by CommandId) until each is terminal; a wave whose
+//     failed invocations exceed the phase's MaxErrors stops the rollout;
+//  4. after the phase's waves, DescribeInstancePatchStates 50 ids a call:
+//     more instances with missing or failed patches than MaxErrors allows
+//     fails the phase;
+//  5. wait Inspector's 30-minute inventory cadence for the rescans, then
+//     ListFindings for the phase's instances (resourceId filters hold at
+//     most 10 ids), ACTIVE, a fix available, at or above the phase's
+//     severity, 100 a page: any finding fails the phase;
+//  6. soak, then the next phase.
+//
+// It trusts the listings (no reconciliation, no lock, no evidence kept),
+// so it is cheaper per instance than a tool that must never send twice.
+type scriptRun struct {
+	mu      sync.Mutex
+	status  string
+	reason  string
+	patched int
+	sent    map[[2]string][]string
+	soak    map[[2]string]time.Duration
+}
+
+// scriptPoll is the script's polling interval, and scriptRescanWait how
+// long it gives Inspector to rescan (its documented inventory cadence).
+const (
+	scriptPoll       = 60 * time.Second
+	scriptRescanWait = 30 * time.Minute
+	findingIDBatch   = 10 // ListFindings: at most 10 entries per filter
+)
+
+func runScript(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy) (*scriptRun, error) {
+	plan, err := policy.Compile(pol)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the benchmark policy for the script: %w", err)
+	}
+	s := &scriptRun{status: "passed", sent: map[[2]string][]string{}, soak: map[[2]string]time.Duration{}}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, acct := range pol.Spec.Accounts {
+		for _, region := range pol.Spec.Regions {
+			g.Go(func() error {
+				cfg, _, err := factory.Config(ctx, acct.ID, acct.RoleArn, region)
+				if err != nil {
+					return err
+				}
+				key := [2]string{acct.ID, region}
+				return s.target(ctx, ssm.NewFromConfig(cfg), inspector2.NewFromConfig(cfg), plan, key)
+			})
+		}
+	}
+	return s, g.Wait()
+}
+
+func (s *scriptRun) fail(key [2]string, phase, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status = "failed"
+	if s.reason == "" {
+		s.reason = fmt.Sprintf("%s/%s %s: %s", key[0], key[1], phase, why)
+	}
+}
+
+// allowed is how many failures a phase's MaxErrors allows among n.
+func allowed(p policy.Percent, n int) int {
+	if p.IsPercent {
+		return n * p.Value / 100
+	}
+	return p.Value
+}
+
+func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.Client, plan *policy.Rollout, key [2]string) error {
+	for i := range plan.Stages {
+		st := &plan.Stages[i]
+		ids, err := listOnline(ctx, c, st.Targets.Tags)
+		if err != nil {
+			return err
+		}
+		limit := allowed(st.MaxErrors, len(ids))
+		failed, done := 0, 0
+		var lastEnd time.Time
+		for _, end := range st.WaveEnds(len(ids)) {
+			if end == done {
+				continue
+			}
+			f, err := s.wave(ctx, c, st, key, ids[done:end])
+			if err != nil {
+				return err
+			}
+			failed += f
+			done = end
+			lastEnd = time.Now()
+			if failed > limit {
+				s.fail(key, st.Name, fmt.Sprintf("%d invocations failed, MaxErrors allows %d", failed, limit))
+				return nil
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		if st.Compliance {
+			bad, err := noncompliant(ctx, c, ids)
+			if err != nil {
+				return err
+			}
+			if bad > limit {
+				s.fail(key, st.Name, fmt.Sprintf("%d instances still miss patches, MaxErrors allows %d", bad, limit))
+				return nil
+			}
+		}
+		if st.Inspector.Enabled {
+			wait := time.Until(lastEnd.Add(scriptRescanWait))
+			time.Sleep(wait)
+			// Counted as work, like patchgate's wait for the rescans: the
+			// script's overhead is not flattered by its fixed wait.
+			s.mu.Lock()
+			s.soak[key] += max(wait, 0)
+			s.mu.Unlock()
+			n, err := blockingFindings(ctx, insp, st.Inspector, ids)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				s.fail(key, st.Name, fmt.Sprintf("%d findings at or above %s with a fix remain", n, st.Inspector.FailOnSeverity))
+				return nil
+			}
+		}
+		if st.Soak > 0 {
+			time.Sleep(st.Soak)
+			s.mu.Lock()
+			s.soak[key] += st.Soak
+			s.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// listOnline pages through the instances with the tags, keeping those
+// whose agent is Online.
+func listOnline(ctx context.Context, c *ssm.Client, tags map[string]string) ([]string, error) {
+	var filters []ssmtypes.InstanceInformationStringFilter
+	for k, v := range tags {
+		filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{v}})
+	}
+	var ids []string
+	p := ssm.NewDescribeInstanceInformationPaginator(c, &ssm.DescribeInstanceInformationInput{Filters: filters, MaxResults: aws.Int32(50)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("script: DescribeInstanceInformation: %w", err)
+		}
+		for _, in := range page.InstanceInformationList {
+			if in.PingStatus == ssmtypes.PingStatusOnline {
+				ids = append(ids, aws.ToString(in.InstanceId))
+			}
+		}
+	}
+	return ids, nil
+}
+
+// wave sends to ids and polls each command until it ends; it returns how
+// many invocations failed (errors and delivery timeouts).
+func (s *scriptRun) wave(ctx context.Context, c *ssm.Client, st *policy.Stage, key [2]string, ids []string) (int, error) {
+	pending := map[string]bool{}
+	for _, chunk := range rollout.Chunks(ids) {
+		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(rollout.DocumentName), InstanceIds: chunk,
+			Parameters:     map[string][]string{"Operation": {"Install"}, "RebootOption": {"RebootIfNeeded"}},
+			MaxConcurrency: aws.String(st.MaxConcurrency.String()), MaxErrors: aws.String(st.MaxErrors.String())})
+		if err != nil {
+			return 0, fmt.Errorf("script: SendCommand: %w", err)
+		}
+		id := aws.ToString(out.Command.CommandId)
+		pending[id] = true
+		s.mu.Lock()
+		s.sent[key] = append(s.sent[key], id)
+		s.mu.Unlock()
+	}
+	failed := 0
+	for len(pending) > 0 {
+		time.Sleep(scriptPoll)
+		for id := range pending {
+			out, err := c.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
+			if err != nil {
+				return 0, fmt.Errorf("script: ListCommands %s: %w", id, err)
+			}
+			if len(out.Commands) == 0 {
+				continue // not listed yet: SSM's listings lag a send
+			}
+			cmd := out.Commands[0]
+			switch cmd.Status {
+			case ssmtypes.CommandStatusPending, ssmtypes.CommandStatusInProgress, ssmtypes.CommandStatusCancelling:
+				continue
+			}
+			delete(pending, id)
+			failed += int(cmd.ErrorCount + cmd.DeliveryTimedOutCount)
+			s.mu.Lock()
+			s.patched += int(cmd.CompletedCount - cmd.ErrorCount - cmd.DeliveryTimedOutCount)
+			s.mu.Unlock()
+		}
+	}
+	return failed, nil
+}
+
+// noncompliant reads patch states 50 ids a call and counts instances with
+// missing or failed patches.
+func noncompliant(ctx context.Context, c *ssm.Client, ids []string) (int, error) {
+	bad := 0
+	for _, chunk := range rollout.Chunks(ids) {
+		out, err := c.DescribeInstancePatchStates(ctx, &ssm.DescribeInstancePatchStatesInput{InstanceIds: chunk, MaxResults: aws.Int32(50)})
+		if err != nil {
+			return 0, fmt.Errorf("script: DescribeInstancePatchStates: %w", err)
+		}
+		for _, ps := range out.InstancePatchStates {
+			if ps.MissingCount > 0 || ps.FailedCount > 0 {
+				bad++
+			}
+		}
+	}
+	return bad, nil
+}
+
+// blockingFindings lists, 10 instances at a time, the findings the gate
+// fails on and counts them.
+func blockingFindings(ctx context.Context, c *inspector2.Client, gate policy.Inspection, ids []string) (int, error) {
+	eq := func(vs ...string) []insptypes.StringFilter {
+		out := make([]insptypes.StringFilter, len(vs))
+		for i, v := range vs {
+			out[i] = insptypes.StringFilter{Comparison: insptypes.StringComparisonEquals, Value: aws.String(v)}
+		}
+		return out
+	}
+	var sev []string
+	for _, s := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNTRIAGED"} {
+		if verify.AtLeast(s, gate.FailOnSeverity) {
+			sev = append(sev, s)
+		}
+	}
+	n := 0
+	for start := 0; start < len(ids); start += findingIDBatch {
+		fc := &insptypes.FilterCriteria{ResourceId: eq(ids[start:min(start+findingIDBatch, len(ids))]...),
+			FindingStatus: eq("ACTIVE"), FixAvailable: eq("YES", "PARTIAL"), Severity: eq(sev...)}
+		p := inspector2.NewListFindingsPaginator(c, &inspector2.ListFindingsInput{FilterCriteria: fc, MaxResults: aws.Int32(100)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("script: ListFindings: %w", err)
+			}
+			n += len(page.Findings)
+		}
+	}
+	return n, nil
+}
+
+// spans are the script's simulated work per account-region.
+func (s *scriptRun) spans(sim *awssim.Sim) []span {
+	var out []span
+	for key, cmds := range s.sent {
+		sp := span{waits: s.soak[key]}
+		for _, id := range cmds {
+			if sent, ended, ok := sim.CommandSpan(id); ok {
+				sp.work = append(sp.work, interval{sent, ended})
+			}
+		}
+		out = append(out, sp)
+	}
+	return out
+}

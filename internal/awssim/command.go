@@ -39,6 +39,14 @@ type invocation struct {
 	rebootAt    time.Time // reboot mid-run (still InProgress)
 	cancelledAt time.Time
 	hookFailed  bool // failed in its pre-install hook (hooks.go)
+	delayed     bool // not delivered: Delayed until DeliveryTimedOut
+}
+
+// rebootIfNeeded reports whether the command may reboot its instances
+// (RebootIfNeeded is AWS-RunPatchBaseline's default).
+func rebootIfNeeded(params map[string][]string) bool {
+	v := params["RebootOption"]
+	return len(v) == 0 || v[0] != "NoReboot"
 }
 
 func parseLimit(v string, total int) int {
@@ -96,27 +104,43 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 		}
 		inv.start = start
 		d := patch
+		var drawn course // the realistic model's course; zero without it
+		if r := t.sim.real; r != nil {
+			drawn = r.course(t.num, len(t.installs), t.Missing, rebootIfNeeded(c.params))
+			// The slot is taken from now; the agent starts it later.
+			inv.start, d = start.Add(drawn.delay), drawn.run
+			if drawn.reboot > 0 && !t.NoRebootHappens {
+				inv.rebootAt = inv.start.Add(d - drawn.reboot)
+			} else {
+				d -= drawn.reboot
+			}
+		}
+		run := inv.start // when the agent starts running it
 		switch t.Behavior {
 		case "slow":
-			d = 3 * patch
+			d = 3 * d
 		case "reboot":
-			inv.rebootAt = start.Add(patch / 2)
-			d = patch + patch/4
+			inv.rebootAt = run.Add(d / 2)
+			d = d + d/4
 		}
 		switch {
-		case t.Ping != "Online" || t.Behavior == "offline":
+		case t.Ping != "Online" || t.Behavior == "offline" || drawn.outcome == "DeliveryTimedOut":
 			// Never delivered: DeliveryTimedOut after the delivery timeout.
+			inv.start, inv.delayed = start, drawn.outcome == "DeliveryTimedOut"
 			inv.end, inv.final, inv.details = start.Add(c.timeout), "TimedOut", "DeliveryTimedOut"
 		case t.Behavior == "hang":
 			inv.end, inv.final, inv.details = time.Time{}, "", ""
 		case c.preInstallHookFails(t):
-			inv.end, inv.final, inv.details, inv.hookFailed = start.Add(d/10), "Failed", "Failed", true
+			inv.end, inv.final, inv.details, inv.hookFailed = run.Add(d/10), "Failed", "Failed", true
 			errTimes = append(errTimes, inv.end)
-		case t.Behavior == "fail" || c.overrideErr != "":
-			inv.end, inv.final, inv.details = start.Add(d), "Failed", "Failed"
+		case t.Behavior == "fail" || c.overrideErr != "" || drawn.outcome == "Failed":
+			inv.end, inv.final, inv.details = run.Add(d), "Failed", "Failed"
+			errTimes = append(errTimes, inv.end)
+		case drawn.outcome == "ExecutionTimedOut":
+			inv.end, inv.final, inv.details = run.Add(d), "TimedOut", "ExecutionTimedOut"
 			errTimes = append(errTimes, inv.end)
 		default:
-			inv.end, inv.final, inv.details = start.Add(d), "Success", "Success"
+			inv.end, inv.final, inv.details = run.Add(d), "Success", "Success"
 		}
 		if inv.end.IsZero() {
 			heap.Push(slots, never)
@@ -142,7 +166,7 @@ func (inv *invocation) state(c *command, now time.Time) (string, string) {
 	case now.Before(inv.start):
 		return "Pending", "Pending"
 	case inv.end.IsZero() || now.Before(inv.end):
-		if inv.instance.Ping != "Online" || inv.instance.Behavior == "offline" {
+		if inv.delayed || inv.instance.Ping != "Online" || inv.instance.Behavior == "offline" {
 			return "Delayed", "Delayed"
 		}
 		return "InProgress", "InProgress"
@@ -176,6 +200,9 @@ func (inv *invocation) responseCode(status string) int {
 
 func (inv *invocation) output(status string) string {
 	in := inv.instance
+	if inv.cmd.doc != "AWS-RunPatchBaseline" && inv.cmd.doc != HooksDocument {
+		return "" // another tool's command (realsim.go)
+	}
 	if inv.hookFailed && status == "Failed" {
 		return inv.hookOutput()
 	}

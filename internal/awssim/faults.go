@@ -99,12 +99,17 @@ func (b *bucket) take(now time.Time) bool {
 	return true
 }
 
-// Throttled returns how many calls of op were answered ThrottlingException
-// (injected, by rate limit, or by ThrottleRate).
-func (s *Sim) Throttled(op string) int {
+// Throttled returns how many calls were answered ThrottlingException
+// (injected, by rate limit, or by ThrottleRate), by operation
+// ("ssm:SendCommand").
+func (s *Sim) Throttled() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.throttled[op]
+	out := make(map[string]int, len(s.throttled))
+	for k, v := range s.throttled {
+		out[k] = v
+	}
+	return out
 }
 
 // ClosedEndpoint returns a loopback URL on which nothing listens: every

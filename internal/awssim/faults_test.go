@@ -133,8 +133,8 @@ func TestRateLimitThrottlesAboveTheRate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ok != 2 || throttled != 3 || s.Throttled("ssm:SendCommand") != 3 || len(s.Sends()) != 2 {
-		t.Fatalf("at once: %d accepted, %d throttled (sim counts %d), %d created; want 2, 3, 3, 2", ok, throttled, s.Throttled("ssm:SendCommand"), len(s.Sends()))
+	if ok != 2 || throttled != 3 || s.Throttled()["ssm:SendCommand"] != 3 || len(s.Sends()) != 2 {
+		t.Fatalf("at once: %d accepted, %d throttled (sim counts %d), %d created; want 2, 3, 3, 2", ok, throttled, s.Throttled()["ssm:SendCommand"], len(s.Sends()))
 	}
 	clk.Advance(500 * time.Millisecond) // one token back
 	if _, err := c.SendCommand(ctx, sendTo(ids(s)[:1], "c"), once); err != nil {

@@ -30,7 +30,7 @@ func (s *Sim) serveInspector(w http.ResponseWriter, path string, body []byte, ac
 	if path == "/coverage/list" {
 		op = "inspector2:ListCoverage"
 	}
-	err, drop := s.preflight(op)
+	err, drop := s.preflightIn(op, regionKey{account, region})
 	if drop {
 		dropConnection(w)
 		return
@@ -59,14 +59,25 @@ func (s *Sim) serveInspector(w http.ResponseWriter, path string, body []byte, ac
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// lastScan is when Inspector last scanned the instance, at now.
+// lastScan is when Inspector last scanned the instance, at now, and
+// whether it has scanned since a successful install ended.
 func (in *Instance) lastScan(now time.Time) (time.Time, bool) {
 	last, rescanned := in.baselineScan, false
 	if in.Coverage != "SUCCESSFUL" {
 		return last, false
 	}
+	r := in.sim.realism()
+	if r != nil {
+		// Inventory passes run whether or not anything was patched; a
+		// patch shows at the first pass after it ends.
+		last = r.lastPass(in.sim.origin, in.num, now)
+	}
 	for _, inv := range in.installs {
 		if inv.final != "Success" || inv.notStarted || inv.end.IsZero() || (!inv.cancelledAt.IsZero() && inv.cancelledAt.Before(inv.end)) {
+			continue
+		}
+		if r != nil {
+			rescanned = rescanned || !r.firstPass(in.sim.origin, in.num, inv.end).After(now)
 			continue
 		}
 		if scan := inv.end.Add(in.ScanDelay); !scan.After(now) && scan.After(last) {
@@ -76,46 +87,97 @@ func (in *Instance) lastScan(now time.Time) (time.Time, bool) {
 	return last, rescanned
 }
 
+// realism is the realistic model, or nil (also for instances made
+// outside New).
+func (s *Sim) realism() *Realism {
+	if s == nil {
+		return nil
+	}
+	return s.real
+}
+
 type findingView struct {
 	spec   FindingSpec
 	status string
 	at     time.Time
 }
 
-// findings are the instance's findings (ACTIVE and CLOSED) at now.
-func (in *Instance) findings(now time.Time) []findingView {
+// eachFinding calls fn with the instance's findings (ACTIVE and CLOSED) at
+// now, in a fixed order, from index from on, until fn returns false: the
+// scenario's findings, then the realistic model's, generated on demand
+// from the seed so that no instance holds its findings in memory.
+func (in *Instance) eachFinding(now time.Time, from int, fn func(j int, f findingView) bool) {
 	last, rescanned := in.lastScan(now)
-	var out []findingView
-	for _, f := range in.Findings {
+	view := func(f FindingSpec) (findingView, bool) {
 		if f.Fix == "" {
 			f.Fix = "YES"
 		}
 		switch {
 		case f.New && !rescanned:
-			continue
+			return findingView{}, false
 		case rescanned && f.Fix != "NO" && !f.Unpatched && !f.New:
-			out = append(out, findingView{f, "CLOSED", last})
-		default:
-			out = append(out, findingView{f, "ACTIVE", last})
+			return findingView{f, "CLOSED", last}, true
+		}
+		return findingView{f, "ACTIVE", last}, true
+	}
+	for j := from; j < len(in.Findings); j++ {
+		if v, ok := view(in.Findings[j]); ok && !fn(j, v) {
+			return
 		}
 	}
-	return out
+	r := in.sim.realism()
+	if r == nil || in.Coverage == "PENDING_INITIAL_SCAN" || in.Coverage == "UNMANAGED_EC2_INSTANCE" {
+		return
+	}
+	base := len(in.Findings)
+	for j := max(from-base, 0); j < r.findingCount(in.num); j++ {
+		if v, ok := view(r.finding(in.sim.catalogue, in.num, j)); ok && !fn(base+j, v) {
+			return
+		}
+	}
+}
+
+// findingCriteria is ListFindings' filterCriteria, as far as the
+// simulator filters. Matching is in its two methods only, so that every
+// operation over findings filters alike.
+type findingCriteria struct {
+	ResourceId      []strFilter
+	FindingStatus   []strFilter
+	Severity        []strFilter
+	FixAvailable    []strFilter
+	VulnerabilityId []strFilter
+	FindingType     []strFilter
+	ResourceTags    []mapFilter
+	ResourceType    []strFilter
+}
+
+// validate applies Inspector's limit of 10 entries a filter.
+func (fc *findingCriteria) validate() error {
+	for name, n := range map[string]int{"resourceId": len(fc.ResourceId), "findingStatus": len(fc.FindingStatus), "severity": len(fc.Severity),
+		"fixAvailable": len(fc.FixAvailable), "vulnerabilityId": len(fc.VulnerabilityId), "resourceTags": len(fc.ResourceTags)} {
+		if n > 10 {
+			return validation("filterCriteria.%s has %d entries; the maximum is 10", name, n)
+		}
+	}
+	return nil
+}
+
+// instance reports whether the instance's findings can match.
+func (fc *findingCriteria) instance(in *Instance) bool {
+	return strMatch(fc.ResourceId, in.ID) && tagsMatch(fc.ResourceTags, in.Tags) && strMatch(fc.ResourceType, "AWS_EC2_INSTANCE")
+}
+
+// finding reports whether a finding of a matching instance matches.
+func (fc *findingCriteria) finding(f findingView) bool {
+	return strMatch(fc.FindingStatus, f.status) && strMatch(fc.Severity, f.spec.Severity) && strMatch(fc.FixAvailable, fixOf(f.spec)) &&
+		strMatch(fc.VulnerabilityId, f.spec.CVE) && strMatch(fc.FindingType, "PACKAGE_VULNERABILITY")
 }
 
 func (s *Sim) listFindings(body []byte, account, region string) (any, error) {
 	var in struct {
-		FilterCriteria struct {
-			ResourceId      []strFilter
-			FindingStatus   []strFilter
-			Severity        []strFilter
-			FixAvailable    []strFilter
-			VulnerabilityId []strFilter
-			FindingType     []strFilter
-			ResourceTags    []mapFilter
-			ResourceType    []strFilter
-		} `json:"filterCriteria"`
-		MaxResults *int   `json:"maxResults"`
-		NextToken  string `json:"nextToken"`
+		FilterCriteria findingCriteria `json:"filterCriteria"`
+		MaxResults     *int            `json:"maxResults"`
+		NextToken      string          `json:"nextToken"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, validation("%v", err)
@@ -127,12 +189,9 @@ func (s *Sim) listFindings(body []byte, account, region string) (any, error) {
 		}
 		max = *in.MaxResults
 	}
-	fc := in.FilterCriteria
-	for name, n := range map[string]int{"resourceId": len(fc.ResourceId), "findingStatus": len(fc.FindingStatus), "severity": len(fc.Severity),
-		"fixAvailable": len(fc.FixAvailable), "vulnerabilityId": len(fc.VulnerabilityId), "resourceTags": len(fc.ResourceTags)} {
-		if n > 10 {
-			return nil, validation("filterCriteria.%s has %d entries; the maximum is 10", name, n)
-		}
+	fc := &in.FilterCriteria
+	if err := fc.validate(); err != nil {
+		return nil, err
 	}
 	now := s.clock.Now()
 	type row struct {
@@ -147,22 +206,24 @@ func (s *Sim) listFindings(body []byte, account, region string) (any, error) {
 	next := ""
 	for i := i0; i < len(fleet) && next == ""; i++ {
 		inst := fleet[i]
-		if !strMatch(fc.ResourceId, inst.ID) || !tagsMatch(fc.ResourceTags, inst.Tags) || !strMatch(fc.ResourceType, "AWS_EC2_INSTANCE") {
+		if !fc.instance(inst) {
 			continue
 		}
-		for j, f := range inst.findings(now) {
-			if i == i0 && j < j0 {
-				continue
-			}
-			if strMatch(fc.FindingStatus, f.status) && strMatch(fc.Severity, f.spec.Severity) && strMatch(fc.FixAvailable, fixOf(f.spec)) &&
-				strMatch(fc.VulnerabilityId, f.spec.CVE) && strMatch(fc.FindingType, "PACKAGE_VULNERABILITY") {
-				if len(rows) == max {
-					next = fmt.Sprintf("%d:%d", i, j)
-					break
-				}
-				rows = append(rows, row{inst, f})
-			}
+		from := 0
+		if i == i0 {
+			from = j0
 		}
+		inst.eachFinding(now, from, func(j int, f findingView) bool {
+			if !fc.finding(f) {
+				return true
+			}
+			if len(rows) == max {
+				next = fmt.Sprintf("%d:%d", i, j)
+				return false
+			}
+			rows = append(rows, row{inst, f})
+			return true
+		})
 	}
 	list := []map[string]any{}
 	for _, r := range rows {

@@ -50,6 +50,9 @@ type Scenario struct {
 	Alarms           []AlarmSpec   `yaml:"alarms"`
 	SnapshotDuration time.Duration `yaml:"snapshotDuration"`
 	Documents        []string      `yaml:"documents"`
+	// Realism switches on the realistic fleet model (realism.go); nil
+	// keeps the regular model above. Realistic(seed) gives the defaults.
+	Realism *Realism `yaml:"realism"`
 }
 
 // Group is Count instances that share everything but their id.
@@ -130,6 +133,13 @@ func (sc *Scenario) validate() error {
 		case "", "succeed", "fail", "hang", "offline", "reboot", "slow":
 		default:
 			return fmt.Errorf("scenario: group %d: unknown behavior %q", i, g.Behavior)
+		}
+	}
+	if sc.Realism != nil {
+		r := *sc.Realism
+		r.fill()
+		if err := r.validate(); err != nil {
+			return err
 		}
 	}
 	if err := sc.validateStorage(); err != nil {

@@ -38,6 +38,8 @@ type Instance struct {
 	SnapshotFails, PreInstallHookFails bool
 	// ScanDelay is how long after a patch the rescan happens.
 	ScanDelay time.Duration
+	// num is the instance's number, the key of its realistic draws.
+	num int
 	// baselineScan is the last scan before the scenario started.
 	baselineScan time.Time
 	// installs are the Install invocations that reached this instance.
@@ -72,6 +74,12 @@ type Sim struct {
 	s3             *s3State     // s3.go; made on first use
 	releases       []release    // patches.go
 	safety         *safetyState // safety.go
+	// The realistic model (realism.go): nil unless Scenario.Realism is set.
+	real       *Realism
+	origin     time.Time            // the clock when the simulator was made
+	catalogue  []FindingSpec        // the CVEs generated findings draw from
+	realLimits map[string]*bucket   // per operation and account-region
+	others     map[regionKey]*other // other tools' commands, made as time passes
 }
 
 // SendRecord is one accepted SendCommand, for assertions.
@@ -104,6 +112,13 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 		s.limits[op] = &bucket{rate: r, burst: max(r, 1), tokens: max(r, 1), at: c.Now()}
 	}
 	s.safety = newSafety(sc, c.Now())
+	s.origin = c.Now()
+	if sc.Realism != nil {
+		r := *sc.Realism
+		r.fill()
+		s.real, s.catalogue = &r, r.catalogue()
+		s.realLimits, s.others = map[string]*bucket{}, map[regionKey]*other{}
+	}
 	n := 0
 	for _, g := range sc.Groups {
 		acct := g.Account
@@ -115,7 +130,7 @@ func New(sc *Scenario, c clock.Clock) *Sim {
 			in := &Instance{ID: fmt.Sprintf("i-%017x", n), Name: fmt.Sprintf("%s-%d", g.Name, i+1), Account: acct, Region: g.Region,
 				Platform: g.Platform, Tags: g.Tags, Ping: g.Ping, Behavior: g.Behavior, Missing: g.Missing,
 				Findings: g.Findings, Coverage: g.Coverage, ScanDelay: g.ScanDelay, StillMissing: g.StillMissing, FailedAfter: g.FailedAfter, NoRebootHappens: g.NoRebootHappens, baselineScan: c.Now().Add(-6 * time.Hour),
-				SnapshotFails: g.SnapshotFails, PreInstallHookFails: g.PreInstallHookFails}
+				SnapshotFails: g.SnapshotFails, PreInstallHookFails: g.PreInstallHookFails, num: n}
 			if in.ScanDelay == 0 {
 				in.ScanDelay = 10 * time.Minute
 			}
@@ -245,7 +260,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if target := r.Header.Get("X-Amz-Target"); strings.HasPrefix(target, "AmazonSSM.") {
-		s.serveJSON(w, "ssm:"+strings.TrimPrefix(target, "AmazonSSM."), body, func(op string) (any, error) {
+		s.serveJSON(w, "ssm:"+strings.TrimPrefix(target, "AmazonSSM."), regionKey{account, region}, body, func(op string) (any, error) {
 			return s.ssm(op, account, region, body)
 		})
 		return
@@ -284,11 +299,21 @@ func validation(format string, args ...any) error {
 // preflight counts the call and applies injected faults. It returns drop
 // when the response must be lost after the call takes effect.
 func (s *Sim) preflight(op string) (err error, drop bool) {
+	return s.preflightIn(op, regionKey{})
+}
+
+// preflightIn is preflight for a call in account-region k, where the
+// realistic model's per-account-region rate limits apply.
+func (s *Sim) preflightIn(op string, k regionKey) (err error, drop bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[op]++
 	throttle := &apiError{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}
 	if b := s.limits[op]; b != nil && !b.take(s.clock.Now()) {
+		s.throttled[op]++
+		return throttle, false
+	}
+	if !s.realLimit(op, k) {
 		s.throttled[op]++
 		return throttle, false
 	}
@@ -314,8 +339,8 @@ func (s *Sim) preflight(op string) (err error, drop bool) {
 	return nil, drop
 }
 
-func (s *Sim) serveJSON(w http.ResponseWriter, op string, body []byte, handle func(op string) (any, error)) {
-	err, drop := s.preflight(op)
+func (s *Sim) serveJSON(w http.ResponseWriter, op string, k regionKey, body []byte, handle func(op string) (any, error)) {
+	err, drop := s.preflightIn(op, k)
 	var out any
 	if err == nil {
 		out, err = handle(strings.TrimPrefix(op, "ssm:"))

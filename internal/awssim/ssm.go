@@ -56,6 +56,7 @@ func (s *Sim) ssm(op, account, region string, body []byte) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := ssmCall{k: regionKey{account, region}, account: account, region: region, now: s.clock.Now(), body: body}
+	s.otherCommands(q.k, q.now)
 	if h, ok := ssmOps[op]; ok {
 		return h(s, q)
 	}

@@ -327,7 +327,7 @@ func testThrottledSendCommandSendsOnceAndCompletes(t *testing.T) {
 	if n := len(h.sim.Sends()); n != 9 {
 		t.Fatalf("%d commands, want 9 (1 staging + 8 chunks of 50)", n)
 	}
-	t.Logf("SendCommand calls %d, throttled %d", h.sim.Calls()["ssm:SendCommand"], h.sim.Throttled("ssm:SendCommand"))
+	t.Logf("SendCommand calls %d, throttled %d", h.sim.Calls()["ssm:SendCommand"], h.sim.Throttled()["ssm:SendCommand"])
 }
 
 // classifySend decides whether a resend can duplicate a command; it reads

@@ -19,6 +19,7 @@ var (
 	fleetSizes   = flag.String("fleet.sizes", "100,1000,10000,50000", "fleet sizes")
 	fleetRegions = flag.String("fleet.regions", "1,8", "account-region counts")
 	fleetNaive   = flag.Int("fleet.naive-max", 50000, "largest fleet the naive waiter reference runs on (0: skip it; it costs ~5 min of wall time at 50,000)")
+	fleetWays    = flag.String("fleet.ways", "patchgate,script,naive", "ways to measure (a subset narrows a look; targets need all)")
 	fleetExtra   = flag.String("fleet.extra", "200000x40", "further cases, instances x account-regions, comma-separated (reported, not judged; empty: none)")
 	fleetOut     = flag.String("fleet.out", "", "write BENCHMARKS.md here")
 	fleetGoBench = flag.String("fleet.gobench", "", "`go test -bench` output to include")
@@ -83,7 +84,8 @@ func TestFleet(t *testing.T) {
 	}
 	var ms []*Measurement
 	for _, f := range cases {
-		for _, way := range []Way{Patchgate, Script, Naive} {
+		for _, w := range strings.Split(*fleetWays, ",") {
+			way := Way(strings.TrimSpace(w))
 			// The waiter makes ~50 calls per instance: above naive-max its
 			// figures cost minutes of wall time and say nothing new.
 			if way == Naive && f.Instances > *fleetNaive {

@@ -137,7 +137,7 @@ func floorTarget(plan *policy.Rollout, fleet []*awssim.Instance) FloorTarget {
 				online++
 			}
 			if ph.Inspector {
-				ph.GateFindings += gateFindings(st.Inspector, in.Findings, patched)
+				ph.GateFindings += gateFindings(st.Inspector, in, patched)
 			}
 		}
 		done := 0
@@ -165,14 +165,19 @@ func tagsMatch(want, have map[string]string) bool {
 // a fix, one the baseline leaves (Unpatched), one the rescan brings (New),
 // and everything on an instance that was not patched. Of those the gate
 // needs the ones with a fix at or above its severity, and required CVEs.
-func gateFindings(gate policy.Inspection, fs []awssim.FindingSpec, patched bool) int {
+func gateFindings(gate policy.Inspection, in *awssim.Instance, patched bool) int {
 	n := 0
-	for _, f := range fs {
-		fix := f.Fix != "NO"
-		active := !patched && !f.New || patched && (!fix || f.Unpatched || f.New)
-		if active && (fix && verify.AtLeast(f.Severity, gate.FailOnSeverity) || slices.Contains(gate.RequireFixed, f.CVE)) {
+	in.EachFindingSpec(func(f awssim.FindingSpec) {
+		if gateSees(gate, f, patched) {
 			n++
 		}
-	}
+	})
 	return n
+}
+
+// gateSees reports whether the gate must see the finding after patching.
+func gateSees(gate policy.Inspection, f awssim.FindingSpec, patched bool) bool {
+	fix := f.Fix != "NO"
+	active := !patched && !f.New || patched && (!fix || f.Unpatched || f.New)
+	return active && (fix && verify.AtLeast(f.Severity, gate.FailOnSeverity) || slices.Contains(gate.RequireFixed, f.CVE))
 }

@@ -180,7 +180,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Status, m.Patched, spans = n.status, n.patched, n.spans(sim)
+		m.Status, m.Summary, m.Patched, spans = n.status, n.reason, n.patched, n.spans(sim)
 	default:
 		return nil, fmt.Errorf("unknown way %q", way)
 	}

@@ -26,6 +26,7 @@ import (
 type naiveRun struct {
 	mu      sync.Mutex
 	status  string
+	reason  string
 	patched int
 	// sent are the commands, by account-region, for the patch-time spans.
 	sent map[[2]string][]string
@@ -84,9 +85,14 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 			failed += f
 			done = end
 		}
-		if failed > 0 && ph.MaxErrors == "0" {
+		// A waiter that gives up (throttled, or the instance failed) counts
+		// as a failed instance, as in a script that checks the waiter's error.
+		if limit := allowed(plan.Stages[i].MaxErrors, len(ids)); failed > limit {
 			n.mu.Lock()
 			n.status = "failed"
+			if n.reason == "" {
+				n.reason = fmt.Sprintf("%s/%s %s: %d waits failed, MaxErrors allows %d", key[0], key[1], ph.Name, failed, limit)
+			}
 			n.mu.Unlock()
 			return nil
 		}

@@ -101,11 +101,11 @@ func ComputeFloor(targets []FloorTarget, assumedAccounts int) Floor {
 }
 
 // fleetFloor computes the floor of a policy on the simulator's fleet as
-// it stands before the run.
-func fleetFloor(pol *policy.Policy, sim *awssim.Sim) (Floor, error) {
+// it stands before the run, and its inputs (every account-region's).
+func fleetFloor(pol *policy.Policy, sim *awssim.Sim) (Floor, []FloorTarget, error) {
 	plan, err := policy.Compile(pol)
 	if err != nil {
-		return Floor{}, fmt.Errorf("compiling the benchmark policy for the floor: %w", err)
+		return Floor{}, nil, fmt.Errorf("compiling the benchmark policy for the floor: %w", err)
 	}
 	var targets []FloorTarget
 	assumed := 0
@@ -117,7 +117,7 @@ func fleetFloor(pol *policy.Policy, sim *awssim.Sim) (Floor, error) {
 			targets = append(targets, floorTarget(plan, sim.Instances(acct.ID, region)))
 		}
 	}
-	return ComputeFloor(targets, assumed), nil
+	return ComputeFloor(targets, assumed), targets, nil
 }
 
 // floorTarget is one account-region's phases over its instances.

@@ -80,6 +80,8 @@ type Measurement struct {
 	// verdict (the run did not pass, or its result mentions throttling).
 	Throttled       map[string]int `json:"throttled,omitempty"`
 	ThrottleVerdict bool           `json:"throttleVerdict,omitempty"`
+	// floorInputs are the floor's phases of every account-region (tests).
+	floorInputs []FloorPhase
 }
 
 // Config shapes a measurement.
@@ -129,8 +131,12 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	sim := awssim.New(f.Scenario(cfg.Latency), clock.Real{})
 	srv := memnet.Serve(sim)
 	defer srv.Close()
-	if m.Floor, err = fleetFloor(pol, sim); err != nil {
+	floorIn := []FloorTarget(nil)
+	if m.Floor, floorIn, err = fleetFloor(pol, sim); err != nil {
 		return nil, err
+	}
+	for _, t := range floorIn {
+		m.floorInputs = append(m.floorInputs, t.Phases...)
 	}
 
 	conns := 0 // the SDK's default: unlimited per host

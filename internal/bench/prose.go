@@ -14,9 +14,12 @@ on each instance's inventory cadence (every 30 minutes with jitter) rather than 
 findings per instance (most LOW and MEDIUM, some without a fix, a long tail), other tools' commands in
 ListCommands, and per-operation rate limits answering ThrottlingException above them.
 
-The policy: staging at 50% concurrency, MaxErrors 0, gated on compliance and an Inspector rescan (HIGH and above), a
-30-minute soak, then production in waves of 10%, 50% and 100% at 50% concurrency, MaxErrors 2%, gated the same way
-(CRITICAL and above).
+The policy: staging at 50% concurrency gated on compliance and an Inspector rescan (HIGH and above), a 30-minute
+soak, then production in waves of 10%, 50% and 100% at 50% concurrency, gated the same way (CRITICAL and above).
+Both phases need 95% success and allow 5% errors (at least 2 where 5% of an account-region's smallest wave is less),
+as an operator sets them against the model's few failures. The model's baseline approves every fix (its
+` + "`unpatchedShare`" + ` is off), so the gates pass and every run can pass: the bench measures cost; the gate's
+failures are tested in internal/verify and internal/rollout.
 
 ## The ways compared
 
@@ -27,11 +30,11 @@ phases, waves and soak, every account-region in parallel. Per phase: DescribeIns
 filters, 50 a page, keeping agents Online; per wave, SendCommand with explicit ids, 50 at a time, with the phase's
 MaxConcurrency and MaxErrors; every 60 seconds, ListCommands for each of the wave's commands still running (by
 CommandId) until each is terminal, stopping when failed invocations exceed MaxErrors; after the phase's waves,
-DescribeInstancePatchStates 50 ids a call; then it waits Inspector's documented 30-minute inventory cadence and lists
+DescribeInstancePatchStates 50 ids a call; then it waits Inspector's documented 30-minute inventory cadence plus 5 minutes of margin (the cadence has jitter) and lists
 the phase's instances' findings with ListFindings (resourceId filters hold at most 10 ids, so 10 instances a
 listing), ACTIVE, a fix available, at or above the phase's severity, 100 a page; any such finding fails the phase.
 It keeps no lock, no send intent and no evidence, and does not reconcile, so it is cheaper per instance than a tool
-that must never send twice. Its fixed 30-minute rescan wait counts as patch time, not overhead.
+that must never send twice. Its fixed 35-minute rescan wait counts as patch time, not overhead.
 
 **The waiter** (` + "`naive.go`" + `) is what many scripts do: SendCommand in chunks of 50, then the SDK's
 ` + "`CommandExecuted`" + ` waiter per instance (GetCommandInvocation until done, 5 s to 120 s apart) and one

@@ -34,7 +34,8 @@ import (
 //  4. after the phase's waves, DescribeInstancePatchStates 50 ids a call:
 //     more instances with missing or failed patches than MaxErrors allows
 //     fails the phase;
-//  5. wait Inspector's 30-minute inventory cadence for the rescans, then
+//  5. wait Inspector's 30-minute inventory cadence plus 5 minutes of margin
+//     for the rescans, then
 //     ListFindings for the phase's instances (resourceId filters hold at
 //     most 10 ids), ACTIVE, a fix available, at or above the phase's
 //     severity, 100 a page: any finding fails the phase;
@@ -55,8 +56,8 @@ type scriptRun struct {
 // long it gives Inspector to rescan (its documented inventory cadence).
 const (
 	scriptPoll       = 60 * time.Second
-	scriptRescanWait = 30 * time.Minute
-	findingIDBatch   = 10 // ListFindings: at most 10 entries per filter
+	scriptRescanWait = 35 * time.Minute // 30 min cadence, its jitter and a poll's lateness
+	findingIDBatch   = 10               // ListFindings: at most 10 entries per filter
 )
 
 func runScript(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy) (*scriptRun, error) {

@@ -93,6 +93,21 @@ func Checks(ms []*Measurement) []Check {
 	return out
 }
 
+// Missed is nil when every check is met, or names those that are not:
+// `make bench` fails on it.
+func Missed(checks []Check) error {
+	var miss []string
+	for _, c := range checks {
+		if !c.Met {
+			miss = append(miss, fmt.Sprintf("%s: %s (target %s)", c.What, c.Got, c.Target))
+		}
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d targets not met:\n%s", len(miss), len(checks), strings.Join(miss, "\n"))
+}
+
 // throttleText is what throttling cost a run: the ThrottlingExceptions
 // answered (retried by the SDK) and whether any reached the verdict.
 func throttleText(m *Measurement) string {
@@ -144,7 +159,7 @@ func Markdown(ms []*Measurement, checks []Check, latency time.Duration, goBench 
 	}
 	b.WriteString("\n*Patch time* is the simulated work on the longest account-region: from each SendCommand to its " +
 		"last invocation's end (overlaps counted once), plus soaks and the wait for Inspector's rescans after each " +
-		"phase's last patch (the script's fixed 30-minute wait counts as such). No orchestrator can go faster; *overhead* is everything else: API latency on the critical " +
+		"phase's last patch (the script's fixed 35-minute wait counts as such). No orchestrator can go faster; *overhead* is everything else: API latency on the critical " +
 		"path, poll intervals, locks, listings. *Throttled* are ThrottlingException answers (retried by the SDK).\n\n")
 
 	b.WriteString("## Side by side\n\n| fleet | patchgate | script | waiter | floor | patchgate / floor | script / patchgate | waiter / patchgate |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")

@@ -63,8 +63,10 @@ func TestMeasureSmall(t *testing.T) {
 					t.Errorf("script %s: %d %s, want the floor's %d", tc.f, ok(op), op, m.Floor.Calls[op])
 				}
 			}
-			if want := findingListings(m.floorInputs); ok("inspector2:ListFindings") != want {
-				t.Errorf("script %s: %d ListFindings, want %d", tc.f, ok("inspector2:ListFindings"), want)
+			// Instances whose patch failed are left out of the listing: each
+			// can save at most one.
+			if want, got := findingListings(m.floorInputs), ok("inspector2:ListFindings"); got > want || got < want-(reachable-m.Patched) {
+				t.Errorf("script %s: %d ListFindings, want %d less at most %d", tc.f, got, want, reachable-m.Patched)
 			}
 			if ok("ssm:ListCommands") < ok("ssm:SendCommand") || m.Calls["inspector2:ListCoverage"] != 0 {
 				t.Errorf("script %s: %d ListCommands for %d commands, %d ListCoverage", tc.f, ok("ssm:ListCommands"), ok("ssm:SendCommand"), m.Calls["inspector2:ListCoverage"])

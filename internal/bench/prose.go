@@ -30,11 +30,11 @@ phases, waves and soak, every account-region in parallel. Per phase: DescribeIns
 filters, 50 a page, keeping agents Online; per wave, SendCommand with explicit ids, 50 at a time, with the phase's
 MaxConcurrency and MaxErrors; every 60 seconds, ListCommands for each of the wave's commands still running (by
 CommandId) until each is terminal, stopping when failed invocations exceed MaxErrors; after the phase's waves,
-DescribeInstancePatchStates 50 ids a call; then it waits Inspector's documented 30-minute inventory cadence plus 5 minutes of margin (the cadence has jitter) and lists
-the phase's instances' findings with ListFindings (resourceId filters hold at most 10 ids, so 10 instances a
+DescribeInstancePatchStates 50 ids a call; then it waits Inspector's documented 30-minute inventory cadence plus 10 minutes of margin (the cadence has jitter) and lists
+the findings of the phase's instances whose patch states are clean with ListFindings (resourceId filters hold at most 10 ids, so 10 instances a
 listing), ACTIVE, a fix available, at or above the phase's severity, 100 a page; any such finding fails the phase.
 It keeps no lock, no send intent and no evidence, and does not reconcile, so it is cheaper per instance than a tool
-that must never send twice. Its fixed 35-minute rescan wait counts as patch time, not overhead.
+that must never send twice. Its fixed 40-minute rescan wait counts as patch time, not overhead.
 
 **The waiter** (` + "`naive.go`" + `) is what many scripts do: SendCommand in chunks of 50, then the SDK's
 ` + "`CommandExecuted`" + ` waiter per instance (GetCommandInvocation until done, 5 s to 120 s apart) and one

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,11 +35,11 @@ import (
 //  4. after the phase's waves, DescribeInstancePatchStates 50 ids a call:
 //     more instances with missing or failed patches than MaxErrors allows
 //     fails the phase;
-//  5. wait Inspector's 30-minute inventory cadence plus 5 minutes of margin
-//     for the rescans, then
-//     ListFindings for the phase's instances (resourceId filters hold at
-//     most 10 ids), ACTIVE, a fix available, at or above the phase's
-//     severity, 100 a page: any finding fails the phase;
+//  5. wait Inspector's 30-minute inventory cadence plus 10 minutes of
+//     margin for the rescans, then ListFindings for the phase's instances
+//     whose patch states are clean (resourceId filters hold at most 10
+//     ids), ACTIVE, a fix available, at or above the phase's severity, 100
+//     a page: any finding fails the phase;
 //  6. soak, then the next phase.
 //
 // It trusts the listings (no reconciliation, no lock, no evidence kept),
@@ -56,7 +57,7 @@ type scriptRun struct {
 // long it gives Inspector to rescan (its documented inventory cadence).
 const (
 	scriptPoll       = 60 * time.Second
-	scriptRescanWait = 35 * time.Minute // 30 min cadence, its jitter and a poll's lateness
+	scriptRescanWait = 40 * time.Minute // the 30 min cadence, its jitter and a margin
 	findingIDBatch   = 10               // ListFindings: at most 10 entries per filter
 )
 
@@ -128,15 +129,19 @@ func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.
 		if len(ids) == 0 {
 			continue
 		}
+		patched := ids
 		if st.Compliance {
 			bad, err := noncompliant(ctx, c, ids)
 			if err != nil {
 				return err
 			}
-			if bad > limit {
-				s.fail(key, st.Name, fmt.Sprintf("%d instances still miss patches, MaxErrors allows %d", bad, limit))
+			if len(bad) > limit {
+				s.fail(key, st.Name, fmt.Sprintf("%d instances still miss patches, MaxErrors allows %d", len(bad), limit))
 				return nil
 			}
+			// A failed install is already counted; its findings are not
+			// the patch's doing.
+			patched = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return bad[id] })
 		}
 		if st.Inspector.Enabled {
 			wait := time.Until(lastEnd.Add(scriptRescanWait))
@@ -146,7 +151,7 @@ func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.
 			s.mu.Lock()
 			s.soak[key] += max(wait, 0)
 			s.mu.Unlock()
-			n, err := blockingFindings(ctx, insp, st.Inspector, ids)
+			n, err := blockingFindings(ctx, insp, st.Inspector, patched)
 			if err != nil {
 				return err
 			}
@@ -231,18 +236,18 @@ func (s *scriptRun) wave(ctx context.Context, c *ssm.Client, st *policy.Stage, k
 	return failed, nil
 }
 
-// noncompliant reads patch states 50 ids a call and counts instances with
-// missing or failed patches.
-func noncompliant(ctx context.Context, c *ssm.Client, ids []string) (int, error) {
-	bad := 0
+// noncompliant reads patch states 50 ids a call and returns the instances
+// with missing or failed patches.
+func noncompliant(ctx context.Context, c *ssm.Client, ids []string) (map[string]bool, error) {
+	bad := map[string]bool{}
 	for _, chunk := range rollout.Chunks(ids) {
 		out, err := c.DescribeInstancePatchStates(ctx, &ssm.DescribeInstancePatchStatesInput{InstanceIds: chunk, MaxResults: aws.Int32(50)})
 		if err != nil {
-			return 0, fmt.Errorf("script: DescribeInstancePatchStates: %w", err)
+			return nil, fmt.Errorf("script: DescribeInstancePatchStates: %w", err)
 		}
 		for _, ps := range out.InstancePatchStates {
 			if ps.MissingCount > 0 || ps.FailedCount > 0 {
-				bad++
+				bad[aws.ToString(ps.InstanceId)] = true
 			}
 		}
 	}

@@ -159,7 +159,7 @@ func Markdown(ms []*Measurement, checks []Check, latency time.Duration, goBench 
 	}
 	b.WriteString("\n*Patch time* is the simulated work on the longest account-region: from each SendCommand to its " +
 		"last invocation's end (overlaps counted once), plus soaks and the wait for Inspector's rescans after each " +
-		"phase's last patch (the script's fixed 35-minute wait counts as such). No orchestrator can go faster; *overhead* is everything else: API latency on the critical " +
+		"phase's last patch (the script's fixed 40-minute wait counts as such). No orchestrator can go faster; *overhead* is everything else: API latency on the critical " +
 		"path, poll intervals, locks, listings. *Throttled* are ThrottlingException answers (retried by the SDK).\n\n")
 
 	b.WriteString("## Side by side\n\n| fleet | patchgate | script | waiter | floor | patchgate / floor | script / patchgate | waiter / patchgate |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")

@@ -82,7 +82,7 @@ fails when one is missed (` + "`-fleet.check`" + `). Every patchgate run must al
 | calls per instance over 8 account-regions < 1.5x that over 1 | fixed per-account-region costs stay small |
 | zero ThrottlingException reaching a verdict | a throttle is retried or paced, never turned into a failed or inconclusive run or a reason the user reads |
 | peak heap <= 256 MiB at 50,000 instances over 8 | fits a hosted runner beside the simulator (the heap includes the simulator's) |
-| render <= 3x json.Marshal at 50,000 | the job summary and the comment of the run's actual result, each timed against json.Marshal of the same result in the same process, median of 7 repetitions: a machine-independent ratio |
+| render <= 3x json.Marshal at 50,000 | the job summary and the comment of the run's actual result, each timed against json.Marshal of the same result in the same process, median of 5 repetitions: a machine-independent ratio |
 
 `
 

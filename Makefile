@@ -40,8 +40,9 @@ fuzz:
 # realistic fleet model on a fake clock, beside the competent script, the
 # waiter reference and the computed floor; writes BENCHMARKS.md and fails
 # when a target is missed. BENCH_ARGS narrows it: "-fleet.sizes=10000
-# -fleet.extra=" (no 200k case), "-fleet.naive-max=0" (no waiter, which
-# costs ~5 min of wall time at 50,000), "-fleet.ways=patchgate".
+# -fleet.extra=" (no 200k case), "-fleet.naive-max=0" (no waiter; it runs
+# up to 10,000 by default: ~5 min of wall time per case at 50,000),
+# "-fleet.ways=patchgate".
 BENCH_ARGS ?=
 bench:
 	@mkdir -p .cache

@@ -166,3 +166,19 @@ func TestChecksAndMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// Throttling that reaches what the user reads is caught however AWS and
+// the SDK word it.
+func TestMentionsThrottling(t *testing.T) {
+	for text, want := range map[string]bool{
+		"operation error SSM: ListCommands, exceeded maximum number of attempts, 10, api error ThrottlingException: Rate exceeded": true,
+		"inspector2:ListFindings: rate exceeded":                  true,
+		"StatusCode: 429, Too Many Requests":                      true,
+		"staging: 3 of 500 instances failed, below the threshold": false,
+		`{"status":"passed","summary":"every phase passed"}`:      false,
+	} {
+		if got := mentionsThrottling(text); got != want {
+			t.Errorf("%q: %v, want %v", text, got, want)
+		}
+	}
+}

@@ -302,12 +302,19 @@ func (s span) total() time.Duration {
 }
 
 // resultSpans reads each target's work from the simulator (commands sent
-// and when their invocations ended) and its waits from the result (the
-// soak, and Inspector's rescans after each phase's last patch).
+// and when their invocations ended) and its waits from the result and the
+// simulator: the soak, and Inspector's rescans of the instances the gate
+// judged after each phase's last patch, at the time each rescan happened
+// (not the scan time the run read, which moves on with every inventory
+// pass and would hide a late look as work).
 func resultSpans(r *result.Run, sim *awssim.Sim) []span {
 	var out []span
 	for _, p := range r.Policies {
 		for _, t := range p.Targets {
+			fleet := map[string]*awssim.Instance{}
+			for _, in := range sim.Instances(t.AccountID, t.Region) {
+				fleet[in.ID] = in
+			}
 			var s span
 			for _, ph := range t.Phases {
 				var lastPatch time.Time
@@ -325,8 +332,12 @@ func resultSpans(r *result.Run, sim *awssim.Sim) []span {
 				if v := ph.Verification; v != nil && v.Inspector != nil {
 					var lastScan time.Time
 					for _, e := range v.Inspector.Evidence {
-						if e.LastScannedAt.After(lastScan) {
-							lastScan = e.LastScannedAt
+						in := fleet[e.InstanceID]
+						if in == nil {
+							continue
+						}
+						if at, ok := in.RescanAfterPatch(); ok && at.After(lastScan) {
+							lastScan = at
 						}
 					}
 					if lastScan.After(lastPatch) && !lastPatch.IsZero() {

@@ -126,7 +126,8 @@ func (c *command) schedule(targets []*Instance, patch time.Duration, now time.Ti
 		switch {
 		case t.Ping != "Online" || t.Behavior == "offline" || drawn.outcome == "DeliveryTimedOut":
 			// Never delivered: DeliveryTimedOut after the delivery timeout.
-			inv.start, inv.delayed = start, drawn.outcome == "DeliveryTimedOut"
+			// Pending until the agent would have picked it up, then Delayed.
+			inv.start, inv.delayed = start.Add(drawn.delay), drawn.outcome == "DeliveryTimedOut"
 			inv.end, inv.final, inv.details = start.Add(c.timeout), "TimedOut", "DeliveryTimedOut"
 		case t.Behavior == "hang":
 			inv.end, inv.final, inv.details = time.Time{}, "", ""

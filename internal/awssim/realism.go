@@ -192,25 +192,39 @@ const (
 func mix(parts ...uint64) uint64 {
 	h := uint64(0x9E3779B97F4A7C15)
 	for _, p := range parts {
-		h ^= p
-		h += 0x9E3779B97F4A7C15
-		z := h
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-		h = z ^ (z >> 31)
+		h = mixStep(h, p)
 	}
 	return h
 }
 
-// unit is a uniform draw in [0, 1).
-func (r *Realism) unit(parts ...uint64) float64 {
-	return float64(mix(append([]uint64{uint64(r.Seed)}, parts...)...)>>11) / (1 << 53)
+func mixStep(h, p uint64) uint64 {
+	h ^= p
+	h += 0x9E3779B97F4A7C15
+	z := h
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
 }
+
+// hash is mix over the seed and the parts (without allocating: generated
+// findings are drawn millions of times a run).
+func (r *Realism) hash(parts ...uint64) uint64 {
+	h := mixStep(0x9E3779B97F4A7C15, uint64(r.Seed))
+	for _, p := range parts {
+		h = mixStep(h, p)
+	}
+	return h
+}
+
+func unitOf(h uint64) float64 { return float64(h>>11) / (1 << 53) }
+
+// unit is a uniform draw in [0, 1).
+func (r *Realism) unit(parts ...uint64) float64 { return unitOf(r.hash(parts...)) }
 
 // normal is a standard normal draw (Box-Muller).
 func (r *Realism) normal(parts ...uint64) float64 {
-	u1 := r.unit(append(parts, 1)...)
-	u2 := r.unit(append(parts, 2)...)
+	h := r.hash(parts...)
+	u1, u2 := unitOf(mixStep(h, 1)), unitOf(mixStep(h, 2))
 	return math.Sqrt(-2*math.Log(1-u1)) * math.Cos(2*math.Pi*u2)
 }
 
@@ -256,14 +270,15 @@ func (r *Realism) course(n, attempt int, missing int, rebootIfNeeded bool) cours
 // inventory passes of instance n: pass k is at origin + phase + k*interval
 // + jitter(k), |jitter| <= InventoryJitter/2, so passes stay in order.
 func (r *Realism) pass(origin time.Time, n int, k int64) time.Time {
-	phase := time.Duration(r.unit(streamPhase, uint64(n)) * float64(r.InventoryInterval))
-	jitter := time.Duration((r.unit(streamPass, uint64(n), uint64(k)) - 0.5) * float64(r.InventoryJitter))
+	// Whole seconds: lastScannedAt travels as epoch seconds with millis.
+	phase := time.Duration(r.unit(streamPhase, uint64(n)) * float64(r.InventoryInterval)).Round(time.Second)
+	jitter := time.Duration((r.unit(streamPass, uint64(n), uint64(k)) - 0.5) * float64(r.InventoryJitter)).Round(time.Second)
 	return origin.Add(phase + time.Duration(k)*r.InventoryInterval + jitter)
 }
 
 // passIndex is the pass number nearest to t (without jitter).
 func (r *Realism) passIndex(origin time.Time, n int, t time.Time) int64 {
-	phase := time.Duration(r.unit(streamPhase, uint64(n)) * float64(r.InventoryInterval))
+	phase := time.Duration(r.unit(streamPhase, uint64(n)) * float64(r.InventoryInterval)).Round(time.Second)
 	return int64(math.Floor(float64(t.Sub(origin)-phase) / float64(r.InventoryInterval)))
 }
 
@@ -335,7 +350,7 @@ func (r *Realism) catalogue() []FindingSpec {
 		case f < share(r.NoFixShare)+share(r.PartialFixShare):
 			fix = "PARTIAL"
 		}
-		pkg := packages[mix(uint64(r.Seed), streamCatalogue, uint64(c), 2)%uint64(len(packages))]
+		pkg := packages[r.hash(streamCatalogue, uint64(c), 2)%uint64(len(packages))]
 		out[c] = FindingSpec{CVE: fmt.Sprintf("CVE-%d-%d", 2019+c%6, 10000+c), Severity: sev, Package: pkg, Fix: fix}
 	}
 	return out
@@ -344,8 +359,8 @@ func (r *Realism) catalogue() []FindingSpec {
 // finding is generated finding j of instance n (j < findingCount(n)): a
 // stride through the catalogue, so an instance has no CVE twice.
 func (r *Realism) finding(cat []FindingSpec, n, j int) FindingSpec {
-	start := mix(uint64(r.Seed), streamCVEStart, uint64(n)) % catalogueSize
-	step := 1 + mix(uint64(r.Seed), streamCVEStep, uint64(n))%(catalogueSize-1)
+	start := r.hash(streamCVEStart, uint64(n)) % catalogueSize
+	step := 1 + r.hash(streamCVEStep, uint64(n))%(catalogueSize-1)
 	f := cat[(start+uint64(j)*step)%catalogueSize]
 	f.Unpatched = f.Fix != "NO" && r.unit(streamUnpatched, uint64(n), uint64(j)) < share(r.UnpatchedShare)
 	return f

@@ -1,6 +1,10 @@
 package bench
 
-import "github.com/patchgate/patchgate/internal/awssim"
+import (
+	"fmt"
+
+	"github.com/patchgate/patchgate/internal/awssim"
+)
 
 // realismSeed fixes the realistic fleet: the same seed gives the same
 // fleet, timings and findings on every run and machine.
@@ -29,4 +33,24 @@ func throttled(sim *awssim.Sim) map[string]int {
 		}
 	}
 	return out
+}
+
+// realismText states the model's settings the bench runs with, for
+// BENCHMARKS.md (a share of -1 is none).
+func realismText() string {
+	r := realism()
+	pct := func(v float64) string {
+		if v < 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%.2f%%", 100*v)
+	}
+	return fmt.Sprintf("Model settings (seed %d): patch median %s (lognormal, sigma %.2f, %s to %s, %s slow up to %s); agent delay median %s, at most %s; "+
+		"reboots on %s of instances, %s to %s; failures %s, execution timeouts %s, undeliverable %s; inventory every %s, jitter %s; "+
+		"findings mean %.0f, at most %d, %s without a fix, %s partial, unpatched by the baseline %s; other tools' commands %.0f an hour per account-region; "+
+		"rate limits per account-region %v.\n\n",
+		r.Seed, r.PatchMedian, r.PatchSigma, r.PatchMin, r.PatchMax, pct(r.SlowShare), r.SlowMax, r.AgentDelayMedian, r.AgentDelayMax,
+		pct(r.RebootShare), r.RebootMin, r.RebootMax, pct(r.FailureShare), pct(r.TimeoutShare), pct(r.UndeliverableShare),
+		r.InventoryInterval, r.InventoryJitter, r.FindingsMean, r.FindingsMax, pct(r.NoFixShare), pct(r.PartialFixShare), pct(r.UnpatchedShare),
+		r.OtherCommandsPerHour, r.RateLimits)
 }

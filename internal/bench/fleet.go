@@ -6,9 +6,10 @@
 // figures (API calls, clock time, overhead) exact and repeatable on any
 // machine; only wall time and memory depend on the machine.
 //
-// Beside patchgate it runs the naive reference most scripts use on the same
-// fleet: the SDK's command waiter (GetCommandInvocation per instance until
-// done) and per-instance patch-state reads.
+// The fleet runs the simulator's realistic model (realism.go). Beside
+// patchgate it runs, on the same fleet and policy, the competent script
+// (script.go) and the naive waiter reference (naive.go), and computes the
+// floor of API calls no tool can go below (floor.go).
 package bench
 
 import (

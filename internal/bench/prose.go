@@ -53,8 +53,9 @@ the largest pages AWS allows. Per account-region and phase:
 - **DescribeInstanceInformation**: ceil(instances the phase's tags match / 50), at least 1 (lost agents are listed too:
   a tag filter cannot leave them out).
 - **SendCommand**: per wave, ceil(instances sent / 50); waves are the policy's cuts of the online instances.
-- **ListCommands**: 1 per wave: one page, filtered to the run's commands still in progress, read just after the
-  wave's last invocation ends; an empty page is the wave done.
+- **ListCommands**: 1 per wave: one page filtered to commands still in progress (ListCommands' filters
+  DocumentName AWS-RunPatchBaseline, Status InProgress, InvokedAfter the wave's first send, so other tools' commands
+  stay out), read just after the wave's last invocation ends; no command of the wave on it is the wave done.
 - **DescribeInstancePatchStates** (compliance gate): ceil(instances sent / 50), after patching only.
 - **ListCoverage** (Inspector gate): one coverage pass over the patched instances, ceil(instances sent / 200).
 - **ListFindings** (Inspector gate): the findings the gate must see after patching, at 100 a page, at least 1 (an empty

@@ -71,9 +71,9 @@ func ComputeFloor(targets []FloorTarget, assumedAccounts int) Floor {
 				}
 				sent += w
 				c["ssm:SendCommand"] += ceilDiv(w, idsPerCall)
-				// One ListCommands page, filtered to the run's commands still
-				// in progress, read once just after the wave's last
-				// invocation ends: an empty page is the wave done.
+				// One ListCommands page filtered to patch commands still in
+				// progress since the wave's send, read once just after the
+				// wave's last invocation ends: none of the wave's, it is done.
 				c["ssm:ListCommands"]++
 			}
 			if sent == 0 {

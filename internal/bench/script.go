@@ -146,8 +146,9 @@ func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.
 		if st.Inspector.Enabled {
 			wait := time.Until(lastEnd.Add(scriptRescanWait))
 			time.Sleep(wait)
-			// Counted as work, like patchgate's wait for the rescans: the
-			// script's overhead is not flattered by its fixed wait.
+			// Counted as work, like patchgate's wait for the rescans, though
+			// the rescans may come sooner: this favours the script's
+			// overhead, never patchgate's.
 			s.mu.Lock()
 			s.soak[key] += max(wait, 0)
 			s.mu.Unlock()

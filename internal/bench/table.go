@@ -147,8 +147,11 @@ func Markdown(ms []*Measurement, checks []Check, latency time.Duration, goBench 
 	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, m := range ms {
 		render := ""
-		if m.Way == Patchgate {
+		switch {
+		case m.Way == Patchgate && m.RenderRatio > 0:
 			render = fmt.Sprintf("%.2fx", m.RenderRatio)
+		case m.Way == Patchgate:
+			render = "not rendered"
 		}
 		status := m.Status
 		if m.Summary != "" {

@@ -39,8 +39,10 @@ that must never send twice. Its fixed 40-minute rescan wait counts as patch time
 **The waiter** (` + "`naive.go`" + `) is what many scripts do: SendCommand in chunks of 50, then the SDK's
 ` + "`CommandExecuted`" + ` waiter per instance (GetCommandInvocation until done, 5 s to 120 s apart) and one
 DescribeInstancePatchStates per instance; it does not read Inspector. (` + "`aws ssm wait command-executed`" + `
-gives up after about 100 seconds, so no real script can use the CLI's waiter for 30-minute patches.) It makes 25 to
-55 calls per instance whatever the size (throttling makes some of its waits give up), and at 50,000 instances it
+gives up after about 100 seconds, so no real script can use the CLI's waiter for 30-minute patches.) Under the model's
+rate limits many of its thousands of concurrent waits give up (ThrottlingException after the SDK's retries); it counts
+each as a failed instance, as a script checking the waiter's error would, and so fails phases: its call count then
+stops early and its patch time is not comparable. At 50,000 instances it
 costs about 5 minutes of wall time per case, which would push ` + "`make bench`" + ` past 25 minutes, so it runs up
 to ` + "`-fleet.naive-max`" + ` instances (default 10,000; ` + "`-fleet.naive-max=50000`" + ` adds the 50,000 cases).
 

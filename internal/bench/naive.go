@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
@@ -56,22 +55,9 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 		return err
 	}
 	for i, ph := range pol.Spec.Phases {
-		var filters []ssmtypes.InstanceInformationStringFilter
-		for k, v := range ph.Targets.Tags {
-			filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{v}})
-		}
-		var ids []string
-		p := ssm.NewDescribeInstanceInformationPaginator(c, &ssm.DescribeInstanceInformationInput{Filters: filters, MaxResults: aws.Int32(50)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			for _, in := range page.InstanceInformationList {
-				if in.PingStatus == ssmtypes.PingStatusOnline {
-					ids = append(ids, aws.ToString(in.InstanceId))
-				}
-			}
+		ids, err := listOnline(ctx, c, ph.Targets.Tags)
+		if err != nil {
+			return err
 		}
 		failed, done := 0, 0
 		for _, end := range plan.Stages[i].WaveEnds(len(ids)) {
@@ -153,16 +139,4 @@ func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key
 }
 
 // spans are the naive run's simulated work per account-region.
-func (n *naiveRun) spans(sim *awssim.Sim) []span {
-	var out []span
-	for key, cmds := range n.sent {
-		s := span{waits: n.soak[key]}
-		for _, id := range cmds {
-			if sent, ended, ok := sim.CommandSpan(id); ok {
-				s.work = append(s.work, interval{sent, ended})
-			}
-		}
-		out = append(out, s)
-	}
-	return out
-}
+func (n *naiveRun) spans(sim *awssim.Sim) []span { return commandSpans(sim, n.sent, n.soak) }

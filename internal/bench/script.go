@@ -183,7 +183,7 @@ func listOnline(ctx context.Context, c *ssm.Client, tags map[string]string) ([]s
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("script: DescribeInstanceInformation: %w", err)
+			return nil, fmt.Errorf("listing instances with ssm:DescribeInstanceInformation: %w", err)
 		}
 		for _, in := range page.InstanceInformationList {
 			if in.PingStatus == ssmtypes.PingStatusOnline {
@@ -288,13 +288,17 @@ func blockingFindings(ctx context.Context, c *inspector2.Client, gate policy.Ins
 }
 
 // spans are the script's simulated work per account-region.
-func (s *scriptRun) spans(sim *awssim.Sim) []span {
+func (s *scriptRun) spans(sim *awssim.Sim) []span { return commandSpans(sim, s.sent, s.soak) }
+
+// commandSpans are a reference's simulated work per account-region: its
+// commands from send to last invocation's end, and its waits.
+func commandSpans(sim *awssim.Sim, sent map[[2]string][]string, waits map[[2]string]time.Duration) []span {
 	var out []span
-	for key, cmds := range s.sent {
-		sp := span{waits: s.soak[key]}
+	for key, cmds := range sent {
+		sp := span{waits: waits[key]}
 		for _, id := range cmds {
-			if sent, ended, ok := sim.CommandSpan(id); ok {
-				sp.work = append(sp.work, interval{sent, ended})
+			if from, to, ok := sim.CommandSpan(id); ok {
+				sp.work = append(sp.work, interval{from, to})
 			}
 		}
 		out = append(out, sp)

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
-	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/rollout"
 )
@@ -22,18 +21,10 @@ import (
 // per instance until done) and read each instance's patch state. It patches
 // the same fleet in the same phases, waves and soak, with every account and
 // region in parallel, but it does not read Inspector at all.
-type naiveRun struct {
-	mu      sync.Mutex
-	status  string
-	reason  string
-	patched int
-	// sent are the commands, by account-region, for the patch-time spans.
-	sent map[[2]string][]string
-	soak map[[2]string]time.Duration
-}
+type naiveRun struct{ *reference }
 
 func runNaive(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy, f Fleet) (*naiveRun, error) {
-	n := &naiveRun{status: "passed", sent: map[[2]string][]string{}, soak: map[[2]string]time.Duration{}}
+	n := &naiveRun{newReference()}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, acct := range pol.Spec.Accounts {
 		for _, region := range pol.Spec.Regions {
@@ -74,19 +65,12 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 		// A waiter that gives up (throttled, or the instance failed) counts
 		// as a failed instance, as in a script that checks the waiter's error.
 		if limit := allowed(plan.Stages[i].MaxErrors, len(ids)); failed > limit {
-			n.mu.Lock()
-			n.status = "failed"
-			if n.reason == "" {
-				n.reason = fmt.Sprintf("%s/%s %s: %d waits failed, MaxErrors allows %d", key[0], key[1], ph.Name, failed, limit)
-			}
-			n.mu.Unlock()
+			n.fail(key, ph.Name, fmt.Sprintf("%d waits failed, MaxErrors allows %d", failed, limit))
 			return nil
 		}
 		if ph.Soak.Duration > 0 {
 			time.Sleep(ph.Soak.Duration)
-			n.mu.Lock()
-			n.soak[key] += ph.Soak.Duration
-			n.mu.Unlock()
+			n.waited(key, ph.Soak.Duration)
 		}
 	}
 	return nil
@@ -105,9 +89,7 @@ func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key
 			return 0, fmt.Errorf("SendCommand: %w", err)
 		}
 		id := aws.ToString(out.Command.CommandId)
-		n.mu.Lock()
-		n.sent[key] = append(n.sent[key], id)
-		n.mu.Unlock()
+		n.sentCommand(key, id)
 		for _, in := range chunk {
 			jobs = append(jobs, job{id, in})
 		}
@@ -129,14 +111,9 @@ func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key
 				failed++
 				return
 			}
-			n.mu.Lock()
-			n.patched++
-			n.mu.Unlock()
+			n.addPatched(1)
 		})
 	}
 	wg.Wait()
 	return failed, nil
 }
-
-// spans are the naive run's simulated work per account-region.
-func (n *naiveRun) spans(sim *awssim.Sim) []span { return commandSpans(sim, n.sent, n.soak) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
-	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/rollout"
 	"github.com/patchgate/patchgate/internal/verify"
@@ -44,14 +42,7 @@ import (
 //
 // It trusts the listings (no reconciliation, no lock, no evidence kept),
 // so it is cheaper per instance than a tool that must never send twice.
-type scriptRun struct {
-	mu      sync.Mutex
-	status  string
-	reason  string
-	patched int
-	sent    map[[2]string][]string
-	soak    map[[2]string]time.Duration
-}
+type scriptRun struct{ *reference }
 
 // scriptPoll is the script's polling interval, and scriptRescanWait how
 // long it gives Inspector to rescan (its documented inventory cadence).
@@ -66,7 +57,7 @@ func runScript(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("compiling the benchmark policy for the script: %w", err)
 	}
-	s := &scriptRun{status: "passed", sent: map[[2]string][]string{}, soak: map[[2]string]time.Duration{}}
+	s := &scriptRun{newReference()}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, acct := range pol.Spec.Accounts {
 		for _, region := range pol.Spec.Regions {
@@ -81,15 +72,6 @@ func runScript(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy)
 		}
 	}
 	return s, g.Wait()
-}
-
-func (s *scriptRun) fail(key [2]string, phase, why string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status = "failed"
-	if s.reason == "" {
-		s.reason = fmt.Sprintf("%s/%s %s: %s", key[0], key[1], phase, why)
-	}
 }
 
 // allowed is how many failures a phase's MaxErrors allows among n.
@@ -149,9 +131,7 @@ func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.
 			// Counted as work, like patchgate's wait for the rescans, though
 			// the rescans may come sooner: this favours the script's
 			// overhead, never patchgate's.
-			s.mu.Lock()
-			s.soak[key] += max(wait, 0)
-			s.mu.Unlock()
+			s.waited(key, wait)
 			n, err := blockingFindings(ctx, insp, st.Inspector, patched)
 			if err != nil {
 				return err
@@ -163,9 +143,7 @@ func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.
 		}
 		if st.Soak > 0 {
 			time.Sleep(st.Soak)
-			s.mu.Lock()
-			s.soak[key] += st.Soak
-			s.mu.Unlock()
+			s.waited(key, st.Soak)
 		}
 	}
 	return nil
@@ -207,9 +185,7 @@ func (s *scriptRun) wave(ctx context.Context, c *ssm.Client, st *policy.Stage, k
 		}
 		id := aws.ToString(out.Command.CommandId)
 		pending[id] = true
-		s.mu.Lock()
-		s.sent[key] = append(s.sent[key], id)
-		s.mu.Unlock()
+		s.sentCommand(key, id)
 	}
 	failed := 0
 	for len(pending) > 0 {
@@ -229,9 +205,7 @@ func (s *scriptRun) wave(ctx context.Context, c *ssm.Client, st *policy.Stage, k
 			}
 			delete(pending, id)
 			failed += int(cmd.ErrorCount + cmd.DeliveryTimedOutCount)
-			s.mu.Lock()
-			s.patched += int(cmd.CompletedCount - cmd.ErrorCount - cmd.DeliveryTimedOutCount)
-			s.mu.Unlock()
+			s.addPatched(int(cmd.CompletedCount - cmd.ErrorCount - cmd.DeliveryTimedOutCount))
 		}
 	}
 	return failed, nil
@@ -285,23 +259,4 @@ func blockingFindings(ctx context.Context, c *inspector2.Client, gate policy.Ins
 		}
 	}
 	return n, nil
-}
-
-// spans are the script's simulated work per account-region.
-func (s *scriptRun) spans(sim *awssim.Sim) []span { return commandSpans(sim, s.sent, s.soak) }
-
-// commandSpans are a reference's simulated work per account-region: its
-// commands from send to last invocation's end, and its waits.
-func commandSpans(sim *awssim.Sim, sent map[[2]string][]string, waits map[[2]string]time.Duration) []span {
-	var out []span
-	for key, cmds := range sent {
-		sp := span{waits: waits[key]}
-		for _, id := range cmds {
-			if from, to, ok := sim.CommandSpan(id); ok {
-				sp.work = append(sp.work, interval{from, to})
-			}
-		}
-		out = append(out, sp)
-	}
-	return out
 }

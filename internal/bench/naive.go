@@ -64,7 +64,7 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 		}
 		// A waiter that gives up (throttled, or the instance failed) counts
 		// as a failed instance, as in a script that checks the waiter's error.
-		if limit := allowed(plan.Stages[i].MaxErrors, len(ids)); failed > limit {
+		if limit := plan.Stages[i].ErrorLimit(len(ids)); failed > limit {
 			n.fail(key, ph.Name, fmt.Sprintf("%d waits failed, MaxErrors allows %d", failed, limit))
 			return nil
 		}

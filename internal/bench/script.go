@@ -74,14 +74,6 @@ func runScript(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy)
 	return s, g.Wait()
 }
 
-// allowed is how many failures a phase's MaxErrors allows among n.
-func allowed(p policy.Percent, n int) int {
-	if p.IsPercent {
-		return n * p.Value / 100
-	}
-	return p.Value
-}
-
 func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.Client, plan *policy.Rollout, key [2]string) error {
 	for i := range plan.Stages {
 		st := &plan.Stages[i]
@@ -89,7 +81,7 @@ func (s *scriptRun) target(ctx context.Context, c *ssm.Client, insp *inspector2.
 		if err != nil {
 			return err
 		}
-		limit := allowed(st.MaxErrors, len(ids))
+		limit := st.ErrorLimit(len(ids))
 		failed, done := 0, 0
 		var lastEnd time.Time
 		for _, end := range st.WaveEnds(len(ids)) {

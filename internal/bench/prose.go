@@ -3,7 +3,7 @@ package bench
 // The fixed text of BENCHMARKS.md: what is measured and how. The figures
 // around it are generated.
 
-const prose = `## The fleet
+const fleetProse = `## The fleet
 
 Per account-region: 5% staging, the rest production, 0.5% of production with a lost SSM agent (listed, never sent
 to). 1 account-region is one account and region; 8 are 2 accounts (the second through an assumed role) x 4
@@ -14,7 +14,9 @@ on each instance's inventory cadence (every 30 minutes with jitter) rather than 
 findings per instance (most LOW and MEDIUM, some without a fix, a long tail), other tools' commands in
 ListCommands, and per-operation rate limits answering ThrottlingException above them.
 
-The policy: staging at 50% concurrency gated on compliance and an Inspector rescan (HIGH and above), a 30-minute
+`
+
+const waysProse = `The policy: staging at 50% concurrency gated on compliance and an Inspector rescan (HIGH and above), a 30-minute
 soak, then production in waves of 10%, 50% and 100% at 50% concurrency, gated the same way (CRITICAL and above).
 Both phases need 95% success and allow 5% errors (at least 2 where 5% of an account-region's smallest wave is less),
 as an operator sets them against the model's few failures. The model's baseline approves every fix (its

@@ -139,8 +139,9 @@ func Markdown(ms []*Measurement, checks []Check, latency time.Duration, goBench 
 		"(Go's `testing/synctest`): every AWS call takes %s of clock time and every patch its simulated duration, yet the clock only "+
 		"moves when every goroutine waits, so calls, clock time and overhead are exact and the same on any machine. "+
 		"Wall time, memory and render ratios are this machine's.\n\n", latency)
-	b.WriteString(prose)
+	b.WriteString(fleetProse)
 	b.WriteString(realismText())
+	b.WriteString(waysProse)
 
 	b.WriteString("## Results\n\n")
 	b.WriteString("| fleet | way | status | API calls | calls / instance | clock time | patch time | overhead | throttled | wall | peak heap | peak RSS | render / JSON |\n")

@@ -36,9 +36,13 @@ fuzz:
 		done; done
 
 # Fleet-scale benchmarks (internal/bench): full runs of 100 to 50,000
-# instances against the simulator on a fake clock, beside the naive
-# reference; writes BENCHMARKS.md and fails when a target is missed.
-# BENCH_ARGS="-fleet.sizes=100,1000" narrows it.
+# instances (and 200,000 over 40 account-regions) against the simulator's
+# realistic fleet model on a fake clock, beside the competent script, the
+# waiter reference and the computed floor; writes BENCHMARKS.md and fails
+# when a target is missed. BENCH_ARGS narrows it: "-fleet.sizes=10000
+# -fleet.extra=" (no 200k case), "-fleet.naive-max=0" (no waiter; it runs
+# up to 10,000 by default: ~5 min of wall time per case at 50,000),
+# "-fleet.ways=patchgate".
 BENCH_ARGS ?=
 bench:
 	@mkdir -p .cache

@@ -6,9 +6,10 @@
 // figures (API calls, clock time, overhead) exact and repeatable on any
 // machine; only wall time and memory depend on the machine.
 //
-// Beside patchgate it runs the naive reference most scripts use on the same
-// fleet: the SDK's command waiter (GetCommandInvocation per instance until
-// done) and per-instance patch-state reads.
+// The fleet runs the simulator's realistic model (realism.go). Beside
+// patchgate it runs, on the same fleet and policy, the competent script
+// (script.go) and the naive waiter reference (naive.go), and computes the
+// floor of API calls no tool can go below (floor.go).
 package bench
 
 import (
@@ -40,33 +41,45 @@ var (
 	regions  = []string{"us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"}
 )
 
-// targets lists the account-regions of a fleet.
-func (f Fleet) targets() [][2]string {
-	var out [][2]string
-	nAcct := 1
-	if f.Regions > 1 {
-		nAcct = 2
+// account is the i-th account id of a fleet: the first two as ever, then
+// made-up ids for fleets over more accounts (200,000 over 40).
+func account(i int) string {
+	if i < len(accounts) {
+		return accounts[i]
 	}
+	return fmt.Sprintf("%012d", 555500000000+i)
+}
+
+// targets lists the account-regions of a fleet: up to 4 regions per
+// account (1: one account and region; 8: 2 accounts x 4 regions; 40: 10
+// accounts x 4 regions).
+func (f Fleet) targets() [][2]string {
+	nRegion := min(max(f.Regions, 1), len(regions))
+	nAcct := max(f.Regions/nRegion, 1)
+	var out [][2]string
 	for a := 0; a < nAcct; a++ {
-		for r := 0; r < f.Regions/nAcct; r++ {
-			out = append(out, [2]string{accounts[a], regions[r%len(regions)]})
+		for r := 0; r < nRegion; r++ {
+			out = append(out, [2]string{account(a), regions[r]})
 		}
 	}
 	return out
 }
 
-// findings are each instance's Inspector findings before patching: the
-// patch fixes the first two; the third has no fix (reported, not blocking).
-var findings = []awssim.FindingSpec{
-	{CVE: "CVE-2024-6387", Severity: "CRITICAL", Package: "openssh-server"},
-	{CVE: "CVE-2023-4911", Severity: "HIGH", Package: "glibc"},
-	{CVE: "CVE-2023-52425", Severity: "MEDIUM", Package: "expat", Fix: "NO"},
+// accountIDs are the fleet's accounts, in order.
+func (f Fleet) accountIDs() []string {
+	var out []string
+	for _, t := range f.targets() {
+		if len(out) == 0 || out[len(out)-1] != t[0] {
+			out = append(out, t[0])
+		}
+	}
+	return out
 }
 
 // Scenario is the simulated estate: per account-region, 5% staging, the
 // rest production, of which 0.5% have lost their SSM agent.
 func (f Fleet) Scenario(latency time.Duration) *awssim.Scenario {
-	sc := &awssim.Scenario{Accounts: accounts, PatchDuration: PatchDuration, Latency: latency}
+	sc := &awssim.Scenario{Accounts: f.accountIDs(), PatchDuration: PatchDuration, Latency: latency, Realism: realism()}
 	ts := f.targets()
 	for i, t := range ts {
 		n := f.Instances / len(ts)
@@ -78,8 +91,8 @@ func (f Fleet) Scenario(latency time.Duration) *awssim.Scenario {
 		prd := n - stg - lost
 		tags := func(env string) map[string]string { return map[string]string{"Environment": env, "App": "fleet"} }
 		sc.Groups = append(sc.Groups,
-			awssim.Group{Account: t[0], Region: t[1], Count: stg, Name: "stg", Tags: tags("staging"), Missing: 5, Findings: findings},
-			awssim.Group{Account: t[0], Region: t[1], Count: prd, Name: "prd", Tags: tags("production"), Missing: 5, Findings: findings},
+			awssim.Group{Account: t[0], Region: t[1], Count: stg, Name: "stg", Tags: tags("staging"), Missing: 5},
+			awssim.Group{Account: t[0], Region: t[1], Count: prd, Name: "prd", Tags: tags("production"), Missing: 5},
 			awssim.Group{Account: t[0], Region: t[1], Count: lost, Name: "prd-lost", Tags: tags("production"), Ping: "ConnectionLost", Missing: 5},
 		)
 	}
@@ -105,8 +118,8 @@ spec:
     - name: staging
       targets: {tags: {Environment: staging, App: fleet}}
       maxConcurrency: "50%%"
-      maxErrors: "0"
-      successThreshold: "100%%"
+      maxErrors: "%s"
+      successThreshold: "95%%"
       soak: 30m
       verify:
         compliance: true
@@ -114,14 +127,32 @@ spec:
     - name: production
       targets: {tags: {Environment: production, App: fleet}}
       maxConcurrency: "50%%"
-      maxErrors: "2%%"
-      successThreshold: "98%%"
+      maxErrors: "%s"
+      successThreshold: "95%%"
       offline: skip
       waves: ["10%%", "50%%", "100%%"]
       verify:
         compliance: true
         inspector: {enabled: true, failOnSeverity: CRITICAL, rescanTimeout: 45m}
 `
+
+// maxErrors are the staging and production phases' maxErrors: 5% of a
+// wave, as an operator would set it against the realistic model's few
+// failures, but at least 2 where 5% of the smallest wave of an
+// account-region is less (a wave of 12 would otherwise stop at its first
+// failure, which says nothing about patchgate's cost).
+func (f Fleet) maxErrors() (staging, production string) {
+	n := f.Instances / len(f.targets())
+	stg := max(1, n*5/100)
+	prd := n - stg - n/200
+	pick := func(smallest int) string {
+		if smallest*5/100 < 2 {
+			return "2"
+		}
+		return "5%"
+	}
+	return pick(stg), pick((prd + 9) / 10)
+}
 
 // Policy is the fleet's policy, loaded and validated like any policy file.
 func (f Fleet) Policy() (*policy.Policy, error) {
@@ -141,7 +172,8 @@ func (f Fleet) Policy() (*policy.Policy, error) {
 			rs = append(rs, t[1])
 		}
 	}
-	fsys := fstest.MapFS{"fleet.yaml": &fstest.MapFile{Data: []byte(fmt.Sprintf(policyYAML, accts.String(), strings.Join(rs, ", ")))}}
+	stg, prd := f.maxErrors()
+	fsys := fstest.MapFS{"fleet.yaml": &fstest.MapFile{Data: []byte(fmt.Sprintf(policyYAML, accts.String(), strings.Join(rs, ", "), stg, prd))}}
 	set, err := policy.Load(fsys, "fleet.yaml")
 	if err != nil {
 		return nil, err

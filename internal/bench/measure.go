@@ -36,7 +36,8 @@ type Way string
 
 const (
 	Patchgate Way = "patchgate"
-	Naive     Way = "naive"
+	Script    Way = "script" // the competent script (script.go)
+	Naive     Way = "naive"  // the SDK's waiter per instance (naive.go)
 )
 
 // Measurement is what one run of one fleet cost.
@@ -67,13 +68,29 @@ type Measurement struct {
 	CommentBytes int           `json:"commentBytes,omitempty"`
 	JSONBytes    int           `json:"jsonBytes,omitempty"`
 	RenderTime   time.Duration `json:"renderTime,omitempty"`
+	// RenderRatio is the median, over renderReps, of the summary's and the
+	// comment's render time over json.Marshal of the same result (the
+	// larger of the two), patchgate only.
+	RenderRatio float64 `json:"renderRatio,omitempty"`
+	// Floor is the computed floor of the case (floor.go), the same for
+	// every way.
+	Floor Floor `json:"floor"`
+	// Throttled are the calls the simulator answered ThrottlingException,
+	// by operation; ThrottleVerdict is whether throttling reached the
+	// verdict (the run did not pass, or its result mentions throttling).
+	Throttled       map[string]int `json:"throttled,omitempty"`
+	ThrottleVerdict bool           `json:"throttleVerdict,omitempty"`
+	// floorInputs are the floor's phases of every account-region (tests).
+	floorInputs []FloorPhase
 }
 
 // Config shapes a measurement.
 type Config struct {
 	// Latency is each API call's latency (clock time); default 20ms.
 	Latency time.Duration
-	// Parallel is patchgate's account-region parallelism; 0: its default.
+	// Parallel is patchgate's account-region parallelism; 0: its default
+	// (16), or every account-region at once above 16 of them, as a user
+	// runs 40 (--parallel 40): each has its own SSM rate limits.
 	Parallel int
 }
 
@@ -83,6 +100,9 @@ type Config struct {
 func Measure(t *testing.T, f Fleet, way Way, cfg Config) (*Measurement, error) {
 	if cfg.Latency == 0 {
 		cfg.Latency = 20 * time.Millisecond
+	}
+	if cfg.Parallel == 0 && len(f.targets()) > 16 {
+		cfg.Parallel = len(f.targets())
 	}
 	runtime.GC()
 	resetPeakRSS()
@@ -100,7 +120,10 @@ func Measure(t *testing.T, f Fleet, way Way, cfg Config) (*Measurement, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r != nil {
+	// Above 50,000 instances, where it is not judged, rendering is
+	// skipped: one summary and comment of a 200,000-instance result cost
+	// over ten minutes of wall time on a busy 2-CPU machine.
+	if r != nil && f.Instances <= 50000 {
 		m.render(r)
 	}
 	return m, nil
@@ -116,6 +139,13 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	sim := awssim.New(f.Scenario(cfg.Latency), clock.Real{})
 	srv := memnet.Serve(sim)
 	defer srv.Close()
+	floorIn := []FloorTarget(nil)
+	if m.Floor, floorIn, err = fleetFloor(pol, sim); err != nil {
+		return nil, err
+	}
+	for _, t := range floorIn {
+		m.floorInputs = append(m.floorInputs, t.Phases...)
+	}
 
 	conns := 0 // the SDK's default: unlimited per host
 	if way == Naive {
@@ -151,17 +181,32 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 			}
 		}
 		spans = resultSpans(r, sim)
+	case Script:
+		var sr *scriptRun
+		sr, err = runScript(ctx, factory, pol)
+		if err != nil {
+			return nil, err
+		}
+		m.Status, m.Summary, m.Patched, spans = sr.status, sr.reason, sr.patched, sr.spans(sim)
 	case Naive:
 		var n *naiveRun
 		n, err = runNaive(ctx, factory, pol, f)
 		if err != nil {
 			return nil, err
 		}
-		m.Status, m.Patched, spans = n.status, n.patched, n.spans(sim)
+		m.Status, m.Summary, m.Patched, spans = n.status, n.reason, n.patched, n.spans(sim)
 	default:
 		return nil, fmt.Errorf("unknown way %q", way)
 	}
 	m.Duration = time.Since(start)
+	m.Throttled = throttled(sim)
+	m.ThrottleVerdict = m.Status != "passed" && mentionsThrottling(m.Summary)
+	if r != nil {
+		// Any error, reason or warning of the result that names throttling
+		// reached what the user reads, passed or not.
+		js, jerr := json.Marshal(r)
+		m.ThrottleVerdict = m.ThrottleVerdict || jerr != nil || mentionsThrottling(string(js))
+	}
 	m.Calls = sim.Calls()
 	for _, n := range m.Calls {
 		m.TotalCalls += n
@@ -186,24 +231,45 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	return r, nil
 }
 
-// render measures the reports of a run: sizes, and the fastest of three
-// job-summary renderings (the first warms caches).
+// renderReps is how many times render times the reports against
+// json.Marshal; the median ratio damps a busy machine.
+const renderReps = 5
+
+// render measures the reports of a run: sizes, the fastest job-summary
+// rendering, and the render ratio: per repetition, the summary's and the
+// comment's time over json.Marshal's of the same result in the same
+// process (so a slow machine slows both), the larger of the two; the
+// median of the repetitions.
 func (m *Measurement) render(r *result.Run) {
-	m.CommentBytes = len(report.Run(r, report.Comment))
-	best := time.Duration(0)
-	for i := 0; i < 3; i++ {
+	ratios := make([]float64, 0, renderReps)
+	for i := 0; i < renderReps; i++ {
 		t0 := time.Now()
-		s := report.Run(r, report.Summary)
-		d := time.Since(t0)
-		m.SummaryBytes = len(s)
-		if best == 0 || d < best {
-			best = d
+		js, err := json.Marshal(r)
+		tj := time.Since(t0)
+		if err != nil {
+			return
 		}
+		m.JSONBytes = len(js)
+		t0 = time.Now()
+		s := report.Run(r, report.Summary)
+		ts := time.Since(t0)
+		t0 = time.Now()
+		c := report.Run(r, report.Comment)
+		tc := time.Since(t0)
+		m.SummaryBytes, m.CommentBytes = len(s), len(c)
+		if m.RenderTime == 0 || ts < m.RenderTime {
+			m.RenderTime = ts
+		}
+		ratios = append(ratios, float64(max(ts, tc))/float64(max(tj, time.Microsecond)))
 	}
-	m.RenderTime = best
-	if b, err := json.MarshalIndent(r, "", "  "); err == nil {
-		m.JSONBytes = len(b)
-	}
+	sort.Float64s(ratios)
+	m.RenderRatio = ratios[len(ratios)/2]
+}
+
+// mentionsThrottling reports whether text names AWS throttling.
+func mentionsThrottling(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "throttl") || strings.Contains(t, "rate exceeded") || strings.Contains(t, "too many requests")
 }
 
 // span is one account-region's simulated work.
@@ -238,12 +304,19 @@ func (s span) total() time.Duration {
 }
 
 // resultSpans reads each target's work from the simulator (commands sent
-// and when their invocations ended) and its waits from the result (the
-// soak, and Inspector's rescans after each phase's last patch).
+// and when their invocations ended) and its waits from the result and the
+// simulator: the soak, and Inspector's rescans of the instances the gate
+// judged after each phase's last patch, at the time each rescan happened
+// (not the scan time the run read, which moves on with every inventory
+// pass and would hide a late look as work).
 func resultSpans(r *result.Run, sim *awssim.Sim) []span {
 	var out []span
 	for _, p := range r.Policies {
 		for _, t := range p.Targets {
+			fleet := map[string]*awssim.Instance{}
+			for _, in := range sim.Instances(t.AccountID, t.Region) {
+				fleet[in.ID] = in
+			}
 			var s span
 			for _, ph := range t.Phases {
 				var lastPatch time.Time
@@ -261,8 +334,12 @@ func resultSpans(r *result.Run, sim *awssim.Sim) []span {
 				if v := ph.Verification; v != nil && v.Inspector != nil {
 					var lastScan time.Time
 					for _, e := range v.Inspector.Evidence {
-						if e.LastScannedAt.After(lastScan) {
-							lastScan = e.LastScannedAt
+						in := fleet[e.InstanceID]
+						if in == nil {
+							continue
+						}
+						if at, ok := in.RescanAfterPatch(); ok && at.After(lastScan) {
+							lastScan = at
 						}
 					}
 					if lastScan.After(lastPatch) && !lastPatch.IsZero() {

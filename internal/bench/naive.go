@@ -8,11 +8,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patchgate/patchgate/internal/awsapi"
-	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/rollout"
 )
@@ -23,17 +21,10 @@ import (
 // per instance until done) and read each instance's patch state. It patches
 // the same fleet in the same phases, waves and soak, with every account and
 // region in parallel, but it does not read Inspector at all.
-type naiveRun struct {
-	mu      sync.Mutex
-	status  string
-	patched int
-	// sent are the commands, by account-region, for the patch-time spans.
-	sent map[[2]string][]string
-	soak map[[2]string]time.Duration
-}
+type naiveRun struct{ *reference }
 
 func runNaive(ctx context.Context, factory *awsapi.Factory, pol *policy.Policy, f Fleet) (*naiveRun, error) {
-	n := &naiveRun{status: "passed", sent: map[[2]string][]string{}, soak: map[[2]string]time.Duration{}}
+	n := &naiveRun{newReference()}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, acct := range pol.Spec.Accounts {
 		for _, region := range pol.Spec.Regions {
@@ -55,22 +46,9 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 		return err
 	}
 	for i, ph := range pol.Spec.Phases {
-		var filters []ssmtypes.InstanceInformationStringFilter
-		for k, v := range ph.Targets.Tags {
-			filters = append(filters, ssmtypes.InstanceInformationStringFilter{Key: aws.String("tag:" + k), Values: []string{v}})
-		}
-		var ids []string
-		p := ssm.NewDescribeInstanceInformationPaginator(c, &ssm.DescribeInstanceInformationInput{Filters: filters, MaxResults: aws.Int32(50)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return err
-			}
-			for _, in := range page.InstanceInformationList {
-				if in.PingStatus == ssmtypes.PingStatusOnline {
-					ids = append(ids, aws.ToString(in.InstanceId))
-				}
-			}
+		ids, err := listOnline(ctx, c, ph.Targets.Tags)
+		if err != nil {
+			return err
 		}
 		failed, done := 0, 0
 		for _, end := range plan.Stages[i].WaveEnds(len(ids)) {
@@ -84,17 +62,15 @@ func (n *naiveRun) target(ctx context.Context, c *ssm.Client, pol *policy.Policy
 			failed += f
 			done = end
 		}
-		if failed > 0 && ph.MaxErrors == "0" {
-			n.mu.Lock()
-			n.status = "failed"
-			n.mu.Unlock()
+		// A waiter that gives up (throttled, or the instance failed) counts
+		// as a failed instance, as in a script that checks the waiter's error.
+		if limit := plan.Stages[i].ErrorLimit(len(ids)); failed > limit {
+			n.fail(key, ph.Name, fmt.Sprintf("%d waits failed, MaxErrors allows %d", failed, limit))
 			return nil
 		}
 		if ph.Soak.Duration > 0 {
 			time.Sleep(ph.Soak.Duration)
-			n.mu.Lock()
-			n.soak[key] += ph.Soak.Duration
-			n.mu.Unlock()
+			n.waited(key, ph.Soak.Duration)
 		}
 	}
 	return nil
@@ -113,9 +89,7 @@ func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key
 			return 0, fmt.Errorf("SendCommand: %w", err)
 		}
 		id := aws.ToString(out.Command.CommandId)
-		n.mu.Lock()
-		n.sent[key] = append(n.sent[key], id)
-		n.mu.Unlock()
+		n.sentCommand(key, id)
 		for _, in := range chunk {
 			jobs = append(jobs, job{id, in})
 		}
@@ -137,26 +111,9 @@ func (n *naiveRun) wave(ctx context.Context, c *ssm.Client, ph policy.Phase, key
 				failed++
 				return
 			}
-			n.mu.Lock()
-			n.patched++
-			n.mu.Unlock()
+			n.addPatched(1)
 		})
 	}
 	wg.Wait()
 	return failed, nil
-}
-
-// spans are the naive run's simulated work per account-region.
-func (n *naiveRun) spans(sim *awssim.Sim) []span {
-	var out []span
-	for key, cmds := range n.sent {
-		s := span{waits: n.soak[key]}
-		for _, id := range cmds {
-			if sent, ended, ok := sim.CommandSpan(id); ok {
-				s.work = append(s.work, interval{sent, ended})
-			}
-		}
-		out = append(out, s)
-	}
-	return out
 }

@@ -56,6 +56,9 @@ type Measurement struct {
 	// no orchestrator can shorten; Overhead the difference.
 	Duration    time.Duration `json:"duration"`
 	PatchTime   time.Duration `json:"patchTime"`
+	// IndependentPatchTime is the longest account-region's own work, as if
+	// phases were not a barrier across account-regions (PatchTime is).
+	IndependentPatchTime time.Duration `json:"independentPatchTime"`
 	Overhead    time.Duration `json:"overhead"`
 	OverheadPct float64       `json:"overheadPct"`
 	// Wall is the real time the measurement took on this machine (CPU cost
@@ -163,7 +166,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 
 	start := time.Now()
 	var r *result.Run
-	var spans []span
+	var spans map[string][]span
 	switch way {
 	case Patchgate:
 		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel,
@@ -212,9 +215,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 		m.TotalCalls += n
 	}
 	m.CallsPerInstance = float64(m.TotalCalls) / float64(f.Instances)
-	for _, s := range spans {
-		m.PatchTime = max(m.PatchTime, s.total())
-	}
+	m.PatchTime, m.IndependentPatchTime = patchTimes(spans)
 	m.Overhead = m.Duration - m.PatchTime
 	if m.PatchTime > 0 {
 		m.OverheadPct = 100 * float64(m.Overhead) / float64(m.PatchTime)
@@ -276,6 +277,9 @@ func mentionsThrottling(text string) bool {
 type span struct {
 	work  []interval    // SendCommand to its last invocation's end
 	waits time.Duration // soaks and Inspector rescan waits
+	// phase is the policy phase of this span (0 for the references, which
+	// do not wait for other account-regions between phases).
+	phase int
 }
 
 type interval struct{ from, to time.Time }
@@ -303,22 +307,48 @@ func (s span) total() time.Duration {
 	return sum + s.waits
 }
 
+// patchTimes are the simulated work's critical path. A policy's phase is
+// a barrier across account-regions (production starts nowhere before
+// staging has passed everywhere), so no orchestrator that honours the
+// policy can go faster than the sum, over phases, of each phase's longest
+// account-region: that is barrier. independent is the longest
+// account-region's own work, as if account-regions did not wait for each
+// other; the difference is what the barrier costs, not patchgate.
+// Spans are per target and phase; a target is spans with the same key.
+func patchTimes(spans map[string][]span) (barrier, independent time.Duration) {
+	phaseMax := map[int]time.Duration{}
+	for _, ss := range spans {
+		var own time.Duration
+		for _, s := range ss {
+			d := s.total()
+			own += d
+			phaseMax[s.phase] = max(phaseMax[s.phase], d)
+		}
+		independent = max(independent, own)
+	}
+	for _, d := range phaseMax {
+		barrier += d
+	}
+	return barrier, independent
+}
+
 // resultSpans reads each target's work from the simulator (commands sent
 // and when their invocations ended) and its waits from the result and the
 // simulator: the soak, and Inspector's rescans of the instances the gate
 // judged after each phase's last patch, at the time each rescan happened
 // (not the scan time the run read, which moves on with every inventory
 // pass and would hide a late look as work).
-func resultSpans(r *result.Run, sim *awssim.Sim) []span {
-	var out []span
-	for _, p := range r.Policies {
+func resultSpans(r *result.Run, sim *awssim.Sim) map[string][]span {
+	out := map[string][]span{}
+	for pi, p := range r.Policies {
 		for _, t := range p.Targets {
 			fleet := map[string]*awssim.Instance{}
 			for _, in := range sim.Instances(t.AccountID, t.Region) {
 				fleet[in.ID] = in
 			}
-			var s span
-			for _, ph := range t.Phases {
+			key := fmt.Sprintf("%d/%s/%s", pi, t.AccountID, t.Region)
+			for phaseNo, ph := range t.Phases {
+				s := span{phase: phaseNo}
 				var lastPatch time.Time
 				for _, w := range ph.Waves {
 					for _, c := range w.Commands {
@@ -346,8 +376,8 @@ func resultSpans(r *result.Run, sim *awssim.Sim) []span {
 						s.waits += lastScan.Sub(lastPatch)
 					}
 				}
+				out[key] = append(out[key], s)
 			}
-			out = append(out, s)
 		}
 	}
 	return out

@@ -54,8 +54,8 @@ func (r *reference) addPatched(n int) {
 
 // spans are the run's simulated work per account-region: its commands
 // from send to last invocation's end, and its waits.
-func (r *reference) spans(sim *awssim.Sim) []span {
-	var out []span
+func (r *reference) spans(sim *awssim.Sim) map[string][]span {
+	out := map[string][]span{}
 	for key, cmds := range r.sent {
 		sp := span{waits: r.waits[key]}
 		for _, id := range cmds {
@@ -63,7 +63,8 @@ func (r *reference) spans(sim *awssim.Sim) []span {
 				sp.work = append(sp.work, interval{from, to})
 			}
 		}
-		out = append(out, sp)
+		k := key[0] + "/" + key[1]
+		out[k] = append(out[k], sp)
 	}
 	return out
 }

@@ -159,12 +159,15 @@ func Markdown(ms []*Measurement, checks []Check, latency time.Duration, goBench 
 			status += " (" + m.Summary + ")"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.3f | %s | %s | %s (%.2f%%) | %d | %s | %s | %s | %s |\n",
-			m.Fleet, m.Way, status, m.TotalCalls, m.CallsPerInstance, round(m.Duration), round(m.PatchTime),
+			m.Fleet, m.Way, status, m.TotalCalls, m.CallsPerInstance, round(m.Duration), patchTimeCell(m),
 			round(m.Overhead), m.OverheadPct, sum(m.Throttled), m.Wall.Round(time.Millisecond), mib(m.PeakHeap), mib(m.PeakRSS), render)
 	}
-	b.WriteString("\n*Patch time* is the simulated work on the longest account-region: from each SendCommand to its " +
-		"last invocation's end (overlaps counted once), plus soaks and the wait for Inspector's rescans after each " +
-		"phase's last patch (the script's fixed 40-minute wait counts as such). No orchestrator can go faster; *overhead* is everything else: API latency on the critical " +
+	b.WriteString("\n*Patch time* is the simulated work on the critical path: per account-region and phase, from each SendCommand to its " +
+		"last invocation's end (overlaps counted once), plus the soak and the wait for Inspector's rescans after the " +
+		"phase's last patch (the script's fixed 40-minute wait counts as such). patchgate's phases are a barrier across account-regions " +
+		"(production starts nowhere until staging has passed everywhere), so its patch time is the sum over phases of each phase's longest " +
+		"account-region; *barrier* is what that costs beside the longest account-region's own work, a cost of the policy's safety, not of " +
+		"polling. The references run account-regions independently. No orchestrator can go faster; *overhead* is everything else: API latency on the critical " +
 		"path, poll intervals, locks, listings. *Throttled* are ThrottlingException answers (retried by the SDK).\n\n")
 
 	b.WriteString("## Side by side\n\n| fleet | patchgate | script | waiter | floor | patchgate / floor | script / patchgate | waiter / patchgate |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -260,4 +263,13 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// patchTimeCell is the patch time, with the barrier's share when phases
+// waited for other account-regions.
+func patchTimeCell(m *Measurement) string {
+	if d := m.PatchTime - m.IndependentPatchTime; m.IndependentPatchTime > 0 && d > 0 {
+		return fmt.Sprintf("%s (barrier +%s)", round(m.PatchTime), round(d))
+	}
+	return round(m.PatchTime).String()
 }

@@ -54,13 +54,13 @@ type Measurement struct {
 	// Duration is the run's clock time; PatchTime the simulated work on its
 	// longest account-region (patching, soaks, Inspector's rescans), which
 	// no orchestrator can shorten; Overhead the difference.
-	Duration    time.Duration `json:"duration"`
-	PatchTime   time.Duration `json:"patchTime"`
+	Duration  time.Duration `json:"duration"`
+	PatchTime time.Duration `json:"patchTime"`
 	// IndependentPatchTime is the longest account-region's own work, as if
 	// phases were not a barrier across account-regions (PatchTime is).
 	IndependentPatchTime time.Duration `json:"independentPatchTime"`
-	Overhead    time.Duration `json:"overhead"`
-	OverheadPct float64       `json:"overheadPct"`
+	Overhead             time.Duration `json:"overhead"`
+	OverheadPct          float64       `json:"overheadPct"`
 	// Wall is the real time the measurement took on this machine (CPU cost
 	// of the orchestrator, the SDK and the simulator together).
 	Wall     time.Duration `json:"wall"`

@@ -333,8 +333,15 @@ func printPolicy(w io.Writer, p result.Policy) {
 						}
 					}
 					if in := v.Inspector; in != nil && in.Listed != nil {
-						fmt.Fprintf(w, "      inspector (listed: ACTIVE with a fix at or above %s, and requireFixed CVEs): %d remaining with a fix, %d without, %d new, %d instances without a rescan\n",
-							cmp.Or(in.Listed.MinSeverity, "any severity"), len(in.Remaining), len(in.NoFix), len(in.New), len(in.Uncovered))
+						// Findings without a fix were not listed (only required
+						// CVEs are, at any fix status): no count of them is shown
+						// but the required ones found.
+						noFix := ""
+						if len(in.NoFix) > 0 {
+							noFix = fmt.Sprintf(", %d required CVEs without a fix", len(in.NoFix))
+						}
+						fmt.Fprintf(w, "      inspector (listed: ACTIVE with a fix at or above %s, and requireFixed CVEs): %d remaining with a fix%s, %d new, %d instances without a rescan\n",
+							cmp.Or(in.Listed.MinSeverity, "any severity"), len(in.Remaining), noFix, len(in.New), len(in.Uncovered))
 					} else if in != nil {
 						fmt.Fprintf(w, "      inspector: %d CVE fixed, %d remaining with a fix, %d without a fix, %d new, %d instances without a rescan\n",
 							len(in.Fixed), len(in.Remaining), len(in.NoFix), len(in.New), len(in.Uncovered))

@@ -119,7 +119,7 @@ spec:
       targets: {tags: {Environment: staging, App: fleet}}
       maxConcurrency: "50%%"
       maxErrors: "%s"
-      successThreshold: "95%%"
+      successThreshold: "90%%"
       soak: 30m
       verify:
         compliance: true
@@ -128,7 +128,7 @@ spec:
       targets: {tags: {Environment: production, App: fleet}}
       maxConcurrency: "50%%"
       maxErrors: "%s"
-      successThreshold: "95%%"
+      successThreshold: "90%%"
       offline: skip
       waves: ["10%%", "50%%", "100%%"]
       verify:

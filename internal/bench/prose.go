@@ -18,7 +18,7 @@ ListCommands, and per-operation rate limits answering ThrottlingException above 
 
 const waysProse = `The policy: staging at 50% concurrency gated on compliance and an Inspector rescan (HIGH and above), a 30-minute
 soak, then production in waves of 10%, 50% and 100% at 50% concurrency, gated the same way (CRITICAL and above).
-Both phases need 95% success and allow 5% errors (at least 2 where 5% of an account-region's smallest wave is less),
+Both phases need 90% success (a wave of 12 can lose one) and allow 5% errors (at least 2 where 5% of an account-region's smallest wave is less),
 as an operator sets them against the model's few failures. The model's baseline approves every fix (its
 ` + "`unpatchedShare`" + ` is off), so the gates pass and every run can pass: the bench measures cost; the gate's
 failures are tested in internal/verify and internal/rollout.

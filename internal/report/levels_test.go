@@ -41,7 +41,7 @@ func goldenFile(t *testing.T, name, got string) {
 // window, run errors, a refused and a cancelled target, phases not reached,
 // a policy with no targets, a phase over two targets (earliest start, latest
 // end, worst status), pending reboots, every kind of finding and uncovered
-// instances, inconclusive and cancelled instances (one column), every
+// instances (and a phase with fixed findings only), inconclusive and cancelled instances (one column), every
 // failure outcome, promotions exact, inexact and without replay, a
 // promotion record, backups with restore commands, and commands sent,
 // resumed, never sent and with a console link.
@@ -93,6 +93,7 @@ func edgeRun() *result.Run {
 			{Name: "beta", Status: result.StatusError, Reason: "lock parameter unreadable"},
 			{Name: "gamma", Status: pass, Targets: []result.Target{{AccountID: "444", Region: "us-west-2", Status: result.StatusError, Reason: "AccessDenied", Phases: []result.Phase{
 				{Name: "canary", Status: pass, Record: "s3://b/records/gamma/canary.json", Counts: result.Counts{Targeted: 2, Succeeded: 2},
+					Verification: &result.Verification{Verdict: pass, Inspector: &result.Inspector{FixedBySeverity: map[string]int{"CRITICAL": 1}, Fixed: []result.Finding{{InstanceID: "i-9", CVE: "CVE-5", Severity: "CRITICAL"}}}},
 					Promotion: &result.Promotion{From: "staging", SourceRun: "8", SourceURL: "https://github.com/acme/infra/actions/runs/8", SourceTime: at(1, 0), Mechanism: "BaselineOverride", Note: "approval cutoff 2026-11-20"}},
 				{Name: "production", Status: result.StatusDryRun, Counts: result.Counts{Targeted: 5, Pending: 5},
 					Promotion: &result.Promotion{From: "canary", SourceRun: "7", SourceTime: at(0, 30), Mechanism: "InstallOverrideList", Exact: true, Patches: 12}},

@@ -37,6 +37,7 @@ func edgePlan() *plan.Plan {
 					{Account: "444", Region: "eu-west-1", BaselineID: "pb-4", Changes: []baseline.Change{{Field: "approvalRules[0].approveAfterDays", Live: "3", Want: "7"}},
 						Register: []string{"alpha-production"}, Deregister: []string{"old"}},
 					{Account: "555", Region: "eu-west-1", BaselineID: "pb-5", Deregister: []string{"old"}},
+					{Account: "666", Region: "eu-west-1", BaselineID: "pb-6", Changes: []baseline.Change{{Field: "operatingSystem", Live: "UBUNTU", Want: "AMAZON_LINUX_2023"}}},
 				}},
 			{PolicyDiff: plan.PolicyDiff{Name: "beta", OldName: "beta-old", Status: plan.Renamed},
 				Rings: []plan.RingPhase{{Phase: "a", Accounts: []string{"1"}, Regions: []string{"r1"}}, {Phase: "b", Accounts: []string{"1"}, Regions: []string{"r2"}}}},
@@ -93,6 +94,15 @@ func TestPlanHeadline(t *testing.T) {
 			t.Errorf("no %q in\n%s", tc.want, md)
 		}
 	}
+	// A plan with nothing to say has no empty sections, at any level.
+	for _, d := range []detail{full, collapsed, counts} {
+		md := renderPlan(&plan.Plan{Base: "main", Policies: []plan.PolicyPlan{{PolicyDiff: plan.PolicyDiff{Name: "a", Status: plan.Unchanged}}}}, Summary, d, "")
+		for _, no := range []string{"### Problems", "### Risks", "| policy |", "<details>", "Field-level changes", "> [!NOTE]", "_The base has"} {
+			if strings.Contains(md, no) {
+				t.Errorf("level %d: %q in a plan with no changes:\n%s", d, no, md)
+			}
+		}
+	}
 }
 
 // TestPlanListsShowWhatTheirLevelAllows: problems, risks, changed policies,
@@ -127,7 +137,7 @@ func TestPlanListsShowWhatTheirLevelAllows(t *testing.T) {
 			n, _ := strconv.Atoi(m[1])
 			return n
 		}
-		return 0
+		return -1
 	}
 	for _, tc := range []struct {
 		name   string
@@ -161,6 +171,7 @@ func TestPlanListsShowWhatTheirLevelAllows(t *testing.T) {
 				if d == counts && tc.lim[counts] == 0 {
 					wantMore = 0 // counts leaves the policies' details out, in a sentence with no number
 				}
+				wantMore = moreOf(wantMore)
 				if got, m := tc.shown(md), more(md, tc.moreRe); got != want || m != wantMore {
 					t.Errorf("%d %s at level %d: %d shown, %d more; want %d, %d", n, tc.name, d, got, m, want, wantMore)
 				}

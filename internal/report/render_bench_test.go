@@ -24,34 +24,35 @@ var listings = []struct {
 }{{"all-findings", resulttest.AllFindings}, {"gate-findings", resulttest.GateFindings}}
 
 // BenchmarkRunSummary50k renders the job summary and the comment of a
-// realistic 50,000-instance run, and json.Marshal of the same run in the
-// same loop, so that the ratio (x-json: render time over marshal time, the
-// figure issue #19 holds to 3) does not depend on the machine or its load.
-// ns/op is the render's alone.
+// realistic 50,000-instance run, with every finding listed (as verify lists
+// them today) and with only the findings the gate judges (the smaller JSON,
+// so the harder ratio). x-json is the render's time over json.Marshal's of
+// the same run in the same process (the fastest of three), the figure issue
+// #19 holds to 3; ns/op is the render's alone.
 func BenchmarkRunSummary50k(b *testing.B) {
 	for _, l := range listings {
 		r := realistic50k(l.l)
+		marshal := time.Duration(0)
+		for range 3 {
+			t0 := time.Now()
+			if _, err := json.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+			if d := time.Since(t0); marshal == 0 || d < marshal {
+				marshal = d
+			}
+		}
 		for _, k := range []struct {
 			name string
 			kind report.Kind
 		}{{"summary", report.Summary}, {"comment", report.Comment}} {
 			b.Run(l.name+"/"+k.name, func(b *testing.B) {
 				b.ReportAllocs()
-				var render, marshal time.Duration
 				for b.Loop() {
-					b.StopTimer()
-					t0 := time.Now()
-					if _, err := json.Marshal(r); err != nil {
-						b.Fatal(err)
-					}
-					marshal += time.Since(t0)
-					b.StartTimer()
-					t1 := time.Now()
 					_ = report.Run(r, k.kind)
-					render += time.Since(t1)
 				}
-				b.ReportMetric(float64(marshal.Nanoseconds())/float64(b.N), "json-ns/op")
-				b.ReportMetric(float64(render)/float64(marshal), "x-json")
+				b.ReportMetric(float64(marshal.Nanoseconds()), "json-ns")
+				b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(marshal), "x-json")
 			})
 		}
 	}

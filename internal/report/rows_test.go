@@ -82,7 +82,7 @@ var (
 type section struct {
 	total int      // the count in its title
 	rows  []string // its table rows, header and "more" row excluded
-	more  int      // the count in its "… N more" row
+	more  int      // the count in its "… N more" row, -1 without one
 }
 
 // sections reads the <details> lists of a rendered run.
@@ -93,7 +93,7 @@ func sections(md string) map[string]section {
 		if m == nil {
 			continue
 		}
-		s := section{}
+		s := section{more: -1}
 		s.total, _ = strconv.Atoi(m[2])
 		lines := strings.Split(block, "\n")
 		header := true
@@ -109,7 +109,7 @@ func sections(md string) map[string]section {
 			}
 		}
 		if m[1] == "Backups" {
-			s.more = 0
+			s.more = -1
 			if mm := regexp.MustCompile(`… and (\d+) more in the JSON result`).FindStringSubmatch(block); mm != nil {
 				s.more, _ = strconv.Atoi(mm[1])
 			}
@@ -144,8 +144,8 @@ func TestListsShowWhatTheirLevelAllows(t *testing.T) {
 			for _, d := range []detail{full, collapsed} {
 				got := sections(v.render(d, ""))[s.title]
 				shown := min(n, s.lim[d])
-				if got.total != n || len(got.rows) != shown || got.more != n-shown {
-					t.Errorf("%s of %d at level %d: title %d, %d rows, %d more; want %d, %d, %d", s.title, n, d, got.total, len(got.rows), got.more, n, shown, n-shown)
+				if got.total != n || len(got.rows) != shown || got.more != moreOf(n-shown) {
+					t.Errorf("%s of %d at level %d: title %d, %d rows, %d more; want %d, %d, %d", s.title, n, d, got.total, len(got.rows), got.more, n, shown, moreOf(n-shown))
 				}
 			}
 			if md := v.render(counts, ""); strings.Contains(md, s.title) {
@@ -159,12 +159,12 @@ func TestListsShowWhatTheirLevelAllows(t *testing.T) {
 			md := v.render(d, "")
 			shown := min(n, whyRows[d])
 			got := strings.Count(md, "· ph: **c** reason")
-			more := 0
+			more := -1
 			if m := regexp.MustCompile(`- … and (\d+) more\n`).FindStringSubmatch(md); m != nil {
 				more, _ = strconv.Atoi(m[1])
 			}
-			if got != shown || more != n-shown {
-				t.Errorf("%d reasons at level %d: %d shown, %d more; want %d, %d", n, d, got, more, shown, n-shown)
+			if got != shown || more != moreOf(n-shown) {
+				t.Errorf("%d reasons at level %d: %d shown, %d more; want %d, %d", n, d, got, more, shown, moreOf(n-shown))
 			}
 		}
 	}
@@ -202,6 +202,9 @@ func TestListsKeepTheirOrder(t *testing.T) {
 		where != "pol · 0/r · ph pol · 0/r · ph pol · 1/r · ph pol · 1/r · ph" {
 		t.Errorf("failed rows %q in %q", got, where)
 	}
+	if secs["Commands"].more != -1 || secs["Failed instances"].more != 20 {
+		t.Errorf("more rows: commands %d, failures %d", secs["Commands"].more, secs["Failed instances"].more)
+	}
 	if got := ids(secs["Commands"].rows, 1); got != "cmd-0-0 cmd-0-1 cmd-1-0 cmd-1-1" {
 		t.Errorf("commands %q", got)
 	}
@@ -215,4 +218,13 @@ func TestListsKeepTheirOrder(t *testing.T) {
 	if !strings.HasPrefix(b, "i-bad-0-0 i-bad-0-1 i-bad-1-0 i-bad-1-1 i-ok-0-0 i-ok-0-1 ") || !strings.HasSuffix(b, " i-ok-1-70") || secs["Backups"].more != 54 {
 		t.Errorf("backups %q, %d more", b, secs["Backups"].more)
 	}
+}
+
+// moreOf is the "… N more" a list of n hidden rows shows: none (-1) when
+// nothing is hidden, never "0 more".
+func moreOf(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -94,7 +94,7 @@ func edgeRun() *result.Run {
 			{Name: "gamma", Status: pass, Targets: []result.Target{{AccountID: "444", Region: "us-west-2", Status: result.StatusError, Reason: "AccessDenied", Phases: []result.Phase{
 				{Name: "canary", Status: pass, Record: "s3://b/records/gamma/canary.json", Counts: result.Counts{Targeted: 2, Succeeded: 2},
 					Verification: &result.Verification{Verdict: pass, Inspector: &result.Inspector{FixedBySeverity: map[string]int{"CRITICAL": 1}, Fixed: []result.Finding{{InstanceID: "i-9", CVE: "CVE-5", Severity: "CRITICAL"}}}},
-					Promotion: &result.Promotion{From: "staging", SourceRun: "8", SourceURL: "https://github.com/acme/infra/actions/runs/8", SourceTime: at(1, 0), Mechanism: "BaselineOverride", Note: "approval cutoff 2026-11-20"}},
+					Promotion:    &result.Promotion{From: "staging", SourceRun: "8", SourceURL: "https://github.com/acme/infra/actions/runs/8", SourceTime: at(1, 0), Mechanism: "BaselineOverride", Note: "approval cutoff 2026-11-20"}},
 				{Name: "production", Status: result.StatusDryRun, Counts: result.Counts{Targeted: 5, Pending: 5},
 					Promotion: &result.Promotion{From: "canary", SourceRun: "7", SourceTime: at(0, 30), Mechanism: "InstallOverrideList", Exact: true, Patches: 12}},
 				{Name: "final", Status: result.StatusWaiting,

@@ -26,3 +26,12 @@ func TestBackupsListSnapshotsAndRestoreCommandsOfFailedInstances(t *testing.T) {
 		t.Error("no backups, no section")
 	}
 }
+
+// TestBackupsWithoutFailuresHaveNoRestore: the restore section is there
+// only for instances that failed to patch.
+func TestBackupsWithoutFailuresHaveNoRestore(t *testing.T) {
+	out := Backups([]BackupRow{{Account: "1", Region: "r", InstanceID: "i-1", Snapshots: []string{"snap-a"}}, {Account: "1", Region: "r", InstanceID: "i-2", Reason: "snapshot failed"}})
+	if strings.Contains(out, "Restore") || !strings.Contains(out, "| `i-2` | 1/r |  | not patched: snapshot failed |") {
+		t.Errorf("%s", out)
+	}
+}

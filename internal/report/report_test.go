@@ -258,18 +258,3 @@ func FuzzCell(f *testing.F) {
 		}
 	})
 }
-
-// The job summary and the comment of a 50,000-instance run: rendering is
-// on the run's critical path and must stay well under the 200 ms budget
-// `make bench` checks.
-func BenchmarkRunSummary50k(b *testing.B) {
-	r := bigRun(50000)
-	for _, kind := range []report.Kind{report.Summary, report.Comment} {
-		b.Run(map[report.Kind]string{report.Summary: "summary", report.Comment: "comment"}[kind], func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				_ = report.Run(r, kind)
-			}
-		})
-	}
-}

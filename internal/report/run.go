@@ -3,7 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -238,16 +238,196 @@ func Run(r *result.Run, kind Kind) string {
 	if kind == Comment {
 		marker = RunMarker("")
 	}
-	return fit(kind, func(d detail) string { return renderRun(r, kind, d, marker) }, r.RunURL)
+	v := gather(r)
+	return fit(kind, func(d detail) string { return v.render(d, marker) }, r.RunURL)
 }
 
 // RunComment renders the comment for one policy's sticky report: its
 // marker is the first line, inside the size limit.
 func RunComment(r *result.Run, policy string) string {
-	return fit(Comment, func(d detail) string { return renderRun(r, Comment, d, RunMarker(policy)) }, r.RunURL)
+	v := gather(r)
+	return fit(Comment, func(d detail) string { return v.render(d, RunMarker(policy)) }, r.RunURL)
 }
 
-func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
+// How many rows of each list a run report shows at each detail level
+// (counts shows none of the per-instance lists).
+var (
+	whyRows     = map[detail]int{full: 200, collapsed: 30, counts: 10}
+	failureRows = map[detail]int{full: 50, collapsed: 10}
+	complyRows  = map[detail]int{full: 50, collapsed: 10}
+	findingRows = map[detail]int{full: 100, collapsed: 15}
+	backupRows  = map[detail]int{full: 200, collapsed: 20}
+	commandRows = map[detail]int{full: 200, collapsed: 20}
+)
+
+// rows is a list of which only the first rows are kept (formatted) and the
+// rest counted: a report shows at most a few hundred rows of lists that
+// run to millions (findings: tens an instance), so it never formats, sorts
+// or escapes what it cannot show, and rendering stays a fraction of
+// marshalling the same run as JSON.
+type rows[T any] struct {
+	keep  []T
+	total int
+	max   int
+}
+
+// room reports whether the next item would be kept, and counts it.
+func (l *rows[T]) room() bool {
+	l.total++
+	return len(l.keep) < l.max
+}
+
+// addAll counts n items, keeping those of them that fit through at(i).
+func addAll[T any](l *rows[T], n int, at func(i int) T) {
+	for i := 0; i < n && len(l.keep) < l.max; i++ {
+		l.keep = append(l.keep, at(i))
+	}
+	l.total += n
+}
+
+// runView is what a run report shows, gathered in one pass over the run;
+// every detail level is rendered from it.
+type runView struct {
+	r        *result.Run
+	aggs     [][]*phaseAgg // per policy
+	why      rows[string]
+	failures rows[failure] // in rank order, then in the run's order
+	nc       rows[string]
+	cves     rows[string]
+	backups  rows[BackupRow] // failed instances first, then in the run's order
+	cmds     rows[string]
+}
+
+func gather(r *result.Run) *runView {
+	v := &runView{r: r, aggs: make([][]*phaseAgg, len(r.Policies)),
+		why: rows[string]{max: whyRows[full]}, failures: rows[failure]{max: failureRows[full]}, nc: rows[string]{max: complyRows[full]},
+		cves: rows[string]{max: findingRows[full]}, cmds: rows[string]{max: commandRows[full]}}
+	// Failures and backups are shown in an order of their own (the worst
+	// first): one bucket per rank, each kept as long as the whole list.
+	var ranked [5]rows[failure]
+	var failedBackups, otherBackups rows[BackupRow]
+	for i := range ranked {
+		ranked[i].max = failureRows[full]
+	}
+	failedBackups.max, otherBackups.max = backupRows[full], backupRows[full]
+
+	for pi, p := range r.Policies {
+		v.aggs[pi] = aggregate(p)
+		for _, t := range p.Targets {
+			where := fmt.Sprintf("%s · %s/%s", p.Name, t.AccountID, t.Region)
+			if t.Status == result.StatusRefused || t.Status == result.StatusError || t.Status == result.StatusCancelled {
+				if v.why.room() {
+					v.why.keep = append(v.why.keep, fmt.Sprintf("%s %s: %s", icons[t.Status], cell(where, 120), cell(t.Reason, 400)))
+				}
+			}
+			for _, ph := range t.Phases {
+				v.gatherWhy(where, ph)
+				for _, w := range ph.Waves {
+					for _, in := range w.Instances {
+						if rk := failureRank(in.Outcome); rk >= 0 && ranked[rk].room() {
+							ranked[rk].keep = append(ranked[rk].keep, failure{in: in, where: fmt.Sprintf("%s · %s/%s · %s", p.Name, t.AccountID, t.Region, ph.Name)})
+						}
+					}
+					for _, bk := range w.Backups {
+						to := &otherBackups
+						if len(bk.Restore) > 0 {
+							to = &failedBackups
+						}
+						if to.room() {
+							to.keep = append(to.keep, BackupRow{Account: t.AccountID, Region: t.Region, InstanceID: bk.InstanceID,
+								Snapshots: bk.Snapshots, Reason: bk.Reason, Failed: len(bk.Restore) > 0, Restore: bk.Restore})
+						}
+					}
+					addAll(&v.cmds, len(w.Commands), func(i int) string { return commandRow(p, t, ph, w, w.Commands[i]) })
+				}
+				if ver := ph.Verification; ver != nil && ver.Compliance != nil {
+					addAll(&v.nc, len(ver.Compliance.NonCompliant), func(i int) string {
+						ic := ver.Compliance.NonCompliant[i]
+						return fmt.Sprintf("| %s | %s | %s | %d | %d | %d | %s |", code(ic.InstanceID), cell(p.Name+" · "+ph.Name, 100), cell(ic.Reason, 160),
+							ic.Missing, ic.Failed, ic.PendingReboot, cell(strings.Join(ic.CVEs, ", "), 200))
+					})
+				}
+				if ver := ph.Verification; ver != nil && ver.Inspector != nil {
+					in := ver.Inspector
+					for _, set := range []struct {
+						label string
+						fs    []result.Finding
+					}{{"remaining", in.Remaining}, {"new", in.New}, {"no fix", in.NoFix}, {"fixed", in.Fixed}} {
+						addAll(&v.cves, len(set.fs), func(i int) string {
+							f := set.fs[i]
+							return fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), cell(strings.ToLower(f.Severity), 20), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100))
+						})
+					}
+				}
+			}
+		}
+	}
+	v.failures = merge(v.failures.max, ranked[:]...)
+	v.backups = merge(backupRows[full], failedBackups, otherBackups)
+	return v
+}
+
+// merge joins lists kept in order into one, its first max items kept.
+func merge[T any](max int, ls ...rows[T]) rows[T] {
+	out := rows[T]{max: max}
+	for _, l := range ls {
+		addAll(&out, l.total, func(i int) T { return l.keep[i] })
+	}
+	return out
+}
+
+// gatherWhy adds every reason a phase's gate gave.
+func (v *runView) gatherWhy(where string, ph result.Phase) {
+	if pr := ph.Promotion; pr != nil && v.why.room() {
+		v.why.keep = append(v.why.keep, fmt.Sprintf("🔁 %s · %s: promoted from %s of run %s (%s, %s)%s", cell(where, 120), cell(ph.Name, 40), cell(pr.From, 40),
+			escape.Link(pr.SourceRun, pr.SourceURL, 40), pr.SourceTime.UTC().Format("2006-01-02 15:04 UTC"), replayWords(pr), noteWords(pr.Note)))
+	}
+	if ph.Record != "" && v.why.room() {
+		v.why.keep = append(v.why.keep, fmt.Sprintf("📒 %s · %s: promotion record %s", cell(where, 120), cell(ph.Name, 40), code(ph.Record)))
+	}
+	addAll(&v.why, len(ph.Reasons), func(i int) string {
+		rs := ph.Reasons[i]
+		return fmt.Sprintf("%s %s · %s: **%s** %s", icons[ph.Status], cell(where, 120), cell(ph.Name, 40), cell(rs.Code, 40), cell(rs.Message, 400))
+	})
+	if ver := ph.Verification; ver != nil {
+		addAll(&v.why, len(ver.Warnings), func(i int) string {
+			return fmt.Sprintf("⚠️ %s · %s: %s", cell(where, 120), cell(ph.Name, 40), cell(ver.Warnings[i], 300))
+		})
+	}
+}
+
+func commandRow(p result.Policy, t result.Target, ph result.Phase, w result.Wave, c result.Command) string {
+	id := code(c.CommandID)
+	if c.ConsoleURL != "" {
+		id = escape.Link(c.CommandID, c.ConsoleURL, 60)
+	}
+	if !c.Sent && !c.Resumed {
+		id = "(not sent)"
+	}
+	return fmt.Sprintf("| %s | %s | %d | %d | %s | %s/%s | %s |", id, cell(p.Name+" · "+ph.Name, 100), w.Index, c.Instances,
+		cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), cell(t.AccountID+"/"+t.Region, 40))
+}
+
+// failureRank orders the instances that did not succeed (failed first);
+// -1 for the others.
+func failureRank(o result.Outcome) int {
+	switch o {
+	case result.OutcomeFailed:
+		return 0
+	case result.OutcomeTimedOut:
+		return 1
+	case result.OutcomeInconclusive:
+		return 2
+	case result.OutcomeCancelled:
+		return 3
+	case result.OutcomeOffline:
+		return 4
+	}
+	return -1
+}
+
+func (v *runView) render(d detail, marker string) string {
+	r := v.r
 	var b strings.Builder
 	if marker != "" {
 		b.WriteString(marker + "\n")
@@ -276,7 +456,7 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 		b.WriteString("```mermaid\nflowchart LR\n")
 		for i, p := range r.Policies {
 			prev := ""
-			for j, a := range aggregate(p) {
+			for j, a := range v.aggs[i] {
 				id := fmt.Sprintf("p%d_%d", i, j)
 				label := fmt.Sprintf("%s / %s<br/>%s %d/%d", mermaidText(p.Name), mermaidText(a.name), mermaidText(string(a.status)), a.counts.Succeeded, a.counts.Targeted)
 				fmt.Fprintf(&b, "  %s[\"%s\"]:::%s\n", id, label, mermaidClass(a.status))
@@ -291,8 +471,8 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 
 	// One table over every policy and phase: the numbers a reader checks.
 	tb := newTable(&b, "policy", "phase", "status", "targeted", "succeeded", "failed", "timed out", "offline", "skipped", "inconclusive", "compliance before → after", "CVEs fixed", "CVEs remaining", "took")
-	for _, p := range r.Policies {
-		for _, a := range aggregate(p) {
+	for i, p := range r.Policies {
+		for _, a := range v.aggs[i] {
 			c := a.counts
 			comp := "–"
 			if a.verified > 0 {
@@ -321,51 +501,27 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 					remain += fmt.Sprintf("; %d not rescanned", a.uncovered)
 				}
 			}
-			tb.row(cell(p.Name, 60), cell(a.name, 40), badge(a.status), fmt.Sprint(c.Targeted), fmt.Sprint(c.Succeeded), fmt.Sprint(c.Failed),
-				fmt.Sprint(c.TimedOut), fmt.Sprint(c.Offline), fmt.Sprint(c.Skipped), fmt.Sprint(c.Inconclusive+c.Cancelled), comp, fixed, remain, dur(a.start, a.end))
+			tb.row(cell(p.Name, 60), cell(a.name, 40), badge(a.status), strconv.Itoa(c.Targeted), strconv.Itoa(c.Succeeded), strconv.Itoa(c.Failed),
+				strconv.Itoa(c.TimedOut), strconv.Itoa(c.Offline), strconv.Itoa(c.Skipped), strconv.Itoa(c.Inconclusive+c.Cancelled), comp, fixed, remain, dur(a.start, a.end))
 		}
-		if len(p.Targets) == 0 || len(aggregate(p)) == 0 {
+		if len(p.Targets) == 0 || len(v.aggs[i]) == 0 {
 			tb.row(cell(p.Name, 60), "–", badge(p.Status), "", "", "", "", "", "", "", cell(p.Reason, 200))
 		}
 	}
 	b.WriteString("\n")
 
 	// Why: every reason a gate gave, per policy and target.
-	var why []string
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			where := fmt.Sprintf("%s · %s/%s", p.Name, t.AccountID, t.Region)
-			if t.Status == result.StatusRefused || t.Status == result.StatusError || t.Status == result.StatusCancelled {
-				why = append(why, fmt.Sprintf("%s %s: %s", icons[t.Status], cell(where, 120), cell(t.Reason, 400)))
-			}
-			for _, ph := range t.Phases {
-				if pr := ph.Promotion; pr != nil {
-					why = append(why, fmt.Sprintf("🔁 %s · %s: promoted from %s of run %s (%s, %s)%s", cell(where, 120), cell(ph.Name, 40), cell(pr.From, 40),
-						escape.Link(pr.SourceRun, pr.SourceURL, 40), pr.SourceTime.UTC().Format("2006-01-02 15:04 UTC"), replayWords(pr), noteWords(pr.Note)))
-				}
-				if ph.Record != "" {
-					why = append(why, fmt.Sprintf("📒 %s · %s: promotion record %s", cell(where, 120), cell(ph.Name, 40), code(ph.Record)))
-				}
-				for _, rs := range ph.Reasons {
-					why = append(why, fmt.Sprintf("%s %s · %s: **%s** %s", icons[ph.Status], cell(where, 120), cell(ph.Name, 40), cell(rs.Code, 40), cell(rs.Message, 400)))
-				}
-				if v := ph.Verification; v != nil {
-					for _, w := range v.Warnings {
-						why = append(why, fmt.Sprintf("⚠️ %s · %s: %s", cell(where, 120), cell(ph.Name, 40), cell(w, 300)))
-					}
-				}
-			}
-		}
-	}
-	if len(why) > 0 {
+	if v.why.total > 0 {
 		b.WriteString("### Why\n\n")
-		limit := map[detail]int{full: 200, collapsed: 30, counts: 10}[d]
-		for i, w := range why {
+		limit := whyRows[d]
+		for i, w := range v.why.keep {
 			if i == limit {
-				fmt.Fprintf(&b, "- … and %d more\n", len(why)-limit)
 				break
 			}
 			b.WriteString("- " + w + "\n")
+		}
+		if v.why.total > limit {
+			fmt.Fprintf(&b, "- … and %d more\n", v.why.total-limit)
 		}
 		b.WriteString("\n")
 	}
@@ -379,131 +535,44 @@ func renderRun(r *result.Run, kind Kind, d detail, marker string) string {
 		return b.String()
 	}
 
-	failures := topFailures(r)
-	if len(failures) > 0 {
-		limit := map[detail]int{full: 50, collapsed: 10}[d]
-		details(&b, fmt.Sprintf("Failed instances (%d)", len(failures)), func() {
+	if v.failures.total > 0 {
+		limit := failureRows[d]
+		details(&b, fmt.Sprintf("Failed instances (%d)", v.failures.total), func() {
 			tb := newTable(&b, "instance", "policy · target · phase", "outcome", "SSM status", "error")
-			for i, f := range failures {
+			for i, f := range v.failures.keep {
 				if i == limit {
-					tb.row(fmt.Sprintf("… %d more", len(failures)-limit))
 					break
 				}
 				tb.row(code(f.in.ID)+" "+cell(f.in.Name, 40), cell(f.where, 120), cell(string(f.in.Outcome), 20), cell(f.in.SSMStatus+" "+f.in.StatusDetails, 60), cell(f.in.Error, 240))
 			}
+			if v.failures.total > limit {
+				tb.row(fmt.Sprintf("… %d more", v.failures.total-limit))
+			}
 		})
 	}
 
-	var nc []string
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			for _, ph := range t.Phases {
-				if v := ph.Verification; v != nil && v.Compliance != nil {
-					for _, ic := range v.Compliance.NonCompliant {
-						row := fmt.Sprintf("| %s | %s | %s | %d | %d | %d | %s |", code(ic.InstanceID), cell(p.Name+" · "+ph.Name, 100), cell(ic.Reason, 160),
-							ic.Missing, ic.Failed, ic.PendingReboot, cell(strings.Join(ic.CVEs, ", "), 200))
-						nc = append(nc, row)
-					}
-				}
-			}
-		}
-	}
-	rowsSection(&b, "Non-compliant instances", []string{"instance", "policy · phase", "reason", "missing", "failed", "pending reboot", "CVEs"}, nc, map[detail]int{full: 50, collapsed: 10}[d])
+	rowsSection(&b, "Non-compliant instances", []string{"instance", "policy · phase", "reason", "missing", "failed", "pending reboot", "CVEs"}, v.nc, complyRows[d])
+	rowsSection(&b, "Inspector findings", []string{"CVE", "severity", "state", "instance", "package", "policy · phase"}, v.cves, findingRows[d])
 
-	var cves []string
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			for _, ph := range t.Phases {
-				if v := ph.Verification; v != nil && v.Inspector != nil {
-					in := v.Inspector
-					for _, set := range []struct {
-						label string
-						fs    []result.Finding
-					}{{"remaining", in.Remaining}, {"new", in.New}, {"no fix", in.NoFix}, {"fixed", in.Fixed}} {
-						for _, f := range set.fs {
-							cves = append(cves, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", cell(f.CVE, 40), cell(strings.ToLower(f.Severity), 20), set.label, code(f.InstanceID), cell(f.Package, 60), cell(p.Name+" · "+ph.Name, 100)))
-						}
-					}
-				}
-			}
-		}
-	}
-	rowsSection(&b, "Inspector findings", []string{"CVE", "severity", "state", "instance", "package", "policy · phase"}, cves, map[detail]int{full: 100, collapsed: 15}[d])
-
-	var backups []BackupRow
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			for _, ph := range t.Phases {
-				for _, w := range ph.Waves {
-					for _, bk := range w.Backups {
-						backups = append(backups, BackupRow{Account: t.AccountID, Region: t.Region, InstanceID: bk.InstanceID,
-							Snapshots: bk.Snapshots, Reason: bk.Reason, Failed: len(bk.Restore) > 0, Restore: bk.Restore})
-					}
-				}
-			}
-		}
-	}
-	if len(backups) > 0 {
+	if v.backups.total > 0 {
 		// Failed instances (with their restore commands) first, then as
 		// many of the rest as the detail level allows.
-		sort.SliceStable(backups, func(i, j int) bool { return backups[i].Failed && !backups[j].Failed })
-		shown := backups[:min(len(backups), map[detail]int{full: 200, collapsed: 20}[d])]
-		details(&b, fmt.Sprintf("Backups (%d)", len(backups)), func() {
+		shown := v.backups.keep[:min(len(v.backups.keep), backupRows[d])]
+		details(&b, fmt.Sprintf("Backups (%d)", v.backups.total), func() {
 			b.WriteString(Backups(shown))
-			if len(shown) < len(backups) {
-				fmt.Fprintf(&b, "… and %d more in the JSON result\n", len(backups)-len(shown))
+			if len(shown) < v.backups.total {
+				fmt.Fprintf(&b, "… and %d more in the JSON result\n", v.backups.total-len(shown))
 			}
 		})
 	}
 
-	var cmds []string
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			for _, ph := range t.Phases {
-				for _, w := range ph.Waves {
-					for _, c := range w.Commands {
-						id := code(c.CommandID)
-						if c.ConsoleURL != "" {
-							id = escape.Link(c.CommandID, c.ConsoleURL, 60)
-						}
-						if !c.Sent && !c.Resumed {
-							id = "(not sent)"
-						}
-						cmds = append(cmds, fmt.Sprintf("| %s | %s | %d | %d | %s | %s/%s | %s |", id, cell(p.Name+" · "+ph.Name, 100), w.Index, c.Instances,
-							cell(c.Status, 30), cell(c.MaxConcurrency, 10), cell(c.MaxErrors, 10), cell(t.AccountID+"/"+t.Region, 40)))
-					}
-				}
-			}
-		}
-	}
-	rowsSection(&b, "Commands", []string{"command", "policy · phase", "wave", "instances", "status", "concurrency/errors", "target"}, cmds, map[detail]int{full: 200, collapsed: 20}[d])
+	rowsSection(&b, "Commands", []string{"command", "policy · phase", "wave", "instances", "status", "concurrency/errors", "target"}, v.cmds, commandRows[d])
 	return b.String()
 }
 
 type failure struct {
 	in    result.Instance
 	where string
-}
-
-// topFailures lists the instances that did not succeed (failed first).
-func topFailures(r *result.Run) []failure {
-	rank := map[result.Outcome]int{result.OutcomeFailed: 0, result.OutcomeTimedOut: 1, result.OutcomeInconclusive: 2, result.OutcomeCancelled: 3, result.OutcomeOffline: 4}
-	var out []failure
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			for _, ph := range t.Phases {
-				for _, w := range ph.Waves {
-					for _, in := range w.Instances {
-						if _, bad := rank[in.Outcome]; bad {
-							out = append(out, failure{in: in, where: fmt.Sprintf("%s · %s/%s · %s", p.Name, t.AccountID, t.Region, ph.Name)})
-						}
-					}
-				}
-			}
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].in.Outcome] < rank[out[j].in.Outcome] })
-	return out
 }
 
 func mermaidText(s string) string { return escape.Mermaid(s, 60) }
@@ -522,18 +591,20 @@ func mermaidClass(s result.Status) string {
 
 // rowsSection writes pre-rendered table rows in a <details> block, at most
 // limit of them and then a row counting the rest.
-func rowsSection(b *strings.Builder, title string, header, rows []string, limit int) {
-	if len(rows) == 0 {
+func rowsSection(b *strings.Builder, title string, header []string, rs rows[string], limit int) {
+	if rs.total == 0 {
 		return
 	}
-	details(b, fmt.Sprintf("%s (%d)", title, len(rows)), func() {
+	details(b, fmt.Sprintf("%s (%d)", title, rs.total), func() {
 		newTable(b, header...)
-		for i, row := range rows {
+		for i, row := range rs.keep {
 			if i == limit {
-				fmt.Fprintf(b, "| … %d more |%s\n", len(rows)-limit, strings.Repeat(" |", len(header)-1))
 				break
 			}
 			b.WriteString(row + "\n")
+		}
+		if rs.total > limit {
+			fmt.Fprintf(b, "| … %d more |%s\n", rs.total-limit, strings.Repeat(" |", len(header)-1))
 		}
 	})
 }

@@ -53,3 +53,23 @@ func TestUnmeasuredCountsAreNotShownAsZero(t *testing.T) {
 		t.Errorf("history entry %+v", es)
 	}
 }
+
+// A listing of the gate's findings that found none says "0 at or above"
+// its severity: a "–" there would read as "Inspector was not checked".
+func TestListedNothingRemainingSaysSo(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	v := &result.Verification{Verdict: result.StatusPassed,
+		Inspector: &result.Inspector{Listed: &result.FindingsListed{MinSeverity: "CRITICAL"}, FixedBySeverity: map[string]int{}, RemainingBySeverity: map[string]int{}}}
+	r := &result.Run{RunID: "1", StartedAt: t0, EndedAt: t0.Add(time.Hour), Status: result.StatusPassed, Policies: []result.Policy{{Name: "web", Status: result.StatusPassed,
+		Targets: []result.Target{{AccountID: "111122223333", Region: "us-east-1", Status: result.StatusPassed, Phases: []result.Phase{{Name: "prod", Status: result.StatusPassed,
+			Counts: result.Counts{Targeted: 4, Succeeded: 4}, StartedAt: t0, EndedAt: t0.Add(time.Hour), Verification: v}}}}}}}
+	for _, l := range strings.Split(report.Run(r, report.Summary), "\n") {
+		if strings.HasPrefix(l, "| web |") {
+			if !strings.Contains(l, "| not listed | 0 at or above critical |") {
+				t.Errorf("row %q", l)
+			}
+			return
+		}
+	}
+	t.Fatal("no row for policy web")
+}

@@ -485,7 +485,9 @@ func (v *runView) render(d detail, marker string) string {
 				}
 			}
 			fixed, remain := "–", "–"
-			if len(a.fixed) > 0 || len(a.remain) > 0 || a.noFix > 0 || a.uncovered > 0 {
+			// A listing of the gate's findings that found none still says
+			// so: "–" would read as "not checked".
+			if len(a.fixed) > 0 || len(a.remain) > 0 || a.noFix > 0 || a.uncovered > 0 || a.listedFrom != "" {
 				fixed, remain = bySeverity(a.fixed), bySeverity(a.remain)
 				if a.listedFrom != "" {
 					// Only the gate's findings were listed: fixed and

@@ -118,6 +118,9 @@ func TestHelperSendThenCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A mutant or bug that never sends must not leave this process behind
+	// once its parent test has timed out: it ends itself.
+	time.AfterFunc(time.Minute, func() { os.Exit(crashExit + 1) })
 	testHookSent = func(r sendResult) {
 		if r.id != "" {
 			os.Exit(crashExit)

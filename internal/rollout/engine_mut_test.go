@@ -1,0 +1,259 @@
+package rollout
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// Tests of the engine's bookkeeping that mutation testing showed
+// unchecked: option defaults, how target, policy and run statuses are
+// rolled up (a cancelled run is never reported milder than cancelled) and
+// the words the run summary uses.
+
+// An unset or negative option gets its documented default; a set one is
+// kept (a poll interval of zero would spin on the API).
+func TestOptionDefaults(t *testing.T) {
+	c := clock.NewStep(simStart)
+	for _, tc := range []struct {
+		name string
+		in   Options
+		want Options
+	}{
+		{"zero", Options{}, Options{Parallel: 16, PollMin: 5 * time.Second, PollMax: 15 * time.Minute, CancelTimeout: 3 * time.Second, LockTTL: 12 * time.Hour}},
+		{"negative", Options{Parallel: -1, PollMin: -1, PollMax: -1, CancelTimeout: -1, LockTTL: -1},
+			Options{Parallel: 16, PollMin: 5 * time.Second, PollMax: 15 * time.Minute, CancelTimeout: 3 * time.Second, LockTTL: 12 * time.Hour}},
+		{"set", Options{Parallel: 1, PollMin: time.Nanosecond, PollMax: 2 * time.Nanosecond, CancelTimeout: time.Nanosecond, LockTTL: time.Nanosecond, Clock: c},
+			Options{Parallel: 1, PollMin: time.Nanosecond, PollMax: 2 * time.Nanosecond, CancelTimeout: time.Nanosecond, LockTTL: time.Nanosecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := New(tc.in).opt
+			if got.Parallel != tc.want.Parallel || got.PollMin != tc.want.PollMin || got.PollMax != tc.want.PollMax ||
+				got.CancelTimeout != tc.want.CancelTimeout || got.LockTTL != tc.want.LockTTL {
+				t.Errorf("got Parallel %d PollMin %s PollMax %s CancelTimeout %s LockTTL %s, want %+v",
+					got.Parallel, got.PollMin, got.PollMax, got.CancelTimeout, got.LockTTL, tc.want)
+			}
+			if got.Clock == nil || got.Logger == nil || got.Progress == nil {
+				t.Errorf("Clock, Logger and Progress must never be nil: %+v", got)
+			}
+			if tc.in.Clock != nil && got.Clock != tc.in.Clock {
+				t.Error("a given clock must be kept")
+			}
+		})
+	}
+}
+
+// finish rolls targets up into policies and policies into the run: the
+// worst status wins, the reason is the first target's with that status, and
+// a cancelled run is at least cancelled whatever its parts say.
+func TestFinishRollsUpStatuses(t *testing.T) {
+	tg := func(acct string, s result.Status, reason string) result.Target {
+		return result.Target{AccountID: acct, Region: "us-east-1", Status: s, Reason: reason}
+	}
+	for _, tc := range []struct {
+		name        string
+		cancelled   bool
+		policies    []result.Policy
+		wantRun     result.Status
+		wantPolicy  []result.Status
+		wantReason  []string
+		wantSummary string
+	}{
+		{
+			name:        "nothing to run",
+			wantRun:     result.StatusSkipped,
+			wantSummary: "no policies to run",
+		},
+		{
+			name: "passed",
+			policies: []result.Policy{{Name: "a", Targets: []result.Target{tg("1", result.StatusPassed, ""), tg("2", result.StatusPassed, "")}},
+				{Name: "b", Targets: []result.Target{tg("1", result.StatusPassed, "")}}},
+			wantRun: result.StatusPassed, wantPolicy: []result.Status{result.StatusPassed, result.StatusPassed}, wantReason: []string{"", ""},
+			wantSummary: "Every gate passed (policies: 2 passed).",
+		},
+		{
+			name: "the worst target and its reason, not a milder one's",
+			policies: []result.Policy{{Name: "a", Targets: []result.Target{tg("1", result.StatusHalted, "held"), tg("2", result.StatusFailed, ""),
+				tg("3", result.StatusFailed, "staging: 2 failed"), tg("4", result.StatusFailed, "second")}}},
+			wantRun: result.StatusFailed, wantPolicy: []result.Status{result.StatusFailed}, wantReason: []string{"3/us-east-1: staging: 2 failed"},
+			wantSummary: "A gate failed; later phases were not patched (policies: 1 failed).",
+		},
+		{
+			name: "a policy without targets keeps its own status and reason",
+			policies: []result.Policy{{Name: "a", Status: result.StatusRefused, Reason: "outside its window"},
+				{Name: "b", Targets: []result.Target{tg("1", result.StatusPassed, "")}}},
+			wantRun: result.StatusRefused, wantPolicy: []result.Status{result.StatusRefused, result.StatusPassed}, wantReason: []string{"outside its window", ""},
+			wantSummary: "A policy was refused before anything was sent (policies: 1 passed, 1 refused).",
+		},
+		{
+			name:      "cancelled outranks a milder status",
+			cancelled: true,
+			policies:  []result.Policy{{Name: "a", Targets: []result.Target{tg("1", result.StatusFailed, "x")}}},
+			wantRun:   result.StatusCancelled, wantPolicy: []result.Status{result.StatusFailed}, wantReason: []string{"1/us-east-1: x"},
+			wantSummary: "The run was cancelled; in-flight commands were cancelled (policies: 1 failed).",
+		},
+		{
+			name:      "cancelled does not hide an error",
+			cancelled: true,
+			policies:  []result.Policy{{Name: "a", Targets: []result.Target{tg("1", result.StatusError, "boom")}}},
+			wantRun:   result.StatusError, wantPolicy: []result.Status{result.StatusError}, wantReason: []string{"1/us-east-1: boom"},
+			wantSummary: "patchgate could not complete the run (policies: 1 error).",
+		},
+		{
+			name: "every status counted, in the summary's order",
+			policies: []result.Policy{
+				{Name: "1", Status: result.StatusSkipped}, {Name: "2", Status: result.StatusDryRun}, {Name: "3", Status: result.StatusHalted},
+				{Name: "4", Status: result.StatusError}, {Name: "5", Status: result.StatusRefused}, {Name: "6", Status: result.StatusCancelled},
+				{Name: "7", Status: result.StatusInconclusive}, {Name: "8", Status: result.StatusFailed}, {Name: "9", Status: result.StatusWaiting},
+				{Name: "10", Status: result.StatusPassed}, {Name: "11", Status: result.StatusPassed},
+			},
+			wantRun: result.StatusError,
+			wantSummary: "patchgate could not complete the run (policies: 2 passed, 1 waiting, 1 failed, 1 inconclusive, 1 cancelled, 1 refused, 1 error, " +
+				"1 halted, 1 dry-run, 1 skipped).",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelled {
+				cancel()
+			}
+			e := New(Options{Clock: clock.NewStep(simStart)})
+			e.run = &result.Run{Policies: tc.policies}
+			e.finish(ctx)
+			if e.run.Status != tc.wantRun || e.run.Summary != tc.wantSummary {
+				t.Errorf("run %s %q, want %s %q", e.run.Status, e.run.Summary, tc.wantRun, tc.wantSummary)
+			}
+			for i, want := range tc.wantPolicy {
+				if p := e.run.Policies[i]; p.Status != want || p.Reason != tc.wantReason[i] {
+					t.Errorf("policy %s: %s %q, want %s %q", p.Name, p.Status, p.Reason, want, tc.wantReason[i])
+				}
+			}
+			if !e.run.EndedAt.Equal(simStart) {
+				t.Errorf("ended at %s, want the run's clock %s", e.run.EndedAt, simStart)
+			}
+		})
+	}
+}
+
+// Every run status has its own sentence; one without (halted, running) is
+// named as it is.
+func TestSummaryWording(t *testing.T) {
+	for s, want := range map[result.Status]string{
+		result.StatusPassed:       "Every gate passed",
+		result.StatusFailed:       "A gate failed; later phases were not patched",
+		result.StatusInconclusive: "Evidence is missing for a gate; later phases were not patched",
+		result.StatusCancelled:    "The run was cancelled; in-flight commands were cancelled",
+		result.StatusRefused:      "A policy was refused before anything was sent",
+		result.StatusError:        "patchgate could not complete the run",
+		result.StatusDryRun:       "Dry run: nothing was sent",
+		result.StatusSkipped:      "Nothing was due",
+		result.StatusWaiting:      "A promoted phase is waiting for its source phase to become eligible; nothing is wrong",
+		result.StatusHalted:       "halted",
+	} {
+		r := &result.Run{Status: s, Policies: []result.Policy{{Status: s}}}
+		if got, w := summarize(r), want+" (policies: 1 "+string(s)+")."; got != w {
+			t.Errorf("%s: %q, want %q", s, got, w)
+		}
+	}
+}
+
+// finishTarget gives a target the worst of its phases' statuses and that
+// phase's first reason; phases never reached are cancelled; a cancelled
+// run's target is at least cancelled; a target whose setup failed keeps its
+// own status and reason.
+func TestFinishTarget(t *testing.T) {
+	p := &policy.Policy{}
+	p.Spec.Phases = []policy.Phase{{Name: "staging"}, {Name: "canary"}, {Name: "production"}}
+	ph := func(name string, s result.Status, reasons ...string) result.Phase {
+		out := result.Phase{Name: name, Status: s}
+		for _, r := range reasons {
+			out.Reasons = append(out.Reasons, result.Reason{Code: "c", Message: r})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name       string
+		cancelled  bool
+		status     result.Status
+		reason     string
+		scope      []int
+		phases     []result.Phase
+		wantStatus result.Status
+		wantReason string
+		wantPhases []result.Status
+	}{
+		{
+			name: "every phase passed", status: result.StatusRunning, scope: []int{0, 1, 2},
+			phases:     []result.Phase{ph("staging", result.StatusPassed), ph("canary", result.StatusPassed), ph("production", result.StatusPassed)},
+			wantStatus: result.StatusPassed, wantPhases: []result.Status{result.StatusPassed, result.StatusPassed, result.StatusPassed},
+		},
+		{
+			name: "the failed phase's first reason", status: result.StatusRunning, scope: []int{0, 1, 2},
+			phases: []result.Phase{ph("staging", result.StatusPassed, "fine"), ph("canary", result.StatusFailed, "2 of 4 failed", "later"),
+				ph("production", result.StatusHalted, "not sent")},
+			wantStatus: result.StatusFailed, wantReason: "canary: 2 of 4 failed",
+			wantPhases: []result.Status{result.StatusPassed, result.StatusFailed, result.StatusHalted},
+		},
+		{
+			name: "a worst phase without reasons gives none; a later one with reasons does", status: result.StatusRunning, scope: []int{0, 1},
+			phases:     []result.Phase{ph("staging", result.StatusInconclusive), ph("canary", result.StatusInconclusive, "no rescan")},
+			wantStatus: result.StatusInconclusive, wantReason: "canary: no rescan",
+			wantPhases: []result.Status{result.StatusInconclusive, result.StatusInconclusive},
+		},
+		{
+			name: "phases never reached are cancelled", cancelled: true, status: result.StatusRunning, scope: []int{0, 2},
+			phases:     []result.Phase{ph("staging", result.StatusPassed)},
+			wantStatus: result.StatusCancelled, wantReason: "production: the run was cancelled before this phase",
+			wantPhases: []result.Status{result.StatusPassed, result.StatusCancelled},
+		},
+		{
+			name: "a cancelled run with every phase done is cancelled", cancelled: true, status: result.StatusRunning, scope: []int{0},
+			phases:     []result.Phase{ph("staging", result.StatusPassed)},
+			wantStatus: result.StatusCancelled, wantPhases: []result.Status{result.StatusPassed},
+		},
+		{
+			name: "a cancelled run does not hide an error", cancelled: true, status: result.StatusRunning, scope: []int{0},
+			phases:     []result.Phase{ph("staging", result.StatusError, "SSM refused")},
+			wantStatus: result.StatusError, wantReason: "staging: SSM refused", wantPhases: []result.Status{result.StatusError},
+		},
+		{
+			name: "halted before it started", status: result.StatusHalted, reason: "not sent: x", scope: []int{0},
+			phases:     []result.Phase{ph("staging", result.StatusHalted, "not sent: another account-region")},
+			wantStatus: result.StatusHalted, wantReason: "staging: not sent: another account-region", wantPhases: []result.Status{result.StatusHalted},
+		},
+		{
+			name: "setup failed", status: result.StatusRefused, reason: "lock held", scope: []int{0, 1},
+			wantStatus: result.StatusRefused, wantReason: "lock held",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelled {
+				cancel()
+			}
+			s := &slot{phases: tc.scope, res: &result.Target{Status: tc.status, Reason: tc.reason, Phases: tc.phases}}
+			finishTarget(ctx, s, p)
+			if s.res.Status != tc.wantStatus || s.res.Reason != tc.wantReason {
+				t.Errorf("%s %q, want %s %q", s.res.Status, s.res.Reason, tc.wantStatus, tc.wantReason)
+			}
+			var got []result.Status
+			for _, ph := range s.res.Phases {
+				got = append(got, ph.Status)
+			}
+			if len(got) != len(tc.wantPhases) {
+				t.Fatalf("phases %v, want %v", got, tc.wantPhases)
+			}
+			for i := range got {
+				if got[i] != tc.wantPhases[i] {
+					t.Errorf("phases %v, want %v", got, tc.wantPhases)
+				}
+			}
+		})
+	}
+}

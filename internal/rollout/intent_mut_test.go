@@ -29,10 +29,14 @@ type scriptedParams struct {
 	puts, deletes    int
 	putTimes         []time.Time
 	deleted, written []string
+	deleteErr        error
 }
 
 func (p *scriptedParams) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
 	p.puts++
+	if p.puts > maxScriptedCalls {
+		panic("more than 1000 PutParameter calls: the intent's retry loop does not end")
+	}
 	p.putTimes = append(p.putTimes, p.clk.Now())
 	if err := p.put(p.puts); err != nil {
 		return nil, err
@@ -48,6 +52,9 @@ func (p *scriptedParams) GetParameter(context.Context, *ssm.GetParameterInput, .
 func (p *scriptedParams) DeleteParameter(_ context.Context, in *ssm.DeleteParameterInput, _ ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error) {
 	p.deletes++
 	p.deleted = append(p.deleted, *in.Name)
+	if p.deleteErr != nil {
+		return nil, p.deleteErr
+	}
 	return &ssm.DeleteParameterOutput{}, nil
 }
 
@@ -187,17 +194,27 @@ func TestSendChunkSettles(t *testing.T) {
 }
 
 // The intent is deleted at the end only when one was written and every
-// send was settled; otherwise it stays for the next run to reconcile.
+// send was settled; otherwise it stays for the next run to reconcile. A
+// delete that fails is logged, one that works is not.
 func TestClearIntent(t *testing.T) {
 	for _, tc := range []struct {
 		put, unsettled bool
+		deleteErr      error
 		deletes        int
-	}{{false, false, 0}, {true, true, 0}, {false, true, 0}, {true, false, 1}} {
+		warned         bool
+	}{{false, false, nil, 0, false}, {true, true, nil, 0, false}, {false, true, nil, 0, false}, {true, false, nil, 1, false},
+		{true, false, errRejected, 1, true}} {
 		tg, ps := intentTarget(func(int) error { return nil }, false)
+		var logs strings.Builder
+		tg.log = slog.New(slog.NewTextHandler(&logs, nil))
+		ps.deleteErr = tc.deleteErr
 		tg.intentPut, tg.unsettled = tc.put, tc.unsettled
 		tg.clearIntent()
 		if ps.deletes != tc.deletes || (tc.deletes == 1 && ps.deleted[0] != lock.IntentName("web")) {
 			t.Errorf("written %v unsettled %v: deleted %v, want %d deletes", tc.put, tc.unsettled, ps.deleted, tc.deletes)
+		}
+		if got := strings.Contains(logs.String(), "could not clear the send intent"); got != tc.warned {
+			t.Errorf("delete error %v: warned %v, want %v: %s", tc.deleteErr, got, tc.warned, logs.String())
 		}
 	}
 }

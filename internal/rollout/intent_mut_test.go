@@ -177,7 +177,9 @@ func TestSendChunkSettles(t *testing.T) {
 			f, snd := newScripted(tc.send)
 			if tc.list {
 				f.list = func(*ssm.ListCommandsInput) (*ssm.ListCommandsOutput, error) { return nil, errListing }
-				f.invs = func(*ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error) { return nil, errListing }
+				f.invs = func(*ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error) {
+					return nil, errListing
+				}
 			}
 			tg, _ := intentTarget(func(int) error { return nil }, false)
 			ctx, cancel := context.WithCancel(context.Background())

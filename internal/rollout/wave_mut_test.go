@@ -86,3 +86,90 @@ func TestSendsArePaced(t *testing.T) {
 		})
 	}
 }
+
+// MaxConcurrency as an absolute number is a total across a wave's commands
+// of at most 50: "50" runs one command at a time, "100" two, and a
+// percentage runs every command at once (each holds it on its own).
+func TestCommandsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		mc       string
+		inflight int
+	}{{"50", 1}, {"100", 2}, {"149", 2}, {"150", 3}, {"100%", 3}} {
+		t.Run(tc.mc, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// 150 instances: three commands of 50.
+				h := newHarness(t, groups(awssim.Group{Count: 150, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+				r := h.run(context.Background(), mustPolicy(t, oneWavePolicy(tc.mc, "0")))
+				if r.Status != result.StatusPassed {
+					t.Fatalf("%s: %s", r.Status, r.Summary)
+				}
+				s := h.sim.Sends()
+				if len(s) != 3 {
+					t.Fatalf("%d commands, want 3", len(s))
+				}
+				most := 0
+				for i, x := range s {
+					running := 0
+					for _, y := range s[:i] {
+						if _, ended, ok := h.sim.CommandSpan(y.CommandID); !ok || ended.After(x.At) {
+							running++
+						}
+					}
+					most = max(most, running+1)
+				}
+				if most != tc.inflight {
+					t.Errorf("at most %d commands ran at once, want %d", most, tc.inflight)
+				}
+			})
+		})
+	}
+}
+
+// maxErrors stops a wave only when its errors exceed the limit: exactly
+// the limit sends the rest of the wave; one more sends nothing after the
+// command that saw it and cancels the wave's commands still running (a
+// wave of one command is left to SSM, which applies MaxErrors itself).
+func TestMaxErrorsBoundary(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		mc        string
+		ok, bad   int
+		slow      int // instances after the failing ones, 3x as long
+		sends     int
+		cancelled bool
+		stopped   bool // the phase names maxErrors as a reason
+	}{
+		{"at the limit, one at a time", "50", 48, 2, 100, 3, false, false},
+		{"one over, one at a time", "50", 47, 3, 100, 1, false, true},
+		{"one over, two at a time", "100", 47, 3, 100, 2, true, true},
+		{"one over, a single command", "50", 37, 3, 10, 1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				stg := map[string]string{"Environment": "staging"}
+				// Ids follow the groups' order: the failures are in the first command.
+				h := newHarness(t, groups(awssim.Group{Count: tc.ok, Name: "a-ok", Tags: stg},
+					awssim.Group{Count: tc.bad, Name: "b-bad", Tags: stg, Behavior: "fail"},
+					awssim.Group{Count: tc.slow, Name: "c-slow", Tags: stg, Behavior: "slow"}))
+				r := h.run(context.Background(), mustPolicy(t, oneWavePolicy(tc.mc, "2")))
+				if r.Status != result.StatusFailed {
+					t.Fatalf("%s: %s", r.Status, r.Summary)
+				}
+				if n := len(h.sim.Sends()); n != tc.sends {
+					t.Errorf("%d commands sent, want %d", n, tc.sends)
+				}
+				if n := h.sim.Calls()["ssm:CancelCommand"]; (n > 0) != tc.cancelled {
+					t.Errorf("%d CancelCommand calls, want some: %v", n, tc.cancelled)
+				}
+				stg0 := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+				got := false
+				for _, rs := range stg0.Reasons {
+					got = got || rs.Code == "max-errors"
+				}
+				if got != tc.stopped {
+					t.Errorf("reasons %+v: stopped by maxErrors %v, want %v", stg0.Reasons, got, tc.stopped)
+				}
+			})
+		})
+	}
+}

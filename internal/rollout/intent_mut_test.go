@@ -2,14 +2,18 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/lock"
@@ -30,6 +34,7 @@ type scriptedParams struct {
 	putTimes         []time.Time
 	deleted, written []string
 	deleteErr        error
+	intent           *lock.Intent // what GetParameter reads; nil: not found
 }
 
 func (p *scriptedParams) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
@@ -45,8 +50,15 @@ func (p *scriptedParams) PutParameter(_ context.Context, in *ssm.PutParameterInp
 	return &ssm.PutParameterOutput{}, nil
 }
 
-func (p *scriptedParams) GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	return nil, errors.New("not scripted")
+func (p *scriptedParams) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	if p.intent == nil {
+		return nil, &ssmtypes.ParameterNotFound{}
+	}
+	b, err := json.Marshal(p.intent)
+	if err != nil {
+		return nil, err
+	}
+	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: in.Name, Value: aws.String(string(b))}}, nil
 }
 
 func (p *scriptedParams) DeleteParameter(_ context.Context, in *ssm.DeleteParameterInput, _ ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error) {
@@ -218,5 +230,121 @@ func TestClearIntent(t *testing.T) {
 		if got := strings.Contains(logs.String(), "could not clear the send intent"); got != tc.warned {
 			t.Errorf("delete error %v: warned %v, want %v: %s", tc.deleteErr, got, tc.warned, logs.String())
 		}
+	}
+}
+
+// reconcileTarget is a target of run 7 whose Parameter Store holds in (nil:
+// no intent) and whose SSM is f.
+func reconcileTarget(in *lock.Intent) (*target, *scriptedParams, *scriptedSSM) {
+	tg, ps := intentTarget(func(int) error { return nil }, false)
+	ps.intent = in
+	f := &scriptedSSM{clk: ps.clk}
+	tg.c.Commands = f
+	tg.plan = &policy.Rollout{}
+	return tg, ps, f
+}
+
+// An intent an earlier run left open is settled before anything is sent:
+// each chunk the listing of this run's commands does not show is looked
+// for, by Comment and by its own instances' invocations; a found command of
+// this run joins earlier (so it is resumed, not sent again), another run's
+// is not; the intent is deleted once every chunk is accounted for, and kept
+// (the target inconclusive) when SSM cannot be read.
+func TestReconcileIntent(t *testing.T) {
+	c1, c2 := Comment("7", "web", "staging", 1, 1), Comment("7", "web", "staging", 1, 2)
+	open := func(run string) *lock.Intent {
+		return &lock.Intent{RunID: run, Policy: "web", Phase: "staging", Wave: 1, Chunks: 2, InstanceIDs: [][]string{{"i-1", "i-2"}, {"i-3"}}}
+	}
+	// SSM lists no command by prefix; instance i-3's invocations show
+	// chunk 2 of run 7 as command cmd-2, which ListCommands then finds by id.
+	byInvocation := func(f *scriptedSSM, comment string) {
+		f.list = func(in *ssm.ListCommandsInput) (*ssm.ListCommandsOutput, error) {
+			if aws.ToString(in.CommandId) == "cmd-2" {
+				return &ssm.ListCommandsOutput{Commands: []ssmtypes.Command{{CommandId: aws.String("cmd-2"), Comment: aws.String(comment)}}}, nil
+			}
+			return &ssm.ListCommandsOutput{}, nil
+		}
+		f.invs = func(in *ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error) {
+			if aws.ToString(in.InstanceId) != "i-3" {
+				return &ssm.ListCommandInvocationsOutput{}, nil
+			}
+			return &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{
+				{CommandId: aws.String("cmd-2"), Comment: aws.String(comment), InstanceId: aws.String("i-3")}}}, nil
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		intent    *lock.Intent
+		earlier   []string // comments already listed
+		script    func(f *scriptedSSM)
+		cancel    bool
+		wantC2    string // command id earlier holds for chunk 2 after
+		deletes   int
+		looks     bool // SSM was read
+		errStatus result.Status
+	}{
+		{name: "no intent"},
+		{name: "every chunk already listed", intent: open("7"), earlier: []string{c1, c2}, deletes: 1},
+		{name: "a chunk found by its own instance's invocation", intent: open("7"), earlier: []string{c1},
+			script: func(f *scriptedSSM) { byInvocation(f, c2) }, wantC2: "cmd-2", deletes: 1, looks: true},
+		{name: "another run's chunk is not resumed", intent: open("6"), earlier: []string{c1},
+			script: func(f *scriptedSSM) { byInvocation(f, Comment("6", "web", "staging", 1, 2)) }, deletes: 1, looks: true},
+		{name: "SSM unreadable", intent: open("7"), earlier: []string{c1},
+			script: func(f *scriptedSSM) {
+				f.list = func(*ssm.ListCommandsInput) (*ssm.ListCommandsOutput, error) { return nil, errListing }
+			}, looks: true, errStatus: result.StatusInconclusive},
+		// The fake answers a cancelled context too: one look, then the
+		// cancellation is what is reported, not an unknown send.
+		{name: "cancelled", intent: open("7"), earlier: []string{c1}, cancel: true, looks: true, errStatus: result.StatusError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, ps, f := reconcileTarget(tc.intent)
+			if tc.script != nil {
+				tc.script(f)
+			}
+			earlier := map[string]ssmtypes.Command{}
+			for _, c := range tc.earlier {
+				earlier[c] = ssmtypes.Command{CommandId: aws.String("listed-" + c), Comment: aws.String(c)}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			err := tg.reconcileIntent(ctx, earlier)
+			if tc.errStatus == "" && err != nil {
+				t.Fatalf("err %v", err)
+			}
+			if tc.errStatus != "" {
+				if err == nil || intentStatus(err) != tc.errStatus {
+					t.Fatalf("err %v, want one of status %s", err, tc.errStatus)
+				}
+				if tc.cancel && !errors.Is(err, context.Canceled) {
+					t.Errorf("err %v, want the cancellation", err)
+				}
+				if !tc.cancel {
+					for _, want := range []string{"run 7", "staging wave 1", c2, "i-3", "delete parameter " + lock.IntentName("web")} {
+						if !strings.Contains(err.Error(), want) {
+							t.Errorf("error %q does not say %q", err, want)
+						}
+					}
+					if strings.Contains(err.Error(), c1+"\"") {
+						t.Errorf("error %q names the chunk already listed", err)
+					}
+				}
+			}
+			if got := aws.ToString(earlier[c2].CommandId); tc.wantC2 != "" && got != tc.wantC2 {
+				t.Errorf("chunk 2 resumes %q, want %q", got, tc.wantC2)
+			}
+			if _, ok := earlier[c2]; tc.wantC2 == "" && !slices.Contains(tc.earlier, c2) && ok {
+				t.Errorf("chunk 2 must not be resumed: %+v", earlier[c2])
+			}
+			if ps.deletes != tc.deletes {
+				t.Errorf("%d deletes of the intent, want %d", ps.deletes, tc.deletes)
+			}
+			if got := len(f.calls) > 0; got != tc.looks {
+				t.Errorf("SSM calls %v, want some: %v", f.calls, tc.looks)
+			}
+		})
 	}
 }

@@ -2,10 +2,18 @@ package rollout
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/health"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -255,5 +263,111 @@ func TestFinishTarget(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// calendarsAnswer is a Calendars with a fixed answer.
+type calendarsAnswer struct {
+	out *ssm.GetCalendarStateOutput
+	err error
+}
+
+func (c calendarsAnswer) GetCalendarState(context.Context, *ssm.GetCalendarStateInput, ...func(*ssm.Options)) (*ssm.GetCalendarStateOutput, error) {
+	return c.out, c.err
+}
+
+// setupTarget hands the run's clock to the backup and health checkers that
+// have none (a test or a resumed run must not wait on the wall clock) and
+// keeps one they have; a closed change calendar refuses the target, says
+// until when, and is passed only with --force-window; a calendar that
+// cannot be read is an error.
+func TestSetupTarget(t *testing.T) {
+	own := clock.NewStep(mutStart)
+	for _, tc := range []struct {
+		name       string
+		cal        calendarsAnswer
+		force      bool
+		checkClock clock.Clock
+		status     result.Status
+		reason     string
+	}{
+		{name: "checkers get the run's clock", cal: calendarsAnswer{out: &ssm.GetCalendarStateOutput{State: ssmtypes.CalendarStateOpen}}, status: result.StatusRunning},
+		{name: "a checker's own clock is kept", cal: calendarsAnswer{out: &ssm.GetCalendarStateOutput{State: ssmtypes.CalendarStateOpen}}, checkClock: own, status: result.StatusRunning},
+		{name: "closed", cal: calendarsAnswer{out: &ssm.GetCalendarStateOutput{State: ssmtypes.CalendarStateClosed, NextTransitionTime: aws.String("2026-03-02T00:00:00Z")}},
+			status: result.StatusRefused, reason: "change calendar prod-freeze is CLOSED until 2026-03-02T00:00:00Z; pass --force-window to patch anyway"},
+		{name: "closed with no end", cal: calendarsAnswer{out: &ssm.GetCalendarStateOutput{State: ssmtypes.CalendarStateClosed}},
+			status: result.StatusRefused, reason: "change calendar prod-freeze is CLOSED; pass --force-window to patch anyway"},
+		{name: "closed, forced", cal: calendarsAnswer{out: &ssm.GetCalendarStateOutput{State: ssmtypes.CalendarStateClosed}}, force: true, status: result.StatusRunning},
+		{name: "unreadable", cal: calendarsAnswer{err: errRejected}, status: result.StatusError,
+			reason: "reading change calendars prod-freeze with ssm:GetCalendarState: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := clock.NewStep(simStart)
+			cl := &Clients{AccountID: "111122223333", Calendars: tc.cal, Backups: &backup.Backups{Clock: tc.checkClock}, Health: &health.Reader{Clock: tc.checkClock}}
+			e := New(Options{RunID: "7", DryRun: true, ForceWindow: tc.force, Clock: run,
+				Connect: func(context.Context, string, string, string) (*Clients, error) { return cl, nil }})
+			p := &policy.Policy{}
+			p.Metadata.Name = "web"
+			p.Spec.Schedule = &policy.Schedule{ChangeCalendars: []string{"prod-freeze"}}
+			res := &result.Target{Status: result.StatusRunning}
+			tg, release := e.setupTarget(context.Background(), p, &policy.Rollout{}, policy.Account{}, "us-east-1", res)
+			if res.Status != tc.status || !strings.HasPrefix(res.Reason, tc.reason) || (tc.reason == "" && res.Reason != "") {
+				t.Fatalf("%s %q, want %s %q", res.Status, res.Reason, tc.status, tc.reason)
+			}
+			if (tg != nil) != (tc.status == result.StatusRunning) || (tg != nil) != (release != nil) {
+				t.Fatalf("target %v release %v", tg != nil, release != nil)
+			}
+			if res.AccountID != "111122223333" {
+				t.Errorf("account %q, want the connection's", res.AccountID)
+			}
+			want := clock.Clock(run)
+			if tc.checkClock != nil {
+				want = tc.checkClock
+			}
+			if cl.Backups.Clock != want || cl.Health.Clock != want {
+				t.Errorf("backup clock %v, health clock %v, want %v", cl.Backups.Clock, cl.Health.Clock, want)
+			}
+		})
+	}
+}
+
+// A target that cannot connect says which account, or that it is the
+// credentials' own.
+func TestSetupTargetConnectError(t *testing.T) {
+	for _, tc := range []struct{ account, want string }{
+		{"", "connecting to account (of the credentials): no route"},
+		{"444455556666", "connecting to account 444455556666: no route"},
+	} {
+		e := New(Options{Clock: clock.NewStep(simStart), Connect: func(context.Context, string, string, string) (*Clients, error) {
+			return nil, errors.New("no route")
+		}})
+		res := &result.Target{Status: result.StatusRunning}
+		if tg, _ := e.setupTarget(context.Background(), &policy.Policy{}, &policy.Rollout{}, policy.Account{ID: tc.account}, "us-east-1", res); tg != nil ||
+			res.Status != result.StatusError || res.Reason != tc.want {
+			t.Errorf("%s %q, want error %q", res.Status, res.Reason, tc.want)
+		}
+	}
+}
+
+// A resumed run installs the patch set of its first attempt: the
+// SnapshotId of an earlier command of the run is adopted; a command
+// without one (or with an empty one) changes nothing.
+func TestAdoptSnapshot(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string][]string
+		want   string
+	}{
+		{"adopted", map[string][]string{"SnapshotId": {"snap-1"}}, "snap-1"},
+		{"empty", map[string][]string{"SnapshotId": {""}}, "mine"},
+		{"none", map[string][]string{"Operation": {"Install"}}, "mine"},
+		{"two values is not a snapshot id", map[string][]string{"SnapshotId": {"a", "b"}}, "mine"},
+	} {
+		e := New(Options{Clock: clock.NewStep(simStart)})
+		e.run, e.snapshotID = &result.Run{SnapshotID: "mine"}, "mine"
+		e.adoptSnapshot(map[string]ssmtypes.Command{"c": {Parameters: tc.params}})
+		if e.snapshot() != tc.want || e.run.SnapshotID != tc.want {
+			t.Errorf("%s: snapshot %q, run %q, want %q", tc.name, e.snapshot(), e.run.SnapshotID, tc.want)
+		}
 	}
 }

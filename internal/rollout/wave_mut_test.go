@@ -173,3 +173,44 @@ func TestMaxErrorsBoundary(t *testing.T) {
 		})
 	}
 }
+
+// Each command of a wave carries the phase's settings as SSM takes them:
+// the delivery timeout in seconds, MaxConcurrency and MaxErrors as the
+// policy writes them, the run's one SnapshotId; the wave names its first
+// command.
+func TestCommandSettings(t *testing.T) {
+	for _, tc := range []struct {
+		install string
+		timeout int32
+	}{{"{executionTimeout: 24h}", 600}, {"{executionTimeout: 24h, deliveryTimeout: 90s}", 90}} {
+		t.Run(tc.install, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, groups(awssim.Group{Count: 60, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+				pol := strings.Replace(oneWavePolicy("100%", "1"), "install: {executionTimeout: 24h}", "install: "+tc.install, 1)
+				r := h.run(context.Background(), mustPolicy(t, pol))
+				if r.Status != result.StatusPassed {
+					t.Fatalf("%s: %s", r.Status, r.Summary)
+				}
+				w := phaseOf(t, r, "111122223333", "us-east-1", "staging").Waves[0]
+				sends := h.sim.Sends()
+				if len(w.Commands) != 2 || len(sends) != 2 {
+					t.Fatalf("%d commands in the result, %d sent; want 2", len(w.Commands), len(sends))
+				}
+				for i, c := range w.Commands {
+					if c.TimeoutSeconds != tc.timeout || c.MaxConcurrency != "100%" || c.MaxErrors != "1" || c.Document != DocumentName || !c.Sent {
+						t.Errorf("command %d: %+v", i, c)
+					}
+					if c.CommandID != sends[i].CommandID || c.Comment != sends[i].Comment || c.Instances != len(sends[i].InstanceIDs) {
+						t.Errorf("command %d %s %q, sent %s %q", i, c.CommandID, c.Comment, sends[i].CommandID, sends[i].Comment)
+					}
+					if got := sends[i].Parameters["SnapshotId"]; len(got) != 1 || got[0] != r.SnapshotID || r.SnapshotID == "" {
+						t.Errorf("command %d SnapshotId %v, want the run's %q", i, got, r.SnapshotID)
+					}
+				}
+				if w.CommandID != sends[0].CommandID || w.Comment != sends[0].Comment || w.ConsoleURL != ConsoleURL("us-east-1", sends[0].CommandID) {
+					t.Errorf("wave names %s %q %s, want the first command", w.CommandID, w.Comment, w.ConsoleURL)
+				}
+			})
+		})
+	}
+}

@@ -120,6 +120,11 @@ func TestCommandsInFlight(t *testing.T) {
 				if most != tc.inflight {
 					t.Errorf("at most %d commands ran at once, want %d", most, tc.inflight)
 				}
+				// Three one-minute commands: the polls see each end soon
+				// after it (not at the 24h execution deadline).
+				if d := r.EndedAt.Sub(r.StartedAt); d > 10*time.Minute {
+					t.Errorf("the run took %s of clock for three one-minute commands", d)
+				}
 			})
 		})
 	}

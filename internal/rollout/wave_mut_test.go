@@ -3,11 +3,13 @@ package rollout
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -214,6 +216,63 @@ func TestCommandSettings(t *testing.T) {
 				}
 				if w.CommandID != sends[0].CommandID || w.Comment != sends[0].Comment || w.ConsoleURL != ConsoleURL("us-east-1", sends[0].CommandID) {
 					t.Errorf("wave names %s %q %s, want the first command", w.CommandID, w.Comment, w.ConsoleURL)
+				}
+			})
+		})
+	}
+}
+
+// pollTimes is a Progress that notes the clock at each poll.
+type pollTimes struct {
+	noProgress
+	mu    sync.Mutex
+	polls []time.Time
+}
+
+func (p *pollTimes) Polled(progress.Key, int, int, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.polls = append(p.polls, time.Now()) // synctest's clock, the run's too
+}
+
+// A wave ends at the poll that sees its last command end, with no further
+// wait; a wave stopped by maxErrors ends once its sent commands have, not
+// at the execution deadline.
+func TestWaveEndsAtItsLastPoll(t *testing.T) {
+	for _, tc := range []struct {
+		name, mc string
+		bad      int
+	}{{"one at a time", "50", 0}, {"all at once", "100%", 0}, {"stopped by maxErrors", "50", 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				stg := map[string]string{"Environment": "staging"}
+				// The failures, if any, are in the first command.
+				h := newHarness(t, groups(awssim.Group{Count: tc.bad, Name: "a-bad", Tags: stg, Behavior: "fail"},
+					awssim.Group{Count: 150 - tc.bad, Name: "b-ok", Tags: stg}))
+				rec := &pollTimes{}
+				h.opt.Progress = rec
+				r := h.run(context.Background(), mustPolicy(t, oneWavePolicy(tc.mc, "0")))
+				w := phaseOf(t, r, "111122223333", "us-east-1", "staging").Waves[0]
+				if n := len(h.sim.Sends()); tc.bad > 0 && n != 1 {
+					t.Fatalf("%d commands sent, want the one that failed", n)
+				}
+				if len(rec.polls) == 0 {
+					t.Fatal("no poll")
+				}
+				// Reading the outcomes takes no clock time; a wait would
+				// be a poll interval (30 s or more here). A wave stopped by
+				// maxErrors still waits one interval before it notices it
+				// has nothing left to send (wave.go's follow), but never
+				// more.
+				limit := time.Second
+				if tc.bad > 0 {
+					limit = h.opt.PollMax
+				}
+				if d := w.EndedAt.Sub(rec.polls[len(rec.polls)-1]); d < 0 || d > limit {
+					t.Errorf("the wave ended %s after its last poll", d)
+				}
+				if d := w.EndedAt.Sub(w.StartedAt); d > 10*time.Minute {
+					t.Errorf("the wave took %s of clock for at most three one-minute commands", d)
 				}
 			})
 		})

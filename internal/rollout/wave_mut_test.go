@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/result"
@@ -277,4 +279,69 @@ func TestWaveEndsAtItsLastPoll(t *testing.T) {
 			})
 		})
 	}
+}
+
+// cancelOnSend passes the n-th SendCommand to SSM, then cancels the run
+// and answers with the cancellation: the command exists, its response is
+// lost to the cancellation.
+type cancelOnSend struct {
+	Commands
+	n      int
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	seen   int
+}
+
+func (c *cancelOnSend) SendCommand(ctx context.Context, in *ssm.SendCommandInput, opts ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
+	c.mu.Lock()
+	c.seen++
+	last := c.seen == c.n
+	c.mu.Unlock()
+	out, err := c.Commands.SendCommand(ctx, in, opts...)
+	if !last || err != nil {
+		return out, err
+	}
+	c.cancel()
+	return nil, context.Canceled
+}
+
+// A command that reached SSM as the run was cancelled is found, reported
+// sent and cancelled with its instances (not "not sent"), and nothing is
+// sent after it.
+func TestCommandSentAsTheRunIsCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 150 instances, "50": three commands one after another; the
+		// second is sent as the run is cancelled.
+		h := newHarness(t, groups(awssim.Group{Count: 150, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		wrapCommands(h, func(c Commands) Commands { return &cancelOnSend{Commands: c, n: 2, cancel: cancel} })
+		r := h.run(ctx, mustPolicy(t, oneWavePolicy("50", "0")))
+		if r.Status != result.StatusCancelled {
+			t.Fatalf("%s: %s", r.Status, r.Summary)
+		}
+		sends := h.sim.Sends()
+		if len(sends) != 2 {
+			t.Fatalf("%d commands reached SSM, want 2", len(sends))
+		}
+		w := phaseOf(t, r, "111122223333", "us-east-1", "staging").Waves[0]
+		if c := w.Commands[1]; !c.Sent || c.CommandID != sends[1].CommandID {
+			t.Errorf("the second command must be reported sent as %s: %+v", sends[1].CommandID, c)
+		}
+		if c := w.Commands[2]; c.Sent || c.CommandID != "" {
+			t.Errorf("the third command must not be sent: %+v", c)
+		}
+		if h.sim.Calls()["ssm:CancelCommand"] == 0 {
+			t.Error("the command sent as the run was cancelled was not cancelled")
+		}
+		inflight := 0
+		for _, in := range w.Instances {
+			if in.Outcome == result.OutcomeCancelled && strings.Contains(in.Error, sends[1].CommandID) {
+				inflight++
+			}
+		}
+		if inflight != 50 {
+			t.Errorf("%d instances reported cancelled in command %s, want its 50", inflight, sends[1].CommandID)
+		}
+	})
 }

@@ -345,3 +345,33 @@ func TestCommandSentAsTheRunIsCancelled(t *testing.T) {
 		}
 	})
 }
+
+// A re-run of the same run id resumes every command its first attempt sent
+// and follows them in one listing, however long ago they were sent: it
+// sends nothing and ends at once, not at the execution deadline.
+func TestResumedWaveFollowsOldCommands(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 150, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+		pol := mustPolicy(t, oneWavePolicy("100%", "0"))
+		if first := h.run(context.Background(), pol); first.Status != result.StatusPassed {
+			t.Fatalf("first attempt: %s: %s", first.Status, first.Summary)
+		}
+		time.Sleep(3 * time.Hour)
+		second := h.run(context.Background(), pol)
+		if second.Status != result.StatusPassed {
+			t.Fatalf("second attempt: %s: %s", second.Status, second.Summary)
+		}
+		if n := len(h.sim.Sends()); n != 3 {
+			t.Errorf("%d commands sent in all, want the first attempt's 3", n)
+		}
+		w := phaseOf(t, second, "111122223333", "us-east-1", "staging").Waves[0]
+		for i, c := range w.Commands {
+			if !c.Resumed {
+				t.Errorf("command %d not resumed: %+v", i, c)
+			}
+		}
+		if d := second.EndedAt.Sub(second.StartedAt); d > 10*time.Minute {
+			t.Errorf("the second attempt took %s of clock to follow three finished commands", d)
+		}
+	})
+}

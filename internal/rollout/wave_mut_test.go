@@ -375,3 +375,21 @@ func TestResumedWaveFollowsOldCommands(t *testing.T) {
 		}
 	})
 }
+
+// The live tallies count a failed invocation and an undelivered one alike
+// as failed, and neither as succeeded.
+func TestPolledTalliesCountUndelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stg := map[string]string{"Environment": "staging"}
+		h := newHarness(t, groups(awssim.Group{Count: 40, Name: "ok", Tags: stg},
+			awssim.Group{Count: 3, Name: "bad", Tags: stg, Behavior: "fail"},
+			awssim.Group{Count: 2, Name: "gone", Tags: stg, Behavior: "offline"}))
+		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		h.opt.Progress = rec
+		h.run(context.Background(), mustPolicy(t, oneWavePolicy("100%", "10")))
+		k := progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}
+		if got := rec.polled[k]; got != [3]int{40, 5, 0} {
+			t.Fatalf("last tallies %v, want 40 succeeded, 5 failed (3 failed, 2 undelivered), none in flight", got)
+		}
+	})
+}

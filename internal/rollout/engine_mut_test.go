@@ -3,14 +3,17 @@ package rollout
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/backup"
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/health"
@@ -369,5 +372,51 @@ func TestAdoptSnapshot(t *testing.T) {
 		if e.snapshot() != tc.want || e.run.SnapshotID != tc.want {
 			t.Errorf("%s: snapshot %q, run %q, want %q", tc.name, e.snapshot(), e.run.SnapshotID, tc.want)
 		}
+	}
+}
+
+// A soak waits between phases only: never after the last phase, never in
+// a dry run (nothing was sent), only after a phase that passed, and only
+// when the phase has one.
+func TestSoakOnlyBetweenPhasesThatPassed(t *testing.T) {
+	twoPhases := strings.Replace(onePlace, "      WAVES\n", "      soak: 6h\n", 1)
+	for _, tc := range []struct {
+		name    string
+		pol     string
+		dryRun  bool
+		bad     int
+		status  result.Status
+		soaked  float64 // staging's SoakSeconds
+		longest time.Duration
+	}{
+		{"between phases", twoPhases, false, 0, result.StatusPassed, 6 * 3600, 7 * time.Hour},
+		{"not after the last phase", strings.Replace(oneWavePolicy("100%", "0"), "      verify:", "      soak: 6h\n      verify:", 1), false, 0, result.StatusPassed, 0, time.Hour},
+		{"not in a dry run", twoPhases, true, 0, result.StatusDryRun, 0, time.Hour},
+		{"not after a failed phase", twoPhases, false, 5, result.StatusFailed, 0, time.Hour},
+		{"none configured", strings.Replace(onePlace, "      WAVES\n", "", 1), false, 0, result.StatusPassed, 0, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				stg := map[string]string{"Environment": "staging"}
+				h := newHarness(t, groups(awssim.Group{Count: 20 - tc.bad, Name: "ok", Tags: stg}, awssim.Group{Count: tc.bad, Name: "zbad", Tags: stg, Behavior: "fail"},
+					awssim.Group{Count: 2, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
+				h.opt.DryRun = tc.dryRun
+				var logs strings.Builder // slog's handler serialises writes
+				h.opt.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+				r := h.run(context.Background(), mustPolicy(t, tc.pol))
+				if got := strings.Contains(logs.String(), "soaking before the next phase"); got != (tc.soaked > 0) {
+					t.Errorf("logged a soak: %v, want %v", got, tc.soaked > 0)
+				}
+				if r.Status != tc.status {
+					t.Fatalf("%s: %s", r.Status, r.Summary)
+				}
+				if got := phaseOf(t, r, "111122223333", "us-east-1", "staging").SoakSeconds; got != tc.soaked {
+					t.Errorf("staging soaked %v s, want %v", got, tc.soaked)
+				}
+				if d := r.EndedAt.Sub(r.StartedAt); d > tc.longest {
+					t.Errorf("the run took %s of clock, want at most %s", d, tc.longest)
+				}
+			})
+		})
 	}
 }

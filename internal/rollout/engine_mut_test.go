@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/health"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -417,6 +419,60 @@ func TestSoakOnlyBetweenPhasesThatPassed(t *testing.T) {
 					t.Errorf("the run took %s of clock, want at most %s", d, tc.longest)
 				}
 			})
+		})
+	}
+}
+
+// endedPhases is a Progress that keeps each PhaseEnded in order.
+type endedPhases struct {
+	noProgress
+	ended []string
+}
+
+func (e *endedPhases) PhaseEnded(k progress.Key, status string, _ int) {
+	e.ended = append(e.ended, k.Account+"/"+k.Phase+"="+status)
+}
+
+// stopAt gives phase `from` and every later one, in each account-region
+// whose scope has them, the status and reason; a phase after a waiting one
+// says it waits for that phase; earlier phases are left alone.
+func TestStopAt(t *testing.T) {
+	p := &policy.Policy{}
+	p.Metadata.Name = "web"
+	p.Spec.Phases = []policy.Phase{{Name: "staging"}, {Name: "canary"}, {Name: "production"}}
+	for _, tc := range []struct {
+		status result.Status
+		want   []string // phases of slot a, then b, as "name=status: message"
+	}{
+		{result.StatusWaiting, []string{"canary=waiting: waits for x", "production=waiting: waits for phase canary, which is waiting: waits for x",
+			"production=waiting: waits for phase canary, which is waiting: waits for x"}},
+		{result.StatusHalted, []string{"canary=halted: waits for x", "production=halted: waits for x", "production=halted: waits for x"}},
+	} {
+		t.Run(string(tc.status), func(t *testing.T) {
+			rec := &endedPhases{}
+			a := &slot{phases: []int{0, 1, 2}, region: "us-east-1", res: &result.Target{AccountID: "a"}}
+			b := &slot{phases: []int{0, 2}, region: "us-east-1", res: &result.Target{AccountID: "b"}}
+			published := 0
+			pr := &policyRun{e: New(Options{Progress: rec}), p: p, publish: func(*slot) { published++ }}
+			pr.stopAt([]*slot{a, b}, 1, tc.status, "code", "waits for x")
+			var got []string
+			for _, s := range []*slot{a, b} {
+				for _, ph := range s.res.Phases {
+					if len(ph.Reasons) != 1 || ph.Reasons[0].Code != "code" {
+						t.Errorf("reasons %+v", ph.Reasons)
+					}
+					got = append(got, fmt.Sprintf("%s=%s: %s", ph.Name, ph.Status, ph.Reasons[0].Message))
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("phases\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if want := []string{"a/canary=" + string(tc.status), "a/production=" + string(tc.status), "b/production=" + string(tc.status)}; strings.Join(rec.ended, ",") != strings.Join(want, ",") {
+				t.Errorf("PhaseEnded %v, want %v", rec.ended, want)
+			}
+			if published != 2 {
+				t.Errorf("published %d slots, want 2", published)
+			}
 		})
 	}
 }

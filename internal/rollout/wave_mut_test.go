@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,25 @@ func TestMaxErrorsBoundary(t *testing.T) {
 					t.Errorf("%d CancelCommand calls, want some: %v", n, tc.cancelled)
 				}
 				stg0 := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+				// The instances never sent say why, with the count of
+				// commands left out.
+				wantWhy, unsent := "", (tc.ok+tc.bad+tc.slow)/50-tc.sends
+				if tc.stopped && unsent > 0 {
+					wantWhy = fmt.Sprintf("not sent: maxErrors 2 reached (3 errors): the remaining %d commands of the wave were not sent", unsent)
+				}
+				notSent := 0
+				for _, in := range stg0.Waves[0].Instances {
+					if strings.HasPrefix(in.Error, "not sent") {
+						notSent++
+						if in.Error != wantWhy {
+							t.Errorf("%s: %q, want %q", in.ID, in.Error, wantWhy)
+							break
+						}
+					}
+				}
+				if notSent != 50*unsent {
+					t.Errorf("%d instances not sent, want %d", notSent, 50*unsent)
+				}
 				got := false
 				for _, rs := range stg0.Reasons {
 					got = got || rs.Code == "max-errors"
@@ -342,6 +362,15 @@ func TestCommandSentAsTheRunIsCancelled(t *testing.T) {
 		}
 		if inflight != 50 {
 			t.Errorf("%d instances reported cancelled in command %s, want its 50", inflight, sends[1].CommandID)
+		}
+		unsent := 0
+		for _, in := range w.Instances {
+			if in.Error == "not sent: the run was cancelled" {
+				unsent++
+			}
+		}
+		if unsent != 50 {
+			t.Errorf("%d instances say they were not sent because the run was cancelled, want the third command's 50", unsent)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/gate"
@@ -181,6 +182,60 @@ func TestInstanceNames(t *testing.T) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// A wave whose every instance's backup failed sends nothing: its instances
+// are held back unpatched, counted, and the phase fails.
+func TestWaveWithEveryBackupFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 3, Name: "stg", Tags: map[string]string{"Environment": "staging"}, SnapshotFails: true}))
+		pol := strings.Replace(oneWavePolicy("100%", "0"), "install: {executionTimeout: 24h}",
+			"install: {executionTimeout: 24h, backup: {mode: snapshot, retainDays: 14, waitFor: completed}}", 1)
+		r := h.run(context.Background(), mustPolicy(t, pol))
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		if len(h.sim.Sends()) != 0 || stg.Status != result.StatusFailed || stg.Counts.Targeted != 3 || stg.Counts.Succeeded != 0 {
+			t.Fatalf("%d sends, staging %s %+v", len(h.sim.Sends()), stg.Status, stg.Counts)
+		}
+		for _, in := range stg.Waves[0].Instances {
+			if !strings.HasPrefix(in.Error, "not patched: its backup failed") {
+				t.Errorf("%s: %q", in.ID, in.Error)
+			}
+		}
+	})
+}
+
+// The pacer is timed on the first command that has successful
+// invocations; commands whose finished invocations all failed or were
+// never delivered are passed over, and the first is read once only.
+func TestMeasureTypicalPicksSucceededInvocations(t *testing.T) {
+	cmd := func(id string, completed, errs, dto int32) *chunkState {
+		return &chunkState{id: id, last: ssmtypes.Command{CompletedCount: completed, ErrorCount: errs, DeliveryTimedOutCount: dto}}
+	}
+	for _, tc := range []struct {
+		name   string
+		chunks []*chunkState
+		read   string // the command whose invocations are read; "" none
+	}{
+		{"none finished", []*chunkState{cmd("a", 0, 0, 0)}, ""},
+		{"all failed", []*chunkState{cmd("a", 50, 50, 0)}, ""},
+		{"failed and undelivered", []*chunkState{cmd("a", 50, 30, 20), cmd("b", 2, 0, 0)}, "b"},
+		{"one success", []*chunkState{cmd("a", 50, 49, 0), cmd("b", 2, 0, 0)}, "a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _ := newScripted(nil)
+			var read []string
+			f.invs = func(in *ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error) {
+				read = append(read, aws.ToString(in.CommandId))
+				return &ssm.ListCommandInvocationsOutput{}, nil
+			}
+			tg, _ := intentTarget(func(int) error { return nil }, false)
+			tg.c.Commands = f
+			_, timed := tg.measureTypical(context.Background(), tc.chunks)
+			if strings.Join(read, ",") != tc.read || timed != (tc.read != "") {
+				t.Errorf("read %v (timed %v), want %q", read, timed, tc.read)
+			}
 		})
 	}
 }

@@ -476,3 +476,45 @@ func TestStopAt(t *testing.T) {
 		})
 	}
 }
+
+// A policy outside its window or inside a freeze sends nothing: refused
+// when it was asked for by name (exit non-zero, with how to override),
+// skipped on a scheduled sweep, patched with --force-window (and the run
+// says it was forced).
+func TestWindowClosed(t *testing.T) {
+	freeze := "  schedule: {cron: \"0 3 * * *\", duration: 4h, timezone: UTC, freezes: [{from: \"2026-11-20\", to: \"2026-11-30\", reason: holidays}]}\n"
+	outside := "  schedule: {cron: \"0 12 * * 6\", duration: 1h, timezone: UTC}\n"
+	for _, tc := range []struct {
+		name            string
+		schedule        string
+		explicit, force bool
+		status          result.Status
+		reason          string
+	}{
+		{"freeze, asked for", freeze, true, false, result.StatusRefused,
+			"inside the freeze 2026-11-20..2026-11-30 (holidays); pass --force-window to patch anyway (the report records it)"},
+		{"freeze, sweep", freeze, false, false, result.StatusSkipped, "inside the freeze 2026-11-20..2026-11-30 (holidays)"},
+		{"outside, sweep", outside, false, false, result.StatusSkipped,
+			"outside the schedule \"0 12 * * 6\" (UTC); next window opens 2026-11-28T12:00:00Z"},
+		{"freeze, forced", freeze, true, true, result.StatusPassed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, groups(awssim.Group{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+				h.opt.Explicit, h.opt.ForceWindow = tc.explicit, tc.force
+				pol := strings.Replace(oneWavePolicy("100%", "0"), "  regions: [us-east-1]\n", "  regions: [us-east-1]\n"+tc.schedule, 1)
+				r := h.run(context.Background(), mustPolicy(t, pol))
+				p := r.Policies[0]
+				if r.Status != tc.status || p.Status != tc.status || p.Reason != tc.reason {
+					t.Fatalf("run %s, policy %s %q; want %s %q", r.Status, p.Status, p.Reason, tc.status, tc.reason)
+				}
+				if n := len(h.sim.Sends()); (n > 0) != tc.force {
+					t.Errorf("%d commands sent", n)
+				}
+				if r.ForcedWindow != tc.force {
+					t.Errorf("the run says forced %v, want %v", r.ForcedWindow, tc.force)
+				}
+			})
+		})
+	}
+}

@@ -518,3 +518,33 @@ func TestWindowClosed(t *testing.T) {
 		})
 	}
 }
+
+// The run-end notification lists each account-region's status, with its
+// reason when it has one.
+func TestRunEndNotificationListsTargets(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		behavior string
+		want     string
+	}{
+		{"passed", "", "patchgate run 42 of web: passed\n111122223333/us-east-1: passed"},
+		{"failed", "fail", "patchgate run 42 of web: failed\n111122223333/us-east-1: failed (staging: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, groups(awssim.Group{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}, Behavior: tc.behavior}))
+				src := strings.Replace(oneWavePolicy("100%", "0"), "  regions: [us-east-1]\n", "  regions: [us-east-1]\n  reporting: {sns: \"arn:aws:sns:us-east-1:111122223333:patching\"}\n", 1)
+				h.run(context.Background(), mustPolicy(t, src))
+				var end string
+				for _, m := range h.sim.Published() {
+					if strings.Contains(m.Attributes["patchgate.event"], "run-end") {
+						end = m.Message
+					}
+				}
+				if !strings.Contains(end, tc.want) || (tc.behavior == "" && strings.Contains(end, "passed (")) {
+					t.Errorf("run-end message %q, want %q", end, tc.want)
+				}
+			})
+		})
+	}
+}

@@ -548,3 +548,35 @@ func TestRunEndNotificationListsTargets(t *testing.T) {
 		})
 	}
 }
+
+// A later phase is never patched when no earlier phase patched anything:
+// nothing was proven. Staging with no Online instance (skipped), or with
+// every instance offline and skipped, halts production unsent; staging that
+// patched some instance proves it.
+func TestUnprovenLaterPhaseIsHalted(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		stg        []awssim.Group
+		production result.Status
+		sends      int
+	}{
+		{"staging has no instance", nil, result.StatusHalted, 0},
+		{"staging all offline, skipped", []awssim.Group{{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}, Ping: "ConnectionLost"}}, result.StatusHalted, 0},
+		{"staging patched", []awssim.Group{{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}}}, result.StatusPassed, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				gs := append(tc.stg, awssim.Group{Count: 3, Name: "prd", Tags: map[string]string{"Environment": "production"}})
+				h := newHarness(t, groups(gs...))
+				r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "      WAVES\n", "      offline: skip\n", 1)))
+				prd := phaseOf(t, r, "111122223333", "us-east-1", "production")
+				if prd.Status != tc.production || len(h.sim.Sends()) != tc.sends {
+					t.Fatalf("production %s %+v, %d commands; want %s, %d", prd.Status, prd.Reasons, len(h.sim.Sends()), tc.production, tc.sends)
+				}
+				if tc.production == result.StatusHalted && (len(prd.Reasons) == 0 || prd.Reasons[0].Code != "unproven") {
+					t.Errorf("reasons %+v, want unproven", prd.Reasons)
+				}
+			})
+		})
+	}
+}

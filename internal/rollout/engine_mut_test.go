@@ -580,3 +580,26 @@ func TestUnprovenLaterPhaseIsHalted(t *testing.T) {
 		})
 	}
 }
+
+// An alarm during staging's soak fails staging and halts the phases after
+// it, each once: the target holds exactly staging (failed, its reason the
+// alarm) then production (halted, naming the soak).
+func TestSoakAlarmHaltsOnlyLaterPhases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, safeScenario(2*time.Hour, false))
+		r := h.run(context.Background(), mustPolicy(t, safePlace()))
+		var got []string
+		for _, tg := range r.Policies[0].Targets {
+			for _, ph := range tg.Phases {
+				got = append(got, ph.Name+"="+string(ph.Status)+"/"+ph.Reasons[0].Code)
+			}
+		}
+		if want := "staging=failed/health-alarm,production=halted/halted"; strings.Join(got, ",") != want {
+			t.Fatalf("phases %v, want %s", got, want)
+		}
+		prd := phaseOf(t, r, "111122223333", "us-east-1", "production")
+		if !strings.HasPrefix(prd.Reasons[0].Message, "not sent: phase staging failed during its soak in 111122223333/us-east-1: ") {
+			t.Errorf("production's reason %q", prd.Reasons[0].Message)
+		}
+	})
+}

@@ -3,9 +3,11 @@ package rollout
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -208,33 +210,57 @@ func TestWaveWithEveryBackupFailed(t *testing.T) {
 
 // The pacer is timed on the first command that has successful
 // invocations; commands whose finished invocations all failed or were
-// never delivered are passed over, and the first is read once only.
+// never delivered are passed over, and the first is read once only. A
+// timing read that fails is logged and leaves the pacer backing off; one
+// that works says how long an invocation takes.
 func TestMeasureTypicalPicksSucceededInvocations(t *testing.T) {
 	cmd := func(id string, completed, errs, dto int32) *chunkState {
 		return &chunkState{id: id, last: ssmtypes.Command{CompletedCount: completed, ErrorCount: errs, DeliveryTimedOutCount: dto}}
 	}
+	start := mutStart
+	took := &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{{Status: ssmtypes.CommandInvocationStatusSuccess,
+		CommandPlugins: []ssmtypes.CommandPlugin{{ResponseStartDateTime: aws.Time(start), ResponseFinishDateTime: aws.Time(start.Add(2 * time.Minute))}}}}}
 	for _, tc := range []struct {
-		name   string
-		chunks []*chunkState
-		read   string // the command whose invocations are read; "" none
+		name    string
+		chunks  []*chunkState
+		answer  *ssm.ListCommandInvocationsOutput
+		fail    bool
+		read    string // the command whose invocations are read; "" none
+		typical time.Duration
+		logged  string
 	}{
-		{"none finished", []*chunkState{cmd("a", 0, 0, 0)}, ""},
-		{"all failed", []*chunkState{cmd("a", 50, 50, 0)}, ""},
-		{"failed and undelivered", []*chunkState{cmd("a", 50, 30, 20), cmd("b", 2, 0, 0)}, "b"},
-		{"one success", []*chunkState{cmd("a", 50, 49, 0), cmd("b", 2, 0, 0)}, "a"},
+		{"none finished", []*chunkState{cmd("a", 0, 0, 0)}, nil, false, "", 0, ""},
+		{"all failed", []*chunkState{cmd("a", 50, 50, 0)}, nil, false, "", 0, ""},
+		{"failed and undelivered", []*chunkState{cmd("a", 50, 30, 20), cmd("b", 2, 0, 0)}, took, false, "b", 2 * time.Minute, "an invocation takes about 2m0s"},
+		{"one success", []*chunkState{cmd("a", 50, 49, 0), cmd("b", 2, 0, 0)}, took, false, "a", 2 * time.Minute, "an invocation takes about 2m0s"},
+		{"nothing timed", []*chunkState{cmd("a", 2, 0, 0)}, &ssm.ListCommandInvocationsOutput{}, false, "a", 0, ""},
+		{"unreadable", []*chunkState{cmd("a", 2, 0, 0)}, nil, true, "a", 0, "could not time the first invocations"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _ := newScripted(nil)
 			var read []string
 			f.invs = func(in *ssm.ListCommandInvocationsInput) (*ssm.ListCommandInvocationsOutput, error) {
 				read = append(read, aws.ToString(in.CommandId))
-				return &ssm.ListCommandInvocationsOutput{}, nil
+				if tc.fail {
+					return nil, errListing
+				}
+				if tc.answer == nil {
+					return &ssm.ListCommandInvocationsOutput{}, nil
+				}
+				return tc.answer, nil
 			}
 			tg, _ := intentTarget(func(int) error { return nil }, false)
+			var logs strings.Builder
+			tg.log = slog.New(slog.NewTextHandler(&logs, nil))
 			tg.c.Commands = f
-			_, timed := tg.measureTypical(context.Background(), tc.chunks)
-			if strings.Join(read, ",") != tc.read || timed != (tc.read != "") {
-				t.Errorf("read %v (timed %v), want %q", read, timed, tc.read)
+			d, timed := tg.measureTypical(context.Background(), tc.chunks)
+			if strings.Join(read, ",") != tc.read || timed != (tc.read != "") || d != tc.typical {
+				t.Errorf("read %v (timed %v, %s), want %q (%s)", read, timed, d, tc.read, tc.typical)
+			}
+			for _, msg := range []string{"an invocation takes about", "could not time the first invocations"} {
+				if got, want := strings.Contains(logs.String(), msg), strings.HasPrefix(tc.logged, msg); got != want {
+					t.Errorf("logged %q: %v, want %v: %s", msg, got, want, logs.String())
+				}
 			}
 		})
 	}

@@ -603,3 +603,62 @@ func TestSoakAlarmHaltsOnlyLaterPhases(t *testing.T) {
 		}
 	})
 }
+
+// cancellingInventory cancels the run when the phase's instances are
+// listed, and fails the listing as the SDK would.
+type cancellingInventory struct {
+	Inventory
+	cancel context.CancelFunc
+}
+
+func (c cancellingInventory) DescribeInstanceInformation(ctx context.Context, _ *ssm.DescribeInstanceInformationInput, _ ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error) {
+	c.cancel()
+	return nil, ctx.Err()
+}
+
+// A phase whose inventory read fails because the run was cancelled is
+// cancelled, not an error of patchgate's; one that fails on its own is an
+// error naming the read.
+func TestInventoryFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool
+		status result.Status
+		code   string
+	}{{"cancelled", true, result.StatusCancelled, "cancelled"}, {"refused", false, result.StatusError, "inventory"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, groups(awssim.Group{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				connect := h.opt.Connect
+				h.opt.Connect = func(ctx context.Context, account, role, region string) (*Clients, error) {
+					c, err := connect(ctx, account, role, region)
+					if err == nil {
+						if tc.cancel {
+							c.Inventory = cancellingInventory{c.Inventory, cancel}
+						} else {
+							c.Inventory = refusedInventory{}
+						}
+					}
+					return c, err
+				}
+				r := h.run(ctx, mustPolicy(t, oneWavePolicy("100%", "0")))
+				stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+				if stg.Status != tc.status || len(stg.Reasons) == 0 || !strings.HasPrefix(stg.Reasons[0].Code, tc.code) {
+					t.Fatalf("staging %s %+v, want %s %s", stg.Status, stg.Reasons, tc.status, tc.code)
+				}
+				if len(h.sim.Sends()) != 0 {
+					t.Errorf("%d commands sent", len(h.sim.Sends()))
+				}
+			})
+		})
+	}
+}
+
+// refusedInventory answers every listing with a rejection.
+type refusedInventory struct{}
+
+func (refusedInventory) DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error) {
+	return nil, errRejected
+}

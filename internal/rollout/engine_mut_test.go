@@ -662,3 +662,59 @@ type refusedInventory struct{}
 func (refusedInventory) DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error) {
 	return nil, errRejected
 }
+
+// A phase whose instances are all offline, and counted (offline: fail),
+// fails before anything is sent, even after a phase that proved nothing:
+// it is neither skipped nor halted as unproven, and it holds no empty
+// preflight wave.
+func TestPhaseOfOfflineInstancesFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 3, Name: "prd", Tags: map[string]string{"Environment": "production"}, Ping: "ConnectionLost"}))
+		r := h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "      WAVES\n", "", 1)))
+		prd := phaseOf(t, r, "111122223333", "us-east-1", "production")
+		if prd.Status != result.StatusFailed || len(h.sim.Sends()) != 0 || prd.Counts.Offline != 3 {
+			t.Fatalf("production %s %+v %+v, %d sends", prd.Status, prd.Reasons, prd.Counts, len(h.sim.Sends()))
+		}
+		for _, w := range prd.Waves {
+			if len(w.Instances) == 0 {
+				t.Errorf("an empty wave %q", w.Share)
+			}
+		}
+	})
+}
+
+// The progress line's instance count is a phase's Online and offline
+// instances together.
+func TestPhaseStartedCountsOffline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stg := map[string]string{"Environment": "staging"}
+		h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: stg}, awssim.Group{Count: 2, Name: "lost", Tags: stg, Ping: "ConnectionLost"}))
+		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		h.opt.Progress = rec
+		h.run(context.Background(), mustPolicy(t, strings.Replace(oneWavePolicy("100%", "0"), "      verify:", "      offline: skip\n      verify:", 1)))
+		if n := rec.started[progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}]; n != 6 {
+			t.Errorf("staging started with %d instances, want 4 Online and 2 offline", n)
+		}
+	})
+}
+
+// Each wave's backups are tagged with that wave's number.
+func TestBackupsTaggedWithTheirWave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+		pol := strings.Replace(oneWavePolicy("100%", "0"), "install: {executionTimeout: 24h}",
+			"install: {executionTimeout: 24h, backup: {mode: snapshot, retainDays: 14}}", 1)
+		pol = strings.Replace(pol, "      verify:", "      waves: [\"50%\", \"100%\"]\n      verify:", 1)
+		r := h.run(context.Background(), mustPolicy(t, pol))
+		if r.Status != result.StatusPassed {
+			t.Fatalf("%s: %s", r.Status, r.Summary)
+		}
+		byWave := map[string]int{}
+		for _, s := range h.sim.Snapshots() {
+			byWave[s.Tags[backup.TagWave]]++
+		}
+		if byWave["1"] == 0 || byWave["2"] == 0 || len(byWave) != 2 {
+			t.Errorf("snapshots by wave tag %v, want waves 1 and 2", byWave)
+		}
+	})
+}

@@ -83,7 +83,12 @@ func TestUnreadableInvocationsAreInconclusive(t *testing.T) {
 		if r.Status != result.StatusInconclusive {
 			t.Fatalf("%s: %s", r.Status, r.Summary)
 		}
-		w := phaseOf(t, r, "111122223333", "us-east-1", "staging").Waves[0]
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		// The reason names exactly the instances without a final status.
+		if len(stg.Reasons) == 0 || stg.Reasons[0].Code != "inconclusive-invocations" || len(stg.Reasons[0].Instances) != 3 {
+			t.Errorf("reasons %+v", stg.Reasons)
+		}
+		w := stg.Waves[0]
 		for _, in := range w.Instances {
 			if in.Outcome != result.OutcomeInconclusive || !strings.HasPrefix(in.Error, "could not read command "+w.CommandID+"'s invocations: ") ||
 				!strings.Contains(in.Error, "invocations unavailable") {

@@ -718,3 +718,32 @@ func TestBackupsTaggedWithTheirWave(t *testing.T) {
 		}
 	})
 }
+
+// Across a phase's waves the progress tallies keep the earlier waves'
+// failures (failed, timed out, inconclusive alike), and a wave that does
+// not pass halts the next ones, numbered in order.
+func TestLaterWavesTalliesAndHalt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stg := map[string]string{"Environment": "staging"}
+		// Sorted ids follow the groups: the first wave (50%) holds the
+		// failed and the undelivered instance.
+		h := newHarness(t, groups(awssim.Group{Count: 1, Name: "a-bad", Tags: stg, Behavior: "fail"},
+			awssim.Group{Count: 1, Name: "b-gone", Tags: stg, Behavior: "offline"}, awssim.Group{Count: 6, Name: "c-ok", Tags: stg}))
+		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		h.opt.Progress = rec
+		pol := strings.Replace(oneWavePolicy("100%", "10"), "      verify:", "      successThreshold: \"50%\"\n      waves: [\"50%\", \"100%\"]\n      verify:", 1)
+		r := h.run(context.Background(), mustPolicy(t, pol))
+		k := progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}
+		if got := rec.polled[k]; got != [3]int{6, 2, 0} {
+			t.Errorf("last tallies %v (run %s), want 6 succeeded, 2 failed across both waves", got, r.Status)
+		}
+
+		// The same fleet at a 100% threshold: wave 1 fails, wave 2 is halted.
+		h2 := newHarness(t, groups(awssim.Group{Count: 1, Name: "a-bad", Tags: stg, Behavior: "fail"}, awssim.Group{Count: 5, Name: "c-ok", Tags: stg}))
+		pol2 := strings.Replace(oneWavePolicy("100%", "10"), "      verify:", "      waves: [\"50%\", \"100%\"]\n      verify:", 1)
+		ph := phaseOf(t, h2.run(context.Background(), mustPolicy(t, pol2)), "111122223333", "us-east-1", "staging")
+		if len(ph.Waves) != 2 || ph.Waves[1].Index != 2 || ph.Waves[1].Status != result.StatusHalted {
+			t.Fatalf("waves %+v", ph.Waves)
+		}
+	})
+}

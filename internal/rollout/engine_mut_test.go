@@ -747,3 +747,42 @@ func TestLaterWavesTalliesAndHalt(t *testing.T) {
 		}
 	})
 }
+
+// Waves are cut by their cumulative shares (policy.WaveEnds), an empty one
+// dropped: two instances over 10%, 50%, 100% are two waves, the 100% wave
+// adding none. The verification a phase carries states the
+// gate's verdict.
+func TestWaveCutsAndVerdict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, scenario(fleet{staging: 2, production: 2}))
+		r := h.run(context.Background(), mustPolicy(t, testPolicy))
+		if r.Status != result.StatusPassed {
+			t.Fatalf("%s: %s", r.Status, r.Summary)
+		}
+		prd := phaseOf(t, r, "111122223333", "us-east-1", "production")
+		var shares []string
+		for _, w := range prd.Waves {
+			shares = append(shares, w.Share)
+			if len(w.Instances) == 0 {
+				t.Errorf("empty wave %s", w.Share)
+			}
+		}
+		if strings.Join(shares, ",") != "10%,50%" {
+			t.Errorf("waves %v, want 10%% and 50%%", shares)
+		}
+		verified := 0
+		for _, tg := range r.Policies[0].Targets {
+			for _, ph := range tg.Phases {
+				if ph.Verification != nil {
+					verified++
+					if ph.Verification.Verdict != ph.Status {
+						t.Errorf("%s/%s %s: verification says %q", tg.AccountID, ph.Name, ph.Status, ph.Verification.Verdict)
+					}
+				}
+			}
+		}
+		if verified == 0 {
+			t.Fatal("no phase was verified")
+		}
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/policy"
+	"github.com/patchgate/patchgate/internal/progress"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -269,4 +270,44 @@ func TestMeasureTypicalPicksSucceededInvocations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// droppingInvocations leaves one instance out of every invocation listing.
+type droppingInvocations struct {
+	Commands
+	instance string
+}
+
+func (d droppingInvocations) ListCommandInvocations(ctx context.Context, in *ssm.ListCommandInvocationsInput, opts ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error) {
+	out, err := d.Commands.ListCommandInvocations(ctx, in, opts...)
+	if out != nil && in.CommandId != nil {
+		kept := out.CommandInvocations[:0]
+		for _, inv := range out.CommandInvocations {
+			if aws.ToString(inv.InstanceId) != d.instance {
+				kept = append(kept, inv)
+			}
+		}
+		out.CommandInvocations = kept
+	}
+	return out, err
+}
+
+// An instance SSM reports no invocation for is inconclusive; a later
+// wave's progress tallies count it with the failures.
+func TestInconclusiveCountsAsNotSucceededInLaterTallies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 8, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+		wrapCommands(h, func(c Commands) Commands { return droppingInvocations{c, "i-00000000000000001"} })
+		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		h.opt.Progress = rec
+		pol := strings.Replace(oneWavePolicy("100%", "10"), "      verify:", "      successThreshold: \"50%\"\n      waves: [\"50%\", \"100%\"]\n      verify:", 1)
+		r := h.run(context.Background(), mustPolicy(t, pol))
+		if stg := phaseOf(t, r, "111122223333", "us-east-1", "staging"); len(stg.Waves) != 2 || stg.Counts.Inconclusive != 1 {
+			t.Fatalf("staging %s %+v, %d waves; want both waves sent, one instance inconclusive", stg.Status, stg.Counts, len(stg.Waves))
+		}
+		k := progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}
+		if got := rec.polled[k]; got != [3]int{7, 1, 0} {
+			t.Errorf("last tallies %v, want 7 succeeded, 1 not (inconclusive in wave 1)", got)
+		}
+	})
 }

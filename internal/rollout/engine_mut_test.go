@@ -786,3 +786,33 @@ func TestWaveCutsAndVerdict(t *testing.T) {
 		}
 	})
 }
+
+// fixedVerifier answers every phase with a verification of its own
+// verdict.
+type fixedVerifier struct{ verdict result.Status }
+
+func (fixedVerifier) Before(context.Context, Scope, []string) (any, error) { return nil, nil }
+func (f fixedVerifier) After(context.Context, Scope, any, []result.Instance) (*result.Verification, error) {
+	return &result.Verification{Verdict: f.verdict}, nil
+}
+
+// The verification a phase carries states the gate's verdict, whatever
+// the verifier wrote there: the JSON never disagrees with itself.
+func TestVerificationCarriesTheGatesVerdict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 2, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+		connect := h.opt.Connect
+		h.opt.Connect = func(ctx context.Context, account, role, region string) (*Clients, error) {
+			c, err := connect(ctx, account, role, region)
+			if err == nil {
+				c.Verifier = fixedVerifier{verdict: "made-up"}
+			}
+			return c, err
+		}
+		r := h.run(context.Background(), mustPolicy(t, strings.Replace(oneWavePolicy("100%", "0"), "verify: {compliance: false}", "verify: {compliance: true}", 1)))
+		stg := phaseOf(t, r, "111122223333", "us-east-1", "staging")
+		if stg.Verification == nil || stg.Verification.Verdict != stg.Status || stg.Status == "" {
+			t.Fatalf("staging %s, verification %+v", stg.Status, stg.Verification)
+		}
+	})
+}

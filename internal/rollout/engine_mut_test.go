@@ -816,3 +816,24 @@ func TestVerificationCarriesTheGatesVerdict(t *testing.T) {
 		}
 	})
 }
+
+// A promoted phase reports how many patches of its own operating system
+// the source record replays.
+func TestPromotionCountsTheReplayedPatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, ringsScenario())
+		h.opt.ForceWindow = true
+		p := ringsPolicy(t, nil)
+		h.opt.RunID = "1"
+		if r1 := h.run(context.Background(), p); r1.Status != result.StatusWaiting {
+			t.Fatalf("run 1: %s (%s)", r1.Status, r1.Summary)
+		}
+		time.Sleep(73 * time.Hour)
+		h.opt.RunID = "2"
+		r2 := h.run(context.Background(), p)
+		prd := targetPhase(t, r2, prodA, "production")
+		if prd.Promotion == nil || prd.Promotion.Patches == 0 {
+			t.Fatalf("production %s, promotion %+v: want the source's patch count", prd.Status, prd.Promotion)
+		}
+	})
+}

@@ -837,3 +837,28 @@ func TestPromotionCountsTheReplayedPatches(t *testing.T) {
 		}
 	})
 }
+
+// A promoted phase that would replay its source's patch set with
+// InstallOverrideList is refused, nothing sent, when install.hooks is set:
+// AWS-RunPatchBaselineWithHooks takes no override list.
+func TestReplayWithHooksIsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := ringsScenario()
+		sc.Documents = []string{"Acme-Drain"}
+		h := newHarness(t, sc)
+		h.opt.ForceWindow = true
+		p := ringsPolicy(t, map[string]string{"    executionTimeout: 4h\n": "    executionTimeout: 4h\n    hooks: {preInstall: Acme-Drain}\n"})
+		h.opt.RunID = "1"
+		h.run(context.Background(), p)
+		time.Sleep(73 * time.Hour)
+		h.opt.RunID = "2"
+		r2 := h.run(context.Background(), p)
+		prd := targetPhase(t, r2, prodA, "production")
+		if prd.Status != result.StatusError || len(prd.Reasons) == 0 || !strings.Contains(prd.Reasons[0].Message, "does not take: drop the hooks") {
+			t.Fatalf("production %s %+v", prd.Status, prd.Reasons)
+		}
+		if n := len(sendsTo(h.sim, prodA)); n != 0 {
+			t.Errorf("%d commands sent to production", n)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -859,6 +860,30 @@ func TestReplayWithHooksIsRefused(t *testing.T) {
 		}
 		if n := len(sendsTo(h.sim, prodA)); n != 0 {
 			t.Errorf("%d commands sent to production", n)
+		}
+	})
+}
+
+// A failed phase's promotion record says it failed, and why: the first
+// failing account-region's reason.
+func TestFailedRecordSaysWhy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := ringsScenario()
+		sc.Groups[0].Behavior = "fail"
+		h := newHarness(t, sc)
+		h.opt.ForceWindow = true
+		r := h.run(context.Background(), ringsPolicy(t, nil))
+		stg := targetPhase(t, r, stagingAcct, "staging")
+		data, ok := h.sim.Object("acme-patchgate-records", stg.Record)
+		if !ok {
+			t.Fatalf("no record at %q", stg.Record)
+		}
+		var rec struct{ Verdict, Reason string }
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Verdict != "failed" || !strings.HasPrefix(rec.Reason, stagingAcct+"/us-east-1: ") || rec.Reason != stagingAcct+"/us-east-1: "+stg.Reasons[0].Message {
+			t.Fatalf("record %+v, staging reasons %+v", rec, stg.Reasons)
 		}
 	})
 }

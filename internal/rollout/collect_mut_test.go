@@ -298,7 +298,7 @@ func TestInconclusiveCountsAsNotSucceededInLaterTallies(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, groups(awssim.Group{Count: 8, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
 		wrapCommands(h, func(c Commands) Commands { return droppingInvocations{c, "i-00000000000000001"} })
-		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		rec := newRecorder()
 		h.opt.Progress = rec
 		pol := strings.Replace(oneWavePolicy("100%", "10"), "      verify:", "      successThreshold: \"50%\"\n      waves: [\"50%\", \"100%\"]\n      verify:", 1)
 		r := h.run(context.Background(), mustPolicy(t, pol))

@@ -690,7 +690,7 @@ func TestPhaseStartedCountsOffline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stg := map[string]string{"Environment": "staging"}
 		h := newHarness(t, groups(awssim.Group{Count: 4, Name: "stg", Tags: stg}, awssim.Group{Count: 2, Name: "lost", Tags: stg, Ping: "ConnectionLost"}))
-		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		rec := newRecorder()
 		h.opt.Progress = rec
 		h.run(context.Background(), mustPolicy(t, strings.Replace(oneWavePolicy("100%", "0"), "      verify:", "      offline: skip\n      verify:", 1)))
 		if n := rec.started[progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}]; n != 6 {
@@ -730,7 +730,7 @@ func TestLaterWavesTalliesAndHalt(t *testing.T) {
 		// failed and the undelivered instance.
 		h := newHarness(t, groups(awssim.Group{Count: 1, Name: "a-bad", Tags: stg, Behavior: "fail"},
 			awssim.Group{Count: 1, Name: "b-gone", Tags: stg, Behavior: "offline"}, awssim.Group{Count: 6, Name: "c-ok", Tags: stg}))
-		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		rec := newRecorder()
 		h.opt.Progress = rec
 		pol := strings.Replace(oneWavePolicy("100%", "10"), "      verify:", "      successThreshold: \"50%\"\n      waves: [\"50%\", \"100%\"]\n      verify:", 1)
 		r := h.run(context.Background(), mustPolicy(t, pol))

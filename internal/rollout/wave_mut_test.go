@@ -413,7 +413,7 @@ func TestPolledTalliesCountUndelivered(t *testing.T) {
 		h := newHarness(t, groups(awssim.Group{Count: 40, Name: "ok", Tags: stg},
 			awssim.Group{Count: 3, Name: "bad", Tags: stg, Behavior: "fail"},
 			awssim.Group{Count: 2, Name: "gone", Tags: stg, Behavior: "offline"}))
-		rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+		rec := newRecorder()
 		h.opt.Progress = rec
 		h.run(context.Background(), mustPolicy(t, oneWavePolicy("100%", "10")))
 		k := progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}

@@ -42,6 +42,18 @@ type scriptedSSM struct {
 	cancelFails map[string]bool
 }
 
+// maxScriptedCalls bounds the calls one test may make: a loop that never
+// ends (a mutated attempt counter) fails at once instead of spinning on the
+// step clock until the test binary times out.
+const maxScriptedCalls = 1000
+
+func (f *scriptedSSM) call(op string) {
+	if len(f.calls) >= maxScriptedCalls {
+		panic("more than 1000 SSM calls: a send or look loop does not end")
+	}
+	f.calls = append(f.calls, op)
+}
+
 func (f *scriptedSSM) count(op string) int {
 	n := 0
 	for _, c := range f.calls {
@@ -53,13 +65,13 @@ func (f *scriptedSSM) count(op string) int {
 }
 
 func (f *scriptedSSM) SendCommand(_ context.Context, _ *ssm.SendCommandInput, _ ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
-	f.calls = append(f.calls, "send")
+	f.call("send")
 	f.sendTimes = append(f.sendTimes, f.clk.Now())
 	return f.send(f.count("send"))
 }
 
 func (f *scriptedSSM) ListCommands(_ context.Context, in *ssm.ListCommandsInput, _ ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
-	f.calls = append(f.calls, "list")
+	f.call("list")
 	if f.list == nil {
 		return &ssm.ListCommandsOutput{}, nil
 	}
@@ -67,7 +79,7 @@ func (f *scriptedSSM) ListCommands(_ context.Context, in *ssm.ListCommandsInput,
 }
 
 func (f *scriptedSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandInvocationsInput, _ ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error) {
-	f.calls = append(f.calls, "invocations")
+	f.call("invocations")
 	if f.invs == nil {
 		return &ssm.ListCommandInvocationsOutput{}, nil
 	}
@@ -75,7 +87,7 @@ func (f *scriptedSSM) ListCommandInvocations(_ context.Context, in *ssm.ListComm
 }
 
 func (f *scriptedSSM) CancelCommand(_ context.Context, in *ssm.CancelCommandInput, _ ...func(*ssm.Options)) (*ssm.CancelCommandOutput, error) {
-	f.calls = append(f.calls, "cancel")
+	f.call("cancel")
 	if f.cancelFails[aws.ToString(in.CommandId)] {
 		return nil, errors.New("cancel refused")
 	}

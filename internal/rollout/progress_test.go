@@ -37,6 +37,10 @@ func (r *recorder) PhaseEnded(k progress.Key, status string, _ int) {
 	r.mu.Unlock()
 }
 
+func newRecorder() *recorder {
+	return &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+}
+
 // TestProgressEvents: the engine tells Progress each phase's start with
 // its instances, every instance sent, the tallies as polls see them and
 // each phase's end, halted phases included.
@@ -46,7 +50,7 @@ func testProgressEvents(t *testing.T) {
 	h := newHarness(t, groups(awssim.Group{Count: 60, Name: "stg", Tags: map[string]string{"Environment": "staging"}},
 		awssim.Group{Count: 3, Name: "bad", Tags: map[string]string{"Environment": "staging"}, Behavior: "fail"},
 		awssim.Group{Count: 5, Name: "prd", Tags: map[string]string{"Environment": "production"}}))
-	rec := &recorder{started: map[progress.Key]int{}, sent: map[progress.Key]int{}, polled: map[progress.Key][3]int{}, ended: map[progress.Key]string{}}
+	rec := newRecorder()
 	h.opt.Progress = rec
 	h.run(context.Background(), mustPolicy(t, strings.Replace(onePlace, "WAVES", "", 1)))
 	stg := progress.Key{Policy: "web", Phase: "staging", Account: "111122223333", Region: "us-east-1"}

@@ -90,8 +90,10 @@ type waveRun struct {
 
 // runWave sends one wave, follows it to the end and collects its
 // outcomes. The second result is what the gate needs of its sending.
-func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (result.Wave, gate.Wave) {
+func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (res result.Wave, gw gate.Wave) {
 	r := t.newWaveRun(st, waveNo, w)
+	// res is named so that the deferred EndedAt reaches the caller.
+	defer func() { res.EndedAt = t.e.opt.Clock.Now() }()
 	if t.e.opt.DryRun {
 		r.planned()
 		return r.res, r.gw
@@ -103,9 +105,6 @@ func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w wa
 	}
 	r.collect(ctx)
 	r.judge()
-	// Set before the return copies r.res: a deferred assignment would be
-	// lost on the copy.
-	r.res.EndedAt = t.e.opt.Clock.Now()
 	return r.res, r.gw
 }
 

@@ -347,8 +347,12 @@ func wholeFileDiff(dir string, files []string) ([]byte, error) {
 // coverage run takes no time, and gremlins times each mutant's tests by
 // it. -trimpath: each gremlins worker builds in its own copy of the
 // module; without the directory in the build's cache key the copies share
-// compiled packages.
-func gremlinsGoFlags() string { return strings.TrimSpace(os.Getenv("GOFLAGS") + " -count=1 -trimpath") }
+// compiled packages. -vet=off: go test vets the package before running it,
+// about a tenth of each mutant's build (0.4 of 3.7 CPU-seconds for rollout);
+// a mutant is not a change to lint, and make lint vets the real code.
+func gremlinsGoFlags() string {
+	return strings.TrimSpace(os.Getenv("GOFLAGS") + " -count=1 -trimpath -vet=off")
+}
 
 // changedSources lists the package's non-test Go files (of only, if set)
 // that differ between the merge base of base and the working tree. An

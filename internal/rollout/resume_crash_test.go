@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func TestCrashAfterSendResumesWithoutResending(t *testing.T) {
 	}
 	sc := sendScenario(4, 6)
 	sc.PatchDuration = 30 * time.Second
-	c := clock.NewScaled(time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), crashFactor)
+	start := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	c := &handoffClock{scaled: clock.NewScaled(start, crashFactor)}
 	sim := awssim.New(sc, c)
 	// A loopback port, not memnet: the killed run is another process.
 	srv := httptest.NewServer(sim)
@@ -47,8 +49,12 @@ func TestCrashAfterSendResumesWithoutResending(t *testing.T) {
 	sim.SetListingDelay(2 * time.Minute)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSendThenCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEndpointEnv+"="+ep, crashNowEnv+"="+c.Now().Format(time.RFC3339Nano))
+	cmd.Env = append(os.Environ(), crashEndpointEnv+"="+ep, crashNowEnv+"="+start.Format(time.RFC3339Nano))
 	out, err := cmd.CombinedOutput()
+	// The killed run is gone: from here only this process uses the clock,
+	// so it moves only when the resume sleeps (no wall time, and the
+	// listing delay cannot run out while the resume starts).
+	c.stop()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != crashExit {
 		t.Fatalf("the helper must die right after sending (exit %d), got %v:\n%s", crashExit, err, out)
@@ -71,6 +77,36 @@ func TestCrashAfterSendResumesWithoutResending(t *testing.T) {
 	}
 }
 
+// handoffClock is the scaled clock the killed run shares with the simulator
+// (two processes must agree on the time), then, once stop is called, a
+// clock.Step from the time reached: the resume waits on no wall time.
+type handoffClock struct {
+	scaled *clock.Scaled
+	mu     sync.Mutex
+	step   *clock.Step
+}
+
+func (h *handoffClock) current() clock.Clock {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.step != nil {
+		return h.step
+	}
+	return h.scaled
+}
+
+func (h *handoffClock) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.step = clock.NewStep(h.scaled.Now())
+}
+
+func (h *handoffClock) Now() time.Time { return h.current().Now() }
+
+func (h *handoffClock) Sleep(ctx context.Context, d time.Duration) error {
+	return h.current().Sleep(ctx, d)
+}
+
 // TestHelperSendThenCrash is the run that TestCrashAfterSendResumesWithoutResending
 // kills: it exits as soon as its first SendCommand returns.
 func TestHelperSendThenCrash(t *testing.T) {
@@ -82,6 +118,9 @@ func TestHelperSendThenCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A mutant or bug that never sends must not leave this process behind
+	// once its parent test has timed out: it ends itself.
+	time.AfterFunc(time.Minute, func() { os.Exit(crashExit + 1) })
 	testHookSent = func(r sendResult) {
 		if r.id != "" {
 			os.Exit(crashExit)

@@ -73,7 +73,7 @@ func TestRescanPace(t *testing.T) {
 		{"overdue: less often", t0.Add(70 * time.Minute), map[string]insptypes.CoveredResource{"a": scanned(t0.Add(10 * time.Minute))}, []string{"b", "c"}, 10 * time.Minute, 15 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := rescanPace(tc.now, ended, tc.covered, tc.waiting, tc.last); got != tc.want {
+			if got := rescanPace(tc.now, ended, tc.covered, tc.waiting, tc.last, false); got != tc.want {
 				t.Fatalf("rescanPace = %s, want %s", got, tc.want)
 			}
 		})

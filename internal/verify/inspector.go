@@ -268,6 +268,14 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 const (
 	rescanPollMin = time.Minute
 	rescanPollMax = 15 * time.Minute
+	// rescanPollTail is the wait between polls for the last few instances
+	// while their rescan is due: such a poll is one call (by id), and the
+	// last rescan of a phase is what the next phase waits for.
+	rescanPollTail = 2 * time.Minute
+	// inventoryPass is how long after a patch a rescan is due at the
+	// latest: SSM inventory passes 30 minutes apart by default, and a
+	// margin for Inspector to process one.
+	inventoryPass = 35 * time.Minute
 )
 
 // rescanPace is how long to wait before the next coverage poll. Inspector
@@ -277,28 +285,50 @@ const (
 // predicts when the rest are due, and the poll comes a minute after the
 // first of them is, then less and less often while it is late. Before any
 // delay is seen the wait doubles from a minute. last is the previous wait.
-func rescanPace(now time.Time, ended map[string]time.Time, covered map[string]insptypes.CoveredResource, waiting []string, last time.Duration) time.Duration {
+// covered holds only rescans whose delay is known (see inspector): the
+// lastScannedAt of an instance rescanned long ago has moved on with later
+// inventory passes and says nothing of when its first rescan came.
+//
+// tail: the next poll is one call by id. Then, until the latest waiting
+// patch is an inventory pass old (or as old as the longest delay seen),
+// the polls come every rescanPollTail: the rescan is due at any moment and
+// a poll costs little, while a late look delays the next phase.
+func rescanPace(now time.Time, ended map[string]time.Time, covered map[string]insptypes.CoveredResource, waiting []string, last time.Duration, tail bool) time.Duration {
 	var delays []time.Duration
 	for id, c := range covered {
 		if d := aws.ToTime(c.LastScannedAt).Sub(ended[id]); d > 0 {
 			delays = append(delays, d)
 		}
 	}
-	backoff := min(max(last*2, rescanPollMin), rescanPollMax)
-	if len(delays) == 0 || len(waiting) == 0 {
-		return backoff
+	if len(waiting) == 0 {
+		return min(max(last*2, rescanPollMin), rescanPollMax)
 	}
-	slices.Sort(delays)
-	typical := delays[len(delays)/2]
-	due := ended[waiting[0]]
+	first, latest := ended[waiting[0]], ended[waiting[0]]
 	for _, id := range waiting {
-		if ended[id].Before(due) {
-			due = ended[id]
+		if ended[id].Before(first) {
+			first = ended[id]
+		}
+		if ended[id].After(latest) {
+			latest = ended[id]
 		}
 	}
-	due = due.Add(typical)
-	if wait := due.Sub(now); wait > 0 {
-		return min(wait+rescanPollMin, rescanPollMax)
+	slices.Sort(delays)
+	var due time.Time
+	if len(delays) > 0 {
+		due = first.Add(delays[len(delays)/2])
+		if wait := due.Sub(now); wait > 0 {
+			return min(wait+rescanPollMin, rescanPollMax)
+		}
+	}
+	window := inventoryPass
+	if len(delays) > 0 {
+		window = max(window, delays[len(delays)-1])
+	}
+	if tail && now.Before(latest.Add(window)) {
+		return rescanPollTail
+	}
+	if len(delays) == 0 {
+		return min(max(last*2, rescanPollMin), rescanPollMax)
 	}
 	return min(max(now.Sub(due), rescanPollMin), rescanPollMax) // late: less and less often
 }
@@ -339,6 +369,9 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	var slept time.Duration
 	waiting := ids
 	covered := map[string]insptypes.CoveredResource{}
+	// timed: the rescans whose delay after the patch is known (rescanPace).
+	timed := map[string]insptypes.CoveredResource{}
+	polls := 0
 	// Inspector rescans an instance at each inventory pass (every 30
 	// minutes), not only after a patch, so "scanned since" a few minutes
 	// ago still holds most of the fleet: a poll by tag costs about a full
@@ -377,15 +410,22 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		for _, id := range waiting {
 			if c, ok := cov[id]; ok && rescanned(c, ended[id]) {
 				covered[id] = c
+				if polls > 0 {
+					// Waiting at the previous poll, minutes ago: this scan is
+					// its first after the patch, so its delay is known.
+					timed[id] = c
+				}
 			} else {
 				still = append(still, id)
 			}
 		}
+		polls++
 		waiting = still
 		if len(waiting) == 0 || !clk.Now().Before(deadline) {
 			break
 		}
-		slept = rescanPace(clk.Now(), ended, covered, waiting, slept)
+		next := scopeOf(waiting)
+		slept = rescanPace(clk.Now(), ended, timed, waiting, slept, !next.byTag() && len(waiting) <= filterBatch)
 		if err := clk.Sleep(ctx, min(slept, deadline.Sub(clk.Now()))); err != nil {
 			return err
 		}

@@ -184,7 +184,7 @@ func TestRescanPaceEdges(t *testing.T) {
 			[]string{"w"}, time.Minute, 7 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := rescanPace(tc.now, tc.ended, tc.covered, tc.waiting, tc.last); got != tc.want {
+			if got := rescanPace(tc.now, tc.ended, tc.covered, tc.waiting, tc.last, false); got != tc.want {
 				t.Fatalf("rescanPace = %s, want %s", got, tc.want)
 			}
 		})

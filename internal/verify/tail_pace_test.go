@@ -1,0 +1,111 @@
+package verify
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	insptypes "github.com/aws/aws-sdk-go-v2/service/inspector2/types"
+
+	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// TestRescanPaceTail: for the last few instances (one call by id a poll),
+// while an inventory pass has not gone by since the latest waiting patch
+// (or the longest delay seen, if longer), polls come every
+// rescanPollTail instead of doubling or backing off; past that, the
+// ordinary rules hold. Without tail nothing changes.
+func TestRescanPaceTail(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	scanned := func(at time.Time) insptypes.CoveredResource {
+		return insptypes.CoveredResource{LastScannedAt: aws.Time(at)}
+	}
+	spread := map[string]insptypes.CoveredResource{"a": scanned(t0.Add(5 * time.Minute)), "b": scanned(t0.Add(10 * time.Minute)), "c": scanned(t0.Add(40 * time.Minute))}
+	for _, tc := range []struct {
+		name    string
+		now     time.Time
+		ended   map[string]time.Time
+		covered map[string]insptypes.CoveredResource
+		waiting []string
+		tail    bool
+		want    time.Duration
+	}{
+		{"no delay known, within a pass: steadily", t0.Add(10 * time.Minute), map[string]time.Time{"w": t0}, nil, []string{"w"}, true, rescanPollTail},
+		{"the same, not the tail: doubling", t0.Add(10 * time.Minute), map[string]time.Time{"w": t0}, nil, []string{"w"}, false, 8 * time.Minute},
+		{"a pass gone by: doubling", t0.Add(inventoryPass), map[string]time.Time{"w": t0}, nil, []string{"w"}, true, 8 * time.Minute},
+		{"the latest waiting patch sets the window", t0.Add(40 * time.Minute), map[string]time.Time{"w1": t0, "w2": t0.Add(10 * time.Minute)}, nil, []string{"w1", "w2"}, true, rescanPollTail},
+		// Delays 5, 10 and 40 minutes: the median (10) is past, the longest
+		// (40) not yet: steadily; without tail, late by 27 minutes.
+		{"the longest delay seen widens the window", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
+		{"the same, not the tail: late", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, false, 15 * time.Minute},
+		{"past the longest delay seen: late", t0.Add(43 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 15 * time.Minute},
+		// Nothing is due before the median: the tail waits for it too.
+		{"the median still ahead: wait for it", t0.Add(2 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 9 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rescanPace(tc.now, tc.ended, tc.covered, tc.waiting, 4*time.Minute, tc.tail); got != tc.want {
+				t.Fatalf("rescanPace = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// movingInspector: a and b were patched an hour ago and have been rescanned
+// twice since (lastScannedAt moved on to 10 minutes ago); c, the phase's
+// last patch, ended 5 minutes ago and is rescanned 20 minutes from now.
+type movingInspector struct {
+	pagedInspector
+	start time.Time
+	polls []time.Time
+}
+
+func (m *movingInspector) ListCoverage(_ context.Context, in *inspector2.ListCoverageInput, _ ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error) {
+	m.polls = append(m.polls, time.Now())
+	out := &inspector2.ListCoverageOutput{}
+	for _, f := range in.FilterCriteria.ResourceId {
+		id := aws.ToString(f.Value)
+		at := m.start.Add(-10 * time.Minute)
+		if id == "c" {
+			at = m.start.Add(-40 * time.Minute)
+			if rescan := m.start.Add(20 * time.Minute); !time.Now().Before(rescan) {
+				at = rescan
+			}
+		}
+		out.CoveredResources = append(out.CoveredResources, insptypes.CoveredResource{ResourceId: aws.String(id), LastScannedAt: aws.Time(at),
+			ScanStatus: &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeActive, Reason: insptypes.ScanStatusReasonSuccessful}})
+	}
+	return out, nil
+}
+
+// TestLastRescanSeenWithinMinutes: the instances rescanned before the first
+// poll say nothing of the delay (their scan time moved on with later
+// inventory passes; taken as delays, 50 minutes, the old pace looked 10
+// minutes late), so the last instance is polled every rescanPollTail and its
+// rescan is seen within that, for a call a poll.
+func TestLastRescanSeenWithinMinutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		ended := map[string]time.Time{"a": start.Add(-time.Hour), "b": start.Add(-time.Hour), "c": start.Add(-5 * time.Minute)}
+		insp := &movingInspector{start: start}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour}
+		if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-2 * time.Hour)}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Inspector.Uncovered) != 0 || res.Verdict != result.StatusPassed {
+			t.Fatalf("uncovered %d, verdict %s %+v", len(res.Inspector.Uncovered), res.Verdict, res.Reasons)
+		}
+		seen := insp.polls[len(insp.polls)-1]
+		if lag := seen.Sub(start.Add(20 * time.Minute)); lag < 0 || lag > rescanPollTail {
+			t.Errorf("c's rescan seen %s after it happened, want within %s (polls at %v)", lag, rescanPollTail, insp.polls)
+		}
+		if len(insp.polls) > 12 {
+			t.Errorf("%d coverage polls for one instance's 20 minutes, want at most 12", len(insp.polls))
+		}
+	})
+}

@@ -181,3 +181,20 @@ func TestPreflightEdges(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TestFirstIDs: up to n ids are all named; past n, the first n and how
+// many more (never "and 0 more").
+func TestFirstIDs(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []string
+		want string
+	}{
+		{[]string{"i-1", "i-2"}, "i-1, i-2"},
+		{[]string{"i-1", "i-2", "i-3"}, "i-1, i-2, i-3"},
+		{[]string{"i-1", "i-2", "i-3", "i-4"}, "i-1, i-2, i-3 and 1 more"},
+	} {
+		if got := firstIDs(tc.ids, 3); got != tc.want {
+			t.Errorf("firstIDs(%v, 3) = %q, want %q", tc.ids, got, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -86,5 +87,33 @@ func TestForeignIntentValueIsAnError(t *testing.T) {
 	}
 	if _, err := ReadIntent(ctx, cl, "web"); err == nil || !strings.Contains(err.Error(), IntentName("web")) {
 		t.Fatalf("want an error naming the parameter, got %v", err)
+	}
+}
+
+// An intent of exactly maxIntent bytes keeps its instance ids (they fit a
+// standard parameter); one byte more drops them. The Digest pads the JSON
+// to the size wanted.
+func TestIntentAtTheSizeLimit(t *testing.T) {
+	ids := [][]string{{"i-0123456789abcdef0", "i-0123456789abcdef1"}}
+	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	sized := func(n int) Intent {
+		in := Intent{RunID: "42", Policy: "web", Phase: "production", Wave: 1, Chunks: 1, InstanceIDs: ids, At: at}
+		base, _ := json.Marshal(in)
+		in.Digest = strings.Repeat("d", n-len(base))
+		return in
+	}
+	for _, tc := range []struct {
+		size    int
+		keepIDs bool
+	}{{maxIntent, true}, {maxIntent + 1, false}} {
+		_, cl := store(t)
+		ctx := context.Background()
+		if err := PutIntent(ctx, cl, sized(tc.size)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadIntent(ctx, cl, "web")
+		if err != nil || (got.InstanceIDs != nil) != tc.keepIDs {
+			t.Errorf("intent of %d bytes read back with ids %v (want kept: %v), %v", tc.size, got.InstanceIDs, tc.keepIDs, err)
+		}
 	}
 }

@@ -43,6 +43,9 @@ func TestRescanPaceTail(t *testing.T) {
 		{"the longest delay seen widens the window", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
 		{"the same, not the tail: late", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, false, 15 * time.Minute},
 		{"past the longest delay seen: late", t0.Add(43 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 15 * time.Minute},
+		// Due exactly now: in the tail, steadily (not the minute the
+		// "not yet due" rule would give).
+		{"due exactly now", t0.Add(10 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
 		// Nothing is due before the median: the tail waits for it too.
 		{"the median still ahead: wait for it", t0.Add(2 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 9 * time.Minute},
 	} {

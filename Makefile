@@ -26,6 +26,7 @@ tools:
 lint: tools
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./...  # the moto tests build only with the tag
 	$(GOBIN)/staticcheck ./...
 
 # Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.

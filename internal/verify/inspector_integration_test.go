@@ -172,7 +172,7 @@ func TestMotoInspectorCoverageAndPatchStatesMissing(t *testing.T) {
 	ctx := context.Background()
 	ids := motoInstanceIDs(2)
 
-	if _, err := v.coverage(ctx, scope{ids: ids}, time.Time{}); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") || !strings.Contains(err.Error(), "404") {
+	if _, _, err := v.coverage(ctx, scope{ids: ids}, time.Time{}); err == nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("moto has no ListCoverage: want an error naming it, got %v", err)
 	}
 	// The Inspector gate cannot pass without coverage: After fails.
@@ -181,8 +181,9 @@ func TestMotoInspectorCoverageAndPatchStatesMissing(t *testing.T) {
 	if err == nil || res != nil || !strings.Contains(err.Error(), "inspector2:ListCoverage") {
 		t.Fatalf("After without coverage: want an error naming ListCoverage, got %+v, %v", res, err)
 	}
-	// Compliance verification needs DescribeInstancePatchStates.
-	if _, err := v.Before(ctx, Settings{Compliance: true}, ids); err == nil || !strings.Contains(err.Error(), "ssm:DescribeInstancePatchStates") {
-		t.Fatalf("moto has no DescribeInstancePatchStates: want an error naming it, got %v", err)
+	// Compliance verification reads DescribeInstancePatchStates after the
+	// phase (Before reads nothing): After fails naming it.
+	if res, err := v.After(ctx, Settings{Compliance: true}, time.Now(), &Snapshot{}, patched); err == nil || res != nil || !strings.Contains(err.Error(), "ssm:DescribeInstancePatchStates") {
+		t.Fatalf("moto has no DescribeInstancePatchStates: want an error naming it, got %+v, %v", res, err)
 	}
 }

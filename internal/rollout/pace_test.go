@@ -108,6 +108,13 @@ func TestCompletions(t *testing.T) {
 	if _, ok := none.quantile(0.5); ok {
 		t.Fatal("a quantile of nothing")
 	}
+	// A completion seen at the send itself (an instance with nothing to
+	// install, polled at once) is a completion, in the first grain.
+	at0 := &completions{}
+	at0.add(0, 3)
+	if got, ok := at0.quantile(1); !ok || got != completionGrain {
+		t.Fatalf("completions at the send: quantile(1) = %s, %v", got, ok)
+	}
 	h := history(map[time.Duration]int{10 * time.Second: 2, 20 * time.Minute: 7, time.Hour: 1})
 	h.add(-time.Second, 5) // before the send: ignored
 	h.add(time.Hour, 0)    // nothing
@@ -146,6 +153,10 @@ func TestProjectDecline(t *testing.T) {
 		{"idle polls slow the rate", []remainingAt{{at(0), 1000}, {at(20), 100}, {at(40), 100}}, 100, 1000, 40 * time.Minute, true},
 		// A small wave's tail is 3 instances: 12 -> 6 in 10 min, to 3 in 10.
 		{"small wave", []remainingAt{{at(0), 12}, {at(10), 6}}, 6, 62, 10 * time.Minute, true},
+		// Nothing running: nothing to project (a log of zero).
+		{"nothing running", []remainingAt{{at(0), 100}, {at(10), 50}}, 0, 100, 0, false},
+		// Two polls at the same instant give no rate (a division by zero).
+		{"no time between the polls", []remainingAt{{at(10), 100}, {at(10), 50}}, 50, 100, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := tc.trail[len(tc.trail)-1].at

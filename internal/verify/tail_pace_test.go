@@ -112,3 +112,79 @@ func TestLastRescanSeenWithinMinutes(t *testing.T) {
 		}
 	})
 }
+
+// scheduledInspector answers coverage by id: each instance's last scan is
+// its rescan once that time has come, else an hour before the test.
+type scheduledInspector struct {
+	pagedInspector
+	start  time.Time
+	rescan map[string]time.Time
+	polls  []time.Time
+}
+
+func (s *scheduledInspector) ListCoverage(_ context.Context, in *inspector2.ListCoverageInput, _ ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error) {
+	s.polls = append(s.polls, time.Now())
+	out := &inspector2.ListCoverageOutput{}
+	for _, f := range in.FilterCriteria.ResourceId {
+		id := aws.ToString(f.Value)
+		at := s.start.Add(-time.Hour)
+		if r := s.rescan[id]; !time.Now().Before(r) {
+			at = r
+		}
+		out.CoveredResources = append(out.CoveredResources, insptypes.CoveredResource{ResourceId: aws.String(id), LastScannedAt: aws.Time(at),
+			ScanStatus: &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeActive, Reason: insptypes.ScanStatusReasonSuccessful}})
+	}
+	return out, nil
+}
+
+func waitFor(t *testing.T, ended, rescan map[string]time.Time, start time.Time) []time.Time {
+	t.Helper()
+	insp := &scheduledInspector{start: start, rescan: rescan}
+	v := &Verifier{Inspector: insp}
+	res := &result.Verification{Verdict: result.StatusPassed}
+	if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour}, &Snapshot{}, ended, res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Inspector.Uncovered) != 0 {
+		t.Fatalf("uncovered %+v", res.Inspector.Uncovered)
+	}
+	return insp.polls
+}
+
+// TestTenWaitingAreTheTail: ten waiting instances are one call by id, so
+// they are polled every rescanPollTail and their rescan is seen within it.
+func TestTenWaitingAreTheTail(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		ended, rescan := map[string]time.Time{}, map[string]time.Time{}
+		for _, id := range instanceIDs(filterBatch) {
+			ended[id], rescan[id] = start.Add(-5*time.Minute), start.Add(20*time.Minute)
+		}
+		polls := waitFor(t, ended, rescan, start)
+		if lag := polls[len(polls)-1].Sub(start.Add(20 * time.Minute)); lag > rescanPollTail {
+			t.Errorf("ten instances' rescan seen %s late, want within %s (polls %v)", lag, rescanPollTail, polls)
+		}
+	})
+}
+
+// TestDelaySeenLaterPredictsTheRest: p, waiting at the first poll, is
+// rescanned 6 minutes after its patch; q, patched a minute ago, is then
+// due 6 minutes after its own patch, so the next poll waits for that (and
+// a minute) instead of coming every rescanPollTail: three polls in all.
+func TestDelaySeenLaterPredictsTheRest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		ended := map[string]time.Time{"p": start.Add(-5 * time.Minute), "q": start.Add(-time.Minute)}
+		rescan := map[string]time.Time{"p": start.Add(time.Minute), "q": start.Add(5*time.Minute + 30*time.Second)}
+		polls := waitFor(t, ended, rescan, start)
+		want := []time.Time{start, start.Add(rescanPollTail), start.Add(6 * time.Minute)}
+		if len(polls) != len(want) {
+			t.Fatalf("polls at %v, want %v", polls, want)
+		}
+		for i := range want {
+			if !polls[i].Equal(want[i]) {
+				t.Fatalf("polls at %v, want %v", polls, want)
+			}
+		}
+	})
+}

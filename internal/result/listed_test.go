@@ -26,3 +26,20 @@ func TestInspectorCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestSeverityRank: Inspector's order, UNTRIAGED lowest; a severity
+// Inspector does not define has no rank.
+func TestSeverityRank(t *testing.T) {
+	for _, tc := range []struct {
+		sev  string
+		rank int
+		ok   bool
+	}{{"UNTRIAGED", 0, true}, {"INFORMATIONAL", 1, true}, {"LOW", 2, true}, {"MEDIUM", 3, true}, {"HIGH", 4, true}, {"CRITICAL", 5, true}, {"SEVERE", 0, false}, {"high", 0, false}} {
+		if r, ok := SeverityRank(tc.sev); r != tc.rank || ok != tc.ok {
+			t.Errorf("SeverityRank(%q) = %d, %v; want %d, %v", tc.sev, r, ok, tc.rank, tc.ok)
+		}
+	}
+	if s := Severities(); len(s) != 6 || s[0] != "UNTRIAGED" || s[5] != "CRITICAL" {
+		t.Errorf("Severities() = %v", s)
+	}
+}

@@ -405,12 +405,24 @@ func (in *Inspector) Counted(severity string) bool {
 	if in.Listed == nil || in.Listed.MinSeverity == "" {
 		return true
 	}
-	s, t := slices.Index(severityOrder, severity), slices.Index(severityOrder, in.Listed.MinSeverity)
-	return s >= 0 && t >= 0 && s >= t
+	s, sok := SeverityRank(severity)
+	t, tok := SeverityRank(in.Listed.MinSeverity)
+	return sok && tok && s >= t
 }
 
 // severityOrder is Inspector's severities, lowest first.
 var severityOrder = []string{"UNTRIAGED", "INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+// SeverityRank is an Inspector severity's place in Inspector's order:
+// UNTRIAGED 0 up to CRITICAL 5. It is 0 and false for a severity Inspector
+// does not define. The one order every package judges severities by.
+func SeverityRank(severity string) (int, bool) {
+	i := slices.Index(severityOrder, severity)
+	return max(i, 0), i >= 0
+}
+
+// Severities lists Inspector's severities, lowest first.
+func Severities() []string { return slices.Clone(severityOrder) }
 
 // FindingsListed is what a gate's Inspector listing asked for: ACTIVE
 // findings with a fix at or above MinSeverity (every severity when empty),

@@ -141,15 +141,20 @@ func (t *target) exportFindings(ctx context.Context, st *policy.Stage, rp *resul
 	}
 }
 
-var severityRank = map[string]int{"INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
+// severityRank is Inspector's order, 0 for UNTRIAGED and for a severity
+// Inspector does not define.
+func severityRank(sev string) int {
+	r, _ := result.SeverityRank(sev)
+	return r
+}
 
 func atLeast(sev, threshold string) bool {
-	return severityRank[sev] >= severityRank[threshold] && severityRank[sev] > 0
+	return severityRank(sev) >= severityRank(threshold) && severityRank(sev) > 0
 }
 
 // asff maps Inspector's severity onto an ASFF label (UNTRIAGED has none).
 func asff(sev string) string {
-	if severityRank[sev] == 0 {
+	if severityRank(sev) == 0 {
 		return "INFORMATIONAL"
 	}
 	return sev

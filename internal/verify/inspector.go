@@ -25,15 +25,14 @@ type Findings interface {
 // filterBatch is Inspector's limit on entries in one filter list.
 const filterBatch = 10
 
-var severityRank = map[string]int{"UNTRIAGED": 0, "INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
-
 // AtLeast reports whether severity is at or above threshold.
 func AtLeast(severity, threshold string) bool {
-	s, ok := severityRank[severity]
+	s, ok := result.SeverityRank(severity)
 	if !ok {
 		return true // an unknown severity is treated as serious, never ignored
 	}
-	return s >= severityRank[threshold]
+	t, _ := result.SeverityRank(threshold)
+	return s >= t
 }
 
 func batches(ids []string) [][]string {
@@ -131,16 +130,11 @@ func (ff findingFilter) criteria() *insptypes.FilterCriteria {
 // severity filter; nil (no filter) when every severity is, or the
 // threshold is not one Inspector knows.
 func severitiesFrom(threshold string) []string {
-	floor, ok := severityRank[threshold]
+	floor, ok := result.SeverityRank(threshold)
 	if !ok || floor == 0 {
 		return nil
 	}
-	var out []string
-	for s, r := range severityRank {
-		if r >= floor {
-			out = append(out, s)
-		}
-	}
+	out := result.Severities()[floor:]
 	sort.Strings(out)
 	return out
 }

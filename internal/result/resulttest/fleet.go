@@ -430,6 +430,8 @@ func (g *gen) uuid() string {
 	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", a>>32, a>>16&0xffff, a&0xfff, b>>48&0xfff, b&0xffffffffffff)
 }
 
-var rank = map[string]int{"INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
-
-func atLeast(sev, threshold string) bool { return rank[strings.ToUpper(sev)] >= rank[threshold] }
+func atLeast(sev, threshold string) bool {
+	s, _ := result.SeverityRank(strings.ToUpper(sev))
+	t, _ := result.SeverityRank(threshold)
+	return s >= t
+}

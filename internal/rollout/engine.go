@@ -331,8 +331,11 @@ type target struct {
 	// typical is how long one invocation takes here, once measured; it
 	// paces the polls of every later wave.
 	typical time.Duration
-	// seen are the completion times of its invocations so far (pace.go).
-	seen *completions
+	// seen are the completion times of its policy's invocations so far
+	// (pace.go), shared by the policy's account-regions; peers counts
+	// those still running the phase in flight.
+	seen  *completions
+	peers *phaseShare
 	// intentPut and unsettled follow the send intent (intent.go).
 	intentPut, unsettled bool
 	// healthBase is the phase's alarm reading before it began (nil
@@ -407,7 +410,7 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		defer e.mu.Unlock()
 		e.run.Policies[pi].Targets[s.ti] = *s.res
 	}
-	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish}
+	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish, seen: &completions{}}
 
 	pr.each(slots, func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
 	defer func() {
@@ -505,6 +508,99 @@ type policyRun struct {
 	// source.
 	decisions map[int]promote.Decision
 	proven    bool // an earlier phase patched instances and passed, somewhere
+	// seen: the policy's completions, which pace every target's polls.
+	seen *completions
+}
+
+// phaseShare is where the account-regions of a phase stand: the next
+// phase waits for the last of them, so a look that comes late in one
+// that is ahead of another costs the run nothing (pacer.peers, lead).
+type phaseShare struct {
+	mu    sync.Mutex
+	marks map[*target]phaseMark
+	// waves and took: the phase's ended waves and their total time,
+	// for how long a wave takes here.
+	waves int
+	took  time.Duration
+}
+
+// phaseMark is how far one account-region is: at wave (1-based; one past
+// the last while it verifies) since at; done once its phase ended.
+type phaseMark struct {
+	wave int
+	at   time.Time
+	done bool
+}
+
+func newPhaseShare(ts []*target) *phaseShare {
+	ps := &phaseShare{marks: map[*target]phaseMark{}}
+	for _, t := range ts {
+		ps.marks[t] = phaseMark{wave: 1}
+	}
+	return ps
+}
+
+// mark records that t reached wave at at; done that its phase ended.
+func (ps *phaseShare) mark(t *target, wave int, at time.Time, done bool) {
+	if ps == nil {
+		return
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.marks[t] = phaseMark{wave: wave, at: at, done: done}
+}
+
+// waveEnded adds an ended wave's time to the phase's record.
+func (ps *phaseShare) waveEnded(took time.Duration) {
+	if ps == nil {
+		return
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.waves++
+	ps.took += took
+}
+
+// standing is t's place among the account-regions still in the phase at
+// now: ties, how many stand level with it (within a minute: any of them
+// may end last), and lead, how much later than t the furthest behind is
+// expected to end the phase, 0 when t is furthest behind. Each is
+// expected to end its wave a mean wave after it began (or now, if that
+// is past) and then to run its remaining waves at the mean.
+func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Duration) {
+	if ps == nil {
+		return 0, 0
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	me, ok := ps.marks[t]
+	if !ok {
+		return 0, 0
+	}
+	var mean time.Duration
+	if ps.waves > 0 {
+		mean = ps.took / time.Duration(ps.waves)
+	}
+	for o, m := range ps.marks {
+		if o == t || m.done {
+			continue
+		}
+		if m.wave != me.wave && mean == 0 {
+			continue // no wave has ended: how far apart they are is unknown
+		}
+		due := func(m phaseMark) time.Time {
+			if end := m.at.Add(mean); end.After(now) {
+				return end
+			}
+			return now
+		}
+		gap := due(m).Sub(due(me)) + time.Duration(me.wave-m.wave)*mean
+		if gap > -time.Minute && gap < time.Minute {
+			ties++
+		}
+		lead = max(lead, gap)
+	}
+	return ties, lead
 }
 
 // each runs fn for every slot at once, within the run's bound.
@@ -555,9 +651,19 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			return
 		}
 		proven := pr.proven
+		ts := make([]*target, len(here))
+		for k, s := range here {
+			ts[k] = s.t
+		}
+		share := newPhaseShare(ts)
 		pr.each(here, func(s *slot) {
 			s.t.override = override
+			s.t.peers = share
+			if pr.seen != nil {
+				s.t.seen = pr.seen
+			}
 			rp := s.t.runPhase(ctx, ph, st, proven || dec.Source != nil)
+			share.mark(s.t, 0, e.opt.Clock.Now(), true)
 			s.t.override = nil
 			rp.Promotion = promo
 			s.res.Phases = append(s.res.Phases, rp)

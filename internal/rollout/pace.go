@@ -3,7 +3,9 @@ package rollout
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,7 +45,19 @@ import (
 type pacer struct {
 	min, max time.Duration
 	typical  time.Duration // one invocation, as measured in this target; 0 unknown
-	seen     *completions  // this target's completions so far (nil: none kept)
+	seen     *completions  // the policy's completions so far (nil: none kept)
+	// peers is how many account-regions are still running this phase,
+	// this one included (0 counts as 1): the next phase waits for the last
+	// of them, so a late look here costs the run nothing unless this one
+	// ends last, about one chance in peers.
+	peers int
+	// lead is how much later than this account-region another one of the
+	// phase is expected to end it: a look here may come that much later
+	// (half of it, for the error in the expectation) at no cost.
+	lead time.Duration
+	// alert: the wave's errors have reached half its MaxErrors limit, so
+	// it is looked at every max at least, whatever its pace.
+	alert bool
 }
 
 // The pacer's shares, chosen on the realistic fleet model (awssim
@@ -60,6 +74,24 @@ const (
 	// least 3 invocations, still run.
 	tailFrac = 0.01
 	tailMin  = 3
+	// pollWorth is the detection lag one poll is worth: the inspection
+	// density trades polls against expected lag at this rate. Lower buys
+	// less lag with more polls (figures in BENCHMARKS.md).
+	pollWorth = 4 * time.Second
+	// quietFactor: a wave with few errors and no end in sight is looked
+	// at every quietFactor*max (an hour by default) at least, for
+	// progress; SSM holds each command to its own MaxErrors meanwhile.
+	quietFactor = 4
+	// minRecord is how many completions the record needs before it
+	// predicts a wave's end.
+	minRecord = 100
+	// minLater is how many recorded completions must have come later
+	// after their send than the oldest running chunk's age.
+	minLater = 5
+	// smoothMin and smoothShare: the record is smoothed over
+	// max(smoothMin, smoothShare*age), since its tail holds few samples.
+	smoothMin   = 5 * time.Minute
+	smoothShare = 0.06
 )
 
 // chunkProgress is what the pacer needs of one sent command.
@@ -116,7 +148,10 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	age := now.Sub(first)
 	floor := max(p.min, time.Duration(float64(age)*minShare))
 	ceiling := max(p.max, age)
-	tail := min(max(p.min, time.Duration(float64(age)*tailShare)), p.max)
+	// Among peers, a straggler here delays the next phase only if this
+	// account-region ends last: its looks may be sqrt(peers) times rarer
+	// (the inspection density's scaling, see inspect).
+	tail := max(min(max(p.min, time.Duration(float64(age)*tailShare*math.Sqrt(float64(max(p.peers, 1))))), p.max), p.slack(p.max))
 	until := func(due time.Time) time.Duration { return min(max(due.Sub(now)+p.min, floor), ceiling) }
 	if waiting {
 		if due, ok := p.firstChunkEnd(chunks); ok && due.After(now) {
@@ -127,13 +162,20 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 		}
 		return min(max(last*2, p.min), p.max)
 	}
-	if float64(running) <= tailOf(total) {
+	if d, ok := p.inspect(now, chunks); ok {
+		return max(d, p.min, p.slack(quietFactor*p.max))
+	}
+	// A wave is in its tail once it has thinned to it, and has run for
+	// one typical invocation: a wave of a few instances is "a few still
+	// running" from its send, yet its end is not due before then.
+	thin := float64(running) <= tailOf(total) && running < total
+	if thin && age >= p.typical {
 		return tail
 	}
 	if due, ok := p.thinned(chunks); ok && due.After(now) {
 		return until(due)
 	}
-	if d, ok := projectDecline(trail, now, running, total); ok {
+	if d, ok := projectDecline(trail, now, running, total); ok && !thin {
 		return min(max(d, floor), ceiling)
 	}
 	if p.typical > 0 {
@@ -147,6 +189,15 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	// Unknown pace: a first look soon after sending (a fleet with nothing
 	// to install finishes in a minute), then less and less often.
 	return min(max(last*2, p.min), p.max)
+}
+
+// slack is how long a look may wait because another account-region is
+// expected to end the phase later (half the lead), at most limit.
+func (p pacer) slack(limit time.Duration) time.Duration {
+	if p.alert {
+		limit = min(limit, p.max)
+	}
+	return min(p.lead/2, limit)
 }
 
 // tailOf is how many of a wave's total invocations still running make
@@ -225,10 +276,13 @@ func projectDecline(trail []remainingAt, now time.Time, running, total int) (tim
 // completionGrain is the resolution at which completions are kept.
 const completionGrain = 15 * time.Second
 
-// completions counts a target's observed invocation completions by their
+// completions counts a policy's observed invocation completions by their
 // time after their command's send, in completionGrain buckets: a few
-// thousand integers however large the fleet.
+// thousand integers however large the fleet. The account-regions of a
+// policy share one record (they patch alike under one policy), so a
+// small account-region learns its waves' tail from the others too.
 type completions struct {
+	mu      sync.Mutex
 	buckets []int
 }
 
@@ -237,6 +291,8 @@ func (h *completions) add(off time.Duration, n int) {
 	if n <= 0 || off < 0 {
 		return
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	b := int(off / completionGrain)
 	if b >= len(h.buckets) {
 		h.buckets = append(h.buckets, make([]int, b+1-len(h.buckets))...)
@@ -244,12 +300,19 @@ func (h *completions) add(off time.Duration, n int) {
 	h.buckets[b] += n
 }
 
+// counts is a copy of the record (nil for a nil record).
+func (h *completions) counts() []int {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.buckets)
+}
+
 // empty reports whether nothing was recorded (also for a nil record).
 func (h *completions) empty() bool {
-	if h == nil {
-		return true
-	}
-	for _, n := range h.buckets {
+	for _, n := range h.counts() {
 		if n > 0 {
 			return false
 		}
@@ -260,20 +323,162 @@ func (h *completions) empty() bool {
 // quantile is the q-quantile (0 < q <= 1) of the recorded completion
 // times, at the end of its bucket; false when nothing was recorded.
 func (h *completions) quantile(q float64) (time.Duration, bool) {
-	if h.empty() {
-		return 0, false
-	}
+	buckets := h.counts()
 	total := 0
-	for _, n := range h.buckets {
+	for _, n := range buckets {
 		total += n
 	}
+	if total == 0 {
+		return 0, false
+	}
 	rank := max(1, int(math.Ceil(q*float64(total))))
-	for b, n := range h.buckets {
+	for b, n := range buckets {
 		if rank -= n; rank <= 0 {
 			return time.Duration(b+1) * completionGrain, true
 		}
 	}
-	return time.Duration(len(h.buckets)) * completionGrain, true
+	return time.Duration(len(buckets)) * completionGrain, true
+}
+
+// smoothCDF is the record's distribution of completion times after a
+// send, smoothed by a moving average w buckets either side.
+type smoothCDF struct {
+	prefix []float64 // prefix[i]: sum of the raw CDF at grid points below i-off
+	off, w int
+}
+
+// newSmoothCDF smooths the record; false with fewer than minRecord
+// completions.
+func newSmoothCDF(buckets []int, w, span int) (smoothCDF, bool) {
+	total := 0
+	for _, n := range buckets {
+		total += n
+	}
+	if total < minRecord {
+		return smoothCDF{}, false
+	}
+	cum := make([]float64, len(buckets)+1)
+	for i, n := range buckets {
+		cum[i+1] = cum[i] + float64(n)/float64(total)
+	}
+	raw := func(j int) float64 { // the CDF at grid point j: 0 below, 1 beyond
+		switch {
+		case j <= 0:
+			return 0
+		case j >= len(cum):
+			return 1
+		}
+		return cum[j]
+	}
+	sc := smoothCDF{off: w + 1, w: w, prefix: make([]float64, span+2*w+4)}
+	for i := 1; i < len(sc.prefix); i++ {
+		sc.prefix[i] = sc.prefix[i-1] + raw(i-1-sc.off)
+	}
+	return sc, true
+}
+
+// at is the smoothed CDF at grid point j.
+func (sc smoothCDF) at(j int) float64 {
+	lo, hi := j-sc.w+sc.off, j+sc.w+1+sc.off
+	switch {
+	case lo < 0:
+		return 0
+	case hi >= len(sc.prefix):
+		return 1
+	}
+	return (sc.prefix[hi] - sc.prefix[lo]) / float64(2*sc.w+1)
+}
+
+// of is the smoothed CDF at a time after the send, interpolated.
+func (sc smoothCDF) of(d time.Duration) float64 {
+	x := float64(d) / float64(completionGrain)
+	j := math.Floor(x)
+	f := x - j
+	return sc.at(int(j))*(1-f) + sc.at(int(j)+1)*f
+}
+
+// inspect is the next sleep by the optimal inspection density for the
+// end of the wave (Keller's approximation for checking a failure time):
+// with the end's hazard h(t), looks are due at density
+// sqrt(h(t) / (2 * pollWorth * peers)), so they come rarely while many
+// invocations run and the end is far, and closely once the record says
+// the last ones are due. The end is the last of the running invocations;
+// each chunk's are taken to end as the record's completions did at the
+// same age, given they had not ended yet. It reports false when the
+// record cannot tell: too few completions, or a chunk older than any
+// completion seen (then the tail rule looks every tailShare of its age).
+func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bool) {
+	quiet := quietFactor * p.max
+	if p.alert {
+		quiet = p.max
+	}
+	type running struct {
+		age       time.Duration
+		n         float64 // invocations still running
+		done, out float64 // the record's CDF at age, and 1 minus it
+	}
+	var rs []running
+	var oldest time.Duration
+	for _, c := range chunks {
+		if c.terminal {
+			continue
+		}
+		age := now.Sub(c.sent)
+		oldest = max(oldest, age)
+		rs = append(rs, running{age: age, n: float64(max(c.total-c.completed, 1))})
+	}
+	if len(rs) == 0 {
+		return 0, false
+	}
+	buckets := p.seen.counts()
+	// The record must know invocations that ran longer than the oldest
+	// chunk has: a wave's own completions (the run's first wave) say
+	// nothing of its stragglers.
+	later := 0
+	for b := int(oldest/completionGrain) + 1; b < len(buckets); b++ {
+		later += buckets[b]
+	}
+	if later < minLater {
+		return 0, false
+	}
+	w := int(max(smoothMin, time.Duration(smoothShare*float64(oldest))) / completionGrain)
+	steps := int(quiet / completionGrain)
+	sc, ok := newSmoothCDF(buckets, w, int((oldest+quiet)/completionGrain)+w+2)
+	if !ok {
+		return 0, false
+	}
+	for i := range rs {
+		rs[i].done = sc.of(rs[i].age)
+		if rs[i].out = 1 - rs[i].done; rs[i].out < 1e-9 {
+			return 0, false
+		}
+	}
+	k := 1 / (2 * pollWorth.Seconds() * float64(max(p.peers, 1)))
+	grain := completionGrain.Seconds()
+	looks, prev := 0.0, 0.0
+	for j := 1; j <= steps; j++ {
+		ahead := time.Duration(j) * completionGrain
+		// G: the chance that every running invocation has ended by then.
+		logG := 0.0
+		for _, r := range rs {
+			f := (sc.of(r.age+ahead) - r.done) / r.out
+			if f <= 0 {
+				logG = math.Inf(-1)
+				break
+			}
+			logG += r.n * math.Log(min(f, 1))
+		}
+		g := math.Exp(logG)
+		if g >= 0.999 {
+			return ahead, true
+		}
+		looks += math.Sqrt(k*max(g-prev, 0)/grain/(1-g)) * grain
+		prev = g
+		if looks >= 1 {
+			return ahead, true
+		}
+	}
+	return quiet, true
 }
 
 // measureTypical reads the invocations of a command some of which have

@@ -46,7 +46,7 @@ func noRetry(o *ssm.Options) { o.RetryMaxAttempts = 1 }
 func listRunCommands(ctx context.Context, c Commands, doc string, since time.Time, prefix string) (map[string]ssmtypes.Command, error) {
 	out := map[string]ssmtypes.Command{}
 	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
-		MaxResults: aws.Int32(50),
+		MaxResults: aws.Int32(maxListPage),
 		Filters:    patchCommandsSince(doc, since),
 	})
 	for p.HasMorePages() {
@@ -68,12 +68,14 @@ func listRunCommands(ctx context.Context, c Commands, doc string, since time.Tim
 	return out, nil
 }
 
-// commandStates returns the current state of the given commands. A single
-// command is read by id; more are read by a filtered listing, fifty to a
-// page, so that polling never costs a call per instance or per command.
-func commandStates(ctx context.Context, c Commands, doc string, ids []string, since time.Time) (map[string]ssmtypes.Command, error) {
+// commandStates returns the current state of the given commands. They
+// are read by a filtered listing, fifty to a page, so that polling never
+// costs a call per instance or per command; listed is how many commands
+// that listing holds (the wave's sent so far). Fewer commands than its
+// pages, a wave's last stragglers, are read by id: a call each.
+func commandStates(ctx context.Context, c Commands, doc string, ids []string, since time.Time, listed int) (map[string]ssmtypes.Command, error) {
 	out := make(map[string]ssmtypes.Command, len(ids))
-	if len(ids) == 1 {
+	if len(ids) == 1 || len(ids) < (listed+maxListPage-1)/maxListPage {
 		for _, id := range ids {
 			page, err := c.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 			if err != nil {
@@ -90,7 +92,7 @@ func commandStates(ctx context.Context, c Commands, doc string, ids []string, si
 		want[id] = true
 	}
 	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{
-		MaxResults: aws.Int32(50),
+		MaxResults: aws.Int32(maxListPage),
 		Filters:    patchCommandsSince(doc, since),
 	})
 	for p.HasMorePages() {
@@ -106,6 +108,9 @@ func commandStates(ctx context.Context, c Commands, doc string, ids []string, si
 	}
 	return out, nil
 }
+
+// maxListPage is the largest page ListCommands returns.
+const maxListPage = 50
 
 // invocations reads every invocation of a command, with plugin details.
 func invocations(ctx context.Context, c Commands, commandID string) ([]ssmtypes.CommandInvocation, error) {

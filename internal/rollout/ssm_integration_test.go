@@ -144,7 +144,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	}
 
 	// commandStates by id (two commands or fewer): moto finished them at once.
-	states, err := commandStates(ctx, c, DocumentName, []string{tagCmd, idCmd}, started)
+	states, err := commandStates(ctx, c, DocumentName, []string{tagCmd, idCmd}, started, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestMotoSendCommandListAndOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states, err = commandStates(ctx, c, DocumentName, []string{tagCmd, idCmd, thirdSent.id}, started.Add(-time.Minute))
+	states, err = commandStates(ctx, c, DocumentName, []string{tagCmd, idCmd, thirdSent.id}, started.Add(-time.Minute), 3)
 	if err != nil || len(states) != 3 {
 		t.Fatalf("commandStates by listing: %d states, %v", len(states), err)
 	}

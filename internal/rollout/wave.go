@@ -92,8 +92,15 @@ type waveRun struct {
 // outcomes. The second result is what the gate needs of its sending.
 func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (res result.Wave, gw gate.Wave) {
 	r := t.newWaveRun(st, waveNo, w)
+	t.peers.mark(t, waveNo, r.res.StartedAt, false)
 	// res is named so that the deferred EndedAt reaches the caller.
-	defer func() { res.EndedAt = t.e.opt.Clock.Now() }()
+	defer func() {
+		res.EndedAt = t.e.opt.Clock.Now()
+		t.peers.mark(t, waveNo+1, res.EndedAt, false)
+		if !t.e.opt.DryRun {
+			t.peers.waveEnded(res.EndedAt.Sub(res.StartedAt))
+		}
+	}()
 	if t.e.opt.DryRun {
 		r.planned()
 		return r.res, r.gw
@@ -176,7 +183,9 @@ func (r *waveRun) follow(ctx context.Context) {
 		if len(pending) == 0 && (r.next == len(r.chunks) || r.stopped != "") {
 			return
 		}
-		if len(pending) > 0 && !r.poll(ctx, pending) {
+		// Commands just sent have nothing to show yet (and may not be
+		// listed yet): the first look waits for the pacer.
+		if len(pending) > 0 && !r.allFresh(clk.Now()) && !r.poll(ctx, pending) {
 			return
 		}
 		if clk.Now().After(r.deadline) {
@@ -191,6 +200,8 @@ func (r *waveRun) follow(ctx context.Context) {
 		}
 		progress := r.observe(clk.Now())
 		waiting := r.stopped == "" && r.next < len(r.chunks)
+		ties, lead := r.t.peers.standing(r.t, clk.Now())
+		r.pace.peers, r.pace.lead, r.pace.alert = 1+ties, lead, r.nearLimit()
 		slept = r.pace.next(clk.Now(), progress, r.trail, waiting, slept, r.deadline)
 		if err := clk.Sleep(ctx, slept); err != nil {
 			r.cancelled = true
@@ -223,6 +234,32 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 	}
 	r.trail = append(r.trail, remainingAt{at: now, remaining: running})
 	return progress
+}
+
+// freshFor is how long after its send a command has nothing to show: SSM
+// may not even list it yet.
+const freshFor = 30 * time.Second
+
+// allFresh reports whether every running command was sent within
+// freshFor of now.
+func (r *waveRun) allFresh(now time.Time) bool {
+	for _, c := range r.chunks[:r.next] {
+		if !c.terminal && now.Sub(c.sentAt) >= freshFor {
+			return false
+		}
+	}
+	return true
+}
+
+// nearLimit reports whether the wave's errors have reached half its
+// MaxErrors limit (a limit of 0 always is): its polls then come at least
+// every PollMax, however far its end.
+func (r *waveRun) nearLimit() bool {
+	errs := 0
+	for _, c := range r.chunks[:r.next] {
+		errs += c.errors
+	}
+	return 2*errs >= r.gw.ErrorLimit
 }
 
 // unfinished are the ids of the commands sent and not yet terminal.
@@ -296,7 +333,7 @@ func (r *waveRun) sendDue(ctx context.Context) {
 // across them. It reports false when the wave cannot be followed further.
 func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 	t := r.t
-	states, err := commandStates(ctx, t.c.Commands, r.doc, pending, r.since)
+	states, err := commandStates(ctx, t.c.Commands, r.doc, pending, r.since, r.next)
 	if err != nil && ctx.Err() == nil {
 		if denied(err) {
 			// Retrying cannot help; the commands keep running, so they

@@ -1,0 +1,320 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/result"
+)
+
+// spreadRecord is a record of 1000 earlier completions spread like a real
+// fleet's: most within an hour of their send, a tail to three hours.
+func spreadRecord() *completions {
+	h := &completions{}
+	for i := 0; i < 1000; i++ {
+		// Quantiles of a long tail: 50% by 40 min, 90% by 80 min, the
+		// last 1% between 2 and 3 hours.
+		q := float64(i) / 1000
+		var off time.Duration
+		switch {
+		case q < 0.5:
+			off = time.Duration(10+q*60) * time.Minute
+		case q < 0.9:
+			off = time.Duration(40+(q-0.5)*100) * time.Minute
+		case q < 0.99:
+			off = time.Duration(80+(q-0.9)*444) * time.Minute
+		default:
+			off = time.Duration(120+(q-0.99)*6000) * time.Minute
+		}
+		h.add(off, 1)
+	}
+	return h
+}
+
+func TestInspect(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: spreadRecord()}
+	running := func(total, completed int) []chunkProgress {
+		return []chunkProgress{{sent: t0, total: total, completed: completed, perRound: total / 2}}
+	}
+	quiet := quietFactor * p.max
+	at := func(p pacer, age time.Duration, ch []chunkProgress) time.Duration {
+		t.Helper()
+		d, ok := p.inspect(t0.Add(age), ch)
+		if !ok {
+			t.Fatalf("inspect at %s: no prediction", age)
+		}
+		return d
+	}
+
+	// The bulk: many invocations run and the last is hours away: a look
+	// an hour on (for progress), not before.
+	if d := at(p, 20*time.Minute, running(1000, 100)); d != quiet {
+		t.Errorf("bulk: sleep %s, want the quiet %s", d, quiet)
+	}
+	// Errors at half the limit: at least every PollMax.
+	alert := p
+	alert.alert = true
+	if d := at(alert, 20*time.Minute, running(1000, 100)); d != p.max {
+		t.Errorf("bulk near the error limit: sleep %s, want %s", d, p.max)
+	}
+	// The record's shape decides: one straggler at 90 minutes is due
+	// within the next half hour by the record (1% of completions come
+	// after 2 h); the looks come every few minutes, not every hour.
+	one := at(p, 90*time.Minute, running(1000, 999))
+	if one <= 30*time.Second || one > 10*time.Minute {
+		t.Errorf("one straggler at 90 min: sleep %s, want between 30 s and 10 min", one)
+	}
+	// Three stragglers end later than one: the first look at their end
+	// comes later.
+	if three := at(p, 90*time.Minute, running(1000, 997)); three <= one {
+		t.Errorf("three stragglers: sleep %s, want longer than one straggler's %s", three, one)
+	}
+	// Among peers, a look here matters only if this account-region ends
+	// last: rarer looks.
+	peers := p
+	peers.peers = 8
+	if d := at(peers, 90*time.Minute, running(1000, 999)); d <= one {
+		t.Errorf("8 peers: sleep %s, want longer than alone (%s)", d, one)
+	}
+	// The record knows nothing later than the oldest chunk's age (a
+	// wave's own completions, or a straggler older than all): no
+	// prediction; the tail rule looks every tailShare of the age.
+	if _, ok := p.inspect(t0.Add(3*time.Hour+time.Minute), running(1000, 999)); ok {
+		t.Error("a straggler older than every recorded completion: inspect predicted its end")
+	}
+	thin := p
+	thin.seen = history(map[time.Duration]int{10 * time.Minute: minRecord - 10, 3 * time.Hour: 9})
+	if _, ok := thin.inspect(t0.Add(time.Hour), running(100, 99)); ok {
+		t.Errorf("%d completions recorded: inspect predicted from fewer than minRecord", minRecord-1)
+	}
+	enough := p
+	enough.seen = history(map[time.Duration]int{10 * time.Minute: minRecord - minLater, 3 * time.Hour: minLater})
+	if _, ok := enough.inspect(t0.Add(time.Hour), running(100, 99)); !ok {
+		t.Errorf("minRecord completions, minLater of them later: no prediction")
+	}
+	few := p
+	few.seen = history(map[time.Duration]int{10 * time.Minute: minRecord, 3 * time.Hour: minLater - 1})
+	if _, ok := few.inspect(t0.Add(time.Hour), running(100, 99)); ok {
+		t.Errorf("%d completions later than the wave's age: inspect predicted from fewer than minLater", minLater-1)
+	}
+	// Finished chunks do not count; none running: nothing to predict.
+	if _, ok := p.inspect(t0.Add(time.Hour), []chunkProgress{{sent: t0, total: 50, completed: 50, terminal: true}}); ok {
+		t.Error("no chunk running: inspect predicted an end")
+	}
+}
+
+// On waves drawn from the record's own distribution, the inspection
+// density sees each end within a few minutes for about ten looks a wave;
+// the rules without a record (one typical invocation, then the tail
+// watch) look several times as often.
+func TestInspectFollowsTheRecord(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	rec := spreadRecord()
+	// Each wave: 500 invocations whose ends are the record's quantiles,
+	// shifted so that waves differ.
+	type outcome struct {
+		polls int
+		lag   time.Duration
+	}
+	follow := func(p pacer, shift int) outcome {
+		ends := make([]time.Duration, 500)
+		for i := range ends {
+			q := float64((i*7+shift*131)%1000) / 1000
+			off, _ := rec.quantile(max(q, 0.001))
+			ends[i] = off
+		}
+		last := time.Duration(0)
+		for _, e := range ends {
+			last = max(last, e)
+		}
+		now, slept, polls := time.Duration(0), time.Duration(0), 0
+		for {
+			polls++
+			done := 0
+			for _, e := range ends {
+				if e <= now {
+					done++
+				}
+			}
+			if done == len(ends) {
+				return outcome{polls, now - last}
+			}
+			ch := []chunkProgress{{sent: t0, total: len(ends), completed: done, perRound: 250}}
+			slept = p.next(t0.Add(now), ch, nil, false, slept, t0.Add(24*time.Hour))
+			now += slept
+		}
+	}
+	withRecord := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec}
+	tailOnly := pacer{min: 5 * time.Second, max: 15 * time.Minute, typical: 30 * time.Minute}
+	var a, b outcome
+	for shift := 0; shift < 20; shift++ {
+		x, y := follow(withRecord, shift), follow(tailOnly, shift)
+		a.polls, a.lag = a.polls+x.polls, a.lag+x.lag
+		b.polls, b.lag = b.polls+y.polls, b.lag+y.lag
+	}
+	t.Logf("20 waves: from the record %d looks, %s late in all; by the tail rule %d looks, %s late", a.polls, a.lag.Round(time.Second), b.polls, b.lag.Round(time.Second))
+	if a.polls > 12*20 || a.lag > 3*time.Minute*20 {
+		t.Errorf("from the record: %d looks and %s of lag for 20 waves; want at most 12 looks and 3 minutes a wave", a.polls, a.lag)
+	}
+	if a.polls*3 > b.polls {
+		t.Errorf("from the record: %d looks; without it %d; want a third at most", a.polls, b.polls)
+	}
+}
+
+func TestStanding(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	a, b, c := &target{}, &target{}, &target{}
+	ps := newPhaseShare([]*target{a, b, c})
+	check := func(what string, x *target, now time.Time, wantTies int, wantLead time.Duration) {
+		t.Helper()
+		if ties, lead := ps.standing(x, now); ties != wantTies || lead != wantLead {
+			t.Errorf("%s: ties %d lead %s, want %d and %s", what, ties, lead, wantTies, wantLead)
+		}
+	}
+	// All three start wave 1 together: each may end last.
+	for _, x := range []*target{a, b, c} {
+		ps.mark(x, 1, t0, false)
+	}
+	check("level start", a, t0, 2, 0)
+	// b ends wave 1 after 2 h and starts wave 2. Before any wave of the
+	// phase ended nobody knows how long one takes, so b's lead over a
+	// and c, still in wave 1, is not guessed.
+	ps.mark(b, 2, t0.Add(2*time.Hour), false)
+	check("no wave ended yet", b, t0.Add(2*time.Hour), 0, 0)
+	// Now a wave takes 2 h here: a and c, in wave 1 since t0, are due at
+	// wave 2 now, level with b.
+	ps.waveEnded(2 * time.Hour)
+	check("level at the mean pace", b, t0.Add(2*time.Hour), 2, 0)
+	// c began its wave 1 half an hour late (its send waited): b leads c
+	// by 30 minutes; a is level with b. c, furthest behind, leads nobody.
+	ps.mark(c, 1, t0.Add(30*time.Minute), false)
+	check("c half an hour behind", b, t0.Add(2*time.Hour), 1, 30*time.Minute)
+	check("c furthest behind", c, t0.Add(2*time.Hour), 0, 0)
+	// An hour later a is still in wave 1, an hour overdue: a wave of its
+	// own that has run long ends no sooner than now, so b (due at wave 3
+	// at t0+4h) leads a by an hour, and a leads nobody.
+	now := t0.Add(3 * time.Hour)
+	ps.mark(c, 0, now, true) // c's phase ended: it no longer counts
+	check("a overdue", b, now, 0, time.Hour)
+	check("a furthest behind", a, now, 0, 0)
+	// A target alone (no share) has no peers.
+	var none *phaseShare
+	if ties, lead := none.standing(a, now); ties != 0 || lead != 0 {
+		t.Errorf("no share: %d %s", ties, lead)
+	}
+}
+
+// The pacer waits half a lead: a look here may come that much later, as
+// another account-region is expected to end the phase later still.
+func TestSlack(t *testing.T) {
+	p := pacer{min: 5 * time.Second, max: 15 * time.Minute, lead: 40 * time.Minute}
+	if got := p.slack(time.Hour); got != 20*time.Minute {
+		t.Errorf("slack %s, want 20m", got)
+	}
+	if got := p.slack(10 * time.Minute); got != 10*time.Minute {
+		t.Errorf("slack is bounded: %s, want 10m", got)
+	}
+	p.alert = true
+	if got := p.slack(time.Hour); got != p.max {
+		t.Errorf("near the error limit: slack %s, want PollMax %s", got, p.max)
+	}
+}
+
+// countingCommands answers ListCommands from a fixed set and counts the
+// calls by kind.
+type countingCommands struct {
+	Commands
+	cmds          []ssmtypes.Command
+	byID, listing int
+}
+
+func (c *countingCommands) ListCommands(_ context.Context, in *ssm.ListCommandsInput, _ ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
+	if id := aws.ToString(in.CommandId); id != "" {
+		c.byID++
+		for _, x := range c.cmds {
+			if aws.ToString(x.CommandId) == id {
+				return &ssm.ListCommandsOutput{Commands: []ssmtypes.Command{x}}, nil
+			}
+		}
+		return &ssm.ListCommandsOutput{}, nil
+	}
+	c.listing++
+	start := 0
+	if tok := aws.ToString(in.NextToken); tok != "" {
+		fmt.Sscan(tok, &start)
+	}
+	end := min(start+int(aws.ToInt32(in.MaxResults)), len(c.cmds))
+	out := &ssm.ListCommandsOutput{Commands: c.cmds[start:end]}
+	if end < len(c.cmds) {
+		out.NextToken = aws.String(fmt.Sprint(end))
+	}
+	return out, nil
+}
+
+// A wave's last stragglers are read by id when that is fewer calls than
+// the listing's pages; otherwise the listing.
+func TestCommandStatesByID(t *testing.T) {
+	var cmds []ssmtypes.Command
+	var ids []string
+	for i := range 473 {
+		id := fmt.Sprintf("cmd-%03d", i)
+		cmds = append(cmds, ssmtypes.Command{CommandId: aws.String(id), Status: ssmtypes.CommandStatusInProgress})
+		ids = append(ids, id)
+	}
+	for _, tc := range []struct {
+		name           string
+		pending        []string
+		byID, listings int
+	}{
+		{"the bulk: the listing (10 pages)", ids, 0, 10},
+		{"nine stragglers: by id", ids[:9], 9, 0},
+		{"ten stragglers: the listing is as cheap", ids[:10], 0, 10},
+		{"one: by id", ids[5:6], 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &countingCommands{cmds: cmds}
+			got, err := commandStates(context.Background(), c, DocumentName, tc.pending, time.Now(), len(cmds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.byID != tc.byID || c.listing != tc.listings {
+				t.Errorf("%d calls by id and %d listing pages, want %d and %d", c.byID, c.listing, tc.byID, tc.listings)
+			}
+			for _, id := range tc.pending {
+				if _, ok := got[id]; !ok {
+					t.Errorf("%s not read", id)
+				}
+			}
+		})
+	}
+}
+
+// A wave's first look waits for the pacer: commands just sent have
+// nothing to show (and may not be listed yet), so no ListCommands call
+// comes in the first freshFor after the sends.
+func TestFirstLookWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, groups(awssim.Group{Count: 100, Name: "stg", Tags: map[string]string{"Environment": "staging"}}))
+		h.opt.PollMin = 5 * time.Second
+		r := h.run(context.Background(), mustPolicy(t, oneWavePolicy("100%", "0")))
+		if r.Status != result.StatusPassed {
+			t.Fatalf("%s: %s", r.Status, r.Summary)
+		}
+		// Sleeps double from 5 s after the sends: looks at 5 and 15 s
+		// would see nothing and are not made; at 35 and 75 s the
+		// one-minute installs (and their agents' start) still run, at
+		// 155 s they are done. Looking at once would make it 5 calls.
+		if n := h.sim.Calls()["ssm:ListCommands"]; n != 3 {
+			t.Errorf("%d ListCommands calls, want 3 (at 35, 75 and 155 s)", n)
+		}
+	})
+}

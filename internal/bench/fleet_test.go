@@ -24,6 +24,7 @@ var (
 	fleetOut     = flag.String("fleet.out", "", "write BENCHMARKS.md here")
 	fleetGoBench = flag.String("fleet.gobench", "", "`go test -bench` output to include")
 	fleetCheck   = flag.Bool("fleet.check", false, "fail when a target is not met")
+	fleetSeed    = flag.Int64("fleet.seed", realismSeed, "seed of the realistic fleet model (BENCHMARKS.md is seed 19)")
 )
 
 // caseEnv makes the test binary measure one case and print it: each case
@@ -31,6 +32,9 @@ var (
 const caseEnv = "PATCHGATE_BENCH_CASE"
 
 const resultPrefix = "PATCHGATE-BENCH-RESULT "
+
+// seedEnv passes -fleet.seed to the child processes.
+const seedEnv = "PATCHGATE_BENCH_SEED"
 
 func TestFleetCase(t *testing.T) {
 	spec := os.Getenv(caseEnv)
@@ -41,6 +45,13 @@ func TestFleetCase(t *testing.T) {
 	var way string
 	if _, err := fmt.Sscanf(spec, "%d %d %s", &n, &regions, &way); err != nil {
 		t.Fatalf("%s=%q: %v", caseEnv, spec, err)
+	}
+	if s := os.Getenv(seedEnv); s != "" {
+		seed, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", seedEnv, s, err)
+		}
+		realismSeed = seed
 	}
 	m, err := Measure(t, Fleet{Instances: n, Regions: regions}, Way(way), Config{})
 	if err != nil {
@@ -93,7 +104,7 @@ func TestFleet(t *testing.T) {
 			}
 			n, r := f.Instances, f.Regions
 			cmd := exec.Command(os.Args[0], "-test.run=^TestFleetCase$", "-test.count=1", "-test.timeout=0")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d %s", caseEnv, n, r, way))
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d %s", caseEnv, n, r, way), fmt.Sprintf("%s=%d", seedEnv, *fleetSeed))
 			var out, errOut bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errOut
 			start := time.Now()

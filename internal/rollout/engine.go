@@ -1037,6 +1037,9 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	}
 
 	waves := splitWaves(online, st)
+	if len(waves) > 0 {
+		waves[len(waves)-1].last = true
+	}
 	e.opt.Progress.PhaseStarted(t.key, len(online)+len(offline), len(waves))
 	var instances []result.Instance
 	for wi, wave := range waves {
@@ -1128,6 +1131,8 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 type waveSpec struct {
 	share     string
 	instances []Instance
+	// last: the phase's last wave, whose end the rescan wait follows.
+	last bool
 }
 
 // splitWaves cuts instances (in a stable order) into the stage's waves by

@@ -12,6 +12,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
 
@@ -317,4 +318,34 @@ func TestFirstLookWaits(t *testing.T) {
 			t.Errorf("%d ListCommands calls, want 3 (at 35, 75 and 155 s)", n)
 		}
 	})
+}
+
+type noVerifier struct{ Verifier }
+
+// A phase's last wave under an Inspector gate is followed by the wait for
+// its rescans: a look may come later there at no cost. Not so for an
+// earlier wave, a phase without the gate, or a run without a verifier.
+func TestStandingOfTheLastWave(t *testing.T) {
+	now := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	gated := &policy.Stage{Inspector: policy.Inspection{Enabled: true}}
+	for _, tc := range []struct {
+		name     string
+		last     bool
+		st       *policy.Stage
+		verifier Verifier
+		want     time.Duration
+	}{
+		{"last wave, rescans follow", true, gated, noVerifier{}, rescanHidden},
+		{"an earlier wave", false, gated, noVerifier{}, 0},
+		{"no Inspector gate", true, &policy.Stage{}, noVerifier{}, 0},
+		{"no verifier", true, gated, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &waveRun{t: &target{c: &Clients{Verifier: tc.verifier}}, st: tc.st, spec: waveSpec{last: tc.last}}
+			peers, lead := r.standing(now)
+			if peers != 1 || lead != tc.want {
+				t.Errorf("peers %d lead %s, want 1 and %s", peers, lead, tc.want)
+			}
+		})
+	}
 }

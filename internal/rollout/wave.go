@@ -200,8 +200,8 @@ func (r *waveRun) follow(ctx context.Context) {
 		}
 		progress := r.observe(clk.Now())
 		waiting := r.stopped == "" && r.next < len(r.chunks)
-		ties, lead := r.t.peers.standing(r.t, clk.Now())
-		r.pace.peers, r.pace.lead, r.pace.alert = 1+ties, lead, r.nearLimit()
+		r.pace.peers, r.pace.lead = r.standing(clk.Now())
+		r.pace.alert = r.nearLimit()
 		slept = r.pace.next(clk.Now(), progress, r.trail, waiting, slept, r.deadline)
 		if err := clk.Sleep(ctx, slept); err != nil {
 			r.cancelled = true
@@ -235,6 +235,25 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 	r.trail = append(r.trail, remainingAt{at: now, remaining: running})
 	return progress
 }
+
+// standing is what the pacer needs of the wave's place in the run: how
+// many account-regions may end the phase last with it, and how much
+// later than its own the phase's end (or, for its last wave, the wait
+// for Inspector's rescans) is expected.
+func (r *waveRun) standing(now time.Time) (peers int, lead time.Duration) {
+	ties, lead := r.t.peers.standing(r.t, now)
+	if r.spec.last && r.st.Inspector.Enabled && r.t.c.Verifier != nil {
+		// The rescans come an inventory pass after the patches, half of
+		// one on average after the last: a look that comes that much
+		// later (half of it, see pacer.slack) is hidden by the wait.
+		lead = max(lead, rescanHidden)
+	}
+	return 1 + ties, lead
+}
+
+// rescanHidden is how long, on average, the Inspector rescan of a phase's
+// last patch comes after it: SSM inventory passes every 30 minutes.
+const rescanHidden = 15 * time.Minute
 
 // freshFor is how long after its send a command has nothing to show: SSM
 // may not even list it yet.

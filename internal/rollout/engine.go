@@ -329,8 +329,10 @@ type target struct {
 	inflightMu sync.Mutex
 	inflight   map[string]bool
 	// typical is how long one invocation takes here, once measured; it
-	// paces the polls of every later wave.
+	// paces the polls of every later wave. typ is the policy's, shared by
+	// its account-regions (one ListCommandInvocations call, not one each).
 	typical time.Duration
+	typ     *typicalShare
 	// seen are the completion times of its policy's invocations so far
 	// (pace.go), shared by the policy's account-regions; peers counts
 	// those still running the phase in flight.
@@ -410,7 +412,7 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		defer e.mu.Unlock()
 		e.run.Policies[pi].Targets[s.ti] = *s.res
 	}
-	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish, seen: &completions{}}
+	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish, seen: &completions{}, typ: &typicalShare{}}
 
 	pr.each(slots, func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
 	defer func() {
@@ -508,8 +510,10 @@ type policyRun struct {
 	// source.
 	decisions map[int]promote.Decision
 	proven    bool // an earlier phase patched instances and passed, somewhere
-	// seen: the policy's completions, which pace every target's polls.
+	// seen and typ: the policy's completions and typical invocation,
+	// which pace every target's polls.
 	seen *completions
+	typ  *typicalShare
 }
 
 // phaseShare is where the account-regions of a phase stand: the next
@@ -660,7 +664,7 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			s.t.override = override
 			s.t.peers = share
 			if pr.seen != nil {
-				s.t.seen = pr.seen
+				s.t.seen, s.t.typ = pr.seen, pr.typ
 			}
 			rp := s.t.runPhase(ctx, ph, st, proven || dec.Source != nil)
 			share.mark(s.t, 0, e.opt.Clock.Now(), true)

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -348,4 +349,27 @@ func TestStandingOfTheLastWave(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The policy's account-regions patch alike: one of them times an
+// invocation (a ListCommandInvocations call) for all of them.
+func TestTypicalIsTimedOncePerPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 20 * time.Minute}
+		for _, region := range []string{"us-east-1", "eu-west-1", "us-west-2"} {
+			sc.Groups = append(sc.Groups, awssim.Group{Account: "111122223333", Region: region, Count: 10, Name: "stg-" + region, Tags: map[string]string{"Environment": "staging"}})
+		}
+		h := newHarness(t, sc)
+		src := strings.Replace(oneWavePolicy("100%", "0"), "regions: [us-east-1]", "regions: [us-east-1, eu-west-1, us-west-2]", 1)
+		// The compliance check corroborates the commands' counts: no
+		// invocation is listed to tell the outcomes.
+		src = strings.Replace(src, "verify: {compliance: false}", "verify: {compliance: true}", 1)
+		r := h.run(context.Background(), mustPolicy(t, src))
+		if r.Status != result.StatusPassed {
+			t.Fatalf("%s: %s", r.Status, r.Summary)
+		}
+		if n := h.sim.Calls()["ssm:ListCommandInvocations"]; n != 1 {
+			t.Errorf("%d ListCommandInvocations calls for 3 account-regions, want 1", n)
+		}
+	})
 }

@@ -481,6 +481,52 @@ func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bo
 	return quiet, true
 }
 
+// typicalShare is one invocation's typical time, measured once for a
+// policy's account-regions (they patch alike under one policy).
+type typicalShare struct {
+	mu   sync.Mutex
+	d    time.Duration
+	busy bool // one account-region is timing it
+}
+
+// take reports whether the caller should time an invocation: nobody has
+// and nobody is (true for a nil share). A taker must set.
+func (ts *typicalShare) take() bool {
+	if ts == nil {
+		return true
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.d > 0 || ts.busy {
+		return false
+	}
+	ts.busy = true
+	return true
+}
+
+// get is the time measured so far (0: none, also for a nil share).
+func (ts *typicalShare) get() time.Duration {
+	if ts == nil {
+		return 0
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.d
+}
+
+// set ends a take, keeping a measured time (0: none, another may try).
+func (ts *typicalShare) set(d time.Duration) {
+	if ts == nil {
+		return
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.busy = false
+	if d > 0 {
+		ts.d = d
+	}
+}
+
 // measureTypical reads the invocations of a command some of which have
 // finished (one page) and returns the median time a successful one took,
 // or 0 when none has.

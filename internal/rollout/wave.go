@@ -400,7 +400,12 @@ func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 		}
 	}
 	if r.pace.typical == 0 && !r.timed {
-		r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
+		// Another account-region of the policy may have timed one
+		// already, or be timing one (then this one looks at the next poll).
+		if r.pace.typical = t.typ.get(); r.pace.typical == 0 && t.typ.take() {
+			r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
+			t.typ.set(r.pace.typical)
+		}
 	}
 	if errorsSoFar > r.gw.ErrorLimit {
 		if r.stopped == "" && r.next < len(r.chunks) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -522,10 +523,12 @@ type policyRun struct {
 type phaseShare struct {
 	mu    sync.Mutex
 	marks map[*target]phaseMark
-	// waves and took: the phase's ended waves and their total time,
-	// for how long a wave takes here.
+	// waves, took and took2: the phase's ended waves, the sum of their
+	// times and of their squares (in hours), for how long a wave takes
+	// here and how much that varies.
 	waves int
 	took  time.Duration
+	took2 float64
 }
 
 // phaseMark is how far one account-region is: at wave (1-based; one past
@@ -563,14 +566,18 @@ func (ps *phaseShare) waveEnded(took time.Duration) {
 	defer ps.mu.Unlock()
 	ps.waves++
 	ps.took += took
+	ps.took2 += took.Hours() * took.Hours()
 }
 
 // standing is t's place among the account-regions still in the phase at
 // now: ties, how many stand level with it (within a minute: any of them
 // may end last), and lead, how much later than t the furthest behind is
-// expected to end the phase, 0 when t is furthest behind. Each is
+// surely expected to end the phase, 0 when t is furthest behind. Each is
 // expected to end its wave a mean wave after it began (or now, if that
-// is past) and then to run its remaining waves at the mean.
+// is past) and then to run its remaining waves at the mean; the lead is
+// what remains of that gap less twice the spread of wave times (two
+// waves' ends differ by about 1.4 spreads), since a wave of the other
+// that ends early makes t the last.
 func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Duration) {
 	if ps == nil {
 		return 0, 0
@@ -581,9 +588,11 @@ func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Du
 	if !ok {
 		return 0, 0
 	}
-	var mean time.Duration
+	var mean, spread time.Duration
 	if ps.waves > 0 {
 		mean = ps.took / time.Duration(ps.waves)
+		h := mean.Hours()
+		spread = time.Duration(math.Sqrt(max(ps.took2/float64(ps.waves)-h*h, 0)) * float64(time.Hour))
 	}
 	for o, m := range ps.marks {
 		if o == t || m.done {
@@ -602,7 +611,7 @@ func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Du
 		if gap > -time.Minute && gap < time.Minute {
 			ties++
 		}
-		lead = max(lead, gap)
+		lead = max(lead, gap-2*spread)
 	}
 	return ties, lead
 }

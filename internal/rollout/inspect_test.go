@@ -208,6 +208,14 @@ func TestStanding(t *testing.T) {
 	ps.mark(c, 0, now, true) // c's phase ended: it no longer counts
 	check("a overdue", b, now, 0, time.Hour)
 	check("a furthest behind", a, now, 0, 0)
+	// Waves of 1h30 and 2h30 as well: the mean stays 2 h, but wave times
+	// spread by about 24.5 minutes, and a wave of a ending early would
+	// make b the last: b's sure lead is the hour less twice the spread.
+	ps.waveEnded(90 * time.Minute)
+	ps.waveEnded(150 * time.Minute)
+	if _, lead := ps.standing(b, now); lead < 10*time.Minute || lead > 12*time.Minute {
+		t.Errorf("spread wave times: b's lead %s, want about 11 minutes", lead)
+	}
 	// A target alone (no share) has no peers.
 	var none *phaseShare
 	if ties, lead := none.standing(a, now); ties != 0 || lead != 0 {
@@ -372,4 +380,38 @@ func TestTypicalIsTimedOncePerPolicy(t *testing.T) {
 			t.Errorf("%d ListCommandInvocations calls for 3 account-regions, want 1", n)
 		}
 	})
+}
+
+// Completions seen only at a poll an hour after the last are spread over
+// that hour as the record already spreads its completions there, or
+// evenly: not piled at its middle, which would hide a wave's tail.
+func TestCompletionsSpreadOverTheInterval(t *testing.T) {
+	h := &completions{}
+	// Nothing known between 1 h and 2 h: 240 completions seen at a poll
+	// at 2 h after one at 1 h spread evenly, one per 15 s.
+	h.addOver(time.Hour, 2*time.Hour, 240)
+	for _, q := range []float64{0.25, 0.5, 0.75, 1} {
+		want := time.Hour + time.Duration(q*float64(time.Hour))
+		if got, _ := h.quantile(q); got < want-completionGrain || got > want+completionGrain {
+			t.Errorf("evenly: quantile(%.2f) = %s, want about %s", q, got, want)
+		}
+	}
+	// Earlier waves seen closely: most completions at 20 min, a few at
+	// 50 min. 100 more seen at 60 min after a poll at 10 min follow
+	// that shape: about 91 at 20 min and 9 at 50 min.
+	h = history(map[time.Duration]int{20 * time.Minute: 100, 50 * time.Minute: 10})
+	h.addOver(10*time.Minute, time.Hour, 110)
+	if got, _ := h.quantile(0.85); got != 20*time.Minute+completionGrain {
+		t.Errorf("by the record: quantile(0.85) = %s, want 20m15s", got)
+	}
+	if got, _ := h.quantile(0.95); got != 50*time.Minute+completionGrain {
+		t.Errorf("by the record: quantile(0.95) = %s, want 50m15s", got)
+	}
+	// Before the send or nothing: ignored.
+	h = &completions{}
+	h.addOver(-time.Minute, -time.Second, 5)
+	h.addOver(time.Minute, 2*time.Minute, 0)
+	if !h.empty() {
+		t.Error("completions before the send or none were recorded")
+	}
 }

@@ -278,30 +278,49 @@ const completionGrain = 15 * time.Second
 
 // completions counts a policy's observed invocation completions by their
 // time after their command's send, in completionGrain buckets: a few
-// thousand integers however large the fleet. The account-regions of a
+// thousand numbers however large the fleet. The account-regions of a
 // policy share one record (they patch alike under one policy), so a
 // small account-region learns its waves' tail from the others too.
 type completions struct {
 	mu      sync.Mutex
-	buckets []int
+	buckets []float64
 }
 
 // add records n completions at off after the send.
-func (h *completions) add(off time.Duration, n int) {
-	if n <= 0 || off < 0 {
+func (h *completions) add(off time.Duration, n int) { h.addOver(off, off, n) }
+
+// addOver records n completions seen between two polls, from and to
+// after the send. A poll an hour after the last says only that they came
+// within that hour: they are spread over it as the record already spreads
+// its completions there (earlier waves seen more closely), evenly where
+// it has none, so the record keeps the shape of a wave's tail however
+// rarely its bulk was looked at.
+func (h *completions) addOver(from, to time.Duration, n int) {
+	if n <= 0 || to < 0 {
 		return
 	}
+	from = max(from, 0)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	b := int(off / completionGrain)
-	if b >= len(h.buckets) {
-		h.buckets = append(h.buckets, make([]int, b+1-len(h.buckets))...)
+	lo, hi := int(from/completionGrain), int(to/completionGrain)
+	if hi >= len(h.buckets) {
+		h.buckets = append(h.buckets, make([]float64, hi+1-len(h.buckets))...)
 	}
-	h.buckets[b] += n
+	seen := 0.0
+	for _, w := range h.buckets[lo : hi+1] {
+		seen += w
+	}
+	for b := lo; b <= hi; b++ {
+		if seen > 0 {
+			h.buckets[b] += float64(n) * h.buckets[b] / seen
+		} else {
+			h.buckets[b] += float64(n) / float64(hi-lo+1)
+		}
+	}
 }
 
 // counts is a copy of the record (nil for a nil record).
-func (h *completions) counts() []int {
+func (h *completions) counts() []float64 {
 	if h == nil {
 		return nil
 	}
@@ -324,16 +343,16 @@ func (h *completions) empty() bool {
 // times, at the end of its bucket; false when nothing was recorded.
 func (h *completions) quantile(q float64) (time.Duration, bool) {
 	buckets := h.counts()
-	total := 0
+	total := 0.0
 	for _, n := range buckets {
 		total += n
 	}
-	if total == 0 {
+	if total <= 0 {
 		return 0, false
 	}
-	rank := max(1, int(math.Ceil(q*float64(total))))
+	rank := max(q*total, 1e-9)
 	for b, n := range buckets {
-		if rank -= n; rank <= 0 {
+		if rank -= n; rank <= 1e-9 {
 			return time.Duration(b+1) * completionGrain, true
 		}
 	}
@@ -349,8 +368,8 @@ type smoothCDF struct {
 
 // newSmoothCDF smooths the record; false with fewer than minRecord
 // completions.
-func newSmoothCDF(buckets []int, w, span int) (smoothCDF, bool) {
-	total := 0
+func newSmoothCDF(buckets []float64, w, span int) (smoothCDF, bool) {
+	total := 0.0
 	for _, n := range buckets {
 		total += n
 	}
@@ -359,7 +378,7 @@ func newSmoothCDF(buckets []int, w, span int) (smoothCDF, bool) {
 	}
 	cum := make([]float64, len(buckets)+1)
 	for i, n := range buckets {
-		cum[i+1] = cum[i] + float64(n)/float64(total)
+		cum[i+1] = cum[i] + n/total
 	}
 	raw := func(j int) float64 { // the CDF at grid point j: 0 below, 1 beyond
 		switch {
@@ -434,7 +453,7 @@ func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bo
 	// The record must know invocations that ran longer than the oldest
 	// chunk has: a wave's own completions (the run's first wave) say
 	// nothing of its stragglers.
-	later := 0
+	later := 0.0
 	for b := int(oldest/completionGrain) + 1; b < len(buckets); b++ {
 		later += buckets[b]
 	}

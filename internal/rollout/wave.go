@@ -211,9 +211,9 @@ func (r *waveRun) follow(ctx context.Context) {
 }
 
 // observe tells the pacer what the last poll showed: each chunk's
-// progress, the completions since the poll before (into the target's
-// record, at the middle of the interval in which they came) and the
-// wave's running count.
+// progress, the completions since the poll before (into the policy's
+// record, spread over the interval in which they came) and the wave's
+// running count.
 func (r *waveRun) observe(now time.Time) []chunkProgress {
 	progress := make([]chunkProgress, 0, r.next)
 	running := 0
@@ -223,7 +223,7 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 			c.seenAt = c.sentAt
 		}
 		if r.pace.seen != nil && done > c.seen {
-			r.pace.seen.add(c.seenAt.Add(now.Sub(c.seenAt)/2).Sub(c.sentAt), done-c.seen)
+			r.pace.seen.addOver(c.seenAt.Sub(c.sentAt), now.Sub(c.sentAt), done-c.seen)
 		}
 		c.seen, c.seenAt = max(c.seen, done), now
 		if !c.terminal {

@@ -14,49 +14,6 @@ import (
 	"github.com/patchgate/patchgate/internal/result"
 )
 
-// TestRescanPaceTail: for the last few instances (one call by id a poll),
-// while an inventory pass has not gone by since the latest waiting patch
-// (or the longest delay seen, if longer), polls come every
-// rescanPollTail instead of doubling or backing off; past that, the
-// ordinary rules hold. Without tail nothing changes.
-func TestRescanPaceTail(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	scanned := func(at time.Time) insptypes.CoveredResource {
-		return insptypes.CoveredResource{LastScannedAt: aws.Time(at)}
-	}
-	spread := map[string]insptypes.CoveredResource{"a": scanned(t0.Add(5 * time.Minute)), "b": scanned(t0.Add(10 * time.Minute)), "c": scanned(t0.Add(40 * time.Minute))}
-	for _, tc := range []struct {
-		name    string
-		now     time.Time
-		ended   map[string]time.Time
-		covered map[string]insptypes.CoveredResource
-		waiting []string
-		tail    bool
-		want    time.Duration
-	}{
-		{"no delay known, within a pass: steadily", t0.Add(10 * time.Minute), map[string]time.Time{"w": t0}, nil, []string{"w"}, true, rescanPollTail},
-		{"the same, not the tail: doubling", t0.Add(10 * time.Minute), map[string]time.Time{"w": t0}, nil, []string{"w"}, false, 8 * time.Minute},
-		{"a pass gone by: doubling", t0.Add(inventoryPass), map[string]time.Time{"w": t0}, nil, []string{"w"}, true, 8 * time.Minute},
-		{"the latest waiting patch sets the window", t0.Add(40 * time.Minute), map[string]time.Time{"w1": t0, "w2": t0.Add(10 * time.Minute)}, nil, []string{"w1", "w2"}, true, rescanPollTail},
-		// Delays 5, 10 and 40 minutes: the median (10) is past, the longest
-		// (40) not yet: steadily; without tail, late by 27 minutes.
-		{"the longest delay seen widens the window", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
-		{"the same, not the tail: late", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, false, 15 * time.Minute},
-		{"past the longest delay seen: late", t0.Add(43 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 15 * time.Minute},
-		// Due exactly now: in the tail, steadily (not the minute the
-		// "not yet due" rule would give).
-		{"due exactly now", t0.Add(10 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
-		// Nothing is due before the median: the tail waits for it too.
-		{"the median still ahead: wait for it", t0.Add(2 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 9 * time.Minute},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := rescanPace(tc.now, tc.ended, tc.covered, tc.waiting, 4*time.Minute, tc.tail); got != tc.want {
-				t.Fatalf("rescanPace = %s, want %s", got, tc.want)
-			}
-		})
-	}
-}
-
 // movingInspector: a and b were patched an hour ago and have been rescanned
 // twice since (lastScannedAt moved on to 10 minutes ago); c, the phase's
 // last patch, ended 5 minutes ago and is rescanned 20 minutes from now.
@@ -163,28 +120,6 @@ func TestTenWaitingAreTheTail(t *testing.T) {
 		polls := waitFor(t, ended, rescan, start)
 		if lag := polls[len(polls)-1].Sub(start.Add(20 * time.Minute)); lag > rescanPollTail {
 			t.Errorf("ten instances' rescan seen %s late, want within %s (polls %v)", lag, rescanPollTail, polls)
-		}
-	})
-}
-
-// TestDelaySeenLaterPredictsTheRest: p, waiting at the first poll, is
-// rescanned 6 minutes after its patch; q, patched a minute ago, is then
-// due 6 minutes after its own patch, so the next poll waits for that (and
-// a minute) instead of coming every rescanPollTail: three polls in all.
-func TestDelaySeenLaterPredictsTheRest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		start := time.Now()
-		ended := map[string]time.Time{"p": start.Add(-5 * time.Minute), "q": start.Add(-time.Minute)}
-		rescan := map[string]time.Time{"p": start.Add(time.Minute), "q": start.Add(5*time.Minute + 30*time.Second)}
-		polls := waitFor(t, ended, rescan, start)
-		want := []time.Time{start, start.Add(rescanPollTail), start.Add(6 * time.Minute)}
-		if len(polls) != len(want) {
-			t.Fatalf("polls at %v, want %v", polls, want)
-		}
-		for i := range want {
-			if !polls[i].Equal(want[i]) {
-				t.Fatalf("polls at %v, want %v", polls, want)
-			}
 		}
 	})
 }

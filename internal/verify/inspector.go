@@ -316,8 +316,8 @@ func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool)
 // that is looked at once, when it closes; the others from the later of
 // their window's opening and latest, then every rescanPollTail through
 // their window. Without a previous scan, or once a window has passed
-// without the rescan (a prediction that failed), it is also polled
-// regularly: every rescanPollTail until an interval and spread have passed
+// without the rescan (a prediction that failed), it is polled regularly
+// instead: every rescanPollTail until an interval and spread have passed
 // since the patch, when its rescan was due at the latest, then ever less
 // often (up to rescanPollMax).
 func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.Time {
@@ -335,22 +335,17 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 		return regular()
 	}
 	due, missed := w.due(interval, spread)
-	open, closes := due.Add(-spread), due.Add(spread)
-	var look time.Time
-	switch {
-	case closes.Before(latest):
-		look = closes
-	case open.Before(latest):
-		open = latest
-		fallthrough
-	default:
-		look = open
-		if !look.After(seen) {
-			look = seen.Add(rescanPollTail) // in its window
-		}
+	if missed { // the prediction failed: the scans do not follow it
+		return regular()
 	}
-	if missed { // the prediction failed once: no longer trusted alone
-		look = earlier(look, regular())
+	// Looks before the latest window opens tell nothing that one at its
+	// opening would not: all of them come then.
+	look := due.Add(-spread)
+	if look.Before(latest) {
+		look = latest
+	}
+	if !look.After(seen) {
+		look = seen.Add(rescanPollTail) // in its window
 	}
 	return look
 }
@@ -384,11 +379,13 @@ func (c *cadence) interval() time.Duration {
 	return g[len(g)/2]
 }
 
-// spread is how far from its due time a scan may come: a fifth of the
-// interval, or the widest deviation seen, at most half an interval.
+// spread is how far from its due time a scan may come: the widest
+// deviation from the interval seen, at least a fifth of the default
+// interval (jitter is a matter of minutes, whatever the interval), at most
+// half the interval.
 func (c *cadence) spread() time.Duration {
 	t := c.interval()
-	e := t / 5
+	e := inventoryInterval / 5
 	if len(c.gaps) >= minGaps {
 		for _, g := range c.gaps {
 			e = max(e, g-t, t-g)
@@ -522,7 +519,8 @@ func (v *Verifier) waitRescans(ctx context.Context, clk clock.Clock, s Settings,
 		var latest time.Time
 		for _, w := range watches {
 			if !w.prev.IsZero() {
-				if due, _ := w.due(interval, spread); due.Add(-spread).After(latest) {
+				// A prediction that failed once says nothing of the rest.
+				if due, missed := w.due(interval, spread); !missed && due.Add(-spread).After(latest) {
 					latest = due.Add(-spread)
 				}
 			}

@@ -123,3 +123,79 @@ func TestTenWaitingAreTheTail(t *testing.T) {
 		}
 	})
 }
+
+// TestNextLook: when an instance still waiting is looked at next, from
+// when a poll last found it waiting. With the default cadence (30m) and
+// spread (6m); the patch ended at t0.
+func TestNextLook(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for _, tc := range []struct {
+		name   string
+		prev   time.Time // zero: no previous scan known
+		seen   time.Time
+		latest time.Time
+		want   time.Time
+	}{
+		// Scanned 10m before the patch: due at +20m, its window opens at +14m.
+		{"its window ahead: at its opening", at(-10 * time.Minute), at(time.Minute), at(14 * time.Minute), at(14 * time.Minute)},
+		{"in its window: every rescanPollTail", at(-10 * time.Minute), at(15 * time.Minute), at(14 * time.Minute), at(17 * time.Minute)},
+		{"at the very end of its window", at(-10 * time.Minute), at(26 * time.Minute), at(14 * time.Minute), at(28 * time.Minute)},
+		// Due at +5m (window -1m..+11m), but another instance's window
+		// opens only at +14m: nothing ends the wait before, one look then.
+		{"an earlier window waits for the latest to open", at(-25 * time.Minute), at(time.Minute), at(14 * time.Minute), at(14 * time.Minute)},
+		{"the same, once the latest is open", at(-25 * time.Minute), at(14 * time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
+		// Due at +10m, window to +16m, not seen by +17m: regular polling.
+		{"a missed window: steadily while it can come", at(-20 * time.Minute), at(17 * time.Minute), at(14 * time.Minute), at(19 * time.Minute)},
+		// Its last scan 50m before the patch: the pass at -20m never came.
+		{"a skipped pass: regular polling", at(-50 * time.Minute), at(time.Minute), at(14 * time.Minute), at(3 * time.Minute)},
+		{"no previous scan: steadily within a pass of the patch", time.Time{}, at(10 * time.Minute), time.Time{}, at(12 * time.Minute)},
+		{"no previous scan, a pass gone by: later", time.Time{}, at(40 * time.Minute), time.Time{}, at(44 * time.Minute)},
+		{"no previous scan, just past the pass: not sooner than the tail", time.Time{}, at(36*time.Minute + 30*time.Second), time.Time{}, at(38*time.Minute + 30*time.Second)},
+		{"no previous scan, long overdue: capped", time.Time{}, at(2 * time.Hour), time.Time{}, at(2*time.Hour + rescanPollMax)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &watch{ended: t0, prev: tc.prev, seen: tc.seen}
+			if got := nextLook(w, inventoryInterval, inventoryInterval/5, tc.latest); !got.Equal(tc.want) {
+				t.Fatalf("nextLook = %s, want %s", got.Sub(t0), tc.want.Sub(t0))
+			}
+		})
+	}
+}
+
+// TestCadence: the interval is learnt from an instance's scan before its
+// patch and its rescan, once three are seen (the default until then), and
+// only when the instance was seen waiting past the midpoint of the two (so
+// no other pass fits between them); the spread is the widest deviation
+// seen, at least 6 minutes, at most half the interval.
+func TestCadence(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		gaps     []time.Duration // each seen waiting 40 minutes after the previous scan
+		interval time.Duration
+		spread   time.Duration
+	}{
+		{"nothing seen: the default", nil, 30 * time.Minute, 6 * time.Minute},
+		{"two seen: still the default", []time.Duration{60 * time.Minute, 60 * time.Minute}, 30 * time.Minute, 6 * time.Minute},
+		{"three: their median", []time.Duration{58 * time.Minute, 62 * time.Minute, 60 * time.Minute}, 60 * time.Minute, 6 * time.Minute},
+		{"a wide deviation widens the spread", []time.Duration{50 * time.Minute, 70 * time.Minute, 60 * time.Minute}, 60 * time.Minute, 10 * time.Minute},
+		{"at most half the interval", []time.Duration{45 * time.Minute, 79 * time.Minute, 50 * time.Minute}, 50 * time.Minute, 25 * time.Minute},
+		// Seen waiting 40 minutes after the previous scan, a rescan 90
+		// minutes after it may be the second pass: not an interval.
+		{"past the midpoint only", []time.Duration{90 * time.Minute, 90 * time.Minute, 90 * time.Minute}, 30 * time.Minute, 6 * time.Minute},
+		{"shorter than a minute: no interval", []time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second}, 30 * time.Minute, 6 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c cadence
+			for _, g := range tc.gaps {
+				seen := t0.Add(min(40*time.Minute, g/2+time.Second))
+				c.add(t0, seen, t0.Add(g))
+			}
+			c.add(time.Time{}, t0, t0.Add(time.Hour)) // no previous scan: nothing learnt
+			if got, spread := c.interval(), c.spread(); got != tc.interval || spread != tc.spread {
+				t.Fatalf("interval %s spread %s, want %s and %s", got, spread, tc.interval, tc.spread)
+			}
+		})
+	}
+}

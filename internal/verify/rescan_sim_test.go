@@ -218,4 +218,3 @@ func TestRescanWaitLearnsTheCadence(t *testing.T) {
 		}
 	})
 }
-

@@ -312,14 +312,13 @@ func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool)
 // rescan is due in the window due ± spread.
 //
 // Only the last rescan of a phase delays the gate, and none comes before
-// the latest window opens (latest): an instance whose window closes before
-// that is looked at once, when it closes; the others from the later of
-// their window's opening and latest, then every rescanPollTail through
-// their window. Without a previous scan, or once a window has passed
-// without the rescan (a prediction that failed), it is polled regularly
-// instead: every rescanPollTail until an interval and spread have passed
-// since the patch, when its rescan was due at the latest, then ever less
-// often (up to rescanPollMax).
+// the latest window opens (latest): an instance is looked at
+// rescanPollTail after the later of its window's opening and latest, then
+// every rescanPollTail through its window. Without a previous scan, or
+// once a window has passed without the rescan (a prediction that failed),
+// it is polled regularly instead: every rescanPollTail until an interval
+// and spread have passed since the patch, when its rescan was due at the
+// latest, then ever less often (up to rescanPollMax).
 func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.Time {
 	seen := w.seen
 	// Regular polling, for an instance whose rescan cannot be predicted:
@@ -338,16 +337,17 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 	if missed { // the prediction failed: the scans do not follow it
 		return regular()
 	}
-	// Looks before the latest window opens tell nothing that one at its
-	// opening would not: all of them come then.
-	look := due.Add(-spread)
-	if look.Before(latest) {
-		look = latest
+	// Looks before the latest window opens tell nothing that one then
+	// would not, and a look as a window opens finds nothing: a look
+	// rescanPollTail later sees a rescan in between just as promptly.
+	from := due.Add(-spread)
+	if from.Before(latest) {
+		from = latest
 	}
-	if !look.After(seen) {
-		look = seen.Add(rescanPollTail) // in its window
+	if from.Before(seen) {
+		from = seen // in its window
 	}
-	return look
+	return from.Add(rescanPollTail)
 }
 
 // cadence is Inspector's scan interval, learnt from the previous scan and

@@ -132,16 +132,16 @@ func TestRescanWaitEndsPromptly(t *testing.T) {
 	}{
 		// Six instances, one call a poll: the windows of their predicted
 		// rescans, every 2 minutes through the last.
-		{"a few instances by id, patched together", together, 6, nil, 10},
+		{"a few instances by id, patched together", together, 6, nil, 8},
 		// Patch times spread (lognormal, a few slow): most were rescanned
 		// before the wait; the last patches' rescans are waited for.
-		{"a few instances by id", nil, 6, nil, 10},
+		{"a few instances by id", nil, 6, nil, 8},
 		// 2,000 instances: one pass is 10 calls (the floor), then the few
 		// still waiting by id.
-		{"a large phase by tag", nil, 2000, map[string]string{"App": "web"}, 10 + 8},
+		{"a large phase by tag", nil, 2000, map[string]string{"App": "web"}, 10 + 5},
 		// All 2,000 wait at the first poll: each later poll by tag, for
 		// the scans since the previous one, costs a share of a pass.
-		{"a large phase by tag, patched together", together, 2000, map[string]string{"App": "web"}, 45},
+		{"a large phase by tag, patched together", together, 2000, map[string]string{"App": "web"}, 40},
 	} {
 		for seed := int64(1); seed <= 4; seed++ {
 			t.Run(fmt.Sprintf("%s, seed %d", tc.name, seed), func(t *testing.T) {

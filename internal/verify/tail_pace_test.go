@@ -137,14 +137,17 @@ func TestNextLook(t *testing.T) {
 		latest time.Time
 		want   time.Time
 	}{
-		// Scanned 10m before the patch: due at +20m, its window opens at +14m.
-		{"its window ahead: at its opening", at(-10 * time.Minute), at(time.Minute), at(14 * time.Minute), at(14 * time.Minute)},
+		// Scanned 10m before the patch: due at +20m, its window opens at
+		// +14m; a look then would find nothing, one 2m later sees a rescan
+		// in between as promptly.
+		{"its window ahead: a tail after its opening", at(-10 * time.Minute), at(time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
 		{"in its window: every rescanPollTail", at(-10 * time.Minute), at(15 * time.Minute), at(14 * time.Minute), at(17 * time.Minute)},
 		{"at the very end of its window", at(-10 * time.Minute), at(26 * time.Minute), at(14 * time.Minute), at(28 * time.Minute)},
 		// Due at +5m (window -1m..+11m), but another instance's window
-		// opens only at +14m: nothing ends the wait before, one look then.
-		{"an earlier window waits for the latest to open", at(-25 * time.Minute), at(time.Minute), at(14 * time.Minute), at(14 * time.Minute)},
-		{"the same, once the latest is open", at(-25 * time.Minute), at(14 * time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
+		// opens only at +14m: nothing ends the wait before, one look with
+		// that instance's first.
+		{"an earlier window waits for the latest to open", at(-25 * time.Minute), at(time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
+		{"the same, not rescanned by then: missed, steadily", at(-25 * time.Minute), at(16 * time.Minute), at(14 * time.Minute), at(18 * time.Minute)},
 		// Due at +10m, window to +16m, not seen by +17m: regular polling.
 		{"a missed window: steadily while it can come", at(-20 * time.Minute), at(17 * time.Minute), at(14 * time.Minute), at(19 * time.Minute)},
 		// Its last scan 50m before the patch: the pass at -20m never came.

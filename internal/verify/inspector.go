@@ -456,16 +456,15 @@ func (v *Verifier) waitRescans(ctx context.Context, clk clock.Clock, s Settings,
 		poll, since := scope{ids: due}, time.Time{}
 		switch {
 		case !sc.byTag():
-		case polls == 0:
+		case polls == 0 && !final:
 			// Scans since an interval (and spread) before the earliest
 			// patch: each instance's rescan, or the scan before its patch.
 			poll, since = sc.sub(waiting), earliest.Add(-interval-spread)
 		default:
-			// Every waiting instance, scanned since it was last seen (less
-			// the listing lag); the final poll asks for any scan, for the
-			// reasons.
-			// A scan before a patch is no rescan: never before the
-			// earliest waiting patch.
+			// Every waiting instance, scanned since it was last seen less
+			// the listing lag, but not before the earliest waiting patch
+			// (an earlier scan is no rescan); the final poll asks for any
+			// scan, for the reasons.
 			if !final {
 				first := now
 				since = now

@@ -202,3 +202,123 @@ func TestCadence(t *testing.T) {
 		})
 	}
 }
+
+// plannedInspector answers coverage by id from a plan: each instance's
+// scan before the patch (zero: not listed at all) and its rescan (zero:
+// never), as of the fake clock.
+type plannedInspector struct {
+	pagedInspector
+	prev, rescan map[string]time.Time
+	polls        [][]string
+	seen         map[string]time.Time // when each rescan was first answered
+	inactive     map[string]bool      // scan status INACTIVE
+}
+
+func (p *plannedInspector) ListCoverage(_ context.Context, in *inspector2.ListCoverageInput, _ ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error) {
+	out := &inspector2.ListCoverageOutput{}
+	var asked []string
+	for _, f := range in.FilterCriteria.ResourceId {
+		id := aws.ToString(f.Value)
+		asked = append(asked, id)
+		at := p.prev[id]
+		if r := p.rescan[id]; !r.IsZero() && !time.Now().Before(r) {
+			at = r
+			if _, ok := p.seen[id]; !ok {
+				if p.seen == nil {
+					p.seen = map[string]time.Time{}
+				}
+				p.seen[id] = time.Now()
+			}
+		}
+		if at.IsZero() {
+			continue
+		}
+		st := &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeActive, Reason: insptypes.ScanStatusReasonSuccessful}
+		if p.inactive[id] {
+			st = &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeInactive, Reason: insptypes.ScanStatusReasonNoInventory}
+		}
+		out.CoveredResources = append(out.CoveredResources, insptypes.CoveredResource{ResourceId: aws.String(id), LastScannedAt: aws.Time(at), ScanStatus: st})
+	}
+	p.polls = append(p.polls, asked)
+	return out, nil
+}
+
+// TestFailedPredictionHoldsNoOneBack: a's last scan was 40 minutes before
+// its patch, so the pass due 10 minutes before the patch never came: its
+// prediction failed, and it is polled regularly (it is rescanned 12
+// minutes after the patch). Its next predicted window (+14m..+26m) is not
+// the latest window the others wait for: b, due 5 minutes after the patch,
+// is seen within a tail of its rescan, not once a is seen.
+func TestFailedPredictionHoldsNoOneBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{
+			prev:   map[string]time.Time{"a": start.Add(-40 * time.Minute), "b": start.Add(-25 * time.Minute)},
+			rescan: map[string]time.Time{"a": start.Add(12 * time.Minute), "b": start.Add(6 * time.Minute)},
+		}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		ended := map[string]time.Time{"a": start, "b": start}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour}, &Snapshot{}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Inspector.Uncovered) != 0 {
+			t.Fatalf("uncovered %+v", res.Inspector.Uncovered)
+		}
+		if got := insp.seen["b"]; got.Sub(start.Add(6*time.Minute)) > rescanPollTail || got.Before(start.Add(6*time.Minute)) {
+			t.Errorf("b's rescan (at +6m) seen at %s, want within %s (polls %v)", got.Sub(start), rescanPollTail, insp.polls)
+		}
+	})
+}
+
+// TestLooksAMinuteApartShareAPoll: two instances never rescanned, patched
+// 30 seconds apart and an inventory pass ago, are looked at less and less
+// often on schedules 30 seconds apart: each poll asks for both (one call),
+// not each on its own.
+func TestLooksAMinuteApartShareAPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{prev: map[string]time.Time{"a": start.Add(-3 * time.Hour), "b": start.Add(-3 * time.Hour)}}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		ended := map[string]time.Time{"a": start.Add(-40 * time.Minute), "b": start.Add(-40*time.Minute + 30*time.Second)}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour}, &Snapshot{}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != result.StatusInconclusive || len(res.Inspector.Uncovered) != 2 {
+			t.Fatalf("verdict %s, uncovered %+v", res.Verdict, res.Inspector.Uncovered)
+		}
+		for i, p := range insp.polls {
+			if len(p) != 2 {
+				t.Fatalf("poll %d of %d asks for %v, want both", i+1, len(insp.polls), p)
+			}
+		}
+	})
+}
+
+// TestInactiveScanPredictsNothing: x's scanning is INACTIVE, so its last
+// scan (5 minutes before the patch) predicts no rescan, and its window
+// (+19m..+31m) is not one the others wait for: y, due 5 minutes after the
+// patch, is seen within a tail of its rescan.
+func TestInactiveScanPredictsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{
+			prev:     map[string]time.Time{"x": start.Add(-5 * time.Minute), "y": start.Add(-25 * time.Minute)},
+			rescan:   map[string]time.Time{"y": start.Add(6 * time.Minute)},
+			inactive: map[string]bool{"x": true},
+		}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		ended := map[string]time.Time{"x": start, "y": start}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour}, &Snapshot{}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if got := insp.seen["y"]; got.Sub(start.Add(6*time.Minute)) > rescanPollTail || got.Before(start.Add(6*time.Minute)) {
+			t.Errorf("y's rescan (at +6m) seen at %s, want within %s (polls %v)", got.Sub(start), rescanPollTail, insp.polls)
+		}
+		if len(res.Inspector.Uncovered) != 1 || res.Inspector.Uncovered[0].InstanceID != "x" || res.Inspector.Uncovered[0].Reason != "NO_INVENTORY" || res.Verdict != result.StatusInconclusive {
+			t.Fatalf("verdict %s, uncovered %+v", res.Verdict, res.Inspector.Uncovered)
+		}
+	})
+}

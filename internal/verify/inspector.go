@@ -319,6 +319,11 @@ func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool)
 // it is polled regularly instead: every rescanPollTail until an interval
 // and spread have passed since the patch, when its rescan was due at the
 // latest, then ever less often (up to rescanPollMax).
+//
+// A prediction can also be late: Inspector scans off the inventory cadence
+// too (when new CVEs are published), and such a scan just before the
+// patch puts the predicted window up to an interval after the real pass.
+// So no instance goes unlooked at for more than rescanPollMax.
 func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.Time {
 	seen := w.seen
 	// Regular polling, for an instance whose rescan cannot be predicted:
@@ -347,7 +352,7 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 	if from.Before(seen) {
 		from = seen // in its window
 	}
-	return from.Add(rescanPollTail)
+	return earlier(from.Add(rescanPollTail), seen.Add(rescanPollMax))
 }
 
 // cadence is Inspector's scan interval, learnt from the previous scan and

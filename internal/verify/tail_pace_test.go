@@ -143,6 +143,9 @@ func TestNextLook(t *testing.T) {
 		{"its window ahead: a tail after its opening", at(-10 * time.Minute), at(time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
 		{"in its window: every rescanPollTail", at(-10 * time.Minute), at(15 * time.Minute), at(14 * time.Minute), at(17 * time.Minute)},
 		{"at the very end of its window", at(-10 * time.Minute), at(26 * time.Minute), at(14 * time.Minute), at(28 * time.Minute)},
+		// Scanned just before the patch: due at +29m, window from +23m;
+		// the scan may have been off the cadence, so a look within 15m.
+		{"its window far ahead: within rescanPollMax", at(-time.Minute), at(time.Minute), at(23 * time.Minute), at(time.Minute + rescanPollMax)},
 		// Due at +5m (window -1m..+11m), but another instance's window
 		// opens only at +14m: nothing ends the wait before, one look with
 		// that instance's first.
@@ -319,6 +322,28 @@ func TestInactiveScanPredictsNothing(t *testing.T) {
 		}
 		if len(res.Inspector.Uncovered) != 1 || res.Inspector.Uncovered[0].InstanceID != "x" || res.Inspector.Uncovered[0].Reason != "NO_INVENTORY" || res.Verdict != result.StatusInconclusive {
 			t.Fatalf("verdict %s, uncovered %+v", res.Verdict, res.Inspector.Uncovered)
+		}
+	})
+}
+
+// TestOffCadenceScanBeforeThePatch: Inspector scanned c off its inventory
+// cadence 2 minutes before the patch (a new CVE), so its predicted window
+// opens only at +22m, while its inventory pass rescans it at +10m. It is
+// seen by rescanPollMax after the first poll, not when the window opens.
+func TestOffCadenceScanBeforeThePatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{prev: map[string]time.Time{"c": start.Add(-2 * time.Minute)}, rescan: map[string]time.Time{"c": start.Add(10 * time.Minute)}}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour}, &Snapshot{}, map[string]time.Time{"c": start}, res); err != nil {
+			t.Fatal(err)
+		}
+		if got := insp.seen["c"]; got.IsZero() || got.After(start.Add(rescanPollMax)) {
+			t.Errorf("c's rescan (at +10m) seen at %s, want by %s (polls %v)", got.Sub(start), rescanPollMax, insp.polls)
+		}
+		if res.Verdict != result.StatusPassed || len(insp.polls) != 2 {
+			t.Fatalf("verdict %s, %d polls %v, want 2 (at 0 and 15m)", res.Verdict, len(insp.polls), insp.polls)
 		}
 	})
 }

@@ -318,7 +318,8 @@ func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool)
 // once a window has passed without the rescan (a prediction that failed),
 // it is polled regularly instead: every rescanPollTail until an interval
 // and spread have passed since the patch, when its rescan was due at the
-// latest, then ever less often (up to rescanPollMax).
+// latest, then ever less often (up to rescanPollMax); ever less often from
+// its patch on if Inspector says it does not scan it.
 //
 // A prediction can also be late: Inspector scans off the inventory cadence
 // too (when new CVEs are published), and such a scan just before the
@@ -330,6 +331,11 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 	// steadily while it can come, then ever less often.
 	regular := func() time.Time {
 		end := w.ended.Add(interval + spread)
+		if inactive := w.listed && !rescanned(w.last, time.Time{}); inactive {
+			// Inspector says it does not scan it (INACTIVE, or never
+			// scanned): a rescan may yet come, but no more often.
+			end = w.ended
+		}
 		if seen.Before(end) {
 			return seen.Add(rescanPollTail)
 		}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -302,7 +303,8 @@ func TestLooksAMinuteApartShareAPoll(t *testing.T) {
 // TestInactiveScanPredictsNothing: x's scanning is INACTIVE, so its last
 // scan (5 minutes before the patch) predicts no rescan, and its window
 // (+19m..+31m) is not one the others wait for: y, due 5 minutes after the
-// patch, is seen within a tail of its rescan.
+// patch, is seen within a tail of its rescan. Nor is x polled steadily as
+// if its rescan were due: ever less often from its patch on.
 func TestInactiveScanPredictsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
@@ -322,6 +324,16 @@ func TestInactiveScanPredictsNothing(t *testing.T) {
 		}
 		if len(res.Inspector.Uncovered) != 1 || res.Inspector.Uncovered[0].InstanceID != "x" || res.Inspector.Uncovered[0].Reason != "NO_INVENTORY" || res.Verdict != result.StatusInconclusive {
 			t.Fatalf("verdict %s, uncovered %+v", res.Verdict, res.Inspector.Uncovered)
+		}
+		// At 0, 2m, 4m, 8m, 16m, 31m, 46m and the hour's end.
+		xPolls := 0
+		for _, p := range insp.polls {
+			if slices.Contains(p, "x") {
+				xPolls++
+			}
+		}
+		if xPolls != 8 {
+			t.Errorf("x polled %d times in the hour %v, want 8", xPolls, insp.polls)
 		}
 	})
 }

@@ -299,8 +299,9 @@ type watch struct {
 // seems).
 func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool) {
 	due = w.prev.Add(interval)
-	for due.Add(spread).Before(w.seen) {
-		due, missed = due.Add(interval), true
+	// Counted, not stepped: a last scan days old is many intervals back.
+	if late := w.seen.Sub(due.Add(spread)); late > 0 {
+		due, missed = due.Add(interval*((late+interval-1)/interval)), true
 	}
 	return due, missed
 }

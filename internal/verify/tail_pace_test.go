@@ -359,3 +359,29 @@ func TestOffCadenceScanBeforeThePatch(t *testing.T) {
 		}
 	})
 }
+
+// TestDue: the next scan is due an interval after the previous one; a
+// window gone by without it moves the due time a whole number of intervals
+// on, to the first window not yet over when the instance was seen.
+func TestDue(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		prev, seen time.Time
+		due        time.Time
+		missed     bool
+	}{
+		{"ahead", t0.Add(-10 * time.Minute), t0, t0.Add(20 * time.Minute), false},
+		{"its window just over when seen", t0.Add(-36 * time.Minute), t0, t0.Add(-6 * time.Minute), false},
+		{"a second past it", t0.Add(-36*time.Minute - time.Second), t0, t0.Add(24*time.Minute - time.Second), true},
+		{"one pass skipped", t0.Add(-50 * time.Minute), t0.Add(time.Minute), t0.Add(10 * time.Minute), true},
+		{"a month of passes", t0.Add(-30 * 24 * time.Hour), t0, t0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &watch{prev: tc.prev, seen: tc.seen}
+			if due, missed := w.due(inventoryInterval, inventoryInterval/5); !due.Equal(tc.due) || missed != tc.missed {
+				t.Fatalf("due %s missed %v, want %s %v", due.Sub(t0), missed, tc.due.Sub(t0), tc.missed)
+			}
+		})
+	}
+}

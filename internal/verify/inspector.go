@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -262,75 +263,298 @@ func (v *Verifier) coverage(ctx context.Context, sc scope, scannedSince time.Tim
 const (
 	rescanPollMin = time.Minute
 	rescanPollMax = 15 * time.Minute
-	// rescanPollTail is the wait between polls for the last few instances
-	// while their rescan is due: such a poll is one call (by id), and the
-	// last rescan of a phase is what the next phase waits for.
+	// rescanPollTail is the spacing of looks at an instance while its
+	// rescan is due: the last rescan of a phase is what the next phase
+	// waits for, so it is seen within this.
 	rescanPollTail = 2 * time.Minute
-	// inventoryPass is how long after a patch a rescan is due at the
-	// latest: SSM inventory passes 30 minutes apart by default, and a
-	// margin for Inspector to process one.
-	inventoryPass = 35 * time.Minute
+	// inventoryInterval is SSM inventory's default cadence, which
+	// agent-based Inspector scans follow: the interval assumed until
+	// scans seen one after the other on the same instances tell
+	// another (a user can change it).
+	inventoryInterval = 30 * time.Minute
+	// listingLag is how far back a listing by tag asks for scans beyond
+	// the previous look: Inspector's listings are eventually consistent.
+	listingLag = 10 * time.Minute
 )
 
-// rescanPace is how long to wait before the next coverage poll. Inspector
-// rescans an instance some time after its patch (after the next SSM
-// inventory, 30 minutes apart by default), about the same time for the
-// instances of one fleet: the delay seen on those already rescanned
-// predicts when the rest are due, and the poll comes a minute after the
-// first of them is, then less and less often while it is late. Before any
-// delay is seen the wait doubles from a minute. last is the previous wait.
-// covered holds only rescans whose delay is known (see inspector): the
-// lastScannedAt of an instance rescanned long ago has moved on with later
-// inventory passes and says nothing of when its first rescan came.
+// watch is what the wait knows of one instance still waiting for its
+// rescan.
+type watch struct {
+	ended time.Time // the patch end: a scan after it is the rescan
+	// prev is its last scan before the patch (lastScannedAt while it
+	// waits): the next comes about an inventory interval later. Zero: not
+	// known (never listed, or not scanned successfully).
+	prev time.Time
+	seen time.Time // when a poll last found it waiting
+	look time.Time // when to look at it next
+	// last is what it last reported, for the reason should it never be
+	// rescanned; listed: it was listed at all.
+	last   insptypes.CoveredResource
+	listed bool
+}
+
+// due is when the instance's next scan is expected: an interval after its
+// previous one, or a whole number of intervals if a window went by
+// without it (missed: a pass was skipped or the cadence is not what it
+// seems).
+func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool) {
+	due = w.prev.Add(interval)
+	// Counted, not stepped: a last scan days old is many intervals back.
+	if late := w.seen.Sub(due.Add(spread)); late > 0 {
+		due, missed = due.Add(interval*((late+interval-1)/interval)), true
+	}
+	return due, missed
+}
+
+// nextLook is when to look at the instance again, given when a poll last
+// found it waiting (w.seen). Each instance is rescanned at its own
+// inventory pass, some time in the interval after its patch, so what other
+// instances did predicts nothing for it; its own previous scan does: its
+// rescan is due in the window due ± spread.
 //
-// tail: the next poll is one call by id. Then, until the latest waiting
-// patch is an inventory pass old (or as old as the longest delay seen),
-// the polls come every rescanPollTail: the rescan is due at any moment and
-// a poll costs little, while a late look delays the next phase.
-func rescanPace(now time.Time, ended map[string]time.Time, covered map[string]insptypes.CoveredResource, waiting []string, last time.Duration, tail bool) time.Duration {
-	var delays []time.Duration
-	for id, c := range covered {
-		if d := aws.ToTime(c.LastScannedAt).Sub(ended[id]); d > 0 {
-			delays = append(delays, d)
+// Only the last rescan of a phase delays the gate, and none comes before
+// the latest window opens (latest): an instance is looked at
+// rescanPollTail after the later of its window's opening and latest, then
+// every rescanPollTail through its window. Without a previous scan, or
+// once a window has passed without the rescan (a prediction that failed),
+// it is polled regularly instead: every rescanPollTail until an interval
+// and spread have passed since the patch, when its rescan was due at the
+// latest, then ever less often (up to rescanPollMax); ever less often from
+// its patch on if Inspector says it does not scan it.
+//
+// A prediction can also be late: Inspector scans off the inventory cadence
+// too (when new CVEs are published), and such a scan just before the
+// patch puts the predicted window up to an interval after the real pass.
+// So no instance goes unlooked at for more than rescanPollMax.
+func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.Time {
+	seen := w.seen
+	// Regular polling, for an instance whose rescan cannot be predicted:
+	// steadily while it can come, then ever less often.
+	regular := func() time.Time {
+		end := w.ended.Add(interval + spread)
+		if inactive := w.listed && !rescanned(w.last, time.Time{}); inactive {
+			// Inspector says it does not scan it (INACTIVE, or never
+			// scanned): a rescan may yet come, but no more often.
+			end = w.ended
+		}
+		if seen.Before(end) {
+			return seen.Add(rescanPollTail)
+		}
+		return seen.Add(min(max(seen.Sub(end), rescanPollTail), rescanPollMax))
+	}
+	if w.prev.IsZero() {
+		return regular()
+	}
+	due, missed := w.due(interval, spread)
+	if missed { // the prediction failed: the scans do not follow it
+		return regular()
+	}
+	// Looks before the latest window opens tell nothing that one then
+	// would not, and a look as a window opens finds nothing: a look
+	// rescanPollTail later sees a rescan in between just as promptly.
+	from := due.Add(-spread)
+	if from.Before(latest) {
+		from = latest
+	}
+	if from.Before(seen) {
+		from = seen // in its window
+	}
+	return earlier(from.Add(rescanPollTail), seen.Add(rescanPollMax))
+}
+
+// cadence is Inspector's scan interval, learnt from the previous scan and
+// the rescan of the same instances.
+type cadence struct{ gaps []time.Duration }
+
+// add records an instance's rescan at scan after its previous scan prev,
+// when a poll at seen found it still waiting: past the midpoint, so no
+// other pass of a regular cadence fits between the two.
+func (c *cadence) add(prev, seen, scan time.Time) {
+	if prev.IsZero() {
+		return
+	}
+	if g := scan.Sub(prev); g >= rescanPollMin && seen.Sub(prev) > g/2 {
+		c.gaps = append(c.gaps, g)
+	}
+}
+
+// minGaps is how many intervals seen replace the default.
+const minGaps = 3
+
+// interval is the median gap seen, or the inventory default.
+func (c *cadence) interval() time.Duration {
+	if len(c.gaps) < minGaps {
+		return inventoryInterval
+	}
+	g := slices.Clone(c.gaps)
+	slices.Sort(g)
+	return g[len(g)/2]
+}
+
+// spread is how far from its due time a scan may come: the widest
+// deviation from the interval seen, at least a fifth of the default
+// interval (jitter is a matter of minutes, whatever the interval), at most
+// half the interval.
+func (c *cadence) spread() time.Duration {
+	t := c.interval()
+	e := inventoryInterval / 5
+	if len(c.gaps) >= minGaps {
+		for _, g := range c.gaps {
+			e = max(e, g-t, t-g)
 		}
 	}
-	if len(waiting) == 0 {
-		return min(max(last*2, rescanPollMin), rescanPollMax)
+	return min(e, t/2)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
 	}
-	first, latest := ended[waiting[0]], ended[waiting[0]]
-	for _, id := range waiting {
-		if ended[id].Before(first) {
-			first = ended[id]
-		}
-		if ended[id].After(latest) {
-			latest = ended[id]
-		}
-	}
-	slices.Sort(delays)
-	var due time.Time
-	if len(delays) > 0 {
-		due = first.Add(delays[len(delays)/2])
-		if wait := due.Sub(now); wait > 0 {
-			return min(wait+rescanPollMin, rescanPollMax)
-		}
-	}
-	window := inventoryPass
-	if len(delays) > 0 {
-		window = max(window, delays[len(delays)-1])
-	}
-	if tail && now.Before(latest.Add(window)) {
-		return rescanPollTail
-	}
-	if len(delays) == 0 {
-		return min(max(last*2, rescanPollMin), rescanPollMax)
-	}
-	return min(max(now.Sub(due), rescanPollMin), rescanPollMax) // late: less and less often
+	return a
 }
 
 // rescanned reports whether Inspector scanned the instance successfully after its patch.
 func rescanned(c insptypes.CoveredResource, patchEnded time.Time) bool {
 	return c.ScanStatus != nil && c.ScanStatus.StatusCode == insptypes.ScanStatusCodeActive &&
 		c.LastScannedAt != nil && c.LastScannedAt.After(patchEnded)
+}
+
+// waitRescans polls Inspector's coverage until every instance of ended
+// (its patch end) was scanned after its patch, or until rescanTimeout. It
+// returns the rescanned instances' coverage and, for the rest, what they
+// last reported.
+//
+// Cost: a poll by id costs a call per 10 instances; a poll by tag costs a
+// page per 200 instances scanned since its date, and Inspector scans every
+// instance at each inventory pass, not only after a patch, so however few
+// instances still wait a listing by tag costs about a full pass per
+// inventory interval of its date range. The first poll of a phase
+// targeted by tags lists by tag (a pass, the least any wait costs, and
+// each instance's previous scan with it); each later poll looks only at
+// the instances whose look is due, by id, or by tag when that is cheaper.
+func (v *Verifier) waitRescans(ctx context.Context, clk clock.Clock, s Settings, ids []string, ended map[string]time.Time) (covered, left map[string]insptypes.CoveredResource, err error) {
+	sc := newScope(ids, s.Tags, s.TagKey)
+	start := clk.Now()
+	deadline := start.Add(s.RescanTimeout)
+	watches := make(map[string]*watch, len(ids))
+	earliest := ended[ids[0]]
+	for _, id := range ids {
+		watches[id] = &watch{ended: ended[id], look: start}
+		earliest = earlier(earliest, ended[id])
+	}
+	covered = map[string]insptypes.CoveredResource{}
+	var cad cadence
+	// What a listing by tag costs: calls per minute of its date range (up
+	// to an interval), from the first one.
+	var tagCalls int
+	var tagRange time.Duration
+	polls := 0
+	for {
+		now := clk.Now()
+		final := !now.Before(deadline)
+		interval, spread := cad.interval(), cad.spread()
+		waiting := make([]string, 0, len(watches))
+		var due []string
+		for id, w := range watches {
+			waiting = append(waiting, id)
+			// Looks a minute apart are merged into one poll.
+			if final || !w.look.After(now.Add(rescanPollMin)) {
+				due = append(due, id)
+			}
+		}
+		sort.Strings(waiting)
+		sort.Strings(due)
+		byID := (len(due) + filterBatch - 1) / filterBatch
+		poll, since := scope{ids: due}, time.Time{}
+		switch {
+		case !sc.byTag():
+		case polls == 0 && !final:
+			// Scans since an interval (and spread) before the earliest
+			// patch: each instance's rescan, or the scan before its patch.
+			poll, since = sc.sub(waiting), earliest.Add(-interval-spread)
+		default:
+			// Every waiting instance, scanned since it was last seen less
+			// the listing lag, but not before the earliest waiting patch
+			// (an earlier scan is no rescan); the final poll asks for any
+			// scan, for the reasons.
+			if !final {
+				first := now
+				since = now
+				for _, id := range waiting {
+					since, first = earlier(since, watches[id].seen), earlier(first, watches[id].ended)
+				}
+				since = since.Add(-listingLag)
+				if since.Before(first) {
+					since = first
+				}
+			}
+			r := now.Sub(since)
+			if final || r > interval {
+				r = interval
+			}
+			if cost := max(1, int(math.Ceil(float64(tagCalls)*float64(r)/float64(max(tagRange, time.Minute))))); cost < byID {
+				poll = sc.sub(waiting)
+			} else {
+				since = time.Time{}
+			}
+		}
+		cov, calls, err := v.coverage(ctx, poll, since)
+		if err != nil {
+			return nil, nil, err
+		}
+		if polls == 0 && poll.byTag() {
+			tagCalls, tagRange = calls, min(now.Sub(since), interval)
+		}
+		polls++
+		for _, id := range poll.ids {
+			w := watches[id]
+			c, ok := cov[id]
+			if ok && rescanned(c, w.ended) {
+				covered[id] = c
+				cad.add(w.prev, w.seen, aws.ToTime(c.LastScannedAt))
+				delete(watches, id)
+				continue
+			}
+			if ok {
+				w.last, w.listed = c, true
+				if at := aws.ToTime(c.LastScannedAt); rescanned(c, time.Time{}) && at.After(w.prev) {
+					w.prev = at // not after the patch: the scan before it
+				}
+			}
+			w.seen = now
+		}
+		if len(watches) == 0 || final {
+			break
+		}
+		interval, spread = cad.interval(), cad.spread()
+		var latest time.Time
+		for _, w := range watches {
+			if !w.prev.IsZero() {
+				// A prediction that failed once says nothing of the rest.
+				if due, missed := w.due(interval, spread); !missed && due.Add(-spread).After(latest) {
+					latest = due.Add(-spread)
+				}
+			}
+		}
+		next := deadline
+		for _, w := range watches {
+			w.look = nextLook(w, interval, spread, latest)
+			next = earlier(next, w.look)
+		}
+		if floor := now.Add(rescanPollMin); next.Before(floor) {
+			next = floor
+		}
+		if err := clk.Sleep(ctx, earlier(next, deadline).Sub(now)); err != nil {
+			return nil, nil, err
+		}
+	}
+	left = make(map[string]insptypes.CoveredResource, len(watches))
+	for id, w := range watches {
+		if w.listed {
+			left[id] = w.last
+		}
+	}
+	return covered, left, nil
 }
 
 // inspector waits for rescans of the patched instances and judges their findings.
@@ -350,87 +574,9 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 	if len(ids) == 0 {
 		return nil
 	}
-	// Wait for a scan newer than each patch: agent-based scans follow SSM
-	// inventory, every 30 minutes by default, so they arrive at any minute;
-	// a poll a minute notices them promptly. Listed by tag, each poll asks
-	// only for scans since the previous one (less a margin for Inspector's
-	// eventual consistency), so a poll costs about a call, not one per
-	// instance.
-	sc := newScope(ids, s.Tags, s.TagKey)
-	deadline := clk.Now().Add(s.RescanTimeout)
-	const margin = 10 * time.Minute
-	var lastPoll time.Time
-	var slept time.Duration
-	waiting := ids
-	covered := map[string]insptypes.CoveredResource{}
-	// timed: the rescans whose delay after the patch is known (rescanPace).
-	timed := map[string]insptypes.CoveredResource{}
-	polls := 0
-	// Inspector rescans an instance at each inventory pass (every 30
-	// minutes), not only after a patch, so "scanned since" a few minutes
-	// ago still holds most of the fleet: a poll by tag costs about a full
-	// pass however few instances remain. Once fewer remain than the last
-	// poll by tag cost in calls (ten ids a call), they are polled by id.
-	tagCalls := 0
-	scopeOf := func(waiting []string) scope {
-		if sc.byTag() && tagCalls > 0 && (len(waiting)+filterBatch-1)/filterBatch <= tagCalls {
-			return scope{ids: waiting}
-		}
-		return sc.sub(waiting)
-	}
-	for {
-		since := time.Time{}
-		if sc.byTag() {
-			since = ended[waiting[0]]
-			for _, id := range waiting {
-				if ended[id].Before(since) {
-					since = ended[id]
-				}
-			}
-			if !lastPoll.IsZero() && lastPoll.Add(-margin).After(since) {
-				since = lastPoll.Add(-margin)
-			}
-		}
-		lastPoll = clk.Now()
-		poll := scopeOf(waiting)
-		cov, calls, err := v.coverage(ctx, poll, since)
-		if err != nil {
-			return err
-		}
-		if poll.byTag() {
-			tagCalls = calls
-		}
-		var still []string
-		for _, id := range waiting {
-			if c, ok := cov[id]; ok && rescanned(c, ended[id]) {
-				covered[id] = c
-				if polls > 0 {
-					// Waiting at the previous poll, minutes ago: this scan is
-					// its first after the patch, so its delay is known.
-					timed[id] = c
-				}
-			} else {
-				still = append(still, id)
-			}
-		}
-		polls++
-		waiting = still
-		if len(waiting) == 0 || !clk.Now().Before(deadline) {
-			break
-		}
-		next := scopeOf(waiting)
-		slept = rescanPace(clk.Now(), ended, timed, waiting, slept, !next.byTag() && len(waiting) <= filterBatch)
-		if err := clk.Sleep(ctx, min(slept, deadline.Sub(clk.Now()))); err != nil {
-			return err
-		}
-	}
-	// What the instances never rescanned last reported, for the reason.
-	var cov map[string]insptypes.CoveredResource
-	if len(waiting) > 0 {
-		var err error
-		if cov, _, err = v.coverage(ctx, scopeOf(waiting), time.Time{}); err != nil {
-			return err
-		}
+	covered, cov, err := v.waitRescans(ctx, clk, s, ids, ended)
+	if err != nil {
+		return err
 	}
 	for _, id := range ids {
 		c, ok := covered[id]
@@ -504,7 +650,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		}
 	}
 	scanScope := newScope(scanned, s.Tags, s.TagKey)
-	err := v.eachFinding(ctx, scanScope, findingFilter{statuses: []string{"ACTIVE"}, severities: severitiesFrom(s.FailOnSeverity), fixable: true}, func(lf finding) {
+	err = v.eachFinding(ctx, scanScope, findingFilter{statuses: []string{"ACTIVE"}, severities: severitiesFrom(s.FailOnSeverity), fixable: true}, func(lf finding) {
 		if gated(lf.Finding) {
 			judge(lf)
 		}
@@ -513,7 +659,7 @@ func (v *Verifier) inspector(ctx context.Context, s Settings, before *Snapshot, 
 		return err
 	}
 	for _, cves := range batches(s.RequireFixed) {
-		err := v.eachFinding(ctx, scanScope, findingFilter{statuses: []string{"ACTIVE"}, cves: cves}, func(lf finding) {
+		err = v.eachFinding(ctx, scanScope, findingFilter{statuses: []string{"ACTIVE"}, cves: cves}, func(lf finding) {
 			// Gated ones came with the listing above.
 			if !gated(lf.Finding) && slices.Contains(cves, lf.CVE) {
 				judge(lf)

@@ -58,13 +58,15 @@ func TestRescanWaitAsksForScansSinceThePreviousPoll(t *testing.T) {
 		patched time.Duration // before the first poll
 		want    []time.Duration
 	}{
-		// The first poll asks for scans since the earliest patch; the next
-		// ones since the previous poll less 10 minutes (Inspector's
-		// listings lag), when that is later.
-		{"patched half an hour ago", 30 * time.Minute, []time.Duration{-30 * time.Minute, -10 * time.Minute, -9 * time.Minute}},
+		// The first poll asks for scans since an inventory interval and
+		// its spread (36m) before the earliest patch: the rescans, and the
+		// scan before each patch that predicts the next. The next ones
+		// ask since the previous poll less 10 minutes (Inspector's
+		// listings lag), when that is later than the earliest patch.
+		{"patched half an hour ago", 30 * time.Minute, []time.Duration{-66 * time.Minute, -10 * time.Minute, -8 * time.Minute}},
 		// Patched 5 minutes before: the previous poll less 10 minutes is
-		// earlier than the patch, so every poll asks since the patch.
-		{"patched 5 minutes ago", 5 * time.Minute, []time.Duration{-5 * time.Minute, -5 * time.Minute, -5 * time.Minute}},
+		// earlier than the patch, so the later polls ask since the patch.
+		{"patched 5 minutes ago", 5 * time.Minute, []time.Duration{-41 * time.Minute, -5 * time.Minute, -5 * time.Minute}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -88,8 +90,10 @@ func TestRescanWaitAsksForScansSinceThePreviousPoll(t *testing.T) {
 						t.Errorf("poll %d asks for scans since %v, want %v", i+1, got, w)
 					}
 				}
-				if got := time.Since(start); got != 3*time.Minute {
-					t.Errorf("rescans seen after %v, want 3m (polls at 0, 1m and 3m)", got)
+				// Nothing listed, so no previous scan to predict from: polled
+				// every rescanPollTail while a rescan can come.
+				if got := time.Since(start); got != 2*rescanPollTail {
+					t.Errorf("rescans seen after %v, want 4m (polls at 0, 2m and 4m)", got)
 				}
 				if len(res.Inspector.Uncovered) != 0 || len(res.Inspector.Evidence) != 12 || res.Verdict != result.StatusPassed || len(res.Reasons) != 0 {
 					t.Fatalf("inspector %+v, verdict %s %+v", res.Inspector, res.Verdict, res.Reasons)

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,49 +14,6 @@ import (
 	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/result"
 )
-
-// TestRescanPaceTail: for the last few instances (one call by id a poll),
-// while an inventory pass has not gone by since the latest waiting patch
-// (or the longest delay seen, if longer), polls come every
-// rescanPollTail instead of doubling or backing off; past that, the
-// ordinary rules hold. Without tail nothing changes.
-func TestRescanPaceTail(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	scanned := func(at time.Time) insptypes.CoveredResource {
-		return insptypes.CoveredResource{LastScannedAt: aws.Time(at)}
-	}
-	spread := map[string]insptypes.CoveredResource{"a": scanned(t0.Add(5 * time.Minute)), "b": scanned(t0.Add(10 * time.Minute)), "c": scanned(t0.Add(40 * time.Minute))}
-	for _, tc := range []struct {
-		name    string
-		now     time.Time
-		ended   map[string]time.Time
-		covered map[string]insptypes.CoveredResource
-		waiting []string
-		tail    bool
-		want    time.Duration
-	}{
-		{"no delay known, within a pass: steadily", t0.Add(10 * time.Minute), map[string]time.Time{"w": t0}, nil, []string{"w"}, true, rescanPollTail},
-		{"the same, not the tail: doubling", t0.Add(10 * time.Minute), map[string]time.Time{"w": t0}, nil, []string{"w"}, false, 8 * time.Minute},
-		{"a pass gone by: doubling", t0.Add(inventoryPass), map[string]time.Time{"w": t0}, nil, []string{"w"}, true, 8 * time.Minute},
-		{"the latest waiting patch sets the window", t0.Add(40 * time.Minute), map[string]time.Time{"w1": t0, "w2": t0.Add(10 * time.Minute)}, nil, []string{"w1", "w2"}, true, rescanPollTail},
-		// Delays 5, 10 and 40 minutes: the median (10) is past, the longest
-		// (40) not yet: steadily; without tail, late by 27 minutes.
-		{"the longest delay seen widens the window", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
-		{"the same, not the tail: late", t0.Add(37 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, false, 15 * time.Minute},
-		{"past the longest delay seen: late", t0.Add(43 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 15 * time.Minute},
-		// Due exactly now: in the tail, steadily (not the minute the
-		// "not yet due" rule would give).
-		{"due exactly now", t0.Add(10 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, rescanPollTail},
-		// Nothing is due before the median: the tail waits for it too.
-		{"the median still ahead: wait for it", t0.Add(2 * time.Minute), map[string]time.Time{"a": t0, "b": t0, "c": t0, "w": t0}, spread, []string{"w"}, true, 9 * time.Minute},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := rescanPace(tc.now, tc.ended, tc.covered, tc.waiting, 4*time.Minute, tc.tail); got != tc.want {
-				t.Fatalf("rescanPace = %s, want %s", got, tc.want)
-			}
-		})
-	}
-}
 
 // movingInspector: a and b were patched an hour ago and have been rescanned
 // twice since (lastScannedAt moved on to 10 minutes ago); c, the phase's
@@ -167,24 +125,263 @@ func TestTenWaitingAreTheTail(t *testing.T) {
 	})
 }
 
-// TestDelaySeenLaterPredictsTheRest: p, waiting at the first poll, is
-// rescanned 6 minutes after its patch; q, patched a minute ago, is then
-// due 6 minutes after its own patch, so the next poll waits for that (and
-// a minute) instead of coming every rescanPollTail: three polls in all.
-func TestDelaySeenLaterPredictsTheRest(t *testing.T) {
+// TestNextLook: when an instance still waiting is looked at next, from
+// when a poll last found it waiting. With the default cadence (30m) and
+// spread (6m); the patch ended at t0.
+func TestNextLook(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for _, tc := range []struct {
+		name   string
+		prev   time.Time // zero: no previous scan known
+		seen   time.Time
+		latest time.Time
+		want   time.Time
+	}{
+		// Scanned 10m before the patch: due at +20m, its window opens at
+		// +14m; a look then would find nothing, one 2m later sees a rescan
+		// in between as promptly.
+		{"its window ahead: a tail after its opening", at(-10 * time.Minute), at(time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
+		{"in its window: every rescanPollTail", at(-10 * time.Minute), at(15 * time.Minute), at(14 * time.Minute), at(17 * time.Minute)},
+		{"at the very end of its window", at(-10 * time.Minute), at(26 * time.Minute), at(14 * time.Minute), at(28 * time.Minute)},
+		// Scanned just before the patch: due at +29m, window from +23m;
+		// the scan may have been off the cadence, so a look within 15m.
+		{"its window far ahead: within rescanPollMax", at(-time.Minute), at(time.Minute), at(23 * time.Minute), at(time.Minute + rescanPollMax)},
+		// Due at +5m (window -1m..+11m), but another instance's window
+		// opens only at +14m: nothing ends the wait before, one look with
+		// that instance's first.
+		{"an earlier window waits for the latest to open", at(-25 * time.Minute), at(time.Minute), at(14 * time.Minute), at(16 * time.Minute)},
+		{"the same, not rescanned by then: missed, steadily", at(-25 * time.Minute), at(16 * time.Minute), at(14 * time.Minute), at(18 * time.Minute)},
+		// Due at +10m, window to +16m, not seen by +17m: regular polling.
+		{"a missed window: steadily while it can come", at(-20 * time.Minute), at(17 * time.Minute), at(14 * time.Minute), at(19 * time.Minute)},
+		// Its last scan 50m before the patch: the pass at -20m never came.
+		{"a skipped pass: regular polling", at(-50 * time.Minute), at(time.Minute), at(14 * time.Minute), at(3 * time.Minute)},
+		{"no previous scan: steadily within a pass of the patch", time.Time{}, at(10 * time.Minute), time.Time{}, at(12 * time.Minute)},
+		{"no previous scan, a pass gone by: later", time.Time{}, at(40 * time.Minute), time.Time{}, at(44 * time.Minute)},
+		{"no previous scan, just past the pass: not sooner than the tail", time.Time{}, at(36*time.Minute + 30*time.Second), time.Time{}, at(38*time.Minute + 30*time.Second)},
+		{"no previous scan, long overdue: capped", time.Time{}, at(2 * time.Hour), time.Time{}, at(2*time.Hour + rescanPollMax)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &watch{ended: t0, prev: tc.prev, seen: tc.seen}
+			if got := nextLook(w, inventoryInterval, inventoryInterval/5, tc.latest); !got.Equal(tc.want) {
+				t.Fatalf("nextLook = %s, want %s", got.Sub(t0), tc.want.Sub(t0))
+			}
+		})
+	}
+}
+
+// TestCadence: the interval is learnt from an instance's scan before its
+// patch and its rescan, once three are seen (the default until then), and
+// only when the instance was seen waiting past the midpoint of the two (so
+// no other pass fits between them); the spread is the widest deviation
+// seen, at least 6 minutes, at most half the interval.
+func TestCadence(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		gaps     []time.Duration // each seen waiting 40 minutes after the previous scan
+		interval time.Duration
+		spread   time.Duration
+	}{
+		{"nothing seen: the default", nil, 30 * time.Minute, 6 * time.Minute},
+		{"two seen: still the default", []time.Duration{60 * time.Minute, 60 * time.Minute}, 30 * time.Minute, 6 * time.Minute},
+		{"three: their median", []time.Duration{58 * time.Minute, 62 * time.Minute, 60 * time.Minute}, 60 * time.Minute, 6 * time.Minute},
+		{"a wide deviation widens the spread", []time.Duration{50 * time.Minute, 70 * time.Minute, 60 * time.Minute}, 60 * time.Minute, 10 * time.Minute},
+		{"at most half the interval", []time.Duration{45 * time.Minute, 79 * time.Minute, 50 * time.Minute}, 50 * time.Minute, 25 * time.Minute},
+		// Seen waiting 40 minutes after the previous scan, a rescan 90
+		// minutes after it may be the second pass: not an interval.
+		{"past the midpoint only", []time.Duration{90 * time.Minute, 90 * time.Minute, 90 * time.Minute}, 30 * time.Minute, 6 * time.Minute},
+		{"shorter than a minute: no interval", []time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second}, 30 * time.Minute, 6 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c cadence
+			for _, g := range tc.gaps {
+				seen := t0.Add(min(40*time.Minute, g/2+time.Second))
+				c.add(t0, seen, t0.Add(g))
+			}
+			c.add(time.Time{}, t0, t0.Add(time.Hour)) // no previous scan: nothing learnt
+			if got, spread := c.interval(), c.spread(); got != tc.interval || spread != tc.spread {
+				t.Fatalf("interval %s spread %s, want %s and %s", got, spread, tc.interval, tc.spread)
+			}
+		})
+	}
+}
+
+// plannedInspector answers coverage by id from a plan: each instance's
+// scan before the patch (zero: not listed at all) and its rescan (zero:
+// never), as of the fake clock.
+type plannedInspector struct {
+	pagedInspector
+	prev, rescan map[string]time.Time
+	polls        [][]string
+	seen         map[string]time.Time // when each rescan was first answered
+	inactive     map[string]bool      // scan status INACTIVE
+}
+
+func (p *plannedInspector) ListCoverage(_ context.Context, in *inspector2.ListCoverageInput, _ ...func(*inspector2.Options)) (*inspector2.ListCoverageOutput, error) {
+	out := &inspector2.ListCoverageOutput{}
+	var asked []string
+	for _, f := range in.FilterCriteria.ResourceId {
+		id := aws.ToString(f.Value)
+		asked = append(asked, id)
+		at := p.prev[id]
+		if r := p.rescan[id]; !r.IsZero() && !time.Now().Before(r) {
+			at = r
+			if _, ok := p.seen[id]; !ok {
+				if p.seen == nil {
+					p.seen = map[string]time.Time{}
+				}
+				p.seen[id] = time.Now()
+			}
+		}
+		if at.IsZero() {
+			continue
+		}
+		st := &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeActive, Reason: insptypes.ScanStatusReasonSuccessful}
+		if p.inactive[id] {
+			st = &insptypes.ScanStatus{StatusCode: insptypes.ScanStatusCodeInactive, Reason: insptypes.ScanStatusReasonNoInventory}
+		}
+		out.CoveredResources = append(out.CoveredResources, insptypes.CoveredResource{ResourceId: aws.String(id), LastScannedAt: aws.Time(at), ScanStatus: st})
+	}
+	p.polls = append(p.polls, asked)
+	return out, nil
+}
+
+// TestFailedPredictionHoldsNoOneBack: a's last scan was 40 minutes before
+// its patch, so the pass due 10 minutes before the patch never came: its
+// prediction failed, and it is polled regularly (it is rescanned 12
+// minutes after the patch). Its next predicted window (+14m..+26m) is not
+// the latest window the others wait for: b, due 5 minutes after the patch,
+// is seen within a tail of its rescan, not once a is seen.
+func TestFailedPredictionHoldsNoOneBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		ended := map[string]time.Time{"p": start.Add(-5 * time.Minute), "q": start.Add(-time.Minute)}
-		rescan := map[string]time.Time{"p": start.Add(time.Minute), "q": start.Add(5*time.Minute + 30*time.Second)}
-		polls := waitFor(t, ended, rescan, start)
-		want := []time.Time{start, start.Add(rescanPollTail), start.Add(6 * time.Minute)}
-		if len(polls) != len(want) {
-			t.Fatalf("polls at %v, want %v", polls, want)
+		insp := &plannedInspector{
+			prev:   map[string]time.Time{"a": start.Add(-40 * time.Minute), "b": start.Add(-25 * time.Minute)},
+			rescan: map[string]time.Time{"a": start.Add(12 * time.Minute), "b": start.Add(6 * time.Minute)},
 		}
-		for i := range want {
-			if !polls[i].Equal(want[i]) {
-				t.Fatalf("polls at %v, want %v", polls, want)
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		ended := map[string]time.Time{"a": start, "b": start}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour}, &Snapshot{}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Inspector.Uncovered) != 0 {
+			t.Fatalf("uncovered %+v", res.Inspector.Uncovered)
+		}
+		if got := insp.seen["b"]; got.Sub(start.Add(6*time.Minute)) > rescanPollTail || got.Before(start.Add(6*time.Minute)) {
+			t.Errorf("b's rescan (at +6m) seen at %s, want within %s (polls %v)", got.Sub(start), rescanPollTail, insp.polls)
+		}
+	})
+}
+
+// TestLooksAMinuteApartShareAPoll: two instances never rescanned, patched
+// 30 seconds apart and an inventory pass ago, are looked at less and less
+// often on schedules 30 seconds apart: each poll asks for both (one call),
+// not each on its own.
+func TestLooksAMinuteApartShareAPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{prev: map[string]time.Time{"a": start.Add(-3 * time.Hour), "b": start.Add(-3 * time.Hour)}}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		ended := map[string]time.Time{"a": start.Add(-40 * time.Minute), "b": start.Add(-40*time.Minute + 30*time.Second)}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour}, &Snapshot{}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != result.StatusInconclusive || len(res.Inspector.Uncovered) != 2 {
+			t.Fatalf("verdict %s, uncovered %+v", res.Verdict, res.Inspector.Uncovered)
+		}
+		for i, p := range insp.polls {
+			if len(p) != 2 {
+				t.Fatalf("poll %d of %d asks for %v, want both", i+1, len(insp.polls), p)
 			}
 		}
 	})
+}
+
+// TestInactiveScanPredictsNothing: x's scanning is INACTIVE, so its last
+// scan (5 minutes before the patch) predicts no rescan, and its window
+// (+19m..+31m) is not one the others wait for: y, due 5 minutes after the
+// patch, is seen within a tail of its rescan. Nor is x polled steadily as
+// if its rescan were due: ever less often from its patch on.
+func TestInactiveScanPredictsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{
+			prev:     map[string]time.Time{"x": start.Add(-5 * time.Minute), "y": start.Add(-25 * time.Minute)},
+			rescan:   map[string]time.Time{"y": start.Add(6 * time.Minute)},
+			inactive: map[string]bool{"x": true},
+		}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		ended := map[string]time.Time{"x": start, "y": start}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour}, &Snapshot{}, ended, res); err != nil {
+			t.Fatal(err)
+		}
+		if got := insp.seen["y"]; got.Sub(start.Add(6*time.Minute)) > rescanPollTail || got.Before(start.Add(6*time.Minute)) {
+			t.Errorf("y's rescan (at +6m) seen at %s, want within %s (polls %v)", got.Sub(start), rescanPollTail, insp.polls)
+		}
+		if len(res.Inspector.Uncovered) != 1 || res.Inspector.Uncovered[0].InstanceID != "x" || res.Inspector.Uncovered[0].Reason != "NO_INVENTORY" || res.Verdict != result.StatusInconclusive {
+			t.Fatalf("verdict %s, uncovered %+v", res.Verdict, res.Inspector.Uncovered)
+		}
+		// At 0, 2m, 4m, 8m, 16m, 31m, 46m and the hour's end.
+		xPolls := 0
+		for _, p := range insp.polls {
+			if slices.Contains(p, "x") {
+				xPolls++
+			}
+		}
+		if xPolls != 8 {
+			t.Errorf("x polled %d times in the hour %v, want 8", xPolls, insp.polls)
+		}
+	})
+}
+
+// TestOffCadenceScanBeforeThePatch: Inspector scanned c off its inventory
+// cadence 2 minutes before the patch (a new CVE), so its predicted window
+// opens only at +22m, while its inventory pass rescans it at +10m. It is
+// seen by rescanPollMax after the first poll, not when the window opens.
+func TestOffCadenceScanBeforeThePatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		insp := &plannedInspector{prev: map[string]time.Time{"c": start.Add(-2 * time.Minute)}, rescan: map[string]time.Time{"c": start.Add(10 * time.Minute)}}
+		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+		res := &result.Verification{Verdict: result.StatusPassed}
+		if err := v.inspector(context.Background(), Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: time.Hour}, &Snapshot{}, map[string]time.Time{"c": start}, res); err != nil {
+			t.Fatal(err)
+		}
+		if got := insp.seen["c"]; got.IsZero() || got.After(start.Add(rescanPollMax)) {
+			t.Errorf("c's rescan (at +10m) seen at %s, want by %s (polls %v)", got.Sub(start), rescanPollMax, insp.polls)
+		}
+		if res.Verdict != result.StatusPassed || len(insp.polls) != 2 {
+			t.Fatalf("verdict %s, %d polls %v, want 2 (at 0 and 15m)", res.Verdict, len(insp.polls), insp.polls)
+		}
+	})
+}
+
+// TestDue: the next scan is due an interval after the previous one; a
+// window gone by without it moves the due time a whole number of intervals
+// on, to the first window not yet over when the instance was seen.
+func TestDue(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		prev, seen time.Time
+		due        time.Time
+		missed     bool
+	}{
+		{"ahead", t0.Add(-10 * time.Minute), t0, t0.Add(20 * time.Minute), false},
+		{"its window just over when seen", t0.Add(-36 * time.Minute), t0, t0.Add(-6 * time.Minute), false},
+		{"a second past it", t0.Add(-36*time.Minute - time.Second), t0, t0.Add(24*time.Minute - time.Second), true},
+		{"one pass skipped", t0.Add(-50 * time.Minute), t0.Add(time.Minute), t0.Add(10 * time.Minute), true},
+		{"a month of passes", t0.Add(-30 * 24 * time.Hour), t0, t0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &watch{prev: tc.prev, seen: tc.seen}
+			if due, missed := w.due(inventoryInterval, inventoryInterval/5); !due.Equal(tc.due) || missed != tc.missed {
+				t.Fatalf("due %s missed %v, want %s %v", due.Sub(t0), missed, tc.due.Sub(t0), tc.missed)
+			}
+		})
+	}
 }

@@ -115,7 +115,7 @@ func TestInspect(t *testing.T) {
 }
 
 // On waves drawn from the record's own distribution, the inspection
-// density sees each end within a few minutes for about ten looks a wave;
+// density sees each end within a minute or so for about 15 looks a wave;
 // the rules without a record (one typical invocation, then the tail
 // watch) look several times as often.
 func TestInspectFollowsTheRecord(t *testing.T) {
@@ -164,8 +164,8 @@ func TestInspectFollowsTheRecord(t *testing.T) {
 		b.polls, b.lag = b.polls+y.polls, b.lag+y.lag
 	}
 	t.Logf("20 waves: from the record %d looks, %s late in all; by the tail rule %d looks, %s late", a.polls, a.lag.Round(time.Second), b.polls, b.lag.Round(time.Second))
-	if a.polls > 12*20 || a.lag > 3*time.Minute*20 {
-		t.Errorf("from the record: %d looks and %s of lag for 20 waves; want at most 12 looks and 3 minutes a wave", a.polls, a.lag)
+	if a.polls > 16*20 || a.lag > 90*time.Second*20 {
+		t.Errorf("from the record: %d looks and %s of lag for 20 waves; want at most 16 looks and 90 s a wave", a.polls, a.lag)
 	}
 	if a.polls*3 > b.polls {
 		t.Errorf("from the record: %d looks; without it %d; want a third at most", a.polls, b.polls)

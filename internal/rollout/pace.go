@@ -67,9 +67,10 @@ const (
 	// minShare: before its tail a wave is looked at no more often than
 	// every 1/50 of its age.
 	minShare = 1.0 / 50
-	// tailShare: in its tail a wave is looked at every 1/40 of its age,
-	// so that the last completion is seen at most that late.
-	tailShare = 1.0 / 40
+	// tailShare: in its tail a wave is looked at every 1/90 of its age,
+	// so that the last completion is seen at most that late (the rule for
+	// a straggler later than the record knows: its end has no data).
+	tailShare = 1.0 / 90
 	// tailFrac and tailMin: a wave is in its tail once 1% of it, and at
 	// least 3 invocations, still run.
 	tailFrac = 0.01
@@ -77,7 +78,7 @@ const (
 	// pollWorth is the detection lag one poll is worth: the inspection
 	// density trades polls against expected lag at this rate. Lower buys
 	// less lag with more polls (figures in BENCHMARKS.md).
-	pollWorth = 4 * time.Second
+	pollWorth = time.Second
 	// quietFactor: a wave with few errors and no end in sight is looked
 	// at every quietFactor*max (an hour by default) at least, for
 	// progress; SSM holds each command to its own MaxErrors meanwhile.
@@ -147,7 +148,7 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	}
 	age := now.Sub(first)
 	floor := max(p.min, time.Duration(float64(age)*minShare))
-	ceiling := max(p.max, age)
+	ceiling := min(max(p.max, age), quietFactor*p.max)
 	// Among peers, a straggler here delays the next phase only if this
 	// account-region ends last: its looks may be sqrt(peers) times rarer
 	// (the inspection density's scaling, see inspect).

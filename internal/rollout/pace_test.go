@@ -81,16 +81,17 @@ func TestPacer(t *testing.T) {
 		// Past the prediction: this wave's own decline, projected to its tail.
 		{"projected decline", tailed, 2*time.Hour + 30*time.Minute, []chunkProgress{chunk(1000, 900, false)}, decline(2*time.Hour + 30*time.Minute), false, time.Minute, far, 20 * time.Minute},
 		{"projected decline without history", typed, 40 * time.Minute, []chunkProgress{chunk(1000, 900, false)}, decline(40 * time.Minute), false, time.Minute, far, 20 * time.Minute},
-		// The tail (1% or 3 still running): every 1/40 of the wave's age.
-		{"tail of a large wave", tailed, 2 * time.Hour, []chunkProgress{chunk(1000, 990, false)}, nil, false, time.Hour, far, 3 * time.Minute},
-		{"tail of a small wave", tailed, 2 * time.Hour, []chunkProgress{chunk(62, 59, false)}, nil, false, time.Hour, far, 3 * time.Minute},
-		{"tail watch at most max apart", tailed, 12 * time.Hour, []chunkProgress{chunk(62, 61, false)}, nil, false, time.Hour, far, 15 * time.Minute},
+		// The tail (1% or 3 still running): every 1/90 of the wave's age.
+		{"tail of a large wave", tailed, 2 * time.Hour, []chunkProgress{chunk(1000, 990, false)}, nil, false, time.Hour, far, 80 * time.Second},
+		{"tail of a small wave", tailed, 2 * time.Hour, []chunkProgress{chunk(62, 59, false)}, nil, false, time.Hour, far, 80 * time.Second},
+		{"tail watch at most max apart", tailed, 23 * time.Hour, []chunkProgress{chunk(62, 61, false)}, nil, false, time.Hour, far, 15 * time.Minute},
 		{"tail watch at least min apart", thin, time.Minute, []chunkProgress{chunk(62, 61, false)}, nil, false, time.Hour, far, 5 * time.Second},
-		{"finished chunks do not count", tailed, 2 * time.Hour, []chunkProgress{chunk(50, 50, true), chunk(1000, 995, false)}, nil, false, time.Hour, far, 3 * time.Minute},
+		{"finished chunks do not count", tailed, 2 * time.Hour, []chunkProgress{chunk(50, 50, true), chunk(1000, 995, false)}, nil, false, time.Hour, far, 80 * time.Second},
 		// Chunks waiting for the budget: the first running one's end.
-		{"waiting: the latest earlier completion", tailed, 2 * time.Hour, []chunkProgress{chunk(50, 30, false)}, nil, true, time.Minute, far, time.Hour + 15*time.Second + 5*time.Second},
+		// Never more than an hour (4*PollMax) between looks, for progress.
+		{"waiting: the latest earlier completion", tailed, 2 * time.Hour, []chunkProgress{chunk(50, 30, false)}, nil, true, time.Minute, far, time.Hour},
 		{"waiting: its rounds of typical invocations", typed, 45 * time.Minute, []chunkProgress{chunk(50, 30, false)}, nil, true, time.Minute, far, 15*time.Minute + 5*time.Second},
-		{"waiting, overdue: the tail watch", typed, 2 * time.Hour, []chunkProgress{chunk(50, 30, false)}, nil, true, time.Minute, far, 3 * time.Minute},
+		{"waiting, overdue: the tail watch", typed, 2 * time.Hour, []chunkProgress{chunk(50, 30, false)}, nil, true, time.Minute, far, 80 * time.Second},
 		{"waiting, unknown pace doubles", p, time.Minute, []chunkProgress{chunk(50, 0, false)}, nil, true, 40 * time.Second, far, 80 * time.Second},
 		{"deadline first", tailed, 2 * time.Hour, []chunkProgress{chunk(1000, 995, false)}, nil, false, time.Minute, t0.Add(2*time.Hour + time.Minute), time.Minute},
 		{"past the deadline", tailed, 2 * time.Hour, []chunkProgress{chunk(1000, 995, false)}, nil, false, time.Minute, t0, 5 * time.Second},
@@ -194,7 +195,7 @@ spec:
 
 // On a realistic fleet (install times spread from minutes to hours) the
 // pacer watches each wave's tail closely and its bulk hardly at all: every
-// wave's end is seen within 1/40 of the wave's duration (plus the poll
+// wave's end is seen within 1/90 of the wave's duration (plus the poll
 // floor), with few polls. A pacer that expects rounds of one typical
 // duration polls again and again once its round is overdue, and sees the
 // end of a long tail up to PollMax late.
@@ -239,7 +240,7 @@ func testPacingOnASpreadFleet(t *testing.T) {
 		// The next wave starts at the poll that saw this one end.
 		lag := waves[i+1].StartedAt.Sub(ended)
 		t.Logf("wave %d: took %s, seen done %s late", i+1, took.Round(time.Second), lag.Round(time.Second))
-		if limit := took/40 + h.opt.PollMin; lag > limit {
+		if limit := took/90 + h.opt.PollMin; lag > limit {
 			t.Errorf("wave %d took %s and was seen done %s late; the tail watch promises at most %s", i+1, took.Round(time.Second), lag.Round(time.Second), limit.Round(time.Second))
 		}
 	}
@@ -248,7 +249,7 @@ func testPacingOnASpreadFleet(t *testing.T) {
 	}
 	polls := h.sim.Calls()["ssm:ListCommands"]
 	t.Logf("%d ListCommands calls", polls)
-	if polls > 100 {
-		t.Errorf("%d ListCommands calls for 4 waves, want at most 100", polls)
+	if polls > 130 {
+		t.Errorf("%d ListCommands calls for 4 waves, want at most 130", polls)
 	}
 }

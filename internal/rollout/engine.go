@@ -71,6 +71,10 @@ type Scope struct {
 	Region     string
 	RunID      string
 	RunStarted time.Time
+	// Slack is how much later than now the phase's gate here may end at
+	// no cost, because another account-region is expected to end the
+	// phase later (half that lead); nil: none.
+	Slack func() time.Duration
 }
 
 // Verifier gathers the evidence a phase's gate is decided on. rollout calls
@@ -1034,7 +1038,11 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	}
 	t.healthBase = hb
 
-	scope := Scope{Policy: t.pol, Phase: ph, Stage: st, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt}
+	scope := Scope{Policy: t.pol, Phase: ph, Stage: st, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt,
+		Slack: func() time.Duration {
+			_, lead := t.peers.standing(t, e.opt.Clock.Now())
+			return lead / 2
+		}}
 	if t.started.Before(scope.RunStarted) {
 		scope.RunStarted = t.started
 	}

@@ -26,6 +26,7 @@ func settings(s Scope) verify.Settings {
 		RequireFixed:       in.RequireFixed,
 		Tags:               s.Stage.Targets.Tags,
 		TagKey:             distinctTag(s.Policy, s.Phase),
+		Slack:              s.Slack,
 	}
 }
 

@@ -218,3 +218,33 @@ func TestRescanWaitLearnsTheCadence(t *testing.T) {
 		}
 	})
 }
+
+// TestRescanWaitTakesTheSlack: when another account-region is expected to
+// end the phase later (Settings.Slack), the looks are spaced by that
+// slack: fewer calls, and the gate still ends within the slack of the
+// last rescan.
+func TestRescanWaitTakesTheSlack(t *testing.T) {
+	together := func(r *awssim.Realism) {
+		r.Seed = 3
+		r.PatchMin, r.PatchMax, r.SlowShare, r.RebootShare = 20*time.Minute, 20*time.Minute, -1, -1
+	}
+	var runs [2]rescanRun
+	for i, slack := range []time.Duration{0, 12 * time.Minute} {
+		synctest.Test(t, func(t *testing.T) {
+			s := Settings{FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour}
+			if slack > 0 {
+				s.Slack = func() time.Duration { return slack }
+			}
+			runs[i] = waitOnRealisticFleet(t, together, s, awssim.Group{Count: 6, Tags: map[string]string{"App": "web"}})
+			if runs[i].res.Verdict != result.StatusPassed {
+				t.Fatalf("verdict %s %+v", runs[i].res.Verdict, runs[i].res.Reasons)
+			}
+			if lag := runs[i].lag(); lag < 0 || lag > max(slack, rescanPollTail) {
+				t.Errorf("slack %s: the gate ended %s after the last rescan, want within %s", slack, lag, max(slack, rescanPollTail))
+			}
+		})
+	}
+	if runs[1].calls >= runs[0].calls {
+		t.Errorf("with 12 minutes of slack %d ListCoverage calls, without %d: want fewer", runs[1].calls, runs[0].calls)
+	}
+}

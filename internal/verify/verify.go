@@ -55,6 +55,11 @@ type Settings struct {
 	// first key in order.
 	Tags   map[string]string
 	TagKey string
+	// Slack is how much later the rescan wait may see its last rescan at
+	// no cost: another account-region of the phase is expected to end it
+	// later still (nil: none). Looks are spaced by it, at most
+	// rescanPollMax apart.
+	Slack func() time.Duration
 }
 
 // Verifier gathers and judges evidence in one account and region.

@@ -334,10 +334,8 @@ type target struct {
 	inflightMu sync.Mutex
 	inflight   map[string]bool
 	// typical is how long one invocation takes here, once measured; it
-	// paces the polls of every later wave. typ is the policy's, shared by
-	// its account-regions (one ListCommandInvocations call, not one each).
+	// paces the polls of every later wave.
 	typical time.Duration
-	typ     *typicalShare
 	// seen are the completion times of its policy's invocations so far
 	// (pace.go), shared by the policy's account-regions; peers counts
 	// those still running the phase in flight.
@@ -417,7 +415,7 @@ func (e *Engine) runPolicy(ctx context.Context, pi int, p *policy.Policy, plan *
 		defer e.mu.Unlock()
 		e.run.Policies[pi].Targets[s.ti] = *s.res
 	}
-	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish, seen: &completions{}, typ: &typicalShare{}}
+	pr := &policyRun{e: e, p: p, plan: plan, sem: sem, publish: publish, seen: &completions{}}
 
 	pr.each(slots, func(s *slot) { s.t, s.release = e.setupTarget(ctx, p, plan, s.account, s.region, s.res) })
 	defer func() {
@@ -515,24 +513,20 @@ type policyRun struct {
 	// source.
 	decisions map[int]promote.Decision
 	proven    bool // an earlier phase patched instances and passed, somewhere
-	// seen and typ: the policy's completions and typical invocation,
-	// which pace every target's polls.
+	// seen: the policy's completions, which pace every target's polls.
 	seen *completions
-	typ  *typicalShare
 }
 
 // phaseShare is where the account-regions of a phase stand: the next
 // phase waits for the last of them, so a look that comes late in one
 // that is ahead of another costs the run nothing (pacer.peers, lead).
+// What one account-region records at an instant of the clock, the others
+// see from the next instant: the order in which they happen to run within
+// one instant must not change what they do.
 type phaseShare struct {
 	mu    sync.Mutex
-	marks map[*target]phaseMark
-	// waves, took and took2: the phase's ended waves, the sum of their
-	// times and of their squares (in hours), for how long a wave takes
-	// here and how much that varies.
-	waves int
-	took  time.Duration
-	took2 float64
+	marks map[*target][]phaseMark // each account-region's, in time order
+	ends  []waveEnd
 }
 
 // phaseMark is how far one account-region is: at wave (1-based; one past
@@ -543,10 +537,16 @@ type phaseMark struct {
 	done bool
 }
 
+// waveEnd is one ended wave of the phase: how long it took, ended at at.
+type waveEnd struct {
+	at   time.Time
+	took time.Duration
+}
+
 func newPhaseShare(ts []*target) *phaseShare {
-	ps := &phaseShare{marks: map[*target]phaseMark{}}
+	ps := &phaseShare{marks: map[*target][]phaseMark{}}
 	for _, t := range ts {
-		ps.marks[t] = phaseMark{wave: 1}
+		ps.marks[t] = []phaseMark{{wave: 1}}
 	}
 	return ps
 }
@@ -558,19 +558,27 @@ func (ps *phaseShare) mark(t *target, wave int, at time.Time, done bool) {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.marks[t] = phaseMark{wave: wave, at: at, done: done}
+	ps.marks[t] = append(ps.marks[t], phaseMark{wave: wave, at: at, done: done})
 }
 
-// waveEnded adds an ended wave's time to the phase's record.
-func (ps *phaseShare) waveEnded(took time.Duration) {
+// waveEnded records a wave of the phase that ended at at after took.
+func (ps *phaseShare) waveEnded(at time.Time, took time.Duration) {
 	if ps == nil {
 		return
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.waves++
-	ps.took += took
-	ps.took2 += took.Hours() * took.Hours()
+	ps.ends = append(ps.ends, waveEnd{at: at, took: took})
+}
+
+// markAt is the last of marks recorded before now (own: at now too).
+func markAt(marks []phaseMark, now time.Time, own bool) (phaseMark, bool) {
+	for i := len(marks) - 1; i >= 0; i-- {
+		if m := marks[i]; m.at.Before(now) || own && !m.at.After(now) {
+			return m, true
+		}
+	}
+	return phaseMark{}, false
 }
 
 // standing is t's place among the account-regions still in the phase at
@@ -588,28 +596,38 @@ func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Du
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	me, ok := ps.marks[t]
+	me, ok := markAt(ps.marks[t], now, true)
 	if !ok {
 		return 0, 0
 	}
 	var mean, spread time.Duration
-	if ps.waves > 0 {
-		mean = ps.took / time.Duration(ps.waves)
-		h := mean.Hours()
-		spread = time.Duration(math.Sqrt(max(ps.took2/float64(ps.waves)-h*h, 0)) * float64(time.Hour))
+	var n int
+	var sum, sum2 float64 // hours
+	for _, e := range ps.ends {
+		if e.at.Before(now) {
+			n++
+			sum += e.took.Hours()
+			sum2 += e.took.Hours() * e.took.Hours()
+		}
 	}
-	for o, m := range ps.marks {
-		if o == t || m.done {
+	if n > 0 {
+		h := sum / float64(n)
+		mean = time.Duration(h * float64(time.Hour))
+		spread = time.Duration(math.Sqrt(max(sum2/float64(n)-h*h, 0)) * float64(time.Hour))
+	}
+	due := func(m phaseMark) time.Time {
+		if end := m.at.Add(mean); end.After(now) {
+			return end
+		}
+		return now
+	}
+	for o, marks := range ps.marks {
+		m, ok := markAt(marks, now, false)
+		if o == t || !ok || m.done {
 			continue
 		}
 		if m.wave != me.wave && mean == 0 {
 			continue // no wave has ended: how far apart they are is unknown
-		}
-		due := func(m phaseMark) time.Time {
-			if end := m.at.Add(mean); end.After(now) {
-				return end
-			}
-			return now
 		}
 		gap := due(m).Sub(due(me)) + time.Duration(me.wave-m.wave)*mean
 		if gap > -time.Minute && gap < time.Minute {
@@ -677,7 +695,7 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			s.t.override = override
 			s.t.peers = share
 			if pr.seen != nil {
-				s.t.seen, s.t.typ = pr.seen, pr.typ
+				s.t.seen = pr.seen
 			}
 			rp := s.t.runPhase(ctx, ph, st, proven || dec.Source != nil)
 			share.mark(s.t, 0, e.opt.Clock.Now(), true)

@@ -3,7 +3,8 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"strings"
+	"math"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -131,7 +132,7 @@ func TestInspectFollowsTheRecord(t *testing.T) {
 		ends := make([]time.Duration, 500)
 		for i := range ends {
 			q := float64((i*7+shift*131)%1000) / 1000
-			off, _ := rec.quantile(max(q, 0.001))
+			off, _ := rec.quantile(t0, max(q, 0.001))
 			ends[i] = off
 		}
 		last := time.Duration(0)
@@ -178,7 +179,9 @@ func TestStanding(t *testing.T) {
 	ps := newPhaseShare([]*target{a, b, c})
 	check := func(what string, x *target, now time.Time, wantTies int, wantLead time.Duration) {
 		t.Helper()
-		if ties, lead := ps.standing(x, now); ties != wantTies || lead != wantLead {
+		// Marks are seen from the instant after they were made: the reads
+		// come a second later, and the leads are to the minute.
+		if ties, lead := ps.standing(x, now); ties != wantTies || lead.Round(time.Minute) != wantLead {
 			t.Errorf("%s: ties %d lead %s, want %d and %s", what, ties, lead, wantTies, wantLead)
 		}
 	}
@@ -186,36 +189,37 @@ func TestStanding(t *testing.T) {
 	for _, x := range []*target{a, b, c} {
 		ps.mark(x, 1, t0, false)
 	}
-	check("level start", a, t0, 2, 0)
+	check("level start", a, t0.Add(time.Second), 2, 0)
 	// b ends wave 1 after 2 h and starts wave 2. Before any wave of the
 	// phase ended nobody knows how long one takes, so b's lead over a
 	// and c, still in wave 1, is not guessed.
+	now := t0.Add(2*time.Hour + time.Second)
 	ps.mark(b, 2, t0.Add(2*time.Hour), false)
-	check("no wave ended yet", b, t0.Add(2*time.Hour), 0, 0)
+	check("no wave ended yet", b, now, 0, 0)
 	// Now a wave takes 2 h here: a and c, in wave 1 since t0, are due at
 	// wave 2 now, level with b.
-	ps.waveEnded(2 * time.Hour)
-	check("level at the mean pace", b, t0.Add(2*time.Hour), 2, 0)
+	ps.waveEnded(t0.Add(2*time.Hour), 2*time.Hour)
+	check("level at the mean pace", b, now, 2, 0)
+	// What was recorded at an instant is seen from the next one only.
+	check("a wave ended this instant is not seen yet", b, t0.Add(2*time.Hour), 0, 0)
 	// c began its wave 1 half an hour late (its send waited): b leads c
 	// by 30 minutes; a is level with b. c, furthest behind, leads nobody.
 	ps.mark(c, 1, t0.Add(30*time.Minute), false)
-	check("c half an hour behind", b, t0.Add(2*time.Hour), 1, 30*time.Minute)
-	check("c furthest behind", c, t0.Add(2*time.Hour), 0, 0)
+	check("c half an hour behind", b, now, 1, 30*time.Minute)
+	check("c furthest behind", c, now, 0, 0)
 	// An hour later a is still in wave 1, an hour overdue: a wave of its
 	// own that has run long ends no sooner than now, so b (due at wave 3
 	// at t0+4h) leads a by an hour, and a leads nobody.
-	now := t0.Add(3 * time.Hour)
-	ps.mark(c, 0, now, true) // c's phase ended: it no longer counts
+	now = t0.Add(3 * time.Hour)
+	ps.mark(c, 0, now.Add(-time.Minute), true) // c's phase ended: it no longer counts
 	check("a overdue", b, now, 0, time.Hour)
 	check("a furthest behind", a, now, 0, 0)
 	// Waves of 1h30 and 2h30 as well: the mean stays 2 h, but wave times
 	// spread by about 24.5 minutes, and a wave of a ending early would
 	// make b the last: b's sure lead is the hour less twice the spread.
-	ps.waveEnded(90 * time.Minute)
-	ps.waveEnded(150 * time.Minute)
-	if _, lead := ps.standing(b, now); lead < 10*time.Minute || lead > 12*time.Minute {
-		t.Errorf("spread wave times: b's lead %s, want about 11 minutes", lead)
-	}
+	ps.waveEnded(now.Add(-time.Minute), 90*time.Minute)
+	ps.waveEnded(now.Add(-time.Minute), 150*time.Minute)
+	check("spread wave times", b, now, 0, 11*time.Minute)
 	// A target alone (no share) has no peers.
 	var none *phaseShare
 	if ties, lead := none.standing(a, now); ties != 0 || lead != 0 {
@@ -359,59 +363,79 @@ func TestStandingOfTheLastWave(t *testing.T) {
 	}
 }
 
-// The policy's account-regions patch alike: one of them times an
-// invocation (a ListCommandInvocations call) for all of them.
-func TestTypicalIsTimedOncePerPolicy(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sc := &awssim.Scenario{Accounts: []string{"111122223333"}, PatchDuration: 20 * time.Minute}
-		for _, region := range []string{"us-east-1", "eu-west-1", "us-west-2"} {
-			sc.Groups = append(sc.Groups, awssim.Group{Account: "111122223333", Region: region, Count: 10, Name: "stg-" + region, Tags: map[string]string{"Environment": "staging"}})
-		}
-		h := newHarness(t, sc)
-		src := strings.Replace(oneWavePolicy("100%", "0"), "regions: [us-east-1]", "regions: [us-east-1, eu-west-1, us-west-2]", 1)
-		// The compliance check corroborates the commands' counts: no
-		// invocation is listed to tell the outcomes.
-		src = strings.Replace(src, "verify: {compliance: false}", "verify: {compliance: true}", 1)
-		r := h.run(context.Background(), mustPolicy(t, src))
-		if r.Status != result.StatusPassed {
-			t.Fatalf("%s: %s", r.Status, r.Summary)
-		}
-		if n := h.sim.Calls()["ssm:ListCommandInvocations"]; n != 1 {
-			t.Errorf("%d ListCommandInvocations calls for 3 account-regions, want 1", n)
-		}
-	})
-}
-
 // Completions seen only at a poll an hour after the last are spread over
 // that hour as the record already spreads its completions there, or
 // evenly: not piled at its middle, which would hide a wave's tail.
 func TestCompletionsSpreadOverTheInterval(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	later := t0.Add(time.Second)
 	h := &completions{}
 	// Nothing known between 1 h and 2 h: 240 completions seen at a poll
 	// at 2 h after one at 1 h spread evenly, one per 15 s.
-	h.addOver(time.Hour, 2*time.Hour, 240)
+	h.addOver(t0, "a", time.Hour, 2*time.Hour, 240)
 	for _, q := range []float64{0.25, 0.5, 0.75, 1} {
 		want := time.Hour + time.Duration(q*float64(time.Hour))
-		if got, _ := h.quantile(q); got < want-completionGrain || got > want+completionGrain {
+		if got, _ := h.quantile(later, q); got < want-completionGrain || got > want+completionGrain {
 			t.Errorf("evenly: quantile(%.2f) = %s, want about %s", q, got, want)
 		}
 	}
 	// Earlier waves seen closely: most completions at 20 min, a few at
-	// 50 min. 100 more seen at 60 min after a poll at 10 min follow
-	// that shape: about 91 at 20 min and 9 at 50 min.
+	// 50 min. 110 more seen at 60 min after a poll at 10 min follow
+	// that shape: 100 at 20 min and 10 at 50 min.
 	h = history(map[time.Duration]int{20 * time.Minute: 100, 50 * time.Minute: 10})
-	h.addOver(10*time.Minute, time.Hour, 110)
-	if got, _ := h.quantile(0.85); got != 20*time.Minute+completionGrain {
+	h.addOver(t0, "a", 10*time.Minute, time.Hour, 110)
+	if got, _ := h.quantile(later, 0.85); got != 20*time.Minute+completionGrain {
 		t.Errorf("by the record: quantile(0.85) = %s, want 20m15s", got)
 	}
-	if got, _ := h.quantile(0.95); got != 50*time.Minute+completionGrain {
+	if got, _ := h.quantile(later, 0.95); got != 50*time.Minute+completionGrain {
 		t.Errorf("by the record: quantile(0.95) = %s, want 50m15s", got)
 	}
 	// Before the send or nothing: ignored.
 	h = &completions{}
-	h.addOver(-time.Minute, -time.Second, 5)
-	h.addOver(time.Minute, 2*time.Minute, 0)
-	if !h.empty() {
+	h.addOver(t0, "a", -time.Minute, -time.Second, 5)
+	h.addOver(t0, "a", time.Minute, 2*time.Minute, 0)
+	if !h.empty(later) {
 		t.Error("completions before the send or none were recorded")
+	}
+}
+
+// What one account-region records at an instant, the others see from the
+// next, folded in the same order whatever order they recorded in: the
+// record, and every look it paces, are the same on every run.
+func TestCompletionsAreSeenFromTheNextInstant(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	type rec struct {
+		key      string
+		from, to time.Duration
+		n        int
+	}
+	at0 := []rec{{"111122223333/us-east-1", 0, time.Hour, 40}, {"444455556666/eu-west-1", 30 * time.Minute, 90 * time.Minute, 25}}
+	at1 := []rec{{"111122223333/us-east-1", time.Hour, 2 * time.Hour, 7}, {"444455556666/eu-west-1", 20 * time.Minute, 2 * time.Hour, 9}}
+	build := func(order []int) *completions {
+		h := history(map[time.Duration]int{45 * time.Minute: 30})
+		for _, i := range order {
+			r := at0[i]
+			h.addOver(t0, r.key, r.from, r.to, r.n)
+		}
+		if got := h.counts(t0); len(got) != 181 || got[180] != 30 {
+			t.Fatalf("at the instant they were recorded, the record changed: %d buckets", len(got))
+		}
+		for _, i := range order {
+			r := at1[i]
+			h.addOver(t0.Add(time.Minute), r.key, r.from, r.to, r.n)
+		}
+		return h
+	}
+	a, b := build([]int{0, 1}), build([]int{1, 0})
+	at := t0.Add(2 * time.Minute)
+	if ca, cb := a.counts(at), b.counts(at); !slices.Equal(ca, cb) {
+		t.Fatal("the same recordings in another order give another record")
+	}
+	total := 0.0
+	for _, n := range a.counts(at) {
+		total += n
+	}
+	if math.Abs(total-(30+40+25+7+9)) > 1e-9 {
+		t.Errorf("%v completions recorded, want 111", total)
 	}
 }

@@ -155,10 +155,10 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	tail := max(min(max(p.min, time.Duration(float64(age)*tailShare*math.Sqrt(float64(max(p.peers, 1))))), p.max), p.slack(p.max))
 	until := func(due time.Time) time.Duration { return min(max(due.Sub(now)+p.min, floor), ceiling) }
 	if waiting {
-		if due, ok := p.firstChunkEnd(chunks); ok && due.After(now) {
+		if due, ok := p.firstChunkEnd(now, chunks); ok && due.After(now) {
 			return until(due)
 		}
-		if p.typical > 0 || !p.seen.empty() {
+		if p.typical > 0 || !p.seen.empty(now) {
 			return tail
 		}
 		return min(max(last*2, p.min), p.max)
@@ -173,7 +173,7 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	if thin && age >= p.typical {
 		return tail
 	}
-	if due, ok := p.thinned(chunks); ok && due.After(now) {
+	if due, ok := p.thinned(now, chunks); ok && due.After(now) {
 		return until(due)
 	}
 	if d, ok := projectDecline(trail, now, running, total); ok && !thin {
@@ -208,8 +208,8 @@ func tailOf(total int) float64 { return math.Max(tailFrac*float64(total), tailMi
 // thinned is when, by this target's earlier completions, the last running
 // chunk will be down to its tail (the 1-tailFrac quantile of completion
 // times after its send). It reports false without earlier completions.
-func (p pacer) thinned(chunks []chunkProgress) (time.Time, bool) {
-	off, ok := p.seen.quantile(1 - tailFrac)
+func (p pacer) thinned(now time.Time, chunks []chunkProgress) (time.Time, bool) {
+	off, ok := p.seen.quantile(now, 1-tailFrac)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -225,9 +225,9 @@ func (p pacer) thinned(chunks []chunkProgress) (time.Time, bool) {
 // firstChunkEnd is when the first running chunk is predicted done: by the
 // latest earlier completion after a send, or else by its rounds of
 // MaxConcurrency invocations of the typical duration.
-func (p pacer) firstChunkEnd(chunks []chunkProgress) (time.Time, bool) {
+func (p pacer) firstChunkEnd(now time.Time, chunks []chunkProgress) (time.Time, bool) {
 	var due time.Time
-	latest, seen := p.seen.quantile(1)
+	latest, seen := p.seen.quantile(now, 1)
 	for _, c := range chunks {
 		if c.terminal {
 			continue
@@ -282,28 +282,56 @@ const completionGrain = 15 * time.Second
 // thousand numbers however large the fleet. The account-regions of a
 // policy share one record (they patch alike under one policy), so a
 // small account-region learns its waves' tail from the others too.
+//
+// What an account-region records at one instant of the clock is seen by
+// the others from the next instant, folded in a fixed order: the
+// account-regions run at once, and the order in which they happen to
+// record at one instant must not change what any of them does (a run, and
+// `make bench`, gives the same result every time).
 type completions struct {
 	mu      sync.Mutex
 	buckets []float64
+	pending []seenAt // recorded, not yet folded into buckets
 }
 
-// add records n completions at off after the send.
-func (h *completions) add(off time.Duration, n int) { h.addOver(off, off, n) }
+// seenAt is one poll's new completions of one command: n between from and
+// to after its send, seen at at by the account-region key.
+type seenAt struct {
+	at       time.Time
+	key      string
+	from, to time.Duration
+	n        int
+}
 
-// addOver records n completions seen between two polls, from and to
-// after the send. A poll an hour after the last says only that they came
-// within that hour: they are spread over it as the record already spreads
-// its completions there (earlier waves seen more closely), evenly where
-// it has none, so the record keeps the shape of a wave's tail however
-// rarely its bulk was looked at.
-func (h *completions) addOver(from, to time.Duration, n int) {
+// add records n completions at off after the send, at once (a record
+// built beforehand, as in tests).
+func (h *completions) add(off time.Duration, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fold(seenAt{from: off, to: off, n: n})
+}
+
+// addOver records, at at, n completions seen by key between two polls,
+// from and to after the send. A poll an hour after the last says only
+// that they came within that hour: they are spread over it as the record
+// already spreads its completions there (earlier waves seen more
+// closely), evenly where it has none, so the record keeps the shape of a
+// wave's tail however rarely its bulk was looked at.
+func (h *completions) addOver(at time.Time, key string, from, to time.Duration, n int) {
 	if n <= 0 || to < 0 {
 		return
 	}
-	from = max(from, 0)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	lo, hi := int(from/completionGrain), int(to/completionGrain)
+	h.pending = append(h.pending, seenAt{at: at, key: key, from: from, to: to, n: n})
+}
+
+// fold adds one recording to the buckets. The caller holds mu.
+func (h *completions) fold(e seenAt) {
+	if e.n <= 0 || e.to < 0 {
+		return
+	}
+	lo, hi := int(max(e.from, 0)/completionGrain), int(e.to/completionGrain)
 	if hi >= len(h.buckets) {
 		h.buckets = append(h.buckets, make([]float64, hi+1-len(h.buckets))...)
 	}
@@ -313,26 +341,54 @@ func (h *completions) addOver(from, to time.Duration, n int) {
 	}
 	for b := lo; b <= hi; b++ {
 		if seen > 0 {
-			h.buckets[b] += float64(n) * h.buckets[b] / seen
+			h.buckets[b] += float64(e.n) * h.buckets[b] / seen
 		} else {
-			h.buckets[b] += float64(n) / float64(hi-lo+1)
+			h.buckets[b] += float64(e.n) / float64(hi-lo+1)
 		}
 	}
 }
 
-// counts is a copy of the record (nil for a nil record).
-func (h *completions) counts() []float64 {
+// counts is a copy of the record as seen at now: what was recorded before
+// now (nil for a nil record).
+func (h *completions) counts(now time.Time) []float64 {
 	if h == nil {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var due, later []seenAt
+	for _, e := range h.pending {
+		if e.at.Before(now) {
+			due = append(due, e)
+		} else {
+			later = append(later, e)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		a, b := due[i], due[j]
+		switch {
+		case !a.at.Equal(b.at):
+			return a.at.Before(b.at)
+		case a.key != b.key:
+			return a.key < b.key
+		case a.from != b.from:
+			return a.from < b.from
+		case a.to != b.to:
+			return a.to < b.to
+		}
+		return a.n < b.n
+	})
+	for _, e := range due {
+		h.fold(e)
+	}
+	h.pending = later
 	return slices.Clone(h.buckets)
 }
 
-// empty reports whether nothing was recorded (also for a nil record).
-func (h *completions) empty() bool {
-	for _, n := range h.counts() {
+// empty reports whether nothing was recorded before now (also for a nil
+// record).
+func (h *completions) empty(now time.Time) bool {
+	for _, n := range h.counts(now) {
 		if n > 0 {
 			return false
 		}
@@ -340,10 +396,10 @@ func (h *completions) empty() bool {
 	return true
 }
 
-// quantile is the q-quantile (0 < q <= 1) of the recorded completion
-// times, at the end of its bucket; false when nothing was recorded.
-func (h *completions) quantile(q float64) (time.Duration, bool) {
-	buckets := h.counts()
+// quantile is the q-quantile (0 < q <= 1) of the completion times
+// recorded before now, at the end of its bucket; false when none were.
+func (h *completions) quantile(now time.Time, q float64) (time.Duration, bool) {
+	buckets := h.counts(now)
 	total := 0.0
 	for _, n := range buckets {
 		total += n
@@ -450,7 +506,7 @@ func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bo
 	if len(rs) == 0 {
 		return 0, false
 	}
-	buckets := p.seen.counts()
+	buckets := p.seen.counts(now)
 	// The record must know invocations that ran longer than the oldest
 	// chunk has: a wave's own completions (the run's first wave) say
 	// nothing of its stragglers.
@@ -499,52 +555,6 @@ func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bo
 		}
 	}
 	return quiet, true
-}
-
-// typicalShare is one invocation's typical time, measured once for a
-// policy's account-regions (they patch alike under one policy).
-type typicalShare struct {
-	mu   sync.Mutex
-	d    time.Duration
-	busy bool // one account-region is timing it
-}
-
-// take reports whether the caller should time an invocation: nobody has
-// and nobody is (true for a nil share). A taker must set.
-func (ts *typicalShare) take() bool {
-	if ts == nil {
-		return true
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.d > 0 || ts.busy {
-		return false
-	}
-	ts.busy = true
-	return true
-}
-
-// get is the time measured so far (0: none, also for a nil share).
-func (ts *typicalShare) get() time.Duration {
-	if ts == nil {
-		return 0
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return ts.d
-}
-
-// set ends a take, keeping a measured time (0: none, another may try).
-func (ts *typicalShare) set(d time.Duration) {
-	if ts == nil {
-		return
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.busy = false
-	if d > 0 {
-		ts.d = d
-	}
 }
 
 // measureTypical reads the invocations of a command some of which have

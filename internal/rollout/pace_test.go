@@ -106,17 +106,17 @@ func TestPacer(t *testing.T) {
 
 func TestCompletions(t *testing.T) {
 	var none *completions
-	if !none.empty() {
+	if !none.empty(time.Now()) {
 		t.Fatal("a nil record is not empty")
 	}
-	if _, ok := none.quantile(0.5); ok {
+	if _, ok := none.quantile(time.Now(), 0.5); ok {
 		t.Fatal("a quantile of nothing")
 	}
 	// A completion seen at the send itself (an instance with nothing to
 	// install, polled at once) is a completion, in the first grain.
 	at0 := &completions{}
 	at0.add(0, 3)
-	if got, ok := at0.quantile(1); !ok || got != completionGrain {
+	if got, ok := at0.quantile(time.Now(), 1); !ok || got != completionGrain {
 		t.Fatalf("completions at the send: quantile(1) = %s, %v", got, ok)
 	}
 	h := history(map[time.Duration]int{10 * time.Second: 2, 20 * time.Minute: 7, time.Hour: 1})
@@ -133,7 +133,7 @@ func TestCompletions(t *testing.T) {
 		{0.91, time.Hour + 15*time.Second},
 		{1, time.Hour + 15*time.Second},
 	} {
-		if got, ok := h.quantile(tc.q); !ok || got != tc.want {
+		if got, ok := h.quantile(time.Now(), tc.q); !ok || got != tc.want {
 			t.Errorf("quantile(%v) = %s, %v; want %s", tc.q, got, ok, tc.want)
 		}
 	}

@@ -98,7 +98,7 @@ func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w wa
 		res.EndedAt = t.e.opt.Clock.Now()
 		t.peers.mark(t, waveNo+1, res.EndedAt, false)
 		if !t.e.opt.DryRun {
-			t.peers.waveEnded(res.EndedAt.Sub(res.StartedAt))
+			t.peers.waveEnded(res.EndedAt, res.EndedAt.Sub(res.StartedAt))
 		}
 	}()
 	if t.e.opt.DryRun {
@@ -223,7 +223,7 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 			c.seenAt = c.sentAt
 		}
 		if r.pace.seen != nil && done > c.seen {
-			r.pace.seen.addOver(c.seenAt.Sub(c.sentAt), now.Sub(c.sentAt), done-c.seen)
+			r.pace.seen.addOver(now, r.t.peerKey(), c.seenAt.Sub(c.sentAt), now.Sub(c.sentAt), done-c.seen)
 		}
 		c.seen, c.seenAt = max(c.seen, done), now
 		if !c.terminal {
@@ -234,6 +234,15 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 	}
 	r.trail = append(r.trail, remainingAt{at: now, remaining: running})
 	return progress
+}
+
+// peerKey names the account-region among the policy's (the order in
+// which what they record at one instant is folded).
+func (t *target) peerKey() string {
+	if t.c == nil {
+		return t.region
+	}
+	return t.c.AccountID + "/" + t.region
 }
 
 // standing is what the pacer needs of the wave's place in the run: how
@@ -400,12 +409,7 @@ func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 		}
 	}
 	if r.pace.typical == 0 && !r.timed {
-		// Another account-region of the policy may have timed one
-		// already, or be timing one (then this one looks at the next poll).
-		if r.pace.typical = t.typ.get(); r.pace.typical == 0 && t.typ.take() {
-			r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
-			t.typ.set(r.pace.typical)
-		}
+		r.pace.typical, r.timed = t.measureTypical(ctx, r.chunks[:r.next])
 	}
 	if errorsSoFar > r.gw.ErrorLimit {
 		if r.stopped == "" && r.next < len(r.chunks) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -437,5 +438,53 @@ func TestCompletionsAreSeenFromTheNextInstant(t *testing.T) {
 	}
 	if math.Abs(total-(30+40+25+7+9)) > 1e-9 {
 		t.Errorf("%v completions recorded, want 111", total)
+	}
+}
+
+// Account-regions share the pacing state (the policy's record, the
+// phase's marks), yet a run is the same every time: whatever order their
+// goroutines run in within one instant, every look and wave comes at the
+// same time.
+func TestSharedPacingIsDeterministic(t *testing.T) {
+	type trace struct {
+		polls int
+		waves []string
+	}
+	run := func() trace {
+		var tr trace
+		synctest.Test(t, func(t *testing.T) {
+			r := &awssim.Realism{Seed: 5, FailureShare: -1, TimeoutShare: -1, UndeliverableShare: -1, FindingsMean: -1, RateLimits: map[string]float64{}}
+			for op := range awssim.DefaultRateLimits {
+				r.RateLimits[op] = -1
+			}
+			sc := &awssim.Scenario{Accounts: []string{"111122223333"}, Realism: r}
+			for _, region := range []string{"us-east-1", "eu-west-1", "us-west-2"} {
+				sc.Groups = append(sc.Groups,
+					awssim.Group{Account: "111122223333", Region: region, Count: 20, Name: "stg-" + region, Tags: map[string]string{"Environment": "staging", "App": "web"}},
+					awssim.Group{Account: "111122223333", Region: region, Count: 200, Name: "prd-" + region, Tags: map[string]string{"Environment": "production", "App": "web"}})
+			}
+			h := newHarness(t, sc)
+			h.opt.PollMin, h.opt.PollMax = 5*time.Second, 15*time.Minute
+			src := strings.Replace(spreadPolicy, "regions: [us-east-1]", "regions: [us-east-1, eu-west-1, us-west-2]", 1)
+			res := h.run(context.Background(), mustPolicy(t, src))
+			if res.Status != result.StatusPassed {
+				t.Fatalf("status %s: %s", res.Status, res.Summary)
+			}
+			tr.polls = h.sim.Calls()["ssm:ListCommands"]
+			for _, tg := range res.Policies[0].Targets {
+				for _, ph := range tg.Phases {
+					for _, w := range ph.Waves {
+						tr.waves = append(tr.waves, fmt.Sprintf("%s %s %d %s..%s", tg.Region, ph.Name, w.Index, w.StartedAt.Format(time.TimeOnly), w.EndedAt.Format(time.TimeOnly)))
+					}
+				}
+			}
+		})
+		return tr
+	}
+	first := run()
+	for i := 0; i < 3; i++ {
+		if again := run(); again.polls != first.polls || !slices.Equal(again.waves, first.waves) {
+			t.Fatalf("run %d differs: %d ListCommands calls, waves %v; first: %d, %v", i+2, again.polls, again.waves, first.polls, first.waves)
+		}
 	}
 }

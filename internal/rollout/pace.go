@@ -24,24 +24,34 @@ import (
 // (issue #19), so the pacer does not assume rounds of one typical
 // duration; it follows the distribution it observes:
 //
-//   - The bulk of a wave: nothing is worth seeing until the wave thins out
-//     to its tail (1% still running, at least 3). The pacer sleeps until
-//     then as predicted by the target's earlier completions (seen: their
-//     times after their command's send), or by projecting this wave's own
-//     decline, or, before anything has finished, by one typical
-//     invocation; never longer than the wave's age, so a wrong prediction
-//     costs at most a doubling search.
-//   - The tail: a straggler may end at any moment up to hours later and
-//     nothing predicts which, so the pacer looks every tailShare of the
-//     wave's age: the end is seen at most that late.
+//   - Once the policy's record of completions (their times after their
+//     command's send, shared by its account-regions) knows invocations
+//     that ran longer than the running ones have: the optimal inspection
+//     density of the wave's end (inspect): rare looks while many run
+//     (at least every quietFactor*max, for progress), close ones once the
+//     last are due.
+//   - Otherwise, the bulk of a wave: nothing is worth seeing until the
+//     wave thins out to its tail (1% still running, at least 3). The
+//     pacer sleeps until then as predicted by the record, or by
+//     projecting this wave's own decline, or, before anything has
+//     finished, by one typical invocation; never longer than the wave's
+//     age (or an hour), so a wrong prediction costs at most a doubling.
+//   - The tail, a straggler later than the record knows: it may end at
+//     any moment up to hours later and nothing predicts which, so the
+//     pacer looks every tailShare of the wave's age: the end is seen at
+//     most that late.
 //   - While chunks wait for a running one to end: when the earliest is
 //     predicted done (earlier completions, or its rounds of typical
 //     invocations), then every tailShare of the age.
 //
+// Among the phase's account-regions only the last to end delays the next
+// phase: one level with others looks sqrt(peers) times rarer, one ahead of
+// another by half its lead later (phaseShare.standing).
+//
 // SSM stops each chunk at its own MaxErrors; what patchgate adds (not
 // sending the waiting chunks, cancelling the others) is decided at the
 // polls, which come at least at each predicted chunk end while chunks
-// wait.
+// wait, and every max once the wave's errors reach half its limit.
 type pacer struct {
 	min, max time.Duration
 	typical  time.Duration // one invocation, as measured in this target; 0 unknown

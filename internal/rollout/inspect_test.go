@@ -488,3 +488,26 @@ func TestSharedPacingIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// Dozens of level account-regions make looks no rarer than eight do: the
+// one that ends last is as late as any.
+func TestPeersAreBounded(t *testing.T) {
+	now := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	var ts []*target
+	for range 40 {
+		ts = append(ts, &target{})
+	}
+	ps := newPhaseShare(ts)
+	for _, x := range ts {
+		ps.mark(x, 1, now.Add(-time.Hour), false)
+		x.peers = ps
+	}
+	r := &waveRun{t: ts[0], st: &policy.Stage{}, spec: waveSpec{}}
+	if peers, _ := r.standing(now); peers != maxPeers {
+		t.Errorf("40 level account-regions: peers %d, want %d", peers, maxPeers)
+	}
+	r = &waveRun{t: &target{c: &Clients{}}, st: &policy.Stage{}}
+	if peers, _ := r.standing(now); peers != 1 {
+		t.Errorf("alone: peers %d, want 1", peers)
+	}
+}

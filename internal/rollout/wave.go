@@ -257,8 +257,13 @@ func (r *waveRun) standing(now time.Time) (peers int, lead time.Duration) {
 		// later (half of it, see pacer.slack) is hidden by the wait.
 		lead = max(lead, rescanHidden)
 	}
-	return 1 + ties, lead
+	return min(1+ties, maxPeers), lead
 }
+
+// maxPeers bounds how many level account-regions make looks rarer: past
+// a few, the one that ends last is as late as any, and a run over dozens
+// of account-regions would see its waves' ends minutes late.
+const maxPeers = 8
 
 // rescanHidden is how long, on average, the Inspector rescan of a phase's
 // last patch comes after it: SSM inventory passes every 30 minutes.

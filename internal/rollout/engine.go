@@ -694,9 +694,7 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 		pr.each(here, func(s *slot) {
 			s.t.override = override
 			s.t.peers = share
-			if pr.seen != nil {
-				s.t.seen = pr.seen
-			}
+			s.t.seen = pr.seen // nil (a bare policyRun): each wave keeps its own
 			rp := s.t.runPhase(ctx, ph, st, proven || dec.Source != nil)
 			share.mark(s.t, 0, e.opt.Clock.Now(), true)
 			s.t.override = nil
@@ -1076,9 +1074,6 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	}
 
 	waves := splitWaves(online, st)
-	if len(waves) > 0 {
-		waves[len(waves)-1].last = true
-	}
 	e.opt.Progress.PhaseStarted(t.key, len(online)+len(offline), len(waves))
 	var instances []result.Instance
 	for wi, wave := range waves {
@@ -1176,13 +1171,14 @@ type waveSpec struct {
 
 // splitWaves cuts instances (in a stable order) into the stage's waves by
 // their cumulative shares: ["10%","50%","100%"] over 200 instances gives
-// 20, 80 and 100. Empty waves are dropped.
+// 20, 80 and 100. Empty waves are dropped; the one that ends the phase is
+// marked last.
 func splitWaves(insts []Instance, st *policy.Stage) []waveSpec {
 	var out []waveSpec
 	done := 0
 	for i, n := range st.WaveEnds(len(insts)) {
 		if n > done {
-			out = append(out, waveSpec{share: st.Waves[i].String(), instances: insts[done:n]})
+			out = append(out, waveSpec{share: st.Waves[i].String(), instances: insts[done:n], last: n == len(insts)})
 			done = n
 		}
 	}

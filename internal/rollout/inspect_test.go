@@ -191,6 +191,7 @@ func TestStanding(t *testing.T) {
 		ps.mark(x, 1, t0, false)
 	}
 	check("level start", a, t0.Add(time.Second), 2, 0)
+
 	// b ends wave 1 after 2 h and starts wave 2. Before any wave of the
 	// phase ended nobody knows how long one takes, so b's lead over a
 	// and c, still in wave 1, is not guessed.
@@ -201,6 +202,11 @@ func TestStanding(t *testing.T) {
 	// wave 2 now, level with b.
 	ps.waveEnded(t0.Add(2*time.Hour), 2*time.Hour)
 	check("level at the mean pace", b, now, 2, 0)
+	// Within a minute is level; a minute apart is not.
+	ps.mark(c, 1, t0.Add(time.Minute), false)
+	check("c a minute behind", b, now, 1, time.Minute)
+	ps.mark(c, 1, t0.Add(59*time.Second), false)
+	check("c 59 seconds behind", b, now, 2, time.Minute)
 	// What was recorded at an instant is seen from the next one only.
 	check("a wave ended this instant is not seen yet", b, t0.Add(2*time.Hour), 0, 0)
 	// c began its wave 1 half an hour late (its send waited): b leads c
@@ -509,5 +515,89 @@ func TestPeersAreBounded(t *testing.T) {
 	r = &waveRun{t: &target{c: &Clients{}}, st: &policy.Stage{}}
 	if peers, _ := r.standing(now); peers != 1 {
 		t.Errorf("alone: peers %d, want 1", peers)
+	}
+}
+
+// The inspection density against its closed form. Completions spread
+// evenly over two hours after the send; one invocation still runs an hour
+// in: its end is uniform over the next hour, hazard 1/(T-s) with T an
+// hour, and looks at density sqrt(h/(2*pollWorth*peers)) put the first
+// where the integral reaches 1: sqrt(T) - sqrt(T-d) = sqrt(pollWorth*peers/2),
+// d = 84 s alone and 168 s among 4 peers (to the 15 s grain).
+func TestInspectClosedForm(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	rec := &completions{}
+	for b := time.Duration(0); b < 2*time.Hour; b += completionGrain {
+		rec.add(b, 10)
+	}
+	one := []chunkProgress{{sent: t0, total: 1, perRound: 1}}
+	T := time.Hour.Seconds()
+	for _, peers := range []int{1, 4} {
+		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec, peers: peers}
+		got, ok := p.inspect(t0.Add(time.Hour), one)
+		if !ok {
+			t.Fatalf("peers %d: no prediction", peers)
+		}
+		root := math.Sqrt(T) - math.Sqrt(pollWorth.Seconds()*float64(peers)/2)
+		want := time.Duration((T - root*root) * float64(time.Second))
+		if got < want-completionGrain || got > want+2*completionGrain {
+			t.Errorf("peers %d: first look after %s, want %s (to the grain)", peers, got, want.Round(time.Second))
+		}
+	}
+}
+
+// The tail watch among level peers is sqrt(peers) times rarer; a lead
+// stretches any look to half of it, at most the quiet hour.
+func TestTailAndLead(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	far := t0.Add(24 * time.Hour)
+	thin := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: history(map[time.Duration]int{20 * time.Minute: 2})}
+	tail := []chunkProgress{{sent: t0, total: 1000, completed: 995, perRound: 500}}
+	alone := thin.next(t0.Add(3*time.Hour), tail, nil, false, time.Minute, far)
+	if alone != 2*time.Minute {
+		t.Errorf("tail alone at 3 h: %s, want 2m (1/90 of the age)", alone)
+	}
+	four := thin
+	four.peers = 4
+	if got := four.next(t0.Add(3*time.Hour), tail, nil, false, time.Minute, far); got != 4*time.Minute {
+		t.Errorf("tail among 4 level peers: %s, want 4m", got)
+	}
+	led := thin
+	led.lead = 20 * time.Minute
+	if got := led.next(t0.Add(3*time.Hour), tail, nil, false, time.Minute, far); got != 10*time.Minute {
+		t.Errorf("tail 20 minutes ahead of another: %s, want 10m", got)
+	}
+	// From the record: one straggler whose end is due, but another
+	// account-region is hours behind: the look waits the quiet hour.
+	rec := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: spreadRecord(), lead: 5 * time.Hour}
+	if got := rec.next(t0.Add(90*time.Minute), []chunkProgress{{sent: t0, total: 1000, completed: 999, perRound: 500}}, nil, false, time.Minute, far); got != quietFactor*rec.max {
+		t.Errorf("5 hours ahead: %s, want the quiet %s", got, quietFactor*rec.max)
+	}
+}
+
+// The wave that ends the phase is marked last, whatever waves are empty.
+func TestSplitWavesMarksTheLast(t *testing.T) {
+	insts := make([]Instance, 10)
+	for i := range insts {
+		insts[i].ID = fmt.Sprintf("i-%02d", i)
+	}
+	for _, tc := range []struct {
+		waves []string
+		n     int
+	}{{[]string{"100%"}, 10}, {[]string{"10%", "50%", "100%"}, 10}, {[]string{"1%", "100%"}, 10}} {
+		var ws []policy.Percent
+		for _, w := range tc.waves {
+			p, err := policy.ParsePercent(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws = append(ws, p)
+		}
+		got := splitWaves(insts[:tc.n], &policy.Stage{Waves: ws})
+		for i, w := range got {
+			if want := i == len(got)-1; w.last != want {
+				t.Errorf("%v: wave %d of %d last=%v", tc.waves, i+1, len(got), w.last)
+			}
+		}
 	}
 }

@@ -1055,10 +1055,7 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	t.healthBase = hb
 
 	scope := Scope{Policy: t.pol, Phase: ph, Stage: st, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt,
-		Slack: func() time.Duration {
-			_, lead := t.peers.standing(t, e.opt.Clock.Now())
-			return lead / 2
-		}}
+		Slack: t.slack}
 	if t.started.Before(scope.RunStarted) {
 		scope.RunStarted = t.started
 	}

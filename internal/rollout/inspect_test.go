@@ -15,6 +15,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/patchgate/patchgate/internal/awssim"
+	"github.com/patchgate/patchgate/internal/clock"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -599,5 +600,68 @@ func TestSplitWavesMarksTheLast(t *testing.T) {
 				t.Errorf("%v: wave %d of %d last=%v", tc.waves, i+1, len(got), w.last)
 			}
 		}
+	}
+}
+
+// A wave's end tells the phase where this account-region is: at its next
+// wave from then, after a wave of that length. Its gate's slack is half
+// its lead over the one expected to end the phase after it.
+func TestWaveDoneAndSlack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := &Engine{opt: Options{Clock: clock.Real{}}}
+		a, b := &target{e: e}, &target{e: e}
+		ps := newPhaseShare([]*target{a, b})
+		a.peers, b.peers = ps, ps
+		t0 := time.Now()
+		ps.mark(a, 1, t0, false)
+		ps.mark(b, 1, t0.Add(40*time.Minute), false) // b's sends waited 40 minutes
+		time.Sleep(2 * time.Hour)
+		a.waveDone(1, t0, time.Now())
+		time.Sleep(time.Second)
+		// A wave takes 2 h: a, at wave 2 since t0+2h, ends the phase's
+		// next wave at t0+4h; b, in wave 1 since t0+40m, at t0+2h40m and
+		// its next at t0+4h40m: 40 minutes after a.
+		if got := a.slack(); got < 20*time.Minute-time.Second || got > 20*time.Minute+time.Second {
+			t.Errorf("a's slack %s, want 20m (half its 40-minute lead)", got)
+		}
+		if got := b.slack(); got != 0 {
+			t.Errorf("b, furthest behind: slack %s, want 0", got)
+		}
+	})
+}
+
+// observe records each command's new completions since the poll before,
+// once: what the earlier polls counted is not counted again.
+func TestObserveRecordsNewCompletions(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	mc, err := policy.ParsePercent("50%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &completions{}
+	c := &chunkState{ids: make([]string, 50), sentAt: t0}
+	r := &waveRun{t: &target{region: "us-east-1"}, st: &policy.Stage{MaxConcurrency: mc}, chunks: []*chunkState{c}, next: 1, pace: pacer{seen: rec}}
+	c.last.CompletedCount = 10
+	r.observe(t0.Add(10 * time.Minute))
+	c.last.CompletedCount = 15
+	r.observe(t0.Add(20 * time.Minute))
+	total := 0.0
+	for _, n := range rec.counts(t0.Add(time.Hour)) {
+		total += n
+	}
+	if math.Abs(total-15) > 1e-9 {
+		t.Errorf("%v completions recorded after polls that saw 10 then 15, want 15", total)
+	}
+}
+
+// The record is smoothed over 5 minutes at least: completions all seen at
+// 40 minutes after their send put a running invocation's end between 35
+// and 45, so its first look comes in that span.
+func TestInspectSmoothsTheRecord(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: history(map[time.Duration]int{40 * time.Minute: 200})}
+	d, ok := p.inspect(t0.Add(30*time.Minute), []chunkProgress{{sent: t0, total: 1, perRound: 1}})
+	if !ok || d < 5*time.Minute || d > 15*time.Minute {
+		t.Errorf("first look %s after (ok %v), want within 5..15 minutes", d, ok)
 	}
 }

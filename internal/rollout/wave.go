@@ -96,10 +96,7 @@ func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w wa
 	// res is named so that the deferred EndedAt reaches the caller.
 	defer func() {
 		res.EndedAt = t.e.opt.Clock.Now()
-		t.peers.mark(t, waveNo+1, res.EndedAt, false)
-		if !t.e.opt.DryRun {
-			t.peers.waveEnded(res.EndedAt, res.EndedAt.Sub(res.StartedAt))
-		}
+		t.waveDone(waveNo, res.StartedAt, res.EndedAt)
 	}()
 	if t.e.opt.DryRun {
 		r.planned()
@@ -234,6 +231,23 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 	}
 	r.trail = append(r.trail, remainingAt{at: now, remaining: running})
 	return progress
+}
+
+// waveDone tells the phase's account-regions that wave waveNo, sent at
+// started, ended at ended: this one is at the next (or its gate) now.
+func (t *target) waveDone(waveNo int, started, ended time.Time) {
+	t.peers.mark(t, waveNo+1, ended, false)
+	if !t.e.opt.DryRun {
+		t.peers.waveEnded(ended, ended.Sub(started))
+	}
+}
+
+// slack is how much later than now this account-region's gate may end at
+// no cost: half the lead of the account-region expected to end the phase
+// after it (Scope.Slack).
+func (t *target) slack() time.Duration {
+	_, lead := t.peers.standing(t, t.e.opt.Clock.Now())
+	return lead / 2
 }
 
 // peerKey names the account-region among the policy's (the order in

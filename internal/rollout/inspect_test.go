@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchgate/patchgate/internal/awssim"
 	"github.com/patchgate/patchgate/internal/clock"
+	"github.com/patchgate/patchgate/internal/gate"
 	"github.com/patchgate/patchgate/internal/policy"
 	"github.com/patchgate/patchgate/internal/result"
 )
@@ -663,5 +664,30 @@ func TestInspectSmoothsTheRecord(t *testing.T) {
 	d, ok := p.inspect(t0.Add(30*time.Minute), []chunkProgress{{sent: t0, total: 1, perRound: 1}})
 	if !ok || d < 5*time.Minute || d > 15*time.Minute {
 		t.Errorf("first look %s after (ok %v), want within 5..15 minutes", d, ok)
+	}
+}
+
+// A wave whose errors reach half its MaxErrors limit is watched closely
+// (pacer.alert); a limit of 0 always is. Only sent commands count.
+func TestNearLimit(t *testing.T) {
+	for _, tc := range []struct {
+		errs  []int
+		sent  int
+		limit int
+		want  bool
+	}{
+		{[]int{0, 0}, 2, 10, false},
+		{[]int{2, 2}, 2, 10, false},
+		{[]int{2, 3}, 2, 10, true},
+		{[]int{2, 3}, 1, 10, false}, // the second is not sent
+		{[]int{0}, 1, 0, true},
+	} {
+		r := &waveRun{next: tc.sent, gw: gate.Wave{ErrorLimit: tc.limit}}
+		for _, e := range tc.errs {
+			r.chunks = append(r.chunks, &chunkState{errors: e})
+		}
+		if got := r.nearLimit(); got != tc.want {
+			t.Errorf("errors %v, %d sent, limit %d: nearLimit %v, want %v", tc.errs, tc.sent, tc.limit, got, tc.want)
+		}
 	}
 }

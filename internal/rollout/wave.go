@@ -298,16 +298,20 @@ func (r *waveRun) allFresh(now time.Time) bool {
 	return true
 }
 
-// nearLimit reports whether the wave's errors have reached half its
-// MaxErrors limit (a limit of 0 always is): its polls then come at least
-// every PollMax, however far its end.
-func (r *waveRun) nearLimit() bool {
+// errors is how many invocations of the wave's sent commands failed, as
+// last polled.
+func (r *waveRun) errors() int {
 	errs := 0
 	for _, c := range r.chunks[:r.next] {
 		errs += c.errors
 	}
-	return 2*errs >= r.gw.ErrorLimit
+	return errs
 }
+
+// nearLimit reports whether the wave's errors have reached half its
+// MaxErrors limit (a limit of 0 always is): its polls then come at least
+// every PollMax, however far its end.
+func (r *waveRun) nearLimit() bool { return 2*r.errors() >= r.gw.ErrorLimit }
 
 // unfinished are the ids of the commands sent and not yet terminal.
 func (r *waveRun) unfinished() []string {
@@ -394,7 +398,6 @@ func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 		}
 		t.log.Warn("polling failed; will retry", "err", err)
 	}
-	errorsSoFar := 0
 	for _, c := range r.chunks[:r.next] {
 		if st, ok := states[c.id]; ok {
 			c.last = st
@@ -405,8 +408,8 @@ func (r *waveRun) poll(ctx context.Context, pending []string) bool {
 				t.track(c.id, false)
 			}
 		}
-		errorsSoFar += c.errors
 	}
+	errorsSoFar := r.errors()
 	ok, failed, inFlight := t.doneOK, t.doneFailed, 0
 	for _, c := range r.chunks[:r.next] {
 		done := int(c.last.CompletedCount)

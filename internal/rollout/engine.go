@@ -75,6 +75,9 @@ type Scope struct {
 	// no cost, because another account-region is expected to end the
 	// phase later (half that lead); nil: none.
 	Slack func() time.Duration
+	// LastChance is the chance that this account-region ends the phase
+	// last (phaseShare.lastChance); nil: 1.
+	LastChance func() float64
 }
 
 // Verifier gathers the evidence a phase's gate is decided on. rollout calls
@@ -519,7 +522,8 @@ type policyRun struct {
 
 // phaseShare is where the account-regions of a phase stand: the next
 // phase waits for the last of them, so a look that comes late in one
-// that is ahead of another costs the run nothing (pacer.peers, lead).
+// that is unlikely to be the last costs the run little, and in one that
+// is surely ahead of another nothing (pacer.rarity, lead).
 // What one account-region records at an instant of the clock, the others
 // see from the next instant: the order in which they happen to run within
 // one instant must not change what they do.
@@ -581,39 +585,27 @@ func markAt(marks []phaseMark, now time.Time, own bool) (phaseMark, bool) {
 	return phaseMark{}, false
 }
 
-// standing is t's place among the account-regions still in the phase at
-// now: ties, how many stand level with it (within a minute: any of them
-// may end last), and lead, how much later than t the furthest behind is
-// surely expected to end the phase, 0 when t is furthest behind. Each is
-// expected to end its wave a mean wave after it began (or now, if that
-// is past) and then to run its remaining waves at the mean; the lead is
-// what remains of that gap less twice the spread of wave times (two
-// waves' ends differ by about 1.4 spreads), since a wave of the other
-// that ends early makes t the last.
-func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Duration) {
+// lead is how much later than t the account-region furthest behind in
+// the phase at now is surely expected to end it, 0 when t is furthest
+// behind: a look at t that much later costs the run nothing. Each is
+// expected to end its wave a mean wave after it began (or now, if that is
+// past) and then to run its remaining waves at the mean; the lead is what
+// remains of that gap less twice the spread of wave times (two waves'
+// ends differ by about 1.4 spreads), since a wave of the other that ends
+// early makes t the last.
+func (ps *phaseShare) lead(t *target, now time.Time) (lead time.Duration) {
 	if ps == nil {
-		return 0, 0
+		return 0
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	me, ok := markAt(ps.marks[t], now, true)
 	if !ok {
-		return 0, 0
+		return 0
 	}
-	var mean, spread time.Duration
-	var n int
-	var sum, sum2 float64 // hours
-	for _, e := range ps.ends {
-		if e.at.Before(now) {
-			n++
-			sum += e.took.Hours()
-			sum2 += e.took.Hours() * e.took.Hours()
-		}
-	}
-	if n > 0 {
-		h := sum / float64(n)
-		mean = time.Duration(h * float64(time.Hour))
-		spread = time.Duration(math.Sqrt(max(sum2/float64(n)-h*h, 0)) * float64(time.Hour))
+	mean, spread := ps.waveTimes(now)
+	if mean == 0 {
+		return 0 // no wave has ended: how far apart they are is unknown
 	}
 	due := func(m phaseMark) time.Time {
 		if end := m.at.Add(mean); end.After(now) {
@@ -626,16 +618,107 @@ func (ps *phaseShare) standing(t *target, now time.Time) (ties int, lead time.Du
 		if o == t || !ok || m.done {
 			continue
 		}
-		if m.wave != me.wave && mean == 0 {
-			continue // no wave has ended: how far apart they are is unknown
-		}
 		gap := due(m).Sub(due(me)) + time.Duration(me.wave-m.wave)*mean
-		if gap > -time.Minute && gap < time.Minute {
-			ties++
-		}
 		lead = max(lead, gap-2*spread)
 	}
-	return ties, lead
+	return lead
+}
+
+// lastChance is the chance that t is the last of the account-regions
+// still in the phase at now to end it: only that one's looks decide when
+// the next phase starts. Each is expected to end its wave a mean wave
+// after it began (or now, if that is past) and then to run the waves the
+// furthest ahead has behind it at the mean, each wave spread as the
+// phase's ended waves are (at least minSpread of the mean: a few ended
+// waves understate it); the chance is that of a normal draw for t coming
+// after everyone else's. Before any wave of the phase has ended, those at
+// t's wave are alike: one chance in as many.
+func (ps *phaseShare) lastChance(t *target, now time.Time) float64 {
+	if ps == nil {
+		return 1
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	me, ok := markAt(ps.marks[t], now, true)
+	if !ok {
+		return 1
+	}
+	mean, spread := ps.waveTimes(now)
+	others := []phaseMark{}
+	for o, marks := range ps.marks {
+		if m, ok := markAt(marks, now, false); o != t && ok && !m.done {
+			others = append(others, m)
+		}
+	}
+	if mean == 0 {
+		same := 1
+		for _, m := range others {
+			if m.wave == me.wave {
+				same++
+			}
+		}
+		return 1 / float64(same)
+	}
+	if len(others) == 0 {
+		return 1
+	}
+	front := me.wave
+	for _, m := range others {
+		front = max(front, m.wave)
+	}
+	sd := max(spread, time.Duration(minSpread*float64(mean))).Hours()
+	end := func(m phaseMark) (mu, s float64) {
+		due := m.at.Add(mean)
+		if due.Before(now) {
+			due = now
+		}
+		behind := float64(front - m.wave)
+		return due.Sub(now).Hours() + behind*mean.Hours(), sd * math.Sqrt(1+behind)
+	}
+	mu, s := end(me)
+	lo, hi := mu-6*s, mu+6*s
+	type dist struct{ mu, s float64 }
+	ds := make([]dist, 0, len(others))
+	for _, m := range others {
+		m, s := end(m)
+		ds = append(ds, dist{m, s})
+	}
+	const steps = 240
+	dx := (hi - lo) / steps
+	p := 0.0
+	for k := 0; k < steps; k++ {
+		x := lo + (float64(k)+0.5)*dx
+		z := (x - mu) / s
+		f := math.Exp(-z*z/2) / (s * math.Sqrt(2*math.Pi))
+		for _, d := range ds {
+			f *= 0.5 * math.Erfc(-(x-d.mu)/(d.s*math.Sqrt2))
+		}
+		p += f * dx
+	}
+	return min(max(p, 0), 1)
+}
+
+// minSpread is the least spread of wave times lastChance assumes, as a
+// share of their mean.
+const minSpread = 0.1
+
+// waveTimes are the mean and spread of the phase's waves ended before
+// now (0 when none has).
+func (ps *phaseShare) waveTimes(now time.Time) (mean, spread time.Duration) {
+	var n int
+	var sum, sum2 float64 // hours
+	for _, e := range ps.ends {
+		if e.at.Before(now) {
+			n++
+			sum += e.took.Hours()
+			sum2 += e.took.Hours() * e.took.Hours()
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	h := sum / float64(n)
+	return time.Duration(h * float64(time.Hour)), time.Duration(math.Sqrt(max(sum2/float64(n)-h*h, 0)) * float64(time.Hour))
 }
 
 // each runs fn for every slot at once, within the run's bound.
@@ -1055,7 +1138,7 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 	t.healthBase = hb
 
 	scope := Scope{Policy: t.pol, Phase: ph, Stage: st, AccountID: t.c.AccountID, Region: t.region, RunID: e.opt.RunID, RunStarted: e.run.StartedAt,
-		Slack: t.slack}
+		Slack: t.slack, LastChance: t.lastChance}
 	if t.started.Before(scope.RunStarted) {
 		scope.RunStarted = t.started
 	}

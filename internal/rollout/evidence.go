@@ -27,6 +27,7 @@ func settings(s Scope) verify.Settings {
 		Tags:               s.Stage.Targets.Tags,
 		TagKey:             distinctTag(s.Policy, s.Phase),
 		Slack:              s.Slack,
+		LastChance:         s.LastChance,
 	}
 }
 

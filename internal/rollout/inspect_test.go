@@ -87,9 +87,9 @@ func TestInspect(t *testing.T) {
 	// Among peers, a look here matters only if this account-region ends
 	// last: rarer looks.
 	peers := p
-	peers.peers = 8
+	peers.rarity = 8
 	if d := at(peers, 90*time.Minute, running(1000, 999)); d <= one {
-		t.Errorf("8 peers: sleep %s, want longer than alone (%s)", d, one)
+		t.Errorf("one chance in 8 of ending last: sleep %s, want longer than alone (%s)", d, one)
 	}
 	// The record knows nothing later than the oldest chunk's age (a
 	// wave's own completions, or a straggler older than all): no
@@ -176,64 +176,119 @@ func TestInspectFollowsTheRecord(t *testing.T) {
 	}
 }
 
-func TestStanding(t *testing.T) {
+func TestLead(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 	a, b, c := &target{}, &target{}, &target{}
 	ps := newPhaseShare([]*target{a, b, c})
-	check := func(what string, x *target, now time.Time, wantTies int, wantLead time.Duration) {
+	check := func(what string, x *target, now time.Time, wantLead time.Duration) {
 		t.Helper()
 		// Marks are seen from the instant after they were made: the reads
 		// come a second later, and the leads are to the minute.
-		if ties, lead := ps.standing(x, now); ties != wantTies || lead.Round(time.Minute) != wantLead {
-			t.Errorf("%s: ties %d lead %s, want %d and %s", what, ties, lead, wantTies, wantLead)
+		if lead := ps.lead(x, now); lead.Round(time.Minute) != wantLead {
+			t.Errorf("%s: lead %s, want %s", what, lead, wantLead)
 		}
 	}
-	// All three start wave 1 together: each may end last.
+	// All three start wave 1 together: nobody leads.
 	for _, x := range []*target{a, b, c} {
 		ps.mark(x, 1, t0, false)
 	}
-	check("level start", a, t0.Add(time.Second), 2, 0)
+	check("level start", a, t0.Add(time.Second), 0)
 
 	// b ends wave 1 after 2 h and starts wave 2. Before any wave of the
 	// phase ended nobody knows how long one takes, so b's lead over a
 	// and c, still in wave 1, is not guessed.
 	now := t0.Add(2*time.Hour + time.Second)
 	ps.mark(b, 2, t0.Add(2*time.Hour), false)
-	check("no wave ended yet", b, now, 0, 0)
+	check("no wave ended yet", b, now, 0)
 	// Now a wave takes 2 h here: a and c, in wave 1 since t0, are due at
-	// wave 2 now, level with b.
+	// wave 2 now, level with b: no lead.
 	ps.waveEnded(t0.Add(2*time.Hour), 2*time.Hour)
-	check("level at the mean pace", b, now, 2, 0)
-	// Within a minute is level; a minute apart is not.
+	check("level at the mean pace", b, now, 0)
+	// c a minute behind b: b leads by a minute.
 	ps.mark(c, 1, t0.Add(time.Minute), false)
-	check("c a minute behind", b, now, 1, time.Minute)
+	check("c a minute behind", b, now, time.Minute)
 	ps.mark(c, 1, t0.Add(59*time.Second), false)
-	check("c 59 seconds behind", b, now, 2, time.Minute)
+	check("c 59 seconds behind", b, now, time.Minute)
 	// What was recorded at an instant is seen from the next one only.
-	check("a wave ended this instant is not seen yet", b, t0.Add(2*time.Hour), 0, 0)
+	check("a wave ended this instant is not seen yet", b, t0.Add(2*time.Hour), 0)
 	// c began its wave 1 half an hour late (its send waited): b leads c
 	// by 30 minutes; a is level with b. c, furthest behind, leads nobody.
 	ps.mark(c, 1, t0.Add(30*time.Minute), false)
-	check("c half an hour behind", b, now, 1, 30*time.Minute)
-	check("c furthest behind", c, now, 0, 0)
+	check("c half an hour behind", b, now, 30*time.Minute)
+	check("c furthest behind", c, now, 0)
 	// An hour later a is still in wave 1, an hour overdue: a wave of its
 	// own that has run long ends no sooner than now, so b (due at wave 3
 	// at t0+4h) leads a by an hour, and a leads nobody.
 	now = t0.Add(3 * time.Hour)
 	ps.mark(c, 0, now.Add(-time.Minute), true) // c's phase ended: it no longer counts
-	check("a overdue", b, now, 0, time.Hour)
-	check("a furthest behind", a, now, 0, 0)
+	check("a overdue", b, now, time.Hour)
+	check("a furthest behind", a, now, 0)
 	// Waves of 1h30 and 2h30 as well: the mean stays 2 h, but wave times
 	// spread by about 24.5 minutes, and a wave of a ending early would
 	// make b the last: b's sure lead is the hour less twice the spread.
 	ps.waveEnded(now.Add(-time.Minute), 90*time.Minute)
 	ps.waveEnded(now.Add(-time.Minute), 150*time.Minute)
-	check("spread wave times", b, now, 0, 11*time.Minute)
-	// A target alone (no share) has no peers.
+	check("spread wave times", b, now, 11*time.Minute)
+	// A target alone (no share) leads nobody.
 	var none *phaseShare
-	if ties, lead := none.standing(a, now); ties != 0 || lead != 0 {
-		t.Errorf("no share: %d %s", ties, lead)
+	if lead := none.lead(a, now); lead != 0 {
+		t.Errorf("no share: lead %s", lead)
 	}
+}
+
+// The chance of ending the phase last: alike before any wave ended, then
+// a normal draw per account-region (wave times spread at least minSpread
+// of their mean, a wave more for one a wave behind).
+func TestLastChance(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	a, b, c := &target{}, &target{}, &target{}
+	ps := newPhaseShare([]*target{a, b, c})
+	near := func(what string, got, want, tol float64) {
+		t.Helper()
+		if math.Abs(got-want) > tol {
+			t.Errorf("%s: chance %.4f, want %.4f", what, got, want)
+		}
+	}
+	for _, x := range []*target{a, b, c} {
+		ps.mark(x, 1, t0, false)
+	}
+	now := t0.Add(time.Second)
+	near("three level, no wave ended", ps.lastChance(a, now), 1.0/3, 1e-9)
+	// b is at wave 2 (no wave time known yet): a is alike only with c.
+	ps.mark(b, 2, t0.Add(time.Minute), false)
+	now = t0.Add(2 * time.Minute)
+	near("two at wave 1", ps.lastChance(a, now), 0.5, 1e-9)
+	// c's phase ended: it no longer counts, and a is alone at its wave
+	// (b ahead of it).
+	ps.mark(c, 0, t0.Add(2*time.Minute), true)
+	near("c ended", ps.lastChance(a, t0.Add(3*time.Minute)), 1, 1e-9)
+
+	// A wave of 2 h ended (spread 0: minSpread of it, 12 min, is
+	// assumed). a is due at t0+2h, b 6 minutes later: b ends last with
+	// the chance Φ(6/(12·√2)) = 0.638.
+	ps = newPhaseShare([]*target{a, b})
+	ps.mark(a, 1, t0, false)
+	ps.mark(b, 1, t0.Add(6*time.Minute), false)
+	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
+	now = t0.Add(time.Hour + time.Second)
+	near("b 6 minutes behind", ps.lastChance(b, now), 0.6382, 0.002)
+	near("a 6 minutes ahead", ps.lastChance(a, now), 0.3618, 0.002)
+	// What was recorded at this instant is seen from the next only.
+	near("a wave ended this instant is not seen yet", ps.lastChance(b, t0.Add(time.Hour)), 0.5, 1e-9)
+	// a moves on to wave 2 at t0+1h (due t0+3h); b, still in wave 1, has
+	// a wave more to run (due t0+4h, spread sqrt(2)·12 min): it ends
+	// last almost surely.
+	ps.mark(a, 2, t0.Add(time.Hour), false)
+	now = t0.Add(time.Hour + time.Second)
+	if got := ps.lastChance(b, now); got < 0.99 {
+		t.Errorf("b a wave behind: chance %.4f, want above 0.99", got)
+	}
+	if got := ps.lastChance(a, now); got > 0.01 {
+		t.Errorf("a a wave ahead: chance %.4f, want below 0.01", got)
+	}
+	// Alone: 1.
+	var none *phaseShare
+	near("no share", none.lastChance(a, now), 1, 0)
 }
 
 // The pacer waits half a lead: a look here may come that much later, as
@@ -342,6 +397,34 @@ func TestFirstLookWaits(t *testing.T) {
 	})
 }
 
+// At an unknown pace sleeps double alone; at one chance in n of ending the
+// phase last they grow 1+n times, up to PollMax.
+func TestGrowAtUnknownPace(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	far := t0.Add(24 * time.Hour)
+	wave := []chunkProgress{{sent: t0, total: 50, perRound: 50}}
+	for _, tc := range []struct {
+		rarity float64
+		last   time.Duration
+		want   time.Duration
+	}{
+		{1, 40 * time.Second, 80 * time.Second},
+		{0, 40 * time.Second, 80 * time.Second}, // unset counts as alone
+		{8, 40 * time.Second, 6 * time.Minute},
+		{8, 2 * time.Minute, 15 * time.Minute}, // PollMax
+		{8, 0, 5 * time.Second},                // the first sleep: PollMin
+	} {
+		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, rarity: tc.rarity}
+		if got := p.next(t0.Add(tc.last), wave, nil, false, tc.last, far); got != tc.want {
+			t.Errorf("rarity %g after %s: sleep %s, want %s", tc.rarity, tc.last, got, tc.want)
+		}
+		// Chunks waiting for a running one grow alike.
+		if got := p.next(t0.Add(tc.last), wave, nil, true, tc.last, far); got != tc.want {
+			t.Errorf("waiting, rarity %g after %s: sleep %s, want %s", tc.rarity, tc.last, got, tc.want)
+		}
+	}
+}
+
 type noVerifier struct{ Verifier }
 
 // A phase's last wave under an Inspector gate is followed by the wait for
@@ -364,9 +447,9 @@ func TestStandingOfTheLastWave(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &waveRun{t: &target{c: &Clients{Verifier: tc.verifier}}, st: tc.st, spec: waveSpec{last: tc.last}}
-			peers, lead := r.standing(now)
-			if peers != 1 || lead != tc.want {
-				t.Errorf("peers %d lead %s, want 1 and %s", peers, lead, tc.want)
+			rarity, lead := r.standing(now)
+			if rarity != 1 || lead != tc.want {
+				t.Errorf("rarity %g lead %s, want 1 and %s", rarity, lead, tc.want)
 			}
 		})
 	}
@@ -497,9 +580,9 @@ func TestSharedPacingIsDeterministic(t *testing.T) {
 	}
 }
 
-// Dozens of level account-regions make looks no rarer than eight do: the
-// one that ends last is as late as any.
-func TestPeersAreBounded(t *testing.T) {
+// Dozens of level account-regions make looks no rarer than maxRarity: the
+// chance is a model's.
+func TestRarityIsBounded(t *testing.T) {
 	now := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 	var ts []*target
 	for range 40 {
@@ -511,21 +594,31 @@ func TestPeersAreBounded(t *testing.T) {
 		x.peers = ps
 	}
 	r := &waveRun{t: ts[0], st: &policy.Stage{}, spec: waveSpec{}}
-	if peers, _ := r.standing(now); peers != maxPeers {
-		t.Errorf("40 level account-regions: peers %d, want %d", peers, maxPeers)
+	if rarity, _ := r.standing(now); rarity != maxRarity {
+		t.Errorf("40 level account-regions: rarity %g, want %g", rarity, maxRarity)
+	}
+	// Four level ones: one chance in four each, within the bound.
+	ps = newPhaseShare(ts[:4])
+	for _, x := range ts[:4] {
+		ps.mark(x, 1, now.Add(-time.Hour), false)
+		x.peers = ps
+	}
+	if rarity, _ := r.standing(now); rarity != 4 {
+		t.Errorf("4 level account-regions: rarity %g, want 4", rarity)
 	}
 	r = &waveRun{t: &target{c: &Clients{}}, st: &policy.Stage{}}
-	if peers, _ := r.standing(now); peers != 1 {
-		t.Errorf("alone: peers %d, want 1", peers)
+	if rarity, _ := r.standing(now); rarity != 1 {
+		t.Errorf("alone: rarity %g, want 1", rarity)
 	}
 }
 
 // The inspection density against its closed form. Completions spread
 // evenly over two hours after the send; one invocation still runs an hour
 // in: its end is uniform over the next hour, hazard 1/(T-s) with T an
-// hour, and looks at density sqrt(h/(2*pollWorth*peers)) put the first
-// where the integral reaches 1: sqrt(T) - sqrt(T-d) = sqrt(pollWorth*peers/2),
-// d = 84 s alone and 168 s among 4 peers (to the 15 s grain).
+// hour, and looks at density sqrt(h/(2*pollWorth*rarity)) put the first
+// where the integral reaches 1: sqrt(T) - sqrt(T-d) = sqrt(pollWorth*rarity/2),
+// d = 84 s alone and 168 s at one chance in 4 of ending last (to the 15 s
+// grain).
 func TestInspectClosedForm(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 	rec := &completions{}
@@ -534,21 +627,22 @@ func TestInspectClosedForm(t *testing.T) {
 	}
 	one := []chunkProgress{{sent: t0, total: 1, perRound: 1}}
 	T := time.Hour.Seconds()
-	for _, peers := range []int{1, 4} {
-		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec, peers: peers}
+	for _, rarity := range []float64{1, 4} {
+		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec, rarity: rarity}
 		got, ok := p.inspect(t0.Add(time.Hour), one)
 		if !ok {
-			t.Fatalf("peers %d: no prediction", peers)
+			t.Fatalf("rarity %g: no prediction", rarity)
 		}
-		root := math.Sqrt(T) - math.Sqrt(pollWorth.Seconds()*float64(peers)/2)
+		root := math.Sqrt(T) - math.Sqrt(pollWorth.Seconds()*rarity/2)
 		want := time.Duration((T - root*root) * float64(time.Second))
 		if got < want-completionGrain || got > want+2*completionGrain {
-			t.Errorf("peers %d: first look after %s, want %s (to the grain)", peers, got, want.Round(time.Second))
+			t.Errorf("rarity %g: first look after %s, want %s (to the grain)", rarity, got, want.Round(time.Second))
 		}
 	}
 }
 
-// The tail watch among level peers is sqrt(peers) times rarer; a lead
+// The tail watch at one chance in n of ending last is sqrt(n) times
+// rarer; a lead
 // stretches any look to half of it, at most the quiet hour.
 func TestTailAndLead(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
@@ -560,9 +654,9 @@ func TestTailAndLead(t *testing.T) {
 		t.Errorf("tail alone at 3 h: %s, want 2m (1/90 of the age)", alone)
 	}
 	four := thin
-	four.peers = 4
+	four.rarity = 4
 	if got := four.next(t0.Add(3*time.Hour), tail, nil, false, time.Minute, far); got != 4*time.Minute {
-		t.Errorf("tail among 4 level peers: %s, want 4m", got)
+		t.Errorf("tail at one chance in 4: %s, want 4m", got)
 	}
 	led := thin
 	led.lead = 20 * time.Minute

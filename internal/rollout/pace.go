@@ -45,8 +45,12 @@ import (
 //     invocations), then every tailShare of the age.
 //
 // Among the phase's account-regions only the last to end delays the next
-// phase: one level with others looks sqrt(peers) times rarer, one ahead of
-// another by half its lead later (phaseShare.standing).
+// phase, so a look here is worth the chance that this one ends last
+// (phaseShare.lastChance): the inspection density and the tail watch are
+// sqrt(1/chance) times rarer, and a look at an unknown pace comes
+// 1+1/chance times the previous sleep later instead of twice. One
+// expected to end ahead of another looks up to half its lead later
+// (phaseShare.lead).
 //
 // SSM stops each chunk at its own MaxErrors; what patchgate adds (not
 // sending the waiting chunks, cancelling the others) is decided at the
@@ -56,11 +60,11 @@ type pacer struct {
 	min, max time.Duration
 	typical  time.Duration // one invocation, as measured in this target; 0 unknown
 	seen     *completions  // the policy's completions so far (nil: none kept)
-	// peers is how many account-regions are still running this phase,
-	// this one included (0 counts as 1): the next phase waits for the last
-	// of them, so a late look here costs the run nothing unless this one
-	// ends last, about one chance in peers.
-	peers int
+	// rarity is 1 over the chance that this account-region ends the
+	// phase last (below 1 counts as 1): the next phase waits for the last
+	// of the phase's account-regions, so a late look here costs the run
+	// nothing unless this one ends last.
+	rarity float64
 	// lead is how much later than this account-region another one of the
 	// phase is expected to end it: a look here may come that much later
 	// (half of it, for the error in the expectation) at no cost.
@@ -159,10 +163,10 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	age := now.Sub(first)
 	floor := max(p.min, time.Duration(float64(age)*minShare))
 	ceiling := min(max(p.max, age), quietFactor*p.max)
-	// Among peers, a straggler here delays the next phase only if this
-	// account-region ends last: its looks may be sqrt(peers) times rarer
-	// (the inspection density's scaling, see inspect).
-	tail := max(min(max(p.min, time.Duration(float64(age)*tailShare*math.Sqrt(float64(max(p.peers, 1))))), p.max), p.slack(p.max))
+	// A straggler here delays the next phase only if this account-region
+	// ends last: its looks may be sqrt(rarity) times rarer (the inspection
+	// density's scaling, see inspect).
+	tail := max(min(max(p.min, time.Duration(float64(age)*tailShare*math.Sqrt(max(p.rarity, 1)))), p.max), p.slack(p.max))
 	until := func(due time.Time) time.Duration { return min(max(due.Sub(now)+p.min, floor), ceiling) }
 	if waiting {
 		if due, ok := p.firstChunkEnd(now, chunks); ok && due.After(now) {
@@ -171,7 +175,7 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 		if p.typical > 0 || !p.seen.empty(now) {
 			return tail
 		}
-		return min(max(last*2, p.min), p.max)
+		return p.grow(last)
 	}
 	if d, ok := p.inspect(now, chunks); ok {
 		return max(d, p.min, p.slack(quietFactor*p.max))
@@ -199,7 +203,14 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	}
 	// Unknown pace: a first look soon after sending (a fleet with nothing
 	// to install finishes in a minute), then less and less often.
-	return min(max(last*2, p.min), p.max)
+	return p.grow(last)
+}
+
+// grow is the next sleep at an unknown pace after last: twice it alone
+// (a look's lag is at most the wave's age), 1+rarity times it among
+// account-regions whose last one alone delays the next phase.
+func (p pacer) grow(last time.Duration) time.Duration {
+	return min(max(time.Duration(float64(last)*(1+max(p.rarity, 1))), p.min), p.max)
 }
 
 // slack is how long a look may wait because another account-region is
@@ -486,7 +497,7 @@ func (sc smoothCDF) of(d time.Duration) float64 {
 // inspect is the next sleep by the optimal inspection density for the
 // end of the wave (Keller's approximation for checking a failure time):
 // with the end's hazard h(t), looks are due at density
-// sqrt(h(t) / (2 * pollWorth * peers)), so they come rarely while many
+// sqrt(h(t) / (2 * pollWorth * rarity)), so they come rarely while many
 // invocations run and the end is far, and closely once the record says
 // the last ones are due. The end is the last of the running invocations;
 // each chunk's are taken to end as the record's completions did at the
@@ -539,7 +550,7 @@ func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bo
 			return 0, false
 		}
 	}
-	k := 1 / (2 * pollWorth.Seconds() * float64(max(p.peers, 1)))
+	k := 1 / (2 * pollWorth.Seconds() * max(p.rarity, 1))
 	grain := completionGrain.Seconds()
 	looks, prev := 0.0, 0.0
 	for j := 1; j <= steps; j++ {

@@ -197,7 +197,7 @@ func (r *waveRun) follow(ctx context.Context) {
 		}
 		progress := r.observe(clk.Now())
 		waiting := r.stopped == "" && r.next < len(r.chunks)
-		r.pace.peers, r.pace.lead = r.standing(clk.Now())
+		r.pace.rarity, r.pace.lead = r.standing(clk.Now())
 		r.pace.alert = r.nearLimit()
 		slept = r.pace.next(clk.Now(), progress, r.trail, waiting, slept, r.deadline)
 		if err := clk.Sleep(ctx, slept); err != nil {
@@ -246,8 +246,13 @@ func (t *target) waveDone(waveNo int, started, ended time.Time) {
 // no cost: half the lead of the account-region expected to end the phase
 // after it (Scope.Slack).
 func (t *target) slack() time.Duration {
-	_, lead := t.peers.standing(t, t.e.opt.Clock.Now())
-	return lead / 2
+	return t.peers.lead(t, t.e.opt.Clock.Now()) / 2
+}
+
+// lastChance is the chance that this account-region ends the phase last
+// (Scope.LastChance).
+func (t *target) lastChance() float64 {
+	return t.peers.lastChance(t, t.e.opt.Clock.Now())
 }
 
 // peerKey names the account-region among the policy's (the order in
@@ -259,25 +264,25 @@ func (t *target) peerKey() string {
 	return t.c.AccountID + "/" + t.region
 }
 
-// standing is what the pacer needs of the wave's place in the run: how
-// many account-regions may end the phase last with it, and how much
-// later than its own the phase's end (or, for its last wave, the wait
-// for Inspector's rescans) is expected.
-func (r *waveRun) standing(now time.Time) (peers int, lead time.Duration) {
-	ties, lead := r.t.peers.standing(r.t, now)
+// standing is what the pacer needs of the wave's place in the run: 1
+// over the chance that this account-region ends the phase last, and how
+// much later than its own the phase's end (or, for its last wave, the
+// wait for Inspector's rescans) is expected.
+func (r *waveRun) standing(now time.Time) (rarity float64, lead time.Duration) {
+	lead = r.t.peers.lead(r.t, now)
 	if r.spec.last && r.st.Inspector.Enabled && r.t.c.Verifier != nil {
 		// The rescans come an inventory pass after the patches, half of
 		// one on average after the last: a look that comes that much
 		// later (half of it, see pacer.slack) is hidden by the wait.
 		lead = max(lead, rescanHidden)
 	}
-	return min(1+ties, maxPeers), lead
+	return min(1/max(r.t.peers.lastChance(r.t, now), 1/maxRarity), maxRarity), lead
 }
 
-// maxPeers bounds how many level account-regions make looks rarer: past
-// a few, the one that ends last is as late as any, and a run over dozens
-// of account-regions would see its waves' ends minutes late.
-const maxPeers = 8
+// maxRarity bounds how much rarer a look is for the chance that another
+// account-region ends the phase last: the chance is a model's, and past a
+// point the one that ends last would be seen minutes late.
+const maxRarity = 16.0
 
 // rescanHidden is how long, on average, the Inspector rescan of a phase's
 // last patch comes after it: SSM inventory passes every 30 minutes.

@@ -326,7 +326,7 @@ func (w *watch) due(interval, spread time.Duration) (due time.Time, missed bool)
 // too (when new CVEs are published), and such a scan just before the
 // patch puts the predicted window up to an interval after the real pass.
 // So no instance goes unlooked at for more than rescanPollMax.
-func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.Time {
+func nextLook(w *watch, interval, spread time.Duration, latest time.Time, tail time.Duration) time.Time {
 	seen := w.seen
 	// Regular polling, for an instance whose rescan cannot be predicted:
 	// steadily while it can come, then ever less often.
@@ -338,9 +338,9 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 			end = w.ended
 		}
 		if seen.Before(end) {
-			return seen.Add(rescanPollTail)
+			return seen.Add(tail)
 		}
-		return seen.Add(min(max(seen.Sub(end), rescanPollTail), rescanPollMax))
+		return seen.Add(min(max(seen.Sub(end), tail), rescanPollMax))
 	}
 	if w.prev.IsZero() {
 		return regular()
@@ -351,7 +351,7 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 	}
 	// Looks before the latest window opens tell nothing that one then
 	// would not, and a look as a window opens finds nothing: a look
-	// rescanPollTail later sees a rescan in between just as promptly.
+	// tail later sees a rescan in between just as promptly.
 	from := due.Add(-spread)
 	if from.Before(latest) {
 		from = latest
@@ -359,7 +359,25 @@ func nextLook(w *watch, interval, spread time.Duration, latest time.Time) time.T
 	if from.Before(seen) {
 		from = seen // in its window
 	}
-	return earlier(from.Add(rescanPollTail), seen.Add(rescanPollMax))
+	return earlier(from.Add(tail), seen.Add(rescanPollMax))
+}
+
+// tailSpacing is how far apart an instance is looked at through its
+// rescan window: rescanPollTail, sqrt(1/chance) times that when another
+// account-region may end the phase last instead (at one chance in four,
+// every 4 minutes), at most rescanPollMax.
+func tailSpacing(s Settings) time.Duration {
+	if s.LastChance == nil {
+		return rescanPollTail
+	}
+	c := s.LastChance()
+	if c >= 1 {
+		return rescanPollTail
+	}
+	if c <= 0 {
+		return rescanPollMax
+	}
+	return min(time.Duration(float64(rescanPollTail)/math.Sqrt(c)), rescanPollMax)
 }
 
 // cadence is Inspector's scan interval, learnt from the previous scan and
@@ -536,9 +554,10 @@ func (v *Verifier) waitRescans(ctx context.Context, clk clock.Clock, s Settings,
 				}
 			}
 		}
+		tail := tailSpacing(s)
 		next := deadline
 		for _, w := range watches {
-			w.look = nextLook(w, interval, spread, latest)
+			w.look = nextLook(w, interval, spread, latest, tail)
 			next = earlier(next, w.look)
 		}
 		if floor := now.Add(rescanPollMin); next.Before(floor) {

@@ -163,10 +163,36 @@ func TestNextLook(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &watch{ended: t0, prev: tc.prev, seen: tc.seen}
-			if got := nextLook(w, inventoryInterval, inventoryInterval/5, tc.latest); !got.Equal(tc.want) {
+			if got := nextLook(w, inventoryInterval, inventoryInterval/5, tc.latest, rescanPollTail); !got.Equal(tc.want) {
 				t.Fatalf("nextLook = %s, want %s", got.Sub(t0), tc.want.Sub(t0))
 			}
 		})
+	}
+}
+
+// TestTailSpacing: looks through a rescan window are sqrt(1/chance) times
+// further apart when another account-region may end the phase last.
+func TestTailSpacing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		chance func() float64
+		want   time.Duration
+	}{
+		{"no share", nil, rescanPollTail},
+		{"alone", func() float64 { return 1 }, rescanPollTail},
+		{"one chance in four", func() float64 { return 0.25 }, 2 * rescanPollTail},
+		{"one in a hundred: at most rescanPollMax", func() float64 { return 0.01 }, rescanPollMax},
+		{"surely not last", func() float64 { return 0 }, rescanPollMax},
+	} {
+		if got := tailSpacing(Settings{LastChance: tc.chance}); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// The spacing is what nextLook steps by through the window.
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	w := &watch{ended: t0, prev: t0.Add(-25 * time.Minute), seen: t0.Add(3 * time.Minute)}
+	if got := nextLook(w, inventoryInterval, inventoryInterval/5, time.Time{}, 2*rescanPollTail); !got.Equal(t0.Add(3*time.Minute + 2*rescanPollTail)) {
+		t.Errorf("in its window at a spacing of %s: next look at %s, want %s", 2*rescanPollTail, got.Sub(t0), 3*time.Minute+2*rescanPollTail)
 	}
 }
 

@@ -60,6 +60,10 @@ type Settings struct {
 	// later still (nil: none). Looks are spaced by it, at most
 	// rescanPollMax apart.
 	Slack func() time.Duration
+	// LastChance is the chance that this account-region ends the phase
+	// last (nil: 1): only the last one's rescans delay the next phase, so
+	// looks through a rescan window are 1/sqrt(chance) times rarer.
+	LastChance func() float64
 }
 
 // Verifier gathers and judges evidence in one account and region.

@@ -28,12 +28,15 @@ failures are tested in internal/verify and internal/rollout.
 **patchgate**: ` + "`patchgate run`" + ` in process, its default settings, its real SDK clients. Its polls
 (` + "`internal/rollout/pace.go`" + `) follow a record of the policy's completions (each invocation's end after its
 command's send, shared by the policy's account-regions): a wave is looked at by the optimal inspection density of its
-end (Keller's approximation: looks come at a density of sqrt(h/(2*4 s)), h the hazard of the end given what still
+end (Keller's approximation: looks come at a density of sqrt(h/(2*1 s)), h the hazard of the end given what still
 runs), so rarely while many invocations run (at least hourly, for progress) and every few minutes once the last are
-due. Where another account-region of the phase is expected to end it later, a look may wait half that lead; account-
-regions level with each other look sqrt(n) times rarer; a phase's last wave under an Inspector gate may look up to 7.5
-minutes later (the rescans come half an inventory pass after the last patch on average). Before the record knows
-anything (the run's first wave), the looks double from 5 s, then follow the wave's own decline and its tail.
+due. Only the account-region that ends a phase last delays the next, so each weighs its looks by its chance of being
+that one (a normal draw per account-region: when its wave began, the phase's mean wave time and spread, the waves it
+has left): at one chance in n its looks, and its Inspector rescan wait's, are sqrt(n) times rarer (n at most 16).
+Where another account-region is surely expected to end the phase later, a look may wait half that lead; a phase's last
+wave under an Inspector gate may look up to 7.5 minutes later (the rescans come half an inventory pass after the last
+patch on average). Before the record knows anything (the run's first wave), the looks grow from 5 s, doubling alone
+and 1+n times at one chance in n, then follow the wave's own decline and its tail.
 
 **The competent script** (` + "`script.go`" + `) is what a careful engineer writes with the SDK, on the same fleet,
 phases, waves and soak, every account-region in parallel. Per phase: DescribeInstanceInformation with the phase's tag

@@ -245,7 +245,7 @@ func TestLastChance(t *testing.T) {
 	ps := newPhaseShare([]*target{a, b, c})
 	near := func(what string, got, want, tol float64) {
 		t.Helper()
-		if math.Abs(got-want) > tol {
+		if !(math.Abs(got-want) <= tol) {
 			t.Errorf("%s: chance %.4f, want %.4f", what, got, want)
 		}
 	}
@@ -280,10 +280,10 @@ func TestLastChance(t *testing.T) {
 	// last almost surely.
 	ps.mark(a, 2, t0.Add(time.Hour), false)
 	now = t0.Add(time.Hour + time.Second)
-	if got := ps.lastChance(b, now); got < 0.99 {
+	if got := ps.lastChance(b, now); !(got >= 0.99 && got <= 1) {
 		t.Errorf("b a wave behind: chance %.4f, want above 0.99", got)
 	}
-	if got := ps.lastChance(a, now); got > 0.01 {
+	if got := ps.lastChance(a, now); !(got >= 0 && got <= 0.01) {
 		t.Errorf("a a wave ahead: chance %.4f, want below 0.01", got)
 	}
 	// Alone: 1.

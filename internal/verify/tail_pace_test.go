@@ -71,6 +71,35 @@ func TestLastRescanSeenWithinMinutes(t *testing.T) {
 	})
 }
 
+// TestRescanWaitWeighsItsChance: the same wait in an account-region with
+// one chance in four of ending the phase last looks half as often through
+// c's window, and sees its rescan within twice the tail.
+func TestRescanWaitWeighsItsChance(t *testing.T) {
+	run := func(chance func() float64) (polls []time.Time, lag time.Duration) {
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			ended := map[string]time.Time{"a": start.Add(-time.Hour), "b": start.Add(-time.Hour), "c": start.Add(-5 * time.Minute)}
+			insp := &movingInspector{start: start}
+			v := &Verifier{Inspector: insp, Clock: clock.Real{}}
+			res := &result.Verification{Verdict: result.StatusPassed}
+			s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, LastChance: chance}
+			if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-2 * time.Hour)}, ended, res); err != nil {
+				t.Fatal(err)
+			}
+			polls, lag = insp.polls, insp.polls[len(insp.polls)-1].Sub(start.Add(20*time.Minute))
+		})
+		return polls, lag
+	}
+	alone, _ := run(nil)
+	quarter, lag := run(func() float64 { return 0.25 })
+	if len(quarter) >= len(alone) {
+		t.Errorf("one chance in four: %d coverage polls, alone %d; want fewer", len(quarter), len(alone))
+	}
+	if lag < 0 || lag > 2*rescanPollTail {
+		t.Errorf("one chance in four: c's rescan seen %s after it happened, want within %s", lag, 2*rescanPollTail)
+	}
+}
+
 // scheduledInspector answers coverage by id: each instance's last scan is
 // its rescan once that time has come, else an hour before the test.
 type scheduledInspector struct {

@@ -8,7 +8,8 @@ const fleetProse = `## The fleet
 Per account-region: 5% staging, the rest production, 0.5% of production with a lost SSM agent (listed, never sent
 to). 1 account-region is one account and region; 8 are 2 accounts (the second through an assumed role) x 4
 regions; 40 are 10 accounts x 4 regions. The simulator runs its **realistic fleet model** (` + "`awssim.Realistic`" + `,
-seeded with a fixed seed, so every run is the same; see docs/simulator.md): patch durations drawn from a long-tailed
+seeded with a fixed seed, so every run of patchgate and the script is the same; the waiter's calls vary by about 1%
+from run to run, as the SDK waiter's backoff is jittered; see docs/simulator.md): patch durations drawn from a long-tailed
 distribution, agent start delays, reboots that add minutes, a small share of failures and timeouts, Inspector rescans
 on each instance's inventory cadence (every 30 minutes with jitter) rather than a fixed delay after the patch, about 30
 findings per instance (most LOW and MEDIUM, some without a fix, a long tail), other tools' commands in

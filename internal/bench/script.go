@@ -168,6 +168,7 @@ func listOnline(ctx context.Context, c *ssm.Client, tags map[string]string) ([]s
 // many invocations failed (errors and delivery timeouts).
 func (s *scriptRun) wave(ctx context.Context, c *ssm.Client, st *policy.Stage, key [2]string, ids []string) (int, error) {
 	pending := map[string]bool{}
+	var sent []string
 	for _, chunk := range rollout.Chunks(ids) {
 		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String(rollout.DocumentName), InstanceIds: chunk,
 			Parameters:     map[string][]string{"Operation": {"Install"}, "RebootOption": {"RebootIfNeeded"}},
@@ -177,12 +178,19 @@ func (s *scriptRun) wave(ctx context.Context, c *ssm.Client, st *policy.Stage, k
 		}
 		id := aws.ToString(out.Command.CommandId)
 		pending[id] = true
+		sent = append(sent, id)
 		s.sentCommand(key, id)
 	}
 	failed := 0
 	for len(pending) > 0 {
 		time.Sleep(scriptPoll)
-		for id := range pending {
+		// In the order sent, as a script walks its list: each call takes
+		// simulated time, so a map's random order would change which
+		// commands a round sees ended, and the figures from run to run.
+		for _, id := range sent {
+			if !pending[id] {
+				continue
+			}
 			out, err := c.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 			if err != nil {
 				return 0, fmt.Errorf("script: ListCommands %s: %w", id, err)

@@ -177,10 +177,18 @@ func AssumeRole(base aws.Config, roleARN, sessionName string, masker Masker) aws
 	cfg := base.Copy()
 	p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), roleARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = SessionName(sessionName)
+		o.Duration = ChainedSessionMax
 	})
 	cfg.Credentials = aws.NewCredentialsCache(maskingProvider{p, masker})
 	return cfg
 }
+
+// ChainedSessionMax is how long the per-account role sessions are asked
+// for: the most STS grants a role assumed with a role session's
+// credentials (the GitHub OIDC role's), and within every role's
+// MaxSessionDuration (at least an hour). The SDK's default, 15 minutes,
+// would have a day-long run assume each account's role four times an hour.
+const ChainedSessionMax = time.Hour
 
 // Identity is who the credentials are.
 type Identity struct {

@@ -25,6 +25,7 @@ type fakeSTS struct {
 	calls     []string // Action names
 	tokens    []string // WebIdentityToken values seen
 	roles     []string // RoleArn values seen
+	durations []string // DurationSeconds of each AssumeRole
 	signedBy  []string // access key of each GetCallerIdentity
 	n         int
 	expiredAt time.Time // Expiration handed out; zero: in an hour
@@ -62,6 +63,7 @@ func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>%s<AssumedRoleUser><Arn>%s/s</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>`, creds, r.Form.Get("RoleArn"))
 	case "AssumeRole":
 		f.roles = append(f.roles, r.Form.Get("RoleArn"))
+		f.durations = append(f.durations, r.Form.Get("DurationSeconds"))
 		fmt.Fprintf(w, `<AssumeRoleResponse><AssumeRoleResult>%s<AssumedRoleUser><Arn>%s/s</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`, creds, r.Form.Get("RoleArn"))
 	case "GetCallerIdentity":
 		m := accessKeyRe.FindStringSubmatch(r.Header.Get("Authorization"))
@@ -249,6 +251,11 @@ func TestRoleChainingAndAllowedAccounts(t *testing.T) {
 	}
 	if id.Account != "444455556666" || s.roles[0] != "arn:aws:iam::444455556666:role/patchgate-target" {
 		t.Fatalf("chained identity %+v, roles %v", id, s.roles)
+	}
+	// An hour, the most a chained role session gets: the SDK's default
+	// 15 minutes would assume the role four times an hour.
+	if len(s.durations) != 1 || s.durations[0] != "3600" {
+		t.Errorf("AssumeRole DurationSeconds %v, want [3600]", s.durations)
 	}
 	if _, err := CheckAllowedAccount(context.Background(), chained, []string{"111122223333"}, nil); err == nil || !strings.Contains(err.Error(), "not in allowed-account-ids") {
 		t.Fatalf("want allowed-account error, got %v", err)

@@ -219,6 +219,41 @@ func testSTSAccounts(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" {
 		t.Fatalf("unknown account: %v", err)
 	}
+
+	// DurationSeconds as STS reads it: an hour when absent, 900 s to 12 h,
+	// an hour at most for a role session's credentials (role chaining).
+	now := time.Now()
+	sessionCl := sts.NewFromConfig(cfg) // signed with the assumed role's session
+	for _, tc := range []struct {
+		name   string
+		cl     *sts.Client
+		secs   *int32
+		want   time.Duration // 0: refused
+		reason string
+	}{
+		{"absent", cl, nil, time.Hour, ""},
+		{"15 minutes", cl, aws.Int32(900), 15 * time.Minute, ""},
+		{"12 hours from user keys", cl, aws.Int32(43200), 12 * time.Hour, ""},
+		{"under 900 s", cl, aws.Int32(899), 0, "between 900 and 43200"},
+		{"over 12 hours", cl, aws.Int32(43201), 0, "between 900 and 43200"},
+		{"an hour, chained", sessionCl, aws.Int32(3600), time.Hour, ""},
+		{"two hours, chained", sessionCl, aws.Int32(7200), 0, "role chaining"},
+	} {
+		out, err := tc.cl.AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::444455556666:role/t"), RoleSessionName: aws.String("s"), DurationSeconds: tc.secs})
+		if tc.want == 0 {
+			if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationError" || !strings.Contains(ae.ErrorMessage(), tc.reason) {
+				t.Errorf("%s: %v, want a ValidationError naming %q", tc.name, err, tc.reason)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if got := aws.ToTime(out.Credentials.Expiration).Sub(now).Round(time.Second); got != tc.want {
+			t.Errorf("%s: credentials for %s, want %s", tc.name, got, tc.want)
+		}
+	}
 }
 
 // BenchmarkLoadAndPaginate50k loads a 50,000-instance scenario and pages

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,13 +26,30 @@ func (s *Sim) serveSTS(w http.ResponseWriter, r *http.Request, body []byte, acco
 		return
 	}
 	now := s.clock.Now()
+	// DurationSeconds as STS reads it: 900 s to the role's
+	// MaxSessionDuration (the sim's roles allow the most, 12 h), an hour
+	// when absent; a role assumed with a role session's credentials (role
+	// chaining) for an hour at the most.
+	life := time.Hour
+	if v := form.Get("DurationSeconds"); v != "" && (action == "AssumeRole" || action == "AssumeRoleWithWebIdentity") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 900 || n > 43200 {
+			writeQueryError(w, &apiError{Code: "ValidationError", Message: fmt.Sprintf("1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", v), Status: 400})
+			return
+		}
+		if chained := strings.Contains(r.Header.Get("Authorization"), "Credential=ASIA"); chained && action == "AssumeRole" && n > 3600 {
+			writeQueryError(w, &apiError{Code: "ValidationError", Message: "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.", Status: 400})
+			return
+		}
+		life = time.Duration(n) * time.Second
+	}
 	issue := func(acct string) string {
 		s.mu.Lock()
 		s.nextKey++
 		n := s.nextKey
 		s.mu.Unlock()
 		return fmt.Sprintf(`<Credentials><AccessKeyId>ASIASIM%s%05d</AccessKeyId><SecretAccessKey>simsecret</SecretAccessKey><SessionToken>simtoken%d</SessionToken><Expiration>%s</Expiration></Credentials>`,
-			acct, n, n, now.Add(time.Hour).UTC().Format(time.RFC3339))
+			acct, n, n, now.Add(life).UTC().Format(time.RFC3339))
 	}
 	roleAccount := func() (string, bool) {
 		arn := form.Get("RoleArn")

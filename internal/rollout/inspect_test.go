@@ -286,6 +286,24 @@ func TestLastChance(t *testing.T) {
 	if got := ps.lastChance(a, now); !(got >= 0 && got <= 0.01) {
 		t.Errorf("a a wave ahead: chance %.4f, want below 0.01", got)
 	}
+	// Two overdue in the same wave: each ends no sooner than now, alike.
+	ps = newPhaseShare([]*target{a, b})
+	ps.mark(a, 1, t0, false)
+	ps.mark(b, 1, t0.Add(time.Minute), false)
+	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
+	near("both overdue", ps.lastChance(a, t0.Add(3*time.Hour)), 0.5, 0.002)
+
+	// A wave more is a wave's spread more: a, in wave 2 since t0+1h30,
+	// is due in 2 h (spread 12 min); b, in wave 1 since t0-20m, is due
+	// now+10m and has wave 2 to run: 2h10 away, spread 12·√2 min. b
+	// ends last with the chance Φ(10/√(12²+2·12²)) = 0.685 (with the
+	// spreads alike it would be 0.778).
+	ps = newPhaseShare([]*target{a, b})
+	ps.mark(b, 1, t0.Add(-20*time.Minute), false)
+	ps.mark(a, 2, t0.Add(90*time.Minute), false)
+	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
+	near("b a wave behind, 10 minutes later", ps.lastChance(b, t0.Add(90*time.Minute+time.Second)), 0.6848, 0.003)
+
 	// Alone: 1.
 	var none *phaseShare
 	near("no share", none.lastChance(a, now), 1, 0)

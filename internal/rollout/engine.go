@@ -6,6 +6,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -533,10 +534,12 @@ type phaseShare struct {
 	ends  []waveEnd
 }
 
-// phaseMark is how far one account-region is: at wave (1-based; one past
-// the last while it verifies) since at; done once its phase ended.
+// phaseMark is how far one account-region is: left waves to run after
+// the one it is at since at (-1 while it verifies, after its last); done
+// once its phase ended. A zero at: it has not reached its first wave yet
+// (its slot is still taken by another, or it is setting up).
 type phaseMark struct {
-	wave int
+	left int
 	at   time.Time
 	done bool
 }
@@ -550,19 +553,20 @@ type waveEnd struct {
 func newPhaseShare(ts []*target) *phaseShare {
 	ps := &phaseShare{marks: map[*target][]phaseMark{}}
 	for _, t := range ts {
-		ps.marks[t] = []phaseMark{{wave: 1}}
+		ps.marks[t] = []phaseMark{{}}
 	}
 	return ps
 }
 
-// mark records that t reached wave at at; done that its phase ended.
-func (ps *phaseShare) mark(t *target, wave int, at time.Time, done bool) {
+// mark records that t is at a wave with left more to run since at (-1:
+// verifying); done that its phase ended.
+func (ps *phaseShare) mark(t *target, left int, at time.Time, done bool) {
 	if ps == nil {
 		return
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.marks[t] = append(ps.marks[t], phaseMark{wave: wave, at: at, done: done})
+	ps.marks[t] = append(ps.marks[t], phaseMark{left: left, at: at, done: done})
 }
 
 // waveEnded records a wave of the phase that ended at at after took.
@@ -585,41 +589,77 @@ func markAt(marks []phaseMark, now time.Time, own bool) (phaseMark, bool) {
 	return phaseMark{}, false
 }
 
-// lead is how much later than t the account-region furthest behind in
-// the phase at now is surely expected to end it, 0 when t is furthest
-// behind: a look at t that much later costs the run nothing. Each is
-// expected to end its wave a mean wave after it began (or now, if that is
-// past) and then to run its remaining waves at the mean; the lead is what
-// remains of that gap less twice the spread of wave times (two waves'
-// ends differ by about 1.4 spreads), since a wave of the other that ends
-// early makes t the last.
-func (ps *phaseShare) lead(t *target, now time.Time) (lead time.Duration) {
+// phaseView is what lead and lastChance read of the share at now, copied
+// under its lock: t's mark, those of the others still in the phase (in
+// peerKey order, so that the arithmetic does not depend on the order in
+// which goroutines recorded), how many have not reached a wave yet, and
+// the phase's wave times.
+type phaseView struct {
+	me           phaseMark
+	others       []phaseMark
+	queued       int
+	mean, spread time.Duration
+}
+
+func (ps *phaseShare) view(t *target, now time.Time) (phaseView, bool) {
 	if ps == nil {
-		return 0
+		return phaseView{}, false
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	me, ok := markAt(ps.marks[t], now, true)
-	if !ok {
+	if !ok || me.at.IsZero() {
+		return phaseView{}, false
+	}
+	v := phaseView{me: me}
+	v.mean, v.spread = ps.waveTimes(now)
+	keys := make([]*target, 0, len(ps.marks))
+	for o := range ps.marks {
+		if o != t {
+			keys = append(keys, o)
+		}
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].peerKey() < keys[j].peerKey() })
+	for _, o := range keys {
+		switch m, ok := markAt(ps.marks[o], now, false); {
+		case !ok || m.done:
+		case m.at.IsZero():
+			v.queued++
+		default:
+			v.others = append(v.others, m)
+		}
+	}
+	return v, true
+}
+
+// lead is how much later than t the account-region furthest behind in
+// the phase at now is surely expected to end it, 0 when t is furthest
+// behind: a look at t that much later costs the run nothing. Each is
+// expected to end its wave a mean wave after it began and then to run its
+// remaining waves at the mean. Surely: another that is overdue is taken to
+// end now, and t, if overdue, to run as long again as it is late (its
+// straggler may end at any moment, or hours later); and what remains of
+// the gap is less twice the spread of wave times (two waves' ends differ
+// by about 1.4 spreads), since a wave of the other that ends early makes
+// t the last. None while one has not reached a wave: it starts when one
+// that runs ends.
+func (ps *phaseShare) lead(t *target, now time.Time) time.Duration {
+	v, ok := ps.view(t, now)
+	if !ok || v.mean == 0 || v.queued > 0 {
 		return 0
 	}
-	mean, spread := ps.waveTimes(now)
-	if mean == 0 {
-		return 0 // no wave has ended: how far apart they are is unknown
+	mine := v.me.at.Add(v.mean)
+	if mine.Before(now) {
+		mine = now.Add(now.Sub(mine))
 	}
-	due := func(m phaseMark) time.Time {
-		if end := m.at.Add(mean); end.After(now) {
-			return end
+	var lead time.Duration
+	for _, m := range v.others {
+		due := m.at.Add(v.mean)
+		if due.Before(now) {
+			due = now
 		}
-		return now
-	}
-	for o, marks := range ps.marks {
-		m, ok := markAt(marks, now, false)
-		if o == t || !ok || m.done {
-			continue
-		}
-		gap := due(m).Sub(due(me)) + time.Duration(me.wave-m.wave)*mean
-		lead = max(lead, gap-2*spread)
+		gap := due.Sub(mine) + time.Duration(m.left-v.me.left)*v.mean
+		lead = max(lead, gap-2*v.spread)
 	}
 	return lead
 }
@@ -627,61 +667,61 @@ func (ps *phaseShare) lead(t *target, now time.Time) (lead time.Duration) {
 // lastChance is the chance that t is the last of the account-regions
 // still in the phase at now to end it: only that one's looks decide when
 // the next phase starts. Each is expected to end its wave a mean wave
-// after it began (or now, if that is past) and then to run the waves the
-// furthest ahead has behind it at the mean, each wave spread as the
-// phase's ended waves are (at least minSpread of the mean: a few ended
-// waves understate it); the chance is that of a normal draw for t coming
-// after everyone else's. Before any wave of the phase has ended, those at
-// t's wave are alike: one chance in as many.
+// after it began (one overdue, as long again as it is late: a straggler
+// nothing predicts may end at any moment or hours later, not now) and
+// then to run the waves it has left beyond the furthest ahead at the
+// mean, each wave spread as the phase's ended waves are (at least
+// minSpread of the mean: a few ended waves understate it); the chance is
+// that of a normal draw for t coming after everyone else's. Before any
+// wave of the phase has ended, those with as many waves left are alike:
+// one chance in as many. While one has not reached a wave, it starts when
+// one that runs ends, so each that runs is alike.
 func (ps *phaseShare) lastChance(t *target, now time.Time) float64 {
-	if ps == nil {
-		return 1
-	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	me, ok := markAt(ps.marks[t], now, true)
+	v, ok := ps.view(t, now)
 	if !ok {
 		return 1
 	}
-	mean, spread := ps.waveTimes(now)
-	others := []phaseMark{}
-	for o, marks := range ps.marks {
-		if m, ok := markAt(marks, now, false); o != t && ok && !m.done {
-			others = append(others, m)
-		}
+	running := 1 + len(v.others)
+	if v.queued > 0 {
+		return 1 / float64(running)
 	}
-	if mean == 0 {
+	if v.mean == 0 {
 		same := 1
-		for _, m := range others {
-			if m.wave == me.wave {
+		for _, m := range v.others {
+			if m.left == v.me.left {
 				same++
 			}
 		}
 		return 1 / float64(same)
 	}
-	if len(others) == 0 {
+	if len(v.others) == 0 {
 		return 1
 	}
-	front := me.wave
-	for _, m := range others {
-		front = max(front, m.wave)
+	front := v.me.left
+	for _, m := range v.others {
+		front = min(front, m.left)
 	}
-	sd := max(spread, time.Duration(minSpread*float64(mean))).Hours()
+	mean := v.mean.Hours()
+	sd := max(v.spread.Hours(), minSpread*mean)
+	if !(sd > 0) {
+		return 1 / float64(running)
+	}
 	end := func(m phaseMark) (mu, s float64) {
-		due := m.at.Add(mean)
-		if due.Before(now) {
-			due = now
+		rest := m.at.Add(v.mean).Sub(now).Hours()
+		if rest < 0 {
+			rest = -rest
 		}
-		behind := float64(front - m.wave)
-		return due.Sub(now).Hours() + behind*mean.Hours(), sd * math.Sqrt(1+behind)
+		behind := float64(m.left - front)
+		return rest + behind*mean, sd * math.Sqrt(1+behind)
 	}
-	mu, s := end(me)
+	mu, s := end(v.me)
 	lo, hi := mu-6*s, mu+6*s
 	type dist struct{ mu, s float64 }
-	ds := make([]dist, 0, len(others))
-	for _, m := range others {
-		m, s := end(m)
-		ds = append(ds, dist{m, s})
+	ds := make([]dist, 0, len(v.others))
+	for _, m := range v.others {
+		if m, s := end(m); m+8*s > lo { // else surely ended before t could
+			ds = append(ds, dist{m, s})
+		}
 	}
 	const steps = 240
 	dx := (hi - lo) / steps
@@ -695,6 +735,9 @@ func (ps *phaseShare) lastChance(t *target, now time.Time) float64 {
 		}
 		p += f * dx
 	}
+	if math.IsNaN(p) {
+		return 1 / float64(running)
+	}
 	return min(max(p, 0), 1)
 }
 
@@ -707,6 +750,14 @@ const minSpread = 0.1
 func (ps *phaseShare) waveTimes(now time.Time) (mean, spread time.Duration) {
 	var n int
 	var sum, sum2 float64 // hours
+	// In time order: the order goroutines recorded them at one instant
+	// must not change the sum's rounding.
+	slices.SortFunc(ps.ends, func(a, b waveEnd) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.took, b.took)
+	})
 	for _, e := range ps.ends {
 		if e.at.Before(now) {
 			n++
@@ -779,7 +830,7 @@ func (pr *policyRun) phases(ctx context.Context, slots []*slot) {
 			s.t.peers = share
 			s.t.seen = pr.seen // nil (a bare policyRun): each wave keeps its own
 			rp := s.t.runPhase(ctx, ph, st, proven || dec.Source != nil)
-			share.mark(s.t, 0, e.opt.Clock.Now(), true)
+			share.mark(s.t, -1, e.opt.Clock.Now(), true)
 			s.t.override = nil
 			rp.Promotion = promo
 			s.res.Phases = append(s.res.Phases, rp)
@@ -1245,8 +1296,9 @@ func (t *target) runPhase(ctx context.Context, ph *policy.Phase, st *policy.Stag
 type waveSpec struct {
 	share     string
 	instances []Instance
-	// last: the phase's last wave, whose end the rescan wait follows.
-	last bool
+	// left is how many waves of the phase come after it (0: the last,
+	// whose end the rescan wait follows).
+	left int
 }
 
 // splitWaves cuts instances (in a stable order) into the stage's waves by
@@ -1258,9 +1310,12 @@ func splitWaves(insts []Instance, st *policy.Stage) []waveSpec {
 	done := 0
 	for i, n := range st.WaveEnds(len(insts)) {
 		if n > done {
-			out = append(out, waveSpec{share: st.Waves[i].String(), instances: insts[done:n], last: n == len(insts)})
+			out = append(out, waveSpec{share: st.Waves[i].String(), instances: insts[done:n]})
 			done = n
 		}
+	}
+	for i := range out {
+		out[i].left = len(out) - 1 - i
 	}
 	return out
 }

@@ -190,7 +190,7 @@ func TestLead(t *testing.T) {
 	}
 	// All three start wave 1 together: nobody leads.
 	for _, x := range []*target{a, b, c} {
-		ps.mark(x, 1, t0, false)
+		ps.mark(x, 2, t0, false)
 	}
 	check("level start", a, t0.Add(time.Second), 0)
 
@@ -198,29 +198,29 @@ func TestLead(t *testing.T) {
 	// phase ended nobody knows how long one takes, so b's lead over a
 	// and c, still in wave 1, is not guessed.
 	now := t0.Add(2*time.Hour + time.Second)
-	ps.mark(b, 2, t0.Add(2*time.Hour), false)
+	ps.mark(b, 1, t0.Add(2*time.Hour), false)
 	check("no wave ended yet", b, now, 0)
 	// Now a wave takes 2 h here: a and c, in wave 1 since t0, are due at
 	// wave 2 now, level with b: no lead.
 	ps.waveEnded(t0.Add(2*time.Hour), 2*time.Hour)
 	check("level at the mean pace", b, now, 0)
 	// c a minute behind b: b leads by a minute.
-	ps.mark(c, 1, t0.Add(time.Minute), false)
+	ps.mark(c, 2, t0.Add(time.Minute), false)
 	check("c a minute behind", b, now, time.Minute)
-	ps.mark(c, 1, t0.Add(59*time.Second), false)
+	ps.mark(c, 2, t0.Add(59*time.Second), false)
 	check("c 59 seconds behind", b, now, time.Minute)
 	// What was recorded at an instant is seen from the next one only.
 	check("a wave ended this instant is not seen yet", b, t0.Add(2*time.Hour), 0)
 	// c began its wave 1 half an hour late (its send waited): b leads c
 	// by 30 minutes; a is level with b. c, furthest behind, leads nobody.
-	ps.mark(c, 1, t0.Add(30*time.Minute), false)
+	ps.mark(c, 2, t0.Add(30*time.Minute), false)
 	check("c half an hour behind", b, now, 30*time.Minute)
 	check("c furthest behind", c, now, 0)
 	// An hour later a is still in wave 1, an hour overdue: a wave of its
 	// own that has run long ends no sooner than now, so b (due at wave 3
 	// at t0+4h) leads a by an hour, and a leads nobody.
 	now = t0.Add(3 * time.Hour)
-	ps.mark(c, 0, now.Add(-time.Minute), true) // c's phase ended: it no longer counts
+	ps.mark(c, -1, now.Add(-time.Minute), true) // c's phase ended: it no longer counts
 	check("a overdue", b, now, time.Hour)
 	check("a furthest behind", a, now, 0)
 	// Waves of 1h30 and 2h30 as well: the mean stays 2 h, but wave times
@@ -229,6 +229,12 @@ func TestLead(t *testing.T) {
 	ps.waveEnded(now.Add(-time.Minute), 90*time.Minute)
 	ps.waveEnded(now.Add(-time.Minute), 150*time.Minute)
 	check("spread wave times", b, now, 11*time.Minute)
+	// One not at a wave yet starts when one that runs ends: nobody leads.
+	q := &target{}
+	ps.marks[q] = []phaseMark{{}}
+	check("one queued", b, now, 0)
+	delete(ps.marks, q)
+	check("none queued", b, now, 11*time.Minute)
 	// A target alone (no share) leads nobody.
 	var none *phaseShare
 	if lead := none.lead(a, now); lead != 0 {
@@ -250,25 +256,25 @@ func TestLastChance(t *testing.T) {
 		}
 	}
 	for _, x := range []*target{a, b, c} {
-		ps.mark(x, 1, t0, false)
+		ps.mark(x, 2, t0, false)
 	}
 	now := t0.Add(time.Second)
 	near("three level, no wave ended", ps.lastChance(a, now), 1.0/3, 1e-9)
 	// b is at wave 2 (no wave time known yet): a is alike only with c.
-	ps.mark(b, 2, t0.Add(time.Minute), false)
+	ps.mark(b, 1, t0.Add(time.Minute), false)
 	now = t0.Add(2 * time.Minute)
 	near("two at wave 1", ps.lastChance(a, now), 0.5, 1e-9)
 	// c's phase ended: it no longer counts, and a is alone at its wave
 	// (b ahead of it).
-	ps.mark(c, 0, t0.Add(2*time.Minute), true)
+	ps.mark(c, -1, t0.Add(2*time.Minute), true)
 	near("c ended", ps.lastChance(a, t0.Add(3*time.Minute)), 1, 1e-9)
 
 	// A wave of 2 h ended (spread 0: minSpread of it, 12 min, is
 	// assumed). a is due at t0+2h, b 6 minutes later: b ends last with
 	// the chance Φ(6/(12·√2)) = 0.638.
 	ps = newPhaseShare([]*target{a, b})
-	ps.mark(a, 1, t0, false)
-	ps.mark(b, 1, t0.Add(6*time.Minute), false)
+	ps.mark(a, 2, t0, false)
+	ps.mark(b, 2, t0.Add(6*time.Minute), false)
 	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
 	now = t0.Add(time.Hour + time.Second)
 	near("b 6 minutes behind", ps.lastChance(b, now), 0.6382, 0.002)
@@ -278,7 +284,7 @@ func TestLastChance(t *testing.T) {
 	// a moves on to wave 2 at t0+1h (due t0+3h); b, still in wave 1, has
 	// a wave more to run (due t0+4h, spread sqrt(2)·12 min): it ends
 	// last almost surely.
-	ps.mark(a, 2, t0.Add(time.Hour), false)
+	ps.mark(a, 1, t0.Add(time.Hour), false)
 	now = t0.Add(time.Hour + time.Second)
 	if got := ps.lastChance(b, now); !(got >= 0.99 && got <= 1) {
 		t.Errorf("b a wave behind: chance %.4f, want above 0.99", got)
@@ -286,12 +292,45 @@ func TestLastChance(t *testing.T) {
 	if got := ps.lastChance(a, now); !(got >= 0 && got <= 0.01) {
 		t.Errorf("a a wave ahead: chance %.4f, want below 0.01", got)
 	}
-	// Two overdue in the same wave: each ends no sooner than now, alike.
+	// Two as overdue in the same wave: alike.
 	ps = newPhaseShare([]*target{a, b})
-	ps.mark(a, 1, t0, false)
-	ps.mark(b, 1, t0.Add(time.Minute), false)
+	ps.mark(a, 2, t0, false)
+	ps.mark(b, 2, t0, false)
 	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
 	near("both overdue", ps.lastChance(a, t0.Add(3*time.Hour)), 0.5, 0.002)
+
+	// A straggler 2 hours overdue may run as long again: it, not one due
+	// in 5 minutes, ends the phase last (taken to end now, it would look
+	// rarely while it holds the phase up).
+	ps = newPhaseShare([]*target{a, b})
+	ps.mark(a, 0, t0, false)
+	ps.mark(b, 0, t0.Add(2*time.Hour+5*time.Minute), false)
+	ps.waveEnded(t0.Add(time.Minute), time.Hour)
+	ps.waveEnded(t0.Add(time.Minute), time.Hour)
+	now = t0.Add(3 * time.Hour)
+	if got := ps.lastChance(a, now); !(got >= 0.99 && got <= 1) {
+		t.Errorf("a straggler 2 h overdue: chance %.4f, want above 0.99", got)
+	}
+
+	// Waves counted by what is left, not by number: a small account-region
+	// with 2 waves at its last is level with a large one with 3 at its last.
+	ps = newPhaseShare([]*target{a, b})
+	ps.mark(a, 0, t0, false)
+	ps.mark(b, 0, t0, false)
+	ps.waveEnded(t0.Add(time.Minute), 2*time.Hour)
+	near("two at their last wave", ps.lastChance(a, t0.Add(time.Hour)), 0.5, 0.002)
+
+	// One not at a wave yet (waiting for a slot): it starts when one that
+	// runs ends, so each that runs is alike, whatever their waves.
+	ps = newPhaseShare([]*target{a, b, c})
+	ps.mark(a, 0, t0, false)
+	ps.mark(b, 2, t0.Add(30*time.Minute), false)
+	ps.waveEnded(t0.Add(time.Minute), 2*time.Hour)
+	near("c queued", ps.lastChance(a, t0.Add(time.Hour)), 0.5, 1e-9)
+	ps.mark(c, 2, t0.Add(time.Hour), false)
+	if got := ps.lastChance(a, t0.Add(time.Hour+time.Second)); !(got < 0.01) {
+		t.Errorf("c started, a ahead by waves: chance %.4f, want below 0.01", got)
+	}
 
 	// A wave more is a wave's spread more: a, in wave 2 since t0+1h30,
 	// is due in 2 h (spread 12 min); b, in wave 1 since t0-20m, is due
@@ -299,8 +338,8 @@ func TestLastChance(t *testing.T) {
 	// ends last with the chance Φ(10/√(12²+2·12²)) = 0.685 (with the
 	// spreads alike it would be 0.778).
 	ps = newPhaseShare([]*target{a, b})
-	ps.mark(b, 1, t0.Add(-20*time.Minute), false)
-	ps.mark(a, 2, t0.Add(90*time.Minute), false)
+	ps.mark(b, 2, t0.Add(-20*time.Minute), false)
+	ps.mark(a, 1, t0.Add(90*time.Minute), false)
 	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
 	near("b a wave behind, 10 minutes later", ps.lastChance(b, t0.Add(90*time.Minute+time.Second)), 0.6848, 0.003)
 
@@ -416,7 +455,7 @@ func TestFirstLookWaits(t *testing.T) {
 }
 
 // At an unknown pace sleeps double alone; at one chance in n of ending the
-// phase last they grow 1+n times, up to PollMax.
+// phase last they grow 1+sqrt(n) times, up to PollMax.
 func TestGrowAtUnknownPace(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
 	far := t0.Add(24 * time.Hour)
@@ -428,9 +467,10 @@ func TestGrowAtUnknownPace(t *testing.T) {
 	}{
 		{1, 40 * time.Second, 80 * time.Second},
 		{0, 40 * time.Second, 80 * time.Second}, // unset counts as alone
-		{8, 40 * time.Second, 6 * time.Minute},
-		{8, 2 * time.Minute, 15 * time.Minute}, // PollMax
-		{8, 0, 5 * time.Second},                // the first sleep: PollMin
+		{4, 40 * time.Second, 2 * time.Minute},
+		{16, 2 * time.Minute, 10 * time.Minute},
+		{16, 4 * time.Minute, 15 * time.Minute}, // PollMax
+		{16, 0, 5 * time.Second},                // the first sleep: PollMin
 	} {
 		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, rarity: tc.rarity}
 		if got := p.next(t0.Add(tc.last), wave, nil, false, tc.last, far); got != tc.want {
@@ -439,6 +479,41 @@ func TestGrowAtUnknownPace(t *testing.T) {
 		// Chunks waiting for a running one grow alike.
 		if got := p.next(t0.Add(tc.last), wave, nil, true, tc.last, far); got != tc.want {
 			t.Errorf("waiting, rarity %g after %s: sleep %s, want %s", tc.rarity, tc.last, got, tc.want)
+		}
+	}
+}
+
+// Once a wave's errors reach half its MaxErrors limit, no sleep is longer
+// than PollMax, whatever predicts the next event: chunks waiting for one
+// due in hours, a decline projected far ahead.
+func TestAlertBoundsEverySleep(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	far := t0.Add(24 * time.Hour)
+	base := pacer{min: 5 * time.Second, max: 15 * time.Minute, typical: 2 * time.Hour}
+	// Chunks waiting for the running one, due two rounds of two hours
+	// after its send.
+	waiting := []chunkProgress{{sent: t0, total: 50, perRound: 25}}
+	// A wave declining slowly, projected to reach its tail hours away.
+	declining := []chunkProgress{{sent: t0, total: 1000, completed: 100, perRound: 1000}}
+	trail := []remainingAt{{at: t0.Add(2 * time.Hour), remaining: 1000}, {at: t0.Add(3 * time.Hour), remaining: 900}}
+	for _, tc := range []struct {
+		name    string
+		now     time.Time
+		chunks  []chunkProgress
+		trail   []remainingAt
+		waiting bool
+	}{
+		{"waiting for a chunk due in hours", t0.Add(time.Hour), waiting, nil, true},
+		{"a decline projected far ahead", t0.Add(3 * time.Hour), declining, trail, false},
+	} {
+		calm := base.next(tc.now, tc.chunks, tc.trail, tc.waiting, time.Minute, far)
+		if calm <= base.max {
+			t.Fatalf("%s: calm sleep %s; the case must sleep longer than PollMax to test the bound", tc.name, calm)
+		}
+		alert := base
+		alert.alert = true
+		if got := alert.next(tc.now, tc.chunks, tc.trail, tc.waiting, time.Minute, far); got > base.max {
+			t.Errorf("%s, errors at half the limit: sleep %s, want at most %s", tc.name, got, base.max)
 		}
 	}
 }
@@ -453,18 +528,18 @@ func TestStandingOfTheLastWave(t *testing.T) {
 	gated := &policy.Stage{Inspector: policy.Inspection{Enabled: true}}
 	for _, tc := range []struct {
 		name     string
-		last     bool
+		left     int
 		st       *policy.Stage
 		verifier Verifier
 		want     time.Duration
 	}{
-		{"last wave, rescans follow", true, gated, noVerifier{}, rescanHidden},
-		{"an earlier wave", false, gated, noVerifier{}, 0},
-		{"no Inspector gate", true, &policy.Stage{}, noVerifier{}, 0},
-		{"no verifier", true, gated, nil, 0},
+		{"last wave, rescans follow", 0, gated, noVerifier{}, rescanHidden},
+		{"an earlier wave", 1, gated, noVerifier{}, 0},
+		{"no Inspector gate", 0, &policy.Stage{}, noVerifier{}, 0},
+		{"no verifier", 0, gated, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &waveRun{t: &target{c: &Clients{Verifier: tc.verifier}}, st: tc.st, spec: waveSpec{last: tc.last}}
+			r := &waveRun{t: &target{c: &Clients{Verifier: tc.verifier}}, st: tc.st, spec: waveSpec{left: tc.left}}
 			rarity, lead := r.standing(now)
 			if rarity != 1 || lead != tc.want {
 				t.Errorf("rarity %g lead %s, want 1 and %s", rarity, lead, tc.want)
@@ -608,7 +683,7 @@ func TestRarityIsBounded(t *testing.T) {
 	}
 	ps := newPhaseShare(ts)
 	for _, x := range ts {
-		ps.mark(x, 1, now.Add(-time.Hour), false)
+		ps.mark(x, 2, now.Add(-time.Hour), false)
 		x.peers = ps
 	}
 	r := &waveRun{t: ts[0], st: &policy.Stage{}, spec: waveSpec{}}
@@ -618,7 +693,7 @@ func TestRarityIsBounded(t *testing.T) {
 	// Four level ones: one chance in four each, within the bound.
 	ps = newPhaseShare(ts[:4])
 	for _, x := range ts[:4] {
-		ps.mark(x, 1, now.Add(-time.Hour), false)
+		ps.mark(x, 2, now.Add(-time.Hour), false)
 		x.peers = ps
 	}
 	if rarity, _ := r.standing(now); rarity != 4 {
@@ -709,8 +784,8 @@ func TestSplitWavesMarksTheLast(t *testing.T) {
 		}
 		got := splitWaves(insts[:tc.n], &policy.Stage{Waves: ws})
 		for i, w := range got {
-			if want := i == len(got)-1; w.last != want {
-				t.Errorf("%v: wave %d of %d last=%v", tc.waves, i+1, len(got), w.last)
+			if want := len(got) - 1 - i; w.left != want {
+				t.Errorf("%v: wave %d of %d left=%d, want %d", tc.waves, i+1, len(got), w.left, want)
 			}
 		}
 	}
@@ -726,10 +801,10 @@ func TestWaveDoneAndSlack(t *testing.T) {
 		ps := newPhaseShare([]*target{a, b})
 		a.peers, b.peers = ps, ps
 		t0 := time.Now()
-		ps.mark(a, 1, t0, false)
-		ps.mark(b, 1, t0.Add(40*time.Minute), false) // b's sends waited 40 minutes
+		ps.mark(a, 2, t0, false)
+		ps.mark(b, 2, t0.Add(40*time.Minute), false) // b's sends waited 40 minutes
 		time.Sleep(2 * time.Hour)
-		a.waveDone(1, t0, time.Now())
+		a.waveDone(2, t0, time.Now()) // wave 1 of 3: two left after it
 		time.Sleep(time.Second)
 		// A wave takes 2 h: a, at wave 2 since t0+2h, ends the phase's
 		// next wave at t0+4h; b, in wave 1 since t0+40m, at t0+2h40m and

@@ -48,7 +48,7 @@ import (
 // phase, so a look here is worth the chance that this one ends last
 // (phaseShare.lastChance): the inspection density and the tail watch are
 // sqrt(1/chance) times rarer, and a look at an unknown pace comes
-// 1+1/chance times the previous sleep later instead of twice. One
+// 1+sqrt(1/chance) times the previous sleep later instead of twice. One
 // expected to end ahead of another looks up to half its lead later
 // (phaseShare.lead).
 //
@@ -163,6 +163,12 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	age := now.Sub(first)
 	floor := max(p.min, time.Duration(float64(age)*minShare))
 	ceiling := min(max(p.max, age), quietFactor*p.max)
+	if p.alert {
+		// Errors at half the limit: every max at least, whatever the
+		// prediction (SSM stops each chunk at its own MaxErrors; the
+		// wave's own limit is patchgate's to apply).
+		ceiling = p.max
+	}
 	// A straggler here delays the next phase only if this account-region
 	// ends last: its looks may be sqrt(rarity) times rarer (the inspection
 	// density's scaling, see inspect).
@@ -207,10 +213,11 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 }
 
 // grow is the next sleep at an unknown pace after last: twice it alone
-// (a look's lag is at most the wave's age), 1+rarity times it among
-// account-regions whose last one alone delays the next phase.
+// (a look's lag is at most the wave's age), 1+sqrt(rarity) times it among
+// account-regions whose last one alone delays the next phase (looks
+// sqrt(rarity) times rarer, as everywhere else).
 func (p pacer) grow(last time.Duration) time.Duration {
-	return min(max(time.Duration(float64(last)*(1+max(p.rarity, 1))), p.min), p.max)
+	return min(max(time.Duration(float64(last)*(1+math.Sqrt(max(p.rarity, 1)))), p.min), p.max)
 }
 
 // slack is how long a look may wait because another account-region is

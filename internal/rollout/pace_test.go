@@ -249,7 +249,9 @@ func testPacingOnASpreadFleet(t *testing.T) {
 	}
 	polls := h.sim.Calls()["ssm:ListCommands"]
 	t.Logf("%d ListCommands calls", polls)
-	if polls > 130 {
-		t.Errorf("%d ListCommands calls for 4 waves, want at most 130", polls)
+	// Staging allows no error (maxErrors 0), so its wave is looked at every
+	// PollMax at least, about 17 of these calls.
+	if polls > 140 {
+		t.Errorf("%d ListCommands calls for 4 waves, want at most 140", polls)
 	}
 }

@@ -75,7 +75,9 @@ func (t *target) backupWave(ctx context.Context, st *policy.Stage, waveNo int, w
 	if err != nil {
 		return w, nil, nil, fmt.Errorf("backing up wave %d: %w", waveNo, err)
 	}
-	ready := waveSpec{share: w.share}
+	// The wave as cut, less the instances held back.
+	ready := w
+	ready.instances = nil
 	var held []result.Instance
 	var rows []result.Backup
 	for i, r := range rs {

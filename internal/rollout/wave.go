@@ -92,11 +92,11 @@ type waveRun struct {
 // outcomes. The second result is what the gate needs of its sending.
 func (t *target) runWave(ctx context.Context, st *policy.Stage, waveNo int, w waveSpec) (res result.Wave, gw gate.Wave) {
 	r := t.newWaveRun(st, waveNo, w)
-	t.peers.mark(t, waveNo, r.res.StartedAt, false)
+	t.peers.mark(t, w.left, r.res.StartedAt, false)
 	// res is named so that the deferred EndedAt reaches the caller.
 	defer func() {
 		res.EndedAt = t.e.opt.Clock.Now()
-		t.waveDone(waveNo, res.StartedAt, res.EndedAt)
+		t.waveDone(w.left, res.StartedAt, res.EndedAt)
 	}()
 	if t.e.opt.DryRun {
 		r.planned()
@@ -233,10 +233,11 @@ func (r *waveRun) observe(now time.Time) []chunkProgress {
 	return progress
 }
 
-// waveDone tells the phase's account-regions that wave waveNo, sent at
-// started, ended at ended: this one is at the next (or its gate) now.
-func (t *target) waveDone(waveNo int, started, ended time.Time) {
-	t.peers.mark(t, waveNo+1, ended, false)
+// waveDone tells the phase's account-regions that a wave with left more
+// after it, sent at started, ended at ended: this one is at the next (or
+// its gate, -1) now.
+func (t *target) waveDone(left int, started, ended time.Time) {
+	t.peers.mark(t, left-1, ended, false)
 	if !t.e.opt.DryRun {
 		t.peers.waveEnded(ended, ended.Sub(started))
 	}
@@ -250,9 +251,9 @@ func (t *target) slack() time.Duration {
 }
 
 // lastChance is the chance that this account-region ends the phase last
-// (Scope.LastChance).
+// (Scope.LastChance), at least 1/maxRarity: the chance is a model's.
 func (t *target) lastChance() float64 {
-	return t.peers.lastChance(t, t.e.opt.Clock.Now())
+	return max(t.peers.lastChance(t, t.e.opt.Clock.Now()), 1/maxRarity)
 }
 
 // peerKey names the account-region among the policy's (the order in
@@ -270,13 +271,13 @@ func (t *target) peerKey() string {
 // wait for Inspector's rescans) is expected.
 func (r *waveRun) standing(now time.Time) (rarity float64, lead time.Duration) {
 	lead = r.t.peers.lead(r.t, now)
-	if r.spec.last && r.st.Inspector.Enabled && r.t.c.Verifier != nil {
+	if r.spec.left == 0 && r.st.Inspector.Enabled && r.t.c.Verifier != nil {
 		// The rescans come an inventory pass after the patches, half of
 		// one on average after the last: a look that comes that much
 		// later (half of it, see pacer.slack) is hidden by the wait.
 		lead = max(lead, rescanHidden)
 	}
-	return min(1/max(r.t.peers.lastChance(r.t, now), 1/maxRarity), maxRarity), lead
+	return 1 / max(r.t.peers.lastChance(r.t, now), 1/maxRarity), lead
 }
 
 // maxRarity bounds how much rarer a look is for the chance that another

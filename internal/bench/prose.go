@@ -37,7 +37,7 @@ has left): at one chance in n its looks, and its Inspector rescan wait's, are sq
 Where another account-region is surely expected to end the phase later, a look may wait half that lead; a phase's last
 wave under an Inspector gate may look up to 7.5 minutes later (the rescans come half an inventory pass after the last
 patch on average). Before the record knows anything (the run's first wave), the looks grow from 5 s, doubling alone
-and 1+n times at one chance in n, then follow the wave's own decline and its tail.
+and 1+sqrt(n) times at one chance in n, then follow the wave's own decline and its tail.
 
 **The competent script** (` + "`script.go`" + `) is what a careful engineer writes with the SDK, on the same fleet,
 phases, waves and soak, every account-region in parallel. Per phase: DescribeInstanceInformation with the phase's tag

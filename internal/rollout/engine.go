@@ -701,11 +701,9 @@ func (ps *phaseShare) lastChance(t *target, now time.Time) float64 {
 	for _, m := range v.others {
 		front = min(front, m.left)
 	}
+	// In hours, as floats: a spread of a share of the mean is never 0.
 	mean := v.mean.Hours()
 	sd := max(v.spread.Hours(), minSpread*mean)
-	if !(sd > 0) {
-		return 1 / float64(running)
-	}
 	end := func(m phaseMark) (mu, s float64) {
 		rest := m.at.Add(v.mean).Sub(now).Hours()
 		if rest < 0 {
@@ -734,9 +732,6 @@ func (ps *phaseShare) lastChance(t *target, now time.Time) float64 {
 			f *= 0.5 * math.Erfc(-(x-d.mu)/(d.s*math.Sqrt2))
 		}
 		p += f * dx
-	}
-	if math.IsNaN(p) {
-		return 1 / float64(running)
 	}
 	return min(max(p, 0), 1)
 }

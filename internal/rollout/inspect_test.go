@@ -343,6 +343,15 @@ func TestLastChance(t *testing.T) {
 	ps.waveEnded(t0.Add(time.Hour), 2*time.Hour)
 	near("b a wave behind, 10 minutes later", ps.lastChance(b, t0.Add(90*time.Minute+time.Second)), 0.6848, 0.003)
 
+	// Waves of a nanosecond: still a chance, not NaN.
+	ps = newPhaseShare([]*target{a, b})
+	ps.mark(a, 0, t0, false)
+	ps.mark(b, 0, t0.Add(time.Minute), false)
+	ps.waveEnded(t0.Add(time.Minute), time.Nanosecond)
+	if got := ps.lastChance(a, t0.Add(time.Hour)); !(got >= 0 && got <= 1) {
+		t.Errorf("waves of a nanosecond: chance %v, want a number in [0, 1]", got)
+	}
+
 	// Alone: 1.
 	var none *phaseShare
 	near("no share", none.lastChance(a, now), 1, 0)

@@ -529,9 +529,13 @@ type policyRun struct {
 // see from the next instant: the order in which they happen to run within
 // one instant must not change what they do.
 type phaseShare struct {
-	mu    sync.Mutex
+	mu sync.Mutex
+	// order is the account-regions in peerKey order, in which they are
+	// read, so that the arithmetic does not depend on the order in which
+	// goroutines recorded.
+	order []*target
 	marks map[*target][]phaseMark // each account-region's, in time order
-	ends  []waveEnd
+	ends  []waveEnd               // in time order
 }
 
 // phaseMark is how far one account-region is: left waves to run after
@@ -553,9 +557,16 @@ type waveEnd struct {
 func newPhaseShare(ts []*target) *phaseShare {
 	ps := &phaseShare{marks: map[*target][]phaseMark{}}
 	for _, t := range ts {
+		ps.add(t)
 		ps.marks[t] = []phaseMark{{}}
 	}
 	return ps
+}
+
+// add puts t in its place in order.
+func (ps *phaseShare) add(t *target) {
+	i, _ := slices.BinarySearchFunc(ps.order, t, func(a, b *target) int { return strings.Compare(a.peerKey(), b.peerKey()) })
+	ps.order = slices.Insert(ps.order, i, t)
 }
 
 // mark records that t is at a wave with left more to run since at (-1:
@@ -566,6 +577,9 @@ func (ps *phaseShare) mark(t *target, left int, at time.Time, done bool) {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if _, ok := ps.marks[t]; !ok {
+		ps.add(t)
+	}
 	ps.marks[t] = append(ps.marks[t], phaseMark{left: left, at: at, done: done})
 }
 
@@ -576,7 +590,16 @@ func (ps *phaseShare) waveEnded(at time.Time, took time.Duration) {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	ps.ends = append(ps.ends, waveEnd{at: at, took: took})
+	// In time order: the order goroutines recorded them at one instant
+	// must not change the sum's rounding (waveTimes).
+	e := waveEnd{at: at, took: took}
+	i, _ := slices.BinarySearchFunc(ps.ends, e, func(a, b waveEnd) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.took, b.took)
+	})
+	ps.ends = slices.Insert(ps.ends, i, e)
 }
 
 // markAt is the last of marks recorded before now (own: at now too).
@@ -589,38 +612,35 @@ func markAt(marks []phaseMark, now time.Time, own bool) (phaseMark, bool) {
 	return phaseMark{}, false
 }
 
-// phaseView is what lead and lastChance read of the share at now, copied
-// under its lock: t's mark, those of the others still in the phase (in
-// peerKey order, so that the arithmetic does not depend on the order in
-// which goroutines recorded), how many have not reached a wave yet, and
-// the phase's wave times.
+// phaseView is t's standing in the share at now, copied under its lock:
+// t's mark, those of the others still in the phase (in order), how many
+// have not reached a wave yet, and the phase's wave times. alone: t is in
+// no share, or has not reached a wave.
 type phaseView struct {
+	now          time.Time
+	alone        bool
 	me           phaseMark
 	others       []phaseMark
 	queued       int
 	mean, spread time.Duration
 }
 
-func (ps *phaseShare) view(t *target, now time.Time) (phaseView, bool) {
+func (ps *phaseShare) view(t *target, now time.Time) phaseView {
 	if ps == nil {
-		return phaseView{}, false
+		return phaseView{now: now, alone: true}
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	me, ok := markAt(ps.marks[t], now, true)
 	if !ok || me.at.IsZero() {
-		return phaseView{}, false
+		return phaseView{now: now, alone: true}
 	}
-	v := phaseView{me: me}
+	v := phaseView{now: now, me: me}
 	v.mean, v.spread = ps.waveTimes(now)
-	keys := make([]*target, 0, len(ps.marks))
-	for o := range ps.marks {
-		if o != t {
-			keys = append(keys, o)
+	for _, o := range ps.order {
+		if o == t {
+			continue
 		}
-	}
-	sort.SliceStable(keys, func(i, j int) bool { return keys[i].peerKey() < keys[j].peerKey() })
-	for _, o := range keys {
 		switch m, ok := markAt(ps.marks[o], now, false); {
 		case !ok || m.done:
 		case m.at.IsZero():
@@ -629,7 +649,7 @@ func (ps *phaseShare) view(t *target, now time.Time) (phaseView, bool) {
 			v.others = append(v.others, m)
 		}
 	}
-	return v, true
+	return v
 }
 
 // lead is how much later than t the account-region furthest behind in
@@ -644,8 +664,12 @@ func (ps *phaseShare) view(t *target, now time.Time) (phaseView, bool) {
 // t the last. None while one has not reached a wave: it starts when one
 // that runs ends.
 func (ps *phaseShare) lead(t *target, now time.Time) time.Duration {
-	v, ok := ps.view(t, now)
-	if !ok || v.mean == 0 || v.queued > 0 {
+	return ps.view(t, now).lead()
+}
+
+func (v phaseView) lead() time.Duration {
+	now := v.now
+	if v.alone || v.mean == 0 || v.queued > 0 {
 		return 0
 	}
 	mine := v.me.at.Add(v.mean)
@@ -677,8 +701,12 @@ func (ps *phaseShare) lead(t *target, now time.Time) time.Duration {
 // one chance in as many. While one has not reached a wave, it starts when
 // one that runs ends, so each that runs is alike.
 func (ps *phaseShare) lastChance(t *target, now time.Time) float64 {
-	v, ok := ps.view(t, now)
-	if !ok {
+	return ps.view(t, now).lastChance()
+}
+
+func (v phaseView) lastChance() float64 {
+	now := v.now
+	if v.alone {
 		return 1
 	}
 	running := 1 + len(v.others)
@@ -745,14 +773,6 @@ const minSpread = 0.1
 func (ps *phaseShare) waveTimes(now time.Time) (mean, spread time.Duration) {
 	var n int
 	var sum, sum2 float64 // hours
-	// In time order: the order goroutines recorded them at one instant
-	// must not change the sum's rounding.
-	slices.SortFunc(ps.ends, func(a, b waveEnd) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.took, b.took)
-	})
 	for _, e := range ps.ends {
 		if e.at.Before(now) {
 			n++

@@ -231,9 +231,9 @@ func TestLead(t *testing.T) {
 	check("spread wave times", b, now, 11*time.Minute)
 	// One not at a wave yet starts when one that runs ends: nobody leads.
 	q := &target{}
-	ps.marks[q] = []phaseMark{{}}
+	ps.mark(q, 0, time.Time{}, false)
 	check("one queued", b, now, 0)
-	delete(ps.marks, q)
+	ps.mark(q, -1, now.Add(-time.Minute), true) // its phase ended
 	check("none queued", b, now, 11*time.Minute)
 	// A target alone (no share) leads nobody.
 	var none *phaseShare

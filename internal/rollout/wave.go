@@ -270,14 +270,15 @@ func (t *target) peerKey() string {
 // much later than its own the phase's end (or, for its last wave, the
 // wait for Inspector's rescans) is expected.
 func (r *waveRun) standing(now time.Time) (rarity float64, lead time.Duration) {
-	lead = r.t.peers.lead(r.t, now)
+	v := r.t.peers.view(r.t, now)
+	lead = v.lead()
 	if r.spec.left == 0 && r.st.Inspector.Enabled && r.t.c.Verifier != nil {
 		// The rescans come an inventory pass after the patches, half of
 		// one on average after the last: a look that comes that much
 		// later (half of it, see pacer.slack) is hidden by the wait.
 		lead = max(lead, rescanHidden)
 	}
-	return 1 / max(r.t.peers.lastChance(r.t, now), 1/maxRarity), lead
+	return 1 / max(v.lastChance(), 1/maxRarity), lead
 }
 
 // maxRarity bounds how much rarer a look is for the chance that another

@@ -48,50 +48,45 @@ func (m *movingInspector) ListCoverage(_ context.Context, in *inspector2.ListCov
 // minutes late), so the last instance is polled every rescanPollTail and its
 // rescan is seen within that, for a call a poll.
 func TestLastRescanSeenWithinMinutes(t *testing.T) {
+	polls, lag := movingWait(t, nil)
+	if lag < 0 || lag > rescanPollTail {
+		t.Errorf("c's rescan seen %s after it happened, want within %s (polls at %v)", lag, rescanPollTail, polls)
+	}
+	if len(polls) > 12 {
+		t.Errorf("%d coverage polls for one instance's 20 minutes, want at most 12", len(polls))
+	}
+}
+
+// movingWait runs the rescan wait against movingInspector (c rescanned 20
+// minutes in), with the account-region's chance of ending the phase last
+// (nil: alone); it returns the coverage polls and how long after c's
+// rescan the last of them came.
+func movingWait(t *testing.T, chance func() float64) (polls []time.Time, lag time.Duration) {
+	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		ended := map[string]time.Time{"a": start.Add(-time.Hour), "b": start.Add(-time.Hour), "c": start.Add(-5 * time.Minute)}
 		insp := &movingInspector{start: start}
 		v := &Verifier{Inspector: insp, Clock: clock.Real{}}
 		res := &result.Verification{Verdict: result.StatusPassed}
-		s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour}
+		s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, LastChance: chance}
 		if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-2 * time.Hour)}, ended, res); err != nil {
 			t.Fatal(err)
 		}
 		if len(res.Inspector.Uncovered) != 0 || res.Verdict != result.StatusPassed {
 			t.Fatalf("uncovered %d, verdict %s %+v", len(res.Inspector.Uncovered), res.Verdict, res.Reasons)
 		}
-		seen := insp.polls[len(insp.polls)-1]
-		if lag := seen.Sub(start.Add(20 * time.Minute)); lag < 0 || lag > rescanPollTail {
-			t.Errorf("c's rescan seen %s after it happened, want within %s (polls at %v)", lag, rescanPollTail, insp.polls)
-		}
-		if len(insp.polls) > 12 {
-			t.Errorf("%d coverage polls for one instance's 20 minutes, want at most 12", len(insp.polls))
-		}
+		polls, lag = insp.polls, insp.polls[len(insp.polls)-1].Sub(start.Add(20*time.Minute))
 	})
+	return polls, lag
 }
 
 // TestRescanWaitWeighsItsChance: the same wait in an account-region with
 // one chance in four of ending the phase last looks half as often through
 // c's window, and sees its rescan within twice the tail.
 func TestRescanWaitWeighsItsChance(t *testing.T) {
-	run := func(chance func() float64) (polls []time.Time, lag time.Duration) {
-		synctest.Test(t, func(t *testing.T) {
-			start := time.Now()
-			ended := map[string]time.Time{"a": start.Add(-time.Hour), "b": start.Add(-time.Hour), "c": start.Add(-5 * time.Minute)}
-			insp := &movingInspector{start: start}
-			v := &Verifier{Inspector: insp, Clock: clock.Real{}}
-			res := &result.Verification{Verdict: result.StatusPassed}
-			s := Settings{Inspector: true, FailOnSeverity: "HIGH", RescanTimeout: 2 * time.Hour, LastChance: chance}
-			if err := v.inspector(context.Background(), s, &Snapshot{Taken: start.Add(-2 * time.Hour)}, ended, res); err != nil {
-				t.Fatal(err)
-			}
-			polls, lag = insp.polls, insp.polls[len(insp.polls)-1].Sub(start.Add(20*time.Minute))
-		})
-		return polls, lag
-	}
-	alone, _ := run(nil)
-	quarter, lag := run(func() float64 { return 0.25 })
+	alone, _ := movingWait(t, nil)
+	quarter, lag := movingWait(t, func() float64 { return 0.25 })
 	if len(quarter) >= len(alone) {
 		t.Errorf("one chance in four: %d coverage polls, alone %d; want fewer", len(quarter), len(alone))
 	}

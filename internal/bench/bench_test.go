@@ -157,13 +157,55 @@ func TestChecksAndMarkdown(t *testing.T) {
 	if err := Missed([]Check{{What: "x", Met: true}}); err != nil {
 		t.Errorf("all met: %v", err)
 	}
-	md := Markdown(ms, checks, 20*time.Millisecond, "BenchmarkX 1 ns/op")
+	md := Markdown(ms, checks, nil, 20*time.Millisecond, "BenchmarkX 1 ns/op")
 	for _, s := range []string{"| 10000 instances / 1 account-regions | script |", "| 10000 instances / 1 account-regions | floor |", "❌", "✅",
 		"| 10000 instances / 8 account-regions | ssm:SendCommand | 1000 | 700 | +300 |", "| 10000 instances / 1 account-regions | 800 | 8000 | not run | 700 | 1.14x | 10.0x |",
 		"failed (staging: 3 failed)", "## The floor", "## 200,000 instances", "BenchmarkX"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("BENCHMARKS.md lacks %q", s)
 		}
+	}
+}
+
+// The frontier: each case and PollScale over its seeds, the growth from
+// 1 account-region to 8 seed by seed, and the verdict per case.
+func TestFrontierMarkdown(t *testing.T) {
+	run := func(n, r int, seed int64, scale float64, calls int, overhead float64) FrontierRun {
+		return FrontierRun{Fleet: Fleet{n, r}, Seed: seed, Scale: scale, Calls: calls, Floor: 1000, OverheadPct: overhead, Status: "passed"}
+	}
+	runs := []FrontierRun{
+		// 10,000 over 1: meets both at scale 1 on average (1.25x, 0.8%),
+		// though seed 7 misses the floor.
+		run(10000, 1, 19, 1, 1200, 0.6), run(10000, 1, 7, 1, 1310, 1.0),
+		run(10000, 1, 19, 2, 1100, 1.5), run(10000, 1, 7, 2, 1100, 0.9),
+		// 10,000 over 8: 1.5x then 1.35x; never both.
+		run(10000, 8, 19, 1, 1500, 0.7), run(10000, 8, 7, 1, 1500, 0.9),
+		run(10000, 8, 19, 2, 1300, 1.2), run(10000, 8, 7, 2, 1400, 1.4),
+		// A seed without its 1-account-region pair adds no growth ratio.
+		run(10000, 8, 3, 2, 1400, 1.4),
+	}
+	runs[1].Status = "failed"
+	md := frontierMarkdown(runs)
+	for _, want := range []string{
+		"over 3 seeds of the realistic model (19, 7, 3)",
+		"| 10000 instances / 1 account-regions | 1 | 1.25x (1.20x–1.31x) | 1 of 2 | 0.80% (1.00%) | 2 of 2 | 1 of 2 (1 did not pass) |",
+		"| 10000 instances / 1 account-regions | 2 | 1.10x (1.10x–1.10x) | 2 of 2 | 1.20% (1.50%) | 1 of 2 | 1 of 2 |",
+		"| 10000 instances / 8 account-regions | 2 | 1.37x (1.30x–1.40x) | 1 of 3 | 1.33% (1.40%) | 0 of 3 | 0 of 3 |",
+		// 1500/1200 and 1500/1310; 1300/1100 and 1400/1100.
+		"| 10000 | 1 | 1.20x (1.15x–1.25x) | 2 of 2 |",
+		"| 10000 | 2 | 1.23x (1.18x–1.27x) | 2 of 2 |",
+		"- **10000 instances / 1 account-regions:** on average both targets at PollScale 1 (1.25x the floor, overhead 0.80%).",
+		"- **10000 instances / 8 account-regions:** no PollScale measured meets both on average. The fewest calls, at PollScale 2, are 1.37x the floor, with 1.33% overhead.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the frontier lacks %q:\n%s", want, md)
+		}
+	}
+	if frontierMarkdown(nil) != "" {
+		t.Error("a frontier without runs has a section")
+	}
+	if md := Markdown(nil, nil, runs, time.Millisecond, ""); !strings.Contains(md, "## Calls against overhead") {
+		t.Error("BENCHMARKS.md lacks the frontier")
 	}
 }
 

@@ -95,6 +95,9 @@ type Config struct {
 	// (16), or every account-region at once above 16 of them, as a user
 	// runs 40 (--parallel 40): each has its own SSM rate limits.
 	Parallel int
+	// PollScale spaces patchgate's polls (rollout.Options.PollScale);
+	// 0: its default.
+	PollScale float64
 }
 
 // Measure patches the fleet the given way in a synctest bubble and reports
@@ -169,7 +172,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	var spans map[string][]span
 	switch way {
 	case Patchgate:
-		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel,
+		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel, PollScale: cfg.PollScale,
 			Connect: awsconnect.Rollout(factory, awsconnect.Evidence(clock.Real{})), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		r = rollout.New(opt).Run(ctx, []*policy.Policy{pol})
 		m.Status = string(r.Status)

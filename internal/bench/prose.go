@@ -129,3 +129,18 @@ account-region, so one slow or failing account does not hold the others; and **r
 outlive a job keeps its state in AWS (the lock and the send intents in Parameter Store), and a later job with the same
 ` + "`--run-id`" + ` (default GITHUB_RUN_ID) resumes it without sending anything twice (docs/failure-modes.md).
 `
+
+// frontierProse takes the number of seeds and their list.
+const frontierProse = `Every look at a running wave is a call, and every look that comes late delays the next wave: patchgate's pacer
+trades one against the other. The engine's ` + "`PollScale`" + ` (` + "`rollout.Options`" + `) spaces the looks the pacer
+chooses s times further apart: the shares of a wave's age between looks, and the inspection density (the lag a look
+is worth, times s²). PollMin, PollMax and the hourly look for progress (the net under MaxErrors) stay. Each judged case
+runs below at each PollScale over %d seeds of the realistic model (%s); the judged figures above are seed 19 at
+PollScale 1. A seed is one draw of the fleet (install times, failures, rescans), so the range is what a user's
+figures may be, where the table above is one of them.
+
+Polls are not all of what patchgate spends beyond the floor: the failures' invocation listings, the send intents
+and the lock, a role session an hour (role chaining's limit), and the Inspector coverage passes while rescans come
+(*Where patchgate exceeds the floor*). Spacing polls cannot save those.
+
+`

@@ -107,6 +107,14 @@ type Options struct {
 	// an invocation takes is measured, and back off geometrically until
 	// then; each poll is a ListCommands page per 50 commands.
 	PollMin, PollMax time.Duration
+	// PollScale spaces the polls the pacer chooses PollScale times
+	// further apart: the shares of a wave's age between looks, and the
+	// inspection density (the lag a poll is worth, squared). Above 1:
+	// fewer ListCommands, each wave's end seen about that much later;
+	// below 1 the reverse. PollMin, PollMax and the hourly look for
+	// progress (a safety net for MaxErrors) stay as they are. 0: 1. The
+	// bench measures the trade (BENCHMARKS.md, calls against overhead).
+	PollScale float64
 	// CancelTimeout bounds the best-effort CancelCommand sweep after a cancellation.
 	CancelTimeout time.Duration
 	// LockTTL is recorded in the lock as its expiry; default 12h.
@@ -147,6 +155,9 @@ func (o *Options) defaults() {
 	}
 	if o.PollMax <= 0 {
 		o.PollMax = 15 * time.Minute
+	}
+	if o.PollScale <= 0 || math.IsNaN(o.PollScale) || math.IsInf(o.PollScale, 0) {
+		o.PollScale = 1
 	}
 	if o.CancelTimeout <= 0 {
 		o.CancelTimeout = 3 * time.Second

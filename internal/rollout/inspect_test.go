@@ -729,17 +729,63 @@ func TestInspectClosedForm(t *testing.T) {
 	}
 	one := []chunkProgress{{sent: t0, total: 1, perRound: 1}}
 	T := time.Hour.Seconds()
-	for _, rarity := range []float64{1, 4} {
-		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec, rarity: rarity}
+	for _, tc := range []struct{ rarity, scale float64 }{{1, 0}, {4, 1}, {1, 2}, {4, 0.5}} {
+		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec, rarity: tc.rarity, scale: tc.scale}
 		got, ok := p.inspect(t0.Add(time.Hour), one)
 		if !ok {
-			t.Fatalf("rarity %g: no prediction", rarity)
+			t.Fatalf("rarity %g, scale %g: no prediction", tc.rarity, tc.scale)
 		}
-		root := math.Sqrt(T) - math.Sqrt(pollWorth.Seconds()*rarity/2)
+		// PollScale s makes a poll worth s² times the lag (0 counts as 1).
+		worth := pollWorth.Seconds() * p.scaled() * p.scaled()
+		root := math.Sqrt(T) - math.Sqrt(worth*tc.rarity/2)
 		want := time.Duration((T - root*root) * float64(time.Second))
 		if got < want-completionGrain || got > want+2*completionGrain {
-			t.Errorf("rarity %g: first look after %s, want %s (to the grain)", rarity, got, want.Round(time.Second))
+			t.Errorf("rarity %g, scale %g: first look after %s, want %s (to the grain)", tc.rarity, tc.scale, got, want.Round(time.Second))
 		}
+	}
+}
+
+// PollScale spaces the pacer's own choices: the tail watch, the least
+// share of the age between looks, and (TestInspectClosedForm) the
+// inspection density; PollMax and the hourly look for progress stay.
+func TestPollScale(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	far := t0.Add(24 * time.Hour)
+	tail := []chunkProgress{{sent: t0, total: 1000, completed: 995, perRound: 500}}
+	// Nothing finished an hour in, the first completions due a minute
+	// later by one typical invocation: the look waits the least share
+	// of the age, 1/50 of an hour.
+	bulk := []chunkProgress{{sent: t0, total: 100, perRound: 100}}
+	for _, tc := range []struct {
+		scale          float64
+		tail, leastAge time.Duration
+	}{
+		{0, 2 * time.Minute, 72 * time.Second},
+		{1, 2 * time.Minute, 72 * time.Second},
+		{2, 4 * time.Minute, 144 * time.Second},
+		{0.5, time.Minute, 65 * time.Second},       // 36 s, under the minute to the due look
+		{16, 15 * time.Minute, 1152 * time.Second}, // the tail at PollMax; the share may pass it (an hour old)
+	} {
+		thin := pacer{min: 5 * time.Second, max: 15 * time.Minute, scale: tc.scale, seen: history(map[time.Duration]int{20 * time.Minute: 2})}
+		if got := thin.next(t0.Add(3*time.Hour), tail, nil, false, time.Minute, far); got != tc.tail {
+			t.Errorf("scale %g: tail at 3 h %s, want %s", tc.scale, got, tc.tail)
+		}
+		fresh := pacer{min: 5 * time.Second, max: 15 * time.Minute, scale: tc.scale, typical: 61 * time.Minute}
+		if got := fresh.next(t0.Add(time.Hour), bulk, nil, false, time.Minute, far); got != tc.leastAge {
+			t.Errorf("scale %g: first completions due in a minute, an hour in: %s, want %s", tc.scale, got, tc.leastAge)
+		}
+	}
+	for _, in := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+		o := Options{PollScale: in}
+		o.defaults()
+		if o.PollScale != 1 {
+			t.Errorf("PollScale %g: %g after defaults, want 1", in, o.PollScale)
+		}
+	}
+	o := Options{PollScale: 3}
+	o.defaults()
+	if o.PollScale != 3 {
+		t.Errorf("PollScale 3: %g after defaults", o.PollScale)
 	}
 }
 

@@ -58,8 +58,11 @@ import (
 // wait, and every max once the wave's errors reach half its limit.
 type pacer struct {
 	min, max time.Duration
-	typical  time.Duration // one invocation, as measured in this target; 0 unknown
-	seen     *completions  // the policy's completions so far (nil: none kept)
+	// scale multiplies the spacing of looks the pacer chooses
+	// (Options.PollScale; 0 counts as 1).
+	scale   float64
+	typical time.Duration // one invocation, as measured in this target; 0 unknown
+	seen    *completions  // the policy's completions so far (nil: none kept)
 	// rarity is 1 over the chance that this account-region ends the
 	// phase last (below 1 counts as 1): the next phase waits for the last
 	// of the phase's account-regions, so a late look here costs the run
@@ -161,7 +164,7 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 		return p.min
 	}
 	age := now.Sub(first)
-	floor := max(p.min, time.Duration(float64(age)*minShare))
+	floor := max(p.min, time.Duration(float64(age)*minShare*p.scaled()))
 	ceiling := min(max(p.max, age), quietFactor*p.max)
 	if p.alert {
 		// Errors at half the limit: every max at least, whatever the
@@ -172,7 +175,7 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	// A straggler here delays the next phase only if this account-region
 	// ends last: its looks may be sqrt(rarity) times rarer (the inspection
 	// density's scaling, see inspect).
-	tail := max(min(max(p.min, time.Duration(float64(age)*tailShare*math.Sqrt(max(p.rarity, 1)))), p.max), p.slack(p.max))
+	tail := max(min(max(p.min, time.Duration(float64(age)*tailShare*p.scaled()*math.Sqrt(max(p.rarity, 1)))), p.max), p.slack(p.max))
 	until := func(due time.Time) time.Duration { return min(max(due.Sub(now)+p.min, floor), ceiling) }
 	if waiting {
 		if due, ok := p.firstChunkEnd(now, chunks); ok && due.After(now) {
@@ -210,6 +213,14 @@ func (p pacer) sleep(now time.Time, chunks []chunkProgress, trail []remainingAt,
 	// Unknown pace: a first look soon after sending (a fleet with nothing
 	// to install finishes in a minute), then less and less often.
 	return p.grow(last)
+}
+
+// scaled is the spacing's scale (pacer.scale, 0 counting as 1).
+func (p pacer) scaled() float64 {
+	if p.scale > 0 {
+		return p.scale
+	}
+	return 1
 }
 
 // grow is the next sleep at an unknown pace after last: twice it alone
@@ -557,7 +568,9 @@ func (p pacer) inspect(now time.Time, chunks []chunkProgress) (time.Duration, bo
 			return 0, false
 		}
 	}
-	k := 1 / (2 * pollWorth.Seconds() * max(p.rarity, 1))
+	// Scaled spacing is a poll worth scale² times the lag: the density
+	// goes as its inverse square root.
+	k := 1 / (2 * pollWorth.Seconds() * p.scaled() * p.scaled() * max(p.rarity, 1))
 	grain := completionGrain.Seconds()
 	looks, prev := 0.0, 0.0
 	for j := 1; j <= steps; j++ {

@@ -121,7 +121,7 @@ func (t *target) newWaveRun(st *policy.Stage, waveNo int, w waveSpec) *waveRun {
 		params:   map[string][]string{"Operation": {"Install"}, "SnapshotId": {e.snapshot()}, "RebootOption": {p.RebootOption}},
 		timeout:  int32(p.DeliveryTimeout / time.Second),
 		deadline: now.Add(p.ExecutionTimeout), since: now.Add(-time.Minute),
-		pace: pacer{min: e.opt.PollMin, max: e.opt.PollMax, typical: t.typical},
+		pace: pacer{min: e.opt.PollMin, max: e.opt.PollMax, scale: e.opt.PollScale, typical: t.typical},
 	}
 	for _, in := range w.instances {
 		r.byID[in.ID] = in

@@ -185,9 +185,9 @@ func frontierMarkdown(runs []FrontierRun) string {
 	return b.String()
 }
 
-// frontierVerdicts says, per case, the least spacing at which the mean
-// run meets the floor target with the overhead target, or how near the
-// sparsest spacing measured comes.
+// frontierVerdicts says, per case, at which spacings the mean run meets
+// the floor target with the overhead target, or how near the sparsest
+// spacing measured comes.
 func frontierVerdicts(points []frontierPoint) string {
 	var b strings.Builder
 	var fleets []Fleet
@@ -200,16 +200,14 @@ func frontierVerdicts(points []frontierPoint) string {
 	}
 	for _, f := range fleets {
 		ps := by[f]
-		met := -1
-		for i, p := range ps {
+		var met []string
+		for _, p := range ps {
 			if p.ratio.mean <= Targets.FloorRatio && p.overhead.mean <= Targets.OverheadPct {
-				met = i
-				break
+				met = append(met, fmt.Sprintf("%g (%.2fx, %.2f%%)", p.scale, p.ratio.mean, p.overhead.mean))
 			}
 		}
-		if met >= 0 {
-			p := ps[met]
-			fmt.Fprintf(&b, "- **%s:** on average both targets at PollScale %g (%.2fx the floor, overhead %.2f%%).\n", f, p.scale, p.ratio.mean, p.overhead.mean)
+		if len(met) > 0 {
+			fmt.Fprintf(&b, "- **%s:** both targets on average at PollScale %s.\n", f, strings.Join(met, ", "))
 			continue
 		}
 		fewest := ps[0]

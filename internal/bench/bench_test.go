@@ -202,11 +202,45 @@ func TestFrontierMarkdown(t *testing.T) {
 			t.Errorf("the frontier lacks %q:\n%s", want, md)
 		}
 	}
+	// Rows in case order, then by PollScale.
+	rows := []string{"| 10000 instances / 1 account-regions | 0.5 |", "| 10000 instances / 1 account-regions | 1 |", "| 10000 instances / 1 account-regions | 2 |",
+		"| 10000 instances / 8 account-regions | 1 |", "| 10000 instances / 8 account-regions | 2 |", "| 10000 | 1 |", "| 10000 | 2 |"}
+	for i := 1; i < len(rows); i++ {
+		if a, b := strings.Index(md, rows[i-1]), strings.Index(md, rows[i]); a < 0 || b < a {
+			t.Errorf("%q is not before %q", rows[i-1], rows[i])
+		}
+	}
 	if frontierMarkdown(nil) != "" {
 		t.Error("a frontier without runs has a section")
 	}
 	if md := Markdown(nil, nil, runs, time.Millisecond, ""); !strings.Contains(md, "## Calls against overhead") {
 		t.Error("BENCHMARKS.md lacks the frontier")
+	}
+}
+
+// Figures exactly at a target: 1.3x the floor and 1% overhead are met,
+// a growth of exactly 1.5x is not under 1.5x; between two spacings
+// equally near the floor, the denser is named; without both
+// account-region counts there is no growth table.
+func TestFrontierAtTheTargets(t *testing.T) {
+	run := func(n, r int, scale float64, calls int, overhead float64) FrontierRun {
+		return FrontierRun{Fleet: Fleet{n, r}, Seed: 19, Scale: scale, Calls: calls, Floor: 1000, OverheadPct: overhead, Status: "passed"}
+	}
+	at := frontierMarkdown([]FrontierRun{run(10000, 1, 1, 1000, 1), run(10000, 8, 1, 1500, 1.01), run(10000, 8, 2, 1300, 1),
+		run(50000, 8, 1, 1400, 2), run(50000, 8, 2, 1400, 3)})
+	for _, want := range []string{
+		"| 10000 instances / 8 account-regions | 2 | 1.30x (1.30x–1.30x) | 1 of 1 | 1.00% (1.00%) | 1 of 1 | 1 of 1 |",
+		"| 10000 instances / 8 account-regions | 1 | 1.50x (1.50x–1.50x) | 0 of 1 | 1.01% (1.01%) | 0 of 1 | 0 of 1 |",
+		"| 10000 | 1 | 1.50x (1.50x–1.50x) | 0 of 1 |",
+		"- **10000 instances / 8 account-regions:** both targets on average at PollScale 2 (1.30x, 1.00%).",
+		"- **50000 instances / 8 account-regions:** no PollScale measured meets both on average. The fewest calls, at PollScale 1, are 1.40x the floor, with 2.00% overhead.",
+	} {
+		if !strings.Contains(at, want) {
+			t.Errorf("the frontier lacks %q:\n%s", want, at)
+		}
+	}
+	if one := frontierMarkdown([]FrontierRun{run(10000, 1, 1, 1000, 1)}); strings.Contains(one, "8 account-regions / 1") {
+		t.Errorf("a growth table without 8 account-regions:\n%s", one)
 	}
 }
 

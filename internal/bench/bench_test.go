@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,12 +204,10 @@ func TestFrontierMarkdown(t *testing.T) {
 		}
 	}
 	// Rows in case order, then by PollScale.
-	rows := []string{"| 10000 instances / 1 account-regions | 0.5 |", "| 10000 instances / 1 account-regions | 1 |", "| 10000 instances / 1 account-regions | 2 |",
-		"| 10000 instances / 8 account-regions | 1 |", "| 10000 instances / 8 account-regions | 2 |", "| 10000 | 1 |", "| 10000 | 2 |"}
-	for i := 1; i < len(rows); i++ {
-		if a, b := strings.Index(md, rows[i-1]), strings.Index(md, rows[i]); a < 0 || b < a {
-			t.Errorf("%q is not before %q", rows[i-1], rows[i])
-		}
+	order := []string{"10000 instances / 1 account-regions 0.5", "10000 instances / 1 account-regions 1", "10000 instances / 1 account-regions 2",
+		"10000 instances / 8 account-regions 1", "10000 instances / 8 account-regions 2", "10000 1", "10000 2"}
+	if got := rowKeys(md); !slices.Equal(got, order) {
+		t.Errorf("rows %q, want %q", got, order)
 	}
 	if frontierMarkdown(nil) != "" {
 		t.Error("a frontier without runs has a section")
@@ -226,8 +225,16 @@ func TestFrontierAtTheTargets(t *testing.T) {
 	run := func(n, r int, scale float64, calls int, overhead float64) FrontierRun {
 		return FrontierRun{Fleet: Fleet{n, r}, Seed: 19, Scale: scale, Calls: calls, Floor: 1000, OverheadPct: overhead, Status: "passed"}
 	}
-	at := frontierMarkdown([]FrontierRun{run(10000, 1, 1, 1000, 1), run(10000, 8, 1, 1500, 1.01), run(10000, 8, 2, 1300, 1),
-		run(50000, 8, 1, 1400, 2), run(50000, 8, 2, 1400, 3)})
+	at := frontierMarkdown([]FrontierRun{run(50000, 1, 1, 1000, 1), run(10000, 1, 1, 1000, 1), run(10000, 8, 1, 1500, 1.01), run(10000, 8, 2, 1300, 1),
+		run(50000, 8, 1, 1400, 2), run(50000, 8, 2, 1400, 3), run(10000, 1, 2, 1000, 1)})
+	// Cases by size, then account-regions, then PollScale; the growth by
+	// size, then PollScale.
+	want := []string{"10000 instances / 1 account-regions 1", "10000 instances / 1 account-regions 2", "10000 instances / 8 account-regions 1",
+		"10000 instances / 8 account-regions 2", "50000 instances / 1 account-regions 1", "50000 instances / 8 account-regions 1",
+		"50000 instances / 8 account-regions 2", "10000 1", "10000 2", "50000 1"}
+	if got := rowKeys(at); !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
 	for _, want := range []string{
 		"| 10000 instances / 8 account-regions | 2 | 1.30x (1.30x–1.30x) | 1 of 1 | 1.00% (1.00%) | 1 of 1 | 1 of 1 |",
 		"| 10000 instances / 8 account-regions | 1 | 1.50x (1.50x–1.50x) | 0 of 1 | 1.01% (1.01%) | 0 of 1 | 0 of 1 |",
@@ -242,6 +249,19 @@ func TestFrontierAtTheTargets(t *testing.T) {
 	if one := frontierMarkdown([]FrontierRun{run(10000, 1, 1, 1000, 1)}); strings.Contains(one, "8 account-regions / 1") {
 		t.Errorf("a growth table without 8 account-regions:\n%s", one)
 	}
+}
+
+// rowKeys is the first two cells of each data row of md's tables.
+func rowKeys(md string) []string {
+	var out []string
+	for _, line := range strings.Split(md, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.HasPrefix(line, "|-") || strings.HasPrefix(line, "|--") || strings.Contains(cells[2], "PollScale") {
+			continue
+		}
+		out = append(out, strings.TrimSpace(cells[1])+" "+strings.TrimSpace(cells[2]))
+	}
+	return out
 }
 
 // Throttling that reaches what the user reads is caught however AWS and

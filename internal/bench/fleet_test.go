@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,24 +193,25 @@ func measureChild(f Fleet, way Way, seed int64, scale float64) (*Measurement, er
 // runFrontier measures patchgate on each judged case among cases at each
 // of -fleet.frontier's PollScales and -fleet.frontier-seeds' seeds, two
 // children at a time (their figures are clock figures, the same however
-// many run beside them).
+// many run beside them). A child that fails is a run that did not pass,
+// reported with the others rather than losing them.
 func runFrontier(cases []Fleet) ([]FrontierRun, error) {
-	if strings.TrimSpace(*fleetFrontier) == "" {
+	if strings.TrimSpace(*fleetFrontier) == "" || strings.TrimSpace(*fleetFrontierSeeds) == "" {
 		return nil, nil
 	}
 	var scales []float64
 	for _, s := range strings.Split(*fleetFrontier, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("-fleet.frontier %q: want positive PollScales, e.g. 1,2,4", *fleetFrontier)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) || slices.Contains(scales, v) {
+			return nil, fmt.Errorf("-fleet.frontier %q: want distinct positive PollScales, e.g. 1,2,4", *fleetFrontier)
 		}
 		scales = append(scales, v)
 	}
 	var seeds []int64
 	for _, s := range strings.Split(*fleetFrontierSeeds, ",") {
 		v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("-fleet.frontier-seeds %q: want integers", *fleetFrontierSeeds)
+		if err != nil || slices.Contains(seeds, v) {
+			return nil, fmt.Errorf("-fleet.frontier-seeds %q: want distinct integers", *fleetFrontierSeeds)
 		}
 		seeds = append(seeds, v)
 	}
@@ -235,7 +238,9 @@ func runFrontier(cases []Fleet) ([]FrontierRun, error) {
 		g.Go(func() error {
 			m, err := measureChild(j.f, Patchgate, j.seed, j.scale)
 			if err != nil {
-				return err
+				fmt.Printf("frontier %s seed %d PollScale %g: %v\n", j.f, j.seed, j.scale, err)
+				runs[i] = FrontierRun{Fleet: j.f, Seed: j.seed, Scale: j.scale, Status: "error"}
+				return nil
 			}
 			runs[i] = FromMeasurement(m, j.seed, j.scale)
 			fmt.Printf("frontier %-40s seed %-3d PollScale %-4g %6d calls (%.2fx the floor) overhead %.2f%% %s\n",

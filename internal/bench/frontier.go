@@ -18,21 +18,28 @@ type FrontierRun struct {
 	Floor       int     `json:"floor"`
 	OverheadPct float64 `json:"overheadPct"`
 	Status      string  `json:"status"`
+	KnownEnds   int     `json:"knownEnds"` // Measurement.KnownEnds
 }
 
 // FromMeasurement is the frontier's record of a measurement.
 func FromMeasurement(m *Measurement, seed int64, scale float64) FrontierRun {
-	return FrontierRun{Fleet: m.Fleet, Seed: seed, Scale: scale, Calls: m.TotalCalls, Floor: m.Floor.Total, OverheadPct: m.OverheadPct, Status: m.Status}
+	return FrontierRun{Fleet: m.Fleet, Seed: seed, Scale: scale, Calls: m.TotalCalls, Floor: m.Floor.Total, OverheadPct: m.OverheadPct, Status: m.Status,
+		KnownEnds: m.KnownEnds}
 }
 
-// spread is a figure over the seeds: its mean, least and greatest, and
-// how many seeds meet its target.
+// spread is a figure over the seeds whose runs passed: its mean, least
+// and greatest, and how many seeds meet its target (a run that did not
+// pass meets none: n counts every seed).
 type spread struct {
 	mean, lo, hi float64
 	met, n       int
 }
 
+// spreadOf is xs's spread; NaN figures when xs is empty.
 func spreadOf(xs []float64, meets func(float64) bool) spread {
+	if len(xs) == 0 {
+		return spread{mean: math.NaN(), lo: math.NaN(), hi: math.NaN()}
+	}
 	s := spread{lo: math.Inf(1), hi: math.Inf(-1), n: len(xs)}
 	for _, x := range xs {
 		s.mean += x / float64(len(xs))
@@ -50,6 +57,7 @@ type frontierPoint struct {
 	scale    float64
 	ratio    spread // calls / floor
 	overhead spread // percent
+	known    spread // KnownEnds / floor
 	both     int    // seeds meeting both targets in one run
 	failed   int    // runs that did not pass
 }
@@ -79,19 +87,24 @@ func frontierPoints(runs []FrontierRun) []frontierPoint {
 	var out []frontierPoint
 	for _, k := range keys {
 		p := frontierPoint{fleet: k.f, scale: k.scale}
-		var ratios, overheads []float64
+		var ratios, overheads, known []float64
 		for _, r := range by[k] {
+			if r.Status != "passed" {
+				// Its figures say nothing of the trade: it meets no target.
+				p.failed++
+				continue
+			}
 			ratio := float64(r.Calls) / float64(max(r.Floor, 1))
 			ratios, overheads = append(ratios, ratio), append(overheads, r.OverheadPct)
+			known = append(known, float64(r.KnownEnds)/float64(max(r.Floor, 1)))
 			if ratio <= Targets.FloorRatio && r.OverheadPct <= Targets.OverheadPct {
 				p.both++
-			}
-			if r.Status != "passed" {
-				p.failed++
 			}
 		}
 		p.ratio = spreadOf(ratios, func(x float64) bool { return x <= Targets.FloorRatio })
 		p.overhead = spreadOf(overheads, func(x float64) bool { return x <= Targets.OverheadPct })
+		p.known = spreadOf(known, func(x float64) bool { return x <= Targets.FloorRatio })
+		p.ratio.n, p.overhead.n, p.known.n = len(by[k]), len(by[k]), len(by[k])
 		out = append(out, p)
 	}
 	return out
@@ -105,19 +118,21 @@ type growthPoint struct {
 	growth    spread
 }
 
+// growthPoints pairs each seed's run over 8 account-regions with its run
+// over 1 at the same size and PollScale, in the runs' order (so that the
+// sums, and the figures, are the same on every run); pairs with a run
+// that did not pass are left out.
 func growthPoints(runs []FrontierRun) []growthPoint {
 	type key struct {
 		n     int
 		scale float64
 		seed  int64
 	}
-	calls := map[key]map[int]int{} // by account-region count
+	one := map[key]FrontierRun{}
 	for _, r := range runs {
-		k := key{r.Fleet.Instances, r.Scale, r.Seed}
-		if calls[k] == nil {
-			calls[k] = map[int]int{}
+		if r.Fleet.Regions == 1 && r.Status == "passed" {
+			one[key{r.Fleet.Instances, r.Scale, r.Seed}] = r
 		}
-		calls[k][r.Fleet.Regions] = r.Calls
 	}
 	type point struct {
 		n     int
@@ -125,16 +140,16 @@ func growthPoints(runs []FrontierRun) []growthPoint {
 	}
 	ratios := map[point][]float64{}
 	var points []point
-	for k, c := range calls {
-		one, eight := c[1], c[8]
-		if one == 0 || eight == 0 {
+	for _, r := range runs {
+		o, ok := one[key{r.Fleet.Instances, r.Scale, r.Seed}]
+		if r.Fleet.Regions != 8 || r.Status != "passed" || !ok || o.Calls == 0 {
 			continue
 		}
-		p := point{k.n, k.scale}
-		if _, ok := ratios[p]; !ok {
+		p := point{r.Fleet.Instances, r.Scale}
+		if _, seen := ratios[p]; !seen {
 			points = append(points, p)
 		}
-		ratios[p] = append(ratios[p], float64(eight)/float64(one))
+		ratios[p] = append(ratios[p], float64(r.Calls)/float64(o.Calls))
 	}
 	sort.Slice(points, func(i, j int) bool {
 		return points[i].n < points[j].n || points[i].n == points[j].n && points[i].scale < points[j].scale
@@ -147,8 +162,8 @@ func growthPoints(runs []FrontierRun) []growthPoint {
 }
 
 // frontierMarkdown is the section on calls against overhead; empty
-// without runs.
-func frontierMarkdown(runs []FrontierRun) string {
+// without runs. judgedSeed is the seed of the judged figures.
+func frontierMarkdown(runs []FrontierRun, judgedSeed int64) string {
 	if len(runs) == 0 {
 		return ""
 	}
@@ -162,21 +177,27 @@ func frontierMarkdown(runs []FrontierRun) string {
 	}
 	var b strings.Builder
 	b.WriteString("## Calls against overhead\n\n")
-	fmt.Fprintf(&b, frontierProse, len(seedList), strings.Join(seedList, ", "))
-	b.WriteString("| fleet | PollScale | calls / floor: mean (least–most) | seeds at <= 1.3x | overhead: mean (most) | seeds at <= 1% | seeds at both |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, frontierProse, len(seedList), strings.Join(seedList, ", "), judgedSeed)
+	fmt.Fprintf(&b, "| fleet | PollScale | calls / floor: mean (least–most) | seeds at <= %gx | overhead: mean (most) | seeds at <= %g%% | seeds at both | ends known: calls / floor |\n",
+		Targets.FloorRatio, Targets.OverheadPct)
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	points := frontierPoints(runs)
 	for _, p := range points {
 		status := ""
 		if p.failed > 0 {
 			status = fmt.Sprintf(" (%d did not pass)", p.failed)
 		}
-		fmt.Fprintf(&b, "| %s | %g | %.2fx (%.2fx–%.2fx) | %d of %d | %.2f%% (%.2f%%) | %d of %d | %d of %d%s |\n",
+		if p.failed == p.ratio.n {
+			fmt.Fprintf(&b, "| %s | %g | no run passed | 0 of %d | | 0 of %d | 0 of %d%s | |\n", p.fleet, p.scale, p.ratio.n, p.ratio.n, p.ratio.n, status)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %g | %.2fx (%.2fx–%.2fx) | %d of %d | %.2f%% (%.2f%%) | %d of %d | %d of %d%s | %.2fx (%.2fx–%.2fx) |\n",
 			p.fleet, p.scale, p.ratio.mean, p.ratio.lo, p.ratio.hi, p.ratio.met, p.ratio.n,
-			p.overhead.mean, p.overhead.hi, p.overhead.met, p.overhead.n, p.both, p.ratio.n, status)
+			p.overhead.mean, p.overhead.hi, p.overhead.met, p.overhead.n, p.both, p.ratio.n, status,
+			p.known.mean, p.known.lo, p.known.hi)
 	}
 	if gs := growthPoints(runs); len(gs) > 0 {
-		b.WriteString("\n| instances | PollScale | calls per instance, 8 account-regions / 1: mean (least–most) | seeds under 1.5x |\n|--:|--:|--:|--:|\n")
+		fmt.Fprintf(&b, "\n| instances | PollScale | calls per instance, 8 account-regions / 1: mean (least–most) | seeds under %gx |\n|--:|--:|--:|--:|\n", Targets.RegionGrowth)
 		for _, g := range gs {
 			fmt.Fprintf(&b, "| %d | %g | %.2fx (%.2fx–%.2fx) | %d of %d |\n", g.instances, g.scale, g.growth.mean, g.growth.lo, g.growth.hi, g.growth.met, g.growth.n)
 		}
@@ -185,9 +206,11 @@ func frontierMarkdown(runs []FrontierRun) string {
 	return b.String()
 }
 
-// frontierVerdicts says, per case, at which spacings the mean run meets
-// the floor target with the overhead target, or how near the sparsest
-// spacing measured comes.
+// frontierVerdicts says, per case, at which spacings the mean of the
+// seeds meets the floor target with the overhead target (and on how many
+// seeds one run meets both), or else the fewest mean calls measured and
+// the fewest within the overhead target; and what knowing each wave's end
+// would have cost at the default spacing.
 func frontierVerdicts(points []frontierPoint) string {
 	var b strings.Builder
 	var fleets []Fleet
@@ -198,26 +221,46 @@ func frontierVerdicts(points []frontierPoint) string {
 		}
 		by[p.fleet] = append(by[p.fleet], p)
 	}
+	meets := func(p frontierPoint) bool {
+		return p.failed == 0 && p.ratio.mean <= Targets.FloorRatio && p.overhead.mean <= Targets.OverheadPct
+	}
 	for _, f := range fleets {
 		ps := by[f]
 		var met []string
-		for _, p := range ps {
-			if p.ratio.mean <= Targets.FloorRatio && p.overhead.mean <= Targets.OverheadPct {
-				met = append(met, fmt.Sprintf("%g (%.2fx, %.2f%%)", p.scale, p.ratio.mean, p.overhead.mean))
+		var fewest, fewestWithin *frontierPoint
+		var known string
+		for i := range ps {
+			p := &ps[i]
+			if meets(*p) {
+				met = append(met, fmt.Sprintf("%g (%.2fx, %.2f%%; %d of %d seeds at both)", p.scale, p.ratio.mean, p.overhead.mean, p.both, p.ratio.n))
 			}
-		}
-		if len(met) > 0 {
-			fmt.Fprintf(&b, "- **%s:** both targets on average at PollScale %s.\n", f, strings.Join(met, ", "))
-			continue
-		}
-		fewest := ps[0]
-		for _, p := range ps {
-			if p.ratio.mean < fewest.ratio.mean {
+			if p.failed == p.ratio.n {
+				continue
+			}
+			if fewest == nil || p.ratio.mean < fewest.ratio.mean {
 				fewest = p
 			}
+			if p.overhead.mean <= Targets.OverheadPct && (fewestWithin == nil || p.ratio.mean < fewestWithin.ratio.mean) {
+				fewestWithin = p
+			}
+			if p.scale == 1 {
+				known = fmt.Sprintf(" With every wave's end known, at PollScale 1: %.2fx the floor (%.2fx–%.2fx; %d of %d seeds at <= %gx).",
+					p.known.mean, p.known.lo, p.known.hi, p.known.met, p.known.n, Targets.FloorRatio)
+			}
 		}
-		fmt.Fprintf(&b, "- **%s:** no PollScale measured meets both on average. The fewest calls, at PollScale %g, are %.2fx the floor, with %.2f%% overhead.\n",
-			f, fewest.scale, fewest.ratio.mean, fewest.overhead.mean)
+		switch {
+		case len(met) > 0:
+			fmt.Fprintf(&b, "- **%s:** both targets on average at PollScale %s.%s\n", f, strings.Join(met, ", "), known)
+		case fewest == nil:
+			fmt.Fprintf(&b, "- **%s:** no run passed.\n", f)
+		default:
+			within := fmt.Sprintf(" No PollScale keeps the overhead within %g%% on average.", Targets.OverheadPct)
+			if fewestWithin != nil {
+				within = fmt.Sprintf(" Within %g%% overhead on average, the fewest are %.2fx, at PollScale %g.", Targets.OverheadPct, fewestWithin.ratio.mean, fewestWithin.scale)
+			}
+			fmt.Fprintf(&b, "- **%s:** no PollScale measured meets both on average. The fewest calls on average, at PollScale %g, are %.2fx the floor, with %.2f%% overhead.%s%s\n",
+				f, fewest.scale, fewest.ratio.mean, fewest.overhead.mean, within, known)
+		}
 	}
 	return b.String()
 }

@@ -44,6 +44,7 @@ const (
 type Measurement struct {
 	Fleet   Fleet  `json:"fleet"`
 	Way     Way    `json:"way"`
+	Seed    int64  `json:"seed"` // of the realistic fleet model
 	Status  string `json:"status"`
 	Summary string `json:"summary,omitempty"` // the run's own sentence when it did not pass
 	Patched int    `json:"patched"`           // instances whose patch succeeded
@@ -78,6 +79,9 @@ type Measurement struct {
 	// Floor is the computed floor of the case (floor.go), the same for
 	// every way.
 	Floor Floor `json:"floor"`
+	// KnownEnds is patchgate's calls had it known when each wave would
+	// end (knownEnds); patchgate only.
+	KnownEnds int `json:"knownEnds,omitempty"`
 	// Throttled are the calls the simulator answered ThrottlingException,
 	// by operation; ThrottleVerdict is whether throttling reached the
 	// verdict (the run did not pass, or its result mentions throttling).
@@ -114,7 +118,7 @@ func Measure(t *testing.T, f Fleet, way Way, cfg Config) (*Measurement, error) {
 	resetPeakRSS()
 	stopHeap := sampleHeap()
 	wall := time.Now()
-	m := &Measurement{Fleet: f, Way: way}
+	m := &Measurement{Fleet: f, Way: way, Seed: realismSeed}
 	var r *result.Run
 	var err error
 	synctest.Test(t, func(t *testing.T) {
@@ -170,6 +174,8 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	start := time.Now()
 	var r *result.Run
 	var spans map[string][]span
+	var waves []time.Duration // patchgate's, for KnownEnds
+	var progressEvery time.Duration
 	switch way {
 	case Patchgate:
 		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel, PollScale: cfg.PollScale,
@@ -187,6 +193,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 			}
 		}
 		spans = resultSpans(r, sim)
+		waves, progressEvery = waveTimes(r, sim), opt.ProgressEvery()
 	case Script:
 		var sr *scriptRun
 		sr, err = runScript(ctx, factory, pol)
@@ -218,6 +225,9 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 		m.TotalCalls += n
 	}
 	m.CallsPerInstance = float64(m.TotalCalls) / float64(f.Instances)
+	if way == Patchgate {
+		m.KnownEnds = knownEnds(m.TotalCalls, m.Calls["ssm:ListCommands"], waves, progressEvery)
+	}
 	m.PatchTime, m.IndependentPatchTime = patchTimes(spans)
 	m.Overhead = m.Duration - m.PatchTime
 	if m.PatchTime > 0 {
@@ -380,6 +390,53 @@ func resultSpans(r *result.Run, sim *awssim.Sim) map[string][]span {
 					}
 				}
 				out[key] = append(out[key], s)
+			}
+		}
+	}
+	return out
+}
+
+// knownEnds is what a run of total calls, listCommands of them
+// ListCommands, would have cost had each wave's end been known: every
+// ListCommands replaced by one look at each wave's end and the looks
+// for progress that come before it, one every progressEvery (patchgate
+// keeps them whatever it predicts: the net under a wave's MaxErrors).
+// Everything else (sends, reads, intents, the lock, sessions, the
+// rescan wait, naming failures) stays as measured. The listings that
+// find earlier commands go too, so this is if anything low.
+func knownEnds(total, listCommands int, waves []time.Duration, progressEvery time.Duration) int {
+	n := total - listCommands
+	for _, d := range waves {
+		n += int(d/progressEvery) + 1
+	}
+	return n
+}
+
+// waveTimes are the run's waves' times, from each wave's first
+// SendCommand to its last invocation's end, as the simulator ran them.
+func waveTimes(r *result.Run, sim *awssim.Sim) []time.Duration {
+	var out []time.Duration
+	for _, p := range r.Policies {
+		for _, t := range p.Targets {
+			for _, ph := range t.Phases {
+				for _, w := range ph.Waves {
+					var first, last time.Time
+					for _, c := range w.Commands {
+						sent, ended, ok := sim.CommandSpan(c.CommandID)
+						if !ok {
+							continue
+						}
+						if first.IsZero() || sent.Before(first) {
+							first = sent
+						}
+						if ended.After(last) {
+							last = ended
+						}
+					}
+					if !first.IsZero() && last.After(first) {
+						out = append(out, last.Sub(first))
+					}
+				}
 			}
 		}
 	}

@@ -130,17 +130,23 @@ outlive a job keeps its state in AWS (the lock and the send intents in Parameter
 ` + "`--run-id`" + ` (default GITHUB_RUN_ID) resumes it without sending anything twice (docs/failure-modes.md).
 `
 
-// frontierProse takes the number of seeds and their list.
+// frontierProse takes the number of seeds, their list, and the judged
+// figures' seed.
 const frontierProse = `Every look at a running wave is a call, and every look that comes late delays the next wave: patchgate's pacer
-trades one against the other. The engine's ` + "`PollScale`" + ` (` + "`rollout.Options`" + `) spaces the looks the pacer
-chooses s times further apart: the shares of a wave's age between looks, and the inspection density (the lag a look
-is worth, times s²). PollMin, PollMax and the hourly look for progress (the net under MaxErrors) stay. Each judged case
-runs below at each PollScale over %d seeds of the realistic model (%s); the judged figures above are seed 19 at
-PollScale 1. A seed is one draw of the fleet (install times, failures, rescans), so the range is what a user's
-figures may be, where the table above is one of them.
+trades one against the other. The engine's ` + "`PollScale`" + ` (` + "`rollout.Options`" + `) spaces three of the pacer's
+rules s times further apart: the least share of a wave's age between looks, the tail watch (a share of the age, still
+at most PollMax, so in a multi-hour tail large scales change little), and the inspection density (a look worth s²
+times the lag). Looks at a predicted event, the growth at an unknown pace, PollMin, PollMax and the hourly look for
+progress (the net under MaxErrors) stay. Each judged case runs below at each PollScale over %d seeds of the realistic
+model (%s); the judged figures above are seed %d at PollScale 1. A seed is one draw of the fleet (install times,
+failures, rescans), so the range is what a user's figures may be, where the table above is one of them. A run that
+did not pass meets no target and is left out of the figures.
 
 Polls are not all of what patchgate spends beyond the floor: the failures' invocation listings, the send intents
 and the lock, a role session an hour (role chaining's limit), and the Inspector coverage passes while rescans come
-(*Where patchgate exceeds the floor*). Spacing polls cannot save those.
+(*Where patchgate exceeds the floor*). Spacing polls cannot save those. *Ends known* is what a run would have cost had
+patchgate known when each wave would end: every ListCommands replaced by one look at each wave's end and the hourly
+progress looks before it, everything else as measured. It is no pacer's figure, but the least any pacing of
+patchgate's design could reach.
 
 `

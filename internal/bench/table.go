@@ -250,7 +250,11 @@ func Markdown(ms []*Measurement, checks []Check, frontier []FrontierRun, latency
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.What, c.Got, c.Target, mark)
 	}
-	if f := frontierMarkdown(frontier); f != "" {
+	var seed int64
+	if len(ms) > 0 {
+		seed = ms[0].Seed
+	}
+	if f := frontierMarkdown(frontier, seed); f != "" {
 		b.WriteString("\n" + f)
 	}
 	b.WriteString("\n" + scaleProse)

@@ -107,13 +107,16 @@ type Options struct {
 	// an invocation takes is measured, and back off geometrically until
 	// then; each poll is a ListCommands page per 50 commands.
 	PollMin, PollMax time.Duration
-	// PollScale spaces the polls the pacer chooses PollScale times
-	// further apart: the shares of a wave's age between looks, and the
-	// inspection density (the lag a poll is worth, squared). Above 1:
-	// fewer ListCommands, each wave's end seen about that much later;
-	// below 1 the reverse. PollMin, PollMax and the hourly look for
-	// progress (a safety net for MaxErrors) stay as they are. 0: 1. The
-	// bench measures the trade (BENCHMARKS.md, calls against overhead).
+	// PollScale spaces some of the looks the pacer chooses PollScale
+	// times further apart: the least share of a wave's age between looks,
+	// the tail watch (a share of the age, still at most PollMax), and the
+	// inspection density (a look is worth PollScale² times the lag). Looks
+	// at a predicted event (first completions, a chunk's end, a projected
+	// decline), the growth at an unknown pace, PollMin, PollMax and the
+	// hourly look for progress (a net under MaxErrors) stay as they are.
+	// Above 1: fewer ListCommands, each wave's end seen later; below 1 the
+	// reverse. 0: 1; bounded to [1/16, 64]. The bench measures the trade
+	// (BENCHMARKS.md, calls against overhead).
 	PollScale float64
 	// CancelTimeout bounds the best-effort CancelCommand sweep after a cancellation.
 	CancelTimeout time.Duration
@@ -140,6 +143,21 @@ type Options struct {
 	Notifier NotifierConnect
 }
 
+// PollScale's bounds: far beyond them a share of a wave's age overflows a
+// Duration, or every look is PollMin or PollMax anyway.
+const (
+	minPollScale = 1.0 / 16
+	maxPollScale = 64.0
+)
+
+// ProgressEvery is how often, at least, a running wave is looked at for
+// progress under these options (their PollMax, or its default), whatever
+// the pacer predicts.
+func (o Options) ProgressEvery() time.Duration {
+	o.defaults()
+	return quietFactor * o.PollMax
+}
+
 func (o *Options) defaults() {
 	if o.Parallel <= 0 {
 		o.Parallel = 16
@@ -156,9 +174,10 @@ func (o *Options) defaults() {
 	if o.PollMax <= 0 {
 		o.PollMax = 15 * time.Minute
 	}
-	if o.PollScale <= 0 || math.IsNaN(o.PollScale) || math.IsInf(o.PollScale, 0) {
+	if o.PollScale <= 0 || math.IsNaN(o.PollScale) {
 		o.PollScale = 1
 	}
+	o.PollScale = min(max(o.PollScale, minPollScale), maxPollScale)
 	if o.CancelTimeout <= 0 {
 		o.CancelTimeout = 3 * time.Second
 	}

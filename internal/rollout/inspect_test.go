@@ -729,15 +729,15 @@ func TestInspectClosedForm(t *testing.T) {
 	}
 	one := []chunkProgress{{sent: t0, total: 1, perRound: 1}}
 	T := time.Hour.Seconds()
-	for _, tc := range []struct{ rarity, scale float64 }{{1, 0}, {4, 1}, {1, 2}, {4, 0.5}} {
+	// PollScale s makes a look worth s² times the lag (0 counts as 1):
+	// worth is in seconds of lag.
+	for _, tc := range []struct{ rarity, scale, worth float64 }{{1, 0, 1}, {4, 1, 1}, {1, 2, 4}, {4, 0.5, 0.25}} {
 		p := pacer{min: 5 * time.Second, max: 15 * time.Minute, seen: rec, rarity: tc.rarity, scale: tc.scale}
 		got, ok := p.inspect(t0.Add(time.Hour), one)
 		if !ok {
 			t.Fatalf("rarity %g, scale %g: no prediction", tc.rarity, tc.scale)
 		}
-		// PollScale s makes a poll worth s² times the lag (0 counts as 1).
-		worth := pollWorth.Seconds() * p.scaled() * p.scaled()
-		root := math.Sqrt(T) - math.Sqrt(worth*tc.rarity/2)
+		root := math.Sqrt(T) - math.Sqrt(tc.worth*pollWorth.Seconds()*tc.rarity/2)
 		want := time.Duration((T - root*root) * float64(time.Second))
 		if got < want-completionGrain || got > want+2*completionGrain {
 			t.Errorf("rarity %g, scale %g: first look after %s, want %s (to the grain)", tc.rarity, tc.scale, got, want.Round(time.Second))
@@ -775,17 +775,18 @@ func TestPollScale(t *testing.T) {
 			t.Errorf("scale %g: first completions due in a minute, an hour in: %s, want %s", tc.scale, got, tc.leastAge)
 		}
 	}
-	for _, in := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+	for in, want := range map[float64]float64{0: 1, -1: 1, math.NaN(): 1, math.Inf(1): 64, 1e12: 64, 3: 3, 0.01: 1.0 / 16} {
 		o := Options{PollScale: in}
 		o.defaults()
-		if o.PollScale != 1 {
-			t.Errorf("PollScale %g: %g after defaults, want 1", in, o.PollScale)
+		if o.PollScale != want {
+			t.Errorf("PollScale %g: %g after defaults, want %g", in, o.PollScale, want)
 		}
 	}
-	o := Options{PollScale: 3}
-	o.defaults()
-	if o.PollScale != 3 {
-		t.Errorf("PollScale 3: %g after defaults", o.PollScale)
+	if got := (Options{}).ProgressEvery(); got != time.Hour {
+		t.Errorf("progress looks every %s by default, want an hour (4 PollMax)", got)
+	}
+	if got := (Options{PollMax: time.Minute}).ProgressEvery(); got != 4*time.Minute {
+		t.Errorf("progress looks every %s at PollMax 1m, want 4m", got)
 	}
 }
 

@@ -58,8 +58,8 @@ import (
 // wait, and every max once the wave's errors reach half its limit.
 type pacer struct {
 	min, max time.Duration
-	// scale multiplies the spacing of looks the pacer chooses
-	// (Options.PollScale; 0 counts as 1).
+	// scale spaces the least share of the age, the tail watch and the
+	// inspection density (Options.PollScale; 0 counts as 1).
 	scale   float64
 	typical time.Duration // one invocation, as measured in this target; 0 unknown
 	seen    *completions  // the policy's completions so far (nil: none kept)

@@ -201,7 +201,10 @@ spec:
 // end of a long tail up to PollMax late.
 func TestPacingOnASpreadFleet(t *testing.T) { synctest.Test(t, testPacingOnASpreadFleet) }
 
-func testPacingOnASpreadFleet(t *testing.T) {
+// spreadHarness is a realistic fleet of 1,040 instances (install times
+// spread from minutes to hours) without failures or throttling: pacing
+// only.
+func spreadHarness(t *testing.T) *harness {
 	r := &awssim.Realism{Seed: 3, FailureShare: -1, TimeoutShare: -1, UndeliverableShare: -1, FindingsMean: -1, RateLimits: map[string]float64{}}
 	for op := range awssim.DefaultRateLimits {
 		r.RateLimits[op] = -1 // the harness retries throttling within 10 ms: pacing only here
@@ -212,6 +215,32 @@ func testPacingOnASpreadFleet(t *testing.T) {
 	}}
 	h := newHarness(t, sc)
 	h.opt.PollMin, h.opt.PollMax = 5*time.Second, 15*time.Minute // the defaults
+	return h
+}
+
+// PollScale reaches the pacer: the same fleet at PollScale 4 is looked
+// at markedly less often, and its run still passes.
+func TestPollScaleSpacesTheLooks(t *testing.T) {
+	looks := map[float64]int{}
+	for _, scale := range []float64{1, 4} {
+		synctest.Test(t, func(t *testing.T) {
+			h := spreadHarness(t)
+			h.opt.PollScale = scale
+			run := h.run(context.Background(), mustPolicy(t, spreadPolicy))
+			if run.Status != result.StatusPassed {
+				t.Fatalf("PollScale %g: status %s: %s", scale, run.Status, run.Summary)
+			}
+			looks[scale] = h.sim.Calls()["ssm:ListCommands"]
+		})
+	}
+	t.Logf("ListCommands: %d at PollScale 1, %d at 4", looks[1], looks[4])
+	if looks[4] > looks[1]*3/4 {
+		t.Errorf("%d ListCommands at PollScale 4 against %d at 1: want at most three quarters", looks[4], looks[1])
+	}
+}
+
+func testPacingOnASpreadFleet(t *testing.T) {
+	h := spreadHarness(t)
 	run := h.run(context.Background(), mustPolicy(t, spreadPolicy))
 	if run.Status != result.StatusPassed {
 		t.Fatalf("status %s: %s %+v", run.Status, run.Summary, run.Policies)

@@ -237,11 +237,17 @@ func TestFrontierAtTheTargets(t *testing.T) {
 	failed := run(20000, 8, 1, 900, 0.1)
 	failed.Status = "failed"
 	at := frontierMarkdown([]FrontierRun{run(50000, 1, 1, 1000, 1), run(10000, 1, 1, 1000, 1), run(10000, 8, 1, 1500, 1.01), run(10000, 8, 2, 1300, 1),
-		run(50000, 8, 1, 1400, 2), run(50000, 8, 2, 1400, 3), run(10000, 1, 2, 1000, 1), failed}, 19)
+		run(50000, 8, 1, 1400, 2), run(50000, 8, 2, 1400, 3), run(10000, 1, 2, 1000, 1), failed,
+		// Within 1% overhead (1% itself is within), the fewest; between
+		// two as few, the denser.
+		run(30000, 8, 0.5, 1600, 0.5), run(30000, 8, 1, 1500, 1), run(30000, 8, 2, 1400, 2),
+		run(40000, 8, 1, 1500, 0.5), run(40000, 8, 2, 1500, 0.9), run(40000, 8, 4, 1400, 2)}, 19)
 	// Cases by size, then account-regions, then PollScale; the growth by
 	// size, then PollScale.
 	want := []string{"10000 instances / 1 account-regions 1", "10000 instances / 1 account-regions 2", "10000 instances / 8 account-regions 1",
-		"10000 instances / 8 account-regions 2", "20000 instances / 8 account-regions 1", "50000 instances / 1 account-regions 1", "50000 instances / 8 account-regions 1",
+		"10000 instances / 8 account-regions 2", "20000 instances / 8 account-regions 1", "30000 instances / 8 account-regions 0.5",
+		"30000 instances / 8 account-regions 1", "30000 instances / 8 account-regions 2", "40000 instances / 8 account-regions 1",
+		"40000 instances / 8 account-regions 2", "40000 instances / 8 account-regions 4", "50000 instances / 1 account-regions 1", "50000 instances / 8 account-regions 1",
 		"50000 instances / 8 account-regions 2", "10000 1", "10000 2", "50000 1"}
 	if got := rowKeys(at); !slices.Equal(got, want) {
 		t.Errorf("rows %q, want %q", got, want)
@@ -254,6 +260,10 @@ func TestFrontierAtTheTargets(t *testing.T) {
 		"- **10000 instances / 8 account-regions:** both targets on average at PollScale 2 (1.30x, 1.00%; 1 of 1 seeds at both). " +
 			"With every wave's end known, at PollScale 1: 1.40x the floor (1.40x–1.40x; 0 of 1 seeds at <= 1.3x).",
 		"- **20000 instances / 8 account-regions:** no run passed.",
+		"- **30000 instances / 8 account-regions:** no PollScale measured meets both on average. The fewest calls on average, at PollScale 2, " +
+			"are 1.40x the floor, with 2.00% overhead. Within 1% overhead on average, the fewest are 1.50x, at PollScale 1.",
+		"- **40000 instances / 8 account-regions:** no PollScale measured meets both on average. The fewest calls on average, at PollScale 4, " +
+			"are 1.40x the floor, with 2.00% overhead. Within 1% overhead on average, the fewest are 1.50x, at PollScale 1.",
 		"- **50000 instances / 8 account-regions:** no PollScale measured meets both on average. The fewest calls on average, at PollScale 1, " +
 			"are 1.40x the floor, with 2.00% overhead. No PollScale keeps the overhead within 1% on average. " +
 			"With every wave's end known, at PollScale 1: 1.30x the floor (1.30x–1.30x; 1 of 1 seeds at <= 1.3x).",

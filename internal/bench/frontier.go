@@ -35,12 +35,13 @@ type spread struct {
 	met, n       int
 }
 
-// spreadOf is xs's spread; NaN figures when xs is empty.
-func spreadOf(xs []float64, meets func(float64) bool) spread {
+// spreadOf is the spread of xs, the figures of the seeds that passed out
+// of n seeds; NaN figures when none passed.
+func spreadOf(xs []float64, n int, meets func(float64) bool) spread {
 	if len(xs) == 0 {
-		return spread{mean: math.NaN(), lo: math.NaN(), hi: math.NaN()}
+		return spread{mean: math.NaN(), lo: math.NaN(), hi: math.NaN(), n: n}
 	}
-	s := spread{lo: math.Inf(1), hi: math.Inf(-1), n: len(xs)}
+	s := spread{lo: math.Inf(1), hi: math.Inf(-1), n: n}
 	for _, x := range xs {
 		s.mean += x / float64(len(xs))
 		s.lo, s.hi = min(s.lo, x), max(s.hi, x)
@@ -97,14 +98,12 @@ func frontierPoints(runs []FrontierRun) []frontierPoint {
 			ratio := float64(r.Calls) / float64(max(r.Floor, 1))
 			ratios, overheads = append(ratios, ratio), append(overheads, r.OverheadPct)
 			known = append(known, float64(r.KnownEnds)/float64(max(r.Floor, 1)))
-			if ratio <= Targets.FloorRatio && r.OverheadPct <= Targets.OverheadPct {
+			if floorMet(ratio) && overheadMet(r.OverheadPct) {
 				p.both++
 			}
 		}
-		p.ratio = spreadOf(ratios, func(x float64) bool { return x <= Targets.FloorRatio })
-		p.overhead = spreadOf(overheads, func(x float64) bool { return x <= Targets.OverheadPct })
-		p.known = spreadOf(known, func(x float64) bool { return x <= Targets.FloorRatio })
-		p.ratio.n, p.overhead.n, p.known.n = len(by[k]), len(by[k]), len(by[k])
+		n := len(by[k])
+		p.ratio, p.overhead, p.known = spreadOf(ratios, n, floorMet), spreadOf(overheads, n, overheadMet), spreadOf(known, n, floorMet)
 		out = append(out, p)
 	}
 	return out
@@ -156,7 +155,7 @@ func growthPoints(runs []FrontierRun) []growthPoint {
 	})
 	var out []growthPoint
 	for _, p := range points {
-		out = append(out, growthPoint{p.n, p.scale, spreadOf(ratios[p], func(x float64) bool { return x < Targets.RegionGrowth })})
+		out = append(out, growthPoint{p.n, p.scale, spreadOf(ratios[p], len(ratios[p]), growthMet)})
 	}
 	return out
 }
@@ -222,7 +221,7 @@ func frontierVerdicts(points []frontierPoint) string {
 		by[p.fleet] = append(by[p.fleet], p)
 	}
 	meets := func(p frontierPoint) bool {
-		return p.failed == 0 && p.ratio.mean <= Targets.FloorRatio && p.overhead.mean <= Targets.OverheadPct
+		return p.failed == 0 && floorMet(p.ratio.mean) && overheadMet(p.overhead.mean)
 	}
 	for _, f := range fleets {
 		ps := by[f]
@@ -240,7 +239,7 @@ func frontierVerdicts(points []frontierPoint) string {
 			if fewest == nil || p.ratio.mean < fewest.ratio.mean {
 				fewest = p
 			}
-			if p.overhead.mean <= Targets.OverheadPct && (fewestWithin == nil || p.ratio.mean < fewestWithin.ratio.mean) {
+			if overheadMet(p.overhead.mean) && (fewestWithin == nil || p.ratio.mean < fewestWithin.ratio.mean) {
 				fewestWithin = p
 			}
 			if p.scale == 1 {

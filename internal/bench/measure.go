@@ -174,8 +174,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	start := time.Now()
 	var r *result.Run
 	var spans map[string][]span
-	var waves []time.Duration // patchgate's, for KnownEnds
-	var progressEvery time.Duration
+	var progressEvery time.Duration // patchgate's, for KnownEnds
 	switch way {
 	case Patchgate:
 		opt := rollout.Options{RunID: "bench", ForceWindow: true, Parallel: cfg.Parallel, PollScale: cfg.PollScale,
@@ -193,7 +192,7 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 			}
 		}
 		spans = resultSpans(r, sim)
-		waves, progressEvery = waveTimes(r, sim), opt.ProgressEvery()
+		progressEvery = opt.ProgressEvery()
 	case Script:
 		var sr *scriptRun
 		sr, err = runScript(ctx, factory, pol)
@@ -226,6 +225,12 @@ func (m *Measurement) run(f Fleet, way Way, cfg Config) (*result.Run, error) {
 	}
 	m.CallsPerInstance = float64(m.TotalCalls) / float64(f.Instances)
 	if way == Patchgate {
+		var waves []time.Duration
+		for _, ss := range spans {
+			for _, sp := range ss {
+				waves = append(waves, sp.waves...)
+			}
+		}
 		m.KnownEnds = knownEnds(m.TotalCalls, m.Calls["ssm:ListCommands"], waves, progressEvery)
 	}
 	m.PatchTime, m.IndependentPatchTime = patchTimes(spans)
@@ -290,6 +295,9 @@ func mentionsThrottling(text string) bool {
 type span struct {
 	work  []interval    // SendCommand to its last invocation's end
 	waits time.Duration // soaks and Inspector rescan waits
+	// waves are patchgate's waves' times, from each wave's first
+	// SendCommand to its last invocation's end (for KnownEnds).
+	waves []time.Duration
 	// phase is the policy phase of this span (0 for the references, which
 	// do not wait for other account-regions between phases).
 	phase int
@@ -364,13 +372,23 @@ func resultSpans(r *result.Run, sim *awssim.Sim) map[string][]span {
 				s := span{phase: phaseNo}
 				var lastPatch time.Time
 				for _, w := range ph.Waves {
+					var first, last time.Time
 					for _, c := range w.Commands {
 						if sent, ended, ok := sim.CommandSpan(c.CommandID); ok {
 							s.work = append(s.work, interval{sent, ended})
-							if ended.After(lastPatch) {
-								lastPatch = ended
+							if first.IsZero() || sent.Before(first) {
+								first = sent
+							}
+							if ended.After(last) {
+								last = ended
 							}
 						}
+					}
+					if !first.IsZero() && last.After(first) {
+						s.waves = append(s.waves, last.Sub(first))
+					}
+					if last.After(lastPatch) {
+						lastPatch = last
 					}
 				}
 				s.waits += time.Duration(ph.SoakSeconds * float64(time.Second))
@@ -410,37 +428,6 @@ func knownEnds(total, listCommands int, waves []time.Duration, progressEvery tim
 		n += int(d/progressEvery) + 1
 	}
 	return n
-}
-
-// waveTimes are the run's waves' times, from each wave's first
-// SendCommand to its last invocation's end, as the simulator ran them.
-func waveTimes(r *result.Run, sim *awssim.Sim) []time.Duration {
-	var out []time.Duration
-	for _, p := range r.Policies {
-		for _, t := range p.Targets {
-			for _, ph := range t.Phases {
-				for _, w := range ph.Waves {
-					var first, last time.Time
-					for _, c := range w.Commands {
-						sent, ended, ok := sim.CommandSpan(c.CommandID)
-						if !ok {
-							continue
-						}
-						if first.IsZero() || sent.Before(first) {
-							first = sent
-						}
-						if ended.After(last) {
-							last = ended
-						}
-					}
-					if !first.IsZero() && last.After(first) {
-						out = append(out, last.Sub(first))
-					}
-				}
-			}
-		}
-	}
-	return out
 }
 
 // sampleHeap samples the live heap every 2ms of wall time until stopped,

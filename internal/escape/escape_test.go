@@ -211,3 +211,34 @@ func TestLogWriterConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestLogWriterLinearInOneWrite: a whole report often arrives in one Write
+// (json.Encoder, a rendered summary); deciding each line's start must not
+// copy the rest of it, or a large report takes quadratic time to print.
+// Counted in allocations, which do not depend on the machine's speed.
+func TestLogWriterLinearInOneWrite(t *testing.T) {
+	allocs := func(lines int) float64 {
+		in := []byte(strings.Repeat(`  "instanceId": "i-0123456789abcdef0",`+"\n", lines))
+		return testing.AllocsPerRun(5, func() {
+			w := NewLogWriter(io.Discard)
+			_, _ = w.Write(in)
+			w.Flush()
+		})
+	}
+	small, large := allocs(10), allocs(10_000)
+	if large > small+4 {
+		t.Errorf("one write of 10,000 lines made %.0f allocations, 10 lines %.0f: the cost grows with the lines", large, small)
+	}
+}
+
+// BenchmarkLogWriter prints a 50,000-instance report's worth of JSON lines
+// in one write, as `patchgate report --format json` does.
+func BenchmarkLogWriter(b *testing.B) {
+	in := []byte(strings.Repeat(`      "instanceId": "i-0123456789abcdef0", "state": "Failed",`+"\n", 200_000))
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		w := NewLogWriter(io.Discard)
+		_, _ = w.Write(in)
+		w.Flush()
+	}
+}

@@ -93,7 +93,7 @@ func (l *LogWriter) convert(data []byte, final bool) (out, rest []byte) {
 				j += size
 			}
 			head := data[j:]
-			if !final && (j == len(data) || isCommandPrefix(head) && len(head) < 3) {
+			if !final && (j == len(data) || len(head) < 3 && isCommandPrefix(head)) {
 				return out, data[i:] // cannot tell yet whether this line is a command
 			}
 			if startsCommand(head) {
@@ -128,9 +128,10 @@ func (l *LogWriter) convert(data []byte, final bool) (out, rest []byte) {
 }
 
 // isCommandPrefix reports whether b could still grow into "::" or "##[".
+// It must not copy b: b is the rest of a write, which may be a whole
+// report, and this runs at every line start.
 func isCommandPrefix(b []byte) bool {
-	s := string(b)
-	return strings.HasPrefix("::", s) || strings.HasPrefix("##[", s)
+	return len(b) <= 2 && string(b) == "::"[:len(b)] || len(b) <= 3 && string(b) == "##["[:len(b)]
 }
 
 func startsCommand(b []byte) bool {

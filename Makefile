@@ -4,7 +4,6 @@ STATICCHECK_VERSION := v0.8.2
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/patchgate/patchgate/internal/version.Version=$(VERSION)
-FUZZTIME ?= 10s
 
 .PHONY: build test integration lint fuzz tools bench gremlins mutate
 
@@ -29,11 +28,25 @@ lint: tools
 	$(GO) vet -tags integration ./...  # the moto tests build only with the tag
 	$(GOBIN)/staticcheck ./...
 
-# Each fuzz target runs for FUZZTIME; `go test -fuzz` takes one target at a time.
+# Each fuzz target runs its budget of inputs; `go test -fuzz` takes one
+# target at a time. Budgets are counts, not durations: with a duration, Go
+# 1.26's fuzz coordinator can fail a clean run with "context deadline
+# exceeded" when the deadline races a busy worker (golang/go#75804, fixed
+# in Go 1.27), and a count means the same pass on a slow machine. A target
+# runs FUZZ_BUDGETS' count for it, else FUZZ_EXECS; FUZZTIME (a count "Nx"
+# or, for a long local run, a duration) overrides both.
+FUZZ_EXECS ?= 500x
+FUZZ_BUDGETS ?= FuzzLoad=30000x FuzzDecode=30000x FuzzCell=2000x
+FUZZ_MINIMIZE ?= 200x
+FUZZTIME ?=
 fuzz:
 	@for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
 		for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
-			echo "fuzz $$dir $$fz"; (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) .) || exit 1; \
+			budget="$(FUZZTIME)"; \
+			if [ -z "$$budget" ]; then budget=$(FUZZ_EXECS); \
+				for kv in $(FUZZ_BUDGETS); do [ "$${kv%%=*}" = "$$fz" ] && budget="$${kv#*=}"; done; fi; \
+			echo "fuzz $$dir $$fz ($$budget)"; \
+			(cd $$dir && $(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime "$$budget" -fuzzminimizetime $(FUZZ_MINIMIZE) .) || exit 1; \
 		done; done
 
 # Fleet-scale benchmarks (internal/bench): full runs of 100 to 50,000

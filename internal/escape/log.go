@@ -36,7 +36,19 @@ type LogWriter struct {
 	w       io.Writer
 	atStart bool   // the next byte begins a line
 	pending []byte // bytes held until it is known how they end: a line start, or half a rune
+	buf     []byte // converted output, reused from one chunk to the next
 }
+
+// writeChunk bounds what one conversion holds: a whole report often comes
+// in one Write, and it is converted and passed on a chunk at a time
+// instead of doubled in memory.
+const writeChunk = 64 << 10
+
+// maxIndent is the most leading white space held back while waiting for a
+// line's first character; past it the line is marked inert ("\" first)
+// without waiting, so a hostile run of spaces cannot be held and copied
+// again at every write.
+const maxIndent = 4 << 10
 
 // NewLogWriter returns a LogWriter over w.
 func NewLogWriter(w io.Writer) *LogWriter { return &LogWriter{w: w, atStart: true} }
@@ -46,12 +58,21 @@ func NewLogWriter(w io.Writer) *LogWriter { return &LogWriter{w: w, atStart: tru
 func (l *LogWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	data := append(l.pending, p...)
-	l.pending = nil
-	out, rest := l.convert(data, false)
-	l.pending = append([]byte(nil), rest...)
-	if _, err := l.w.Write(out); err != nil {
-		return 0, err
+	for off := 0; off < len(p); off += writeChunk {
+		data := p[off:min(off+writeChunk, len(p))]
+		if len(l.pending) > 0 {
+			data = append(l.pending, data...)
+		}
+		if cap(l.buf) < len(data)+16 {
+			l.buf = make([]byte, 0, len(data)+16)
+		}
+		var rest []byte
+		l.buf, rest = l.convert(l.buf[:0], data, false)
+		// rest may alias pending's array or p: copy it down (memmove).
+		l.pending = append(l.pending[:0], rest...)
+		if _, err := l.w.Write(l.buf); err != nil {
+			return off, err
+		}
 	}
 	return len(p), nil
 }
@@ -68,16 +89,15 @@ func (l *LogWriter) flushLocked() {
 	if len(l.pending) == 0 {
 		return
 	}
-	out, _ := l.convert(l.pending, true)
-	l.pending = nil
-	_, _ = l.w.Write(out)
+	l.buf, _ = l.convert(l.buf[:0], l.pending, true)
+	l.pending = l.pending[:0]
+	_, _ = l.w.Write(l.buf)
 }
 
-// convert makes data safe; unless final, it returns the tail it cannot
-// decide yet (an incomplete rune, or a line start that could become "::"
-// or "##[").
-func (l *LogWriter) convert(data []byte, final bool) (out, rest []byte) {
-	out = make([]byte, 0, len(data)+16)
+// convert appends data made safe to out; unless final, it returns the tail
+// it cannot decide yet (an incomplete rune, or a line start that could
+// become "::" or "##[").
+func (l *LogWriter) convert(out, data []byte, final bool) (_, rest []byte) {
 	i := 0
 	for i < len(data) {
 		if l.atStart {
@@ -93,13 +113,23 @@ func (l *LogWriter) convert(data []byte, final bool) (out, rest []byte) {
 				j += size
 			}
 			head := data[j:]
-			if !final && (j == len(data) || len(head) < 3 && isCommandPrefix(head)) {
+			if !final && j-i <= maxIndent && (j == len(data) || len(head) < 3 && isCommandPrefix(head)) {
 				return out, data[i:] // cannot tell yet whether this line is a command
 			}
-			if startsCommand(head) {
+			if startsCommand(head) || j-i > maxIndent {
 				out = append(out, '\\')
 			}
 			l.atStart = false
+		}
+		// Printable ASCII passes as it is: copy a run of it at once.
+		if c := data[i]; c >= 0x20 && c < 0x7f {
+			j := i + 1
+			for j < len(data) && data[j] >= 0x20 && data[j] < 0x7f {
+				j++
+			}
+			out = append(out, data[i:j]...)
+			i = j
+			continue
 		}
 		r, size := utf8.DecodeRune(data[i:])
 		if r == utf8.RuneError && size <= 1 && !utf8.FullRune(data[i:]) && !final {

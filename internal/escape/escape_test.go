@@ -248,8 +248,9 @@ func BenchmarkLogWriter(b *testing.B) {
 // time; a command, an indented command or a rune across a chunk's edge is
 // caught the same as in small writes.
 func TestLogWriterChunkBoundaries(t *testing.T) {
-	tail := "\n::error::x\n  ##[y\nä€😀\u202e\n"
-	want := "\n\\::error::x\n\\  ##[y\nä€😀\\u202e\n"
+	// DEL (0x7f) borders the printable ASCII that is copied in runs.
+	tail := "\n::error::x\n  ##[y\nä€😀\u202e\nx\x7fy ~\n\x7f\n"
+	want := "\n\\::error::x\n\\  ##[y\nä€😀\\u202e\nx\\u007fy ~\n\\u007f\n"
 	for _, k := range []int{-12, -6, -3, -2, -1, 0, 1, 2, 3} {
 		filler := strings.Repeat("a", writeChunk+k)
 		in := filler + tail + filler + tail

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -120,13 +121,14 @@ func TestMarkerName(t *testing.T) {
 }
 
 // commandLines returns the lines of s that the runner would run as
-// workflow commands: lines end at \n or \r, and leading white space is
-// trimmed.
+// workflow commands: lines end at \n or \r; a line is one if it starts,
+// after white space, with "::", or holds "##[" anywhere (actions/runner's
+// ActionCommand.TryParseV2 and TryParse).
 func commandLines(s string) []string {
 	var out []string
 	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
-		l := strings.TrimLeft(line, " \t\v\f\u0085\u00a0\u2028\u2029")
-		if strings.HasPrefix(l, "::") || strings.HasPrefix(l, "##[") {
+		l := strings.TrimLeftFunc(line, unicode.IsSpace)
+		if strings.HasPrefix(l, "::") || strings.Contains(line, "##[") {
 			out = append(out, line)
 		}
 	}
@@ -134,12 +136,12 @@ func commandLines(s string) []string {
 }
 
 func TestLog(t *testing.T) {
-	in := "plan for bad\r::stop-commands::X.yaml\n::set-output name=y::1\n  ::warning::w\n##[error]e\nfine: ::not at start\n\u2028::error::x\nesc\x1b[2J"
+	in := "plan for bad\r::stop-commands::X.yaml\n::set-output name=y::1\n  ::warning::w\n##[error]e\nfine: ::not at start\nnot fine: ##[add-mask]x ###[y #[z\n\u2028::error::x\nesc\x1b[2J"
 	got := Log(in)
 	if cl := commandLines(got); len(cl) != 0 {
 		t.Errorf("commands left: %q in\n%s", cl, got)
 	}
-	want := "plan for bad\\r::stop-commands::X.yaml\n\\::set-output name=y::1\n\\  ::warning::w\n\\##[error]e\nfine: ::not at start\n\\\\u2028::error::x\nesc\\u001b[2J"
+	want := "plan for bad\\r::stop-commands::X.yaml\n\\::set-output name=y::1\n\\  ::warning::w\n##\\u005berror]e\nfine: ::not at start\nnot fine: ##\\u005badd-mask]x ###\\u005by #[z\n\\\\u2028::error::x\nesc\\u001b[2J"
 	if got != want {
 		t.Errorf("Log:\n got %q\nwant %q", got, want)
 	}
@@ -165,6 +167,48 @@ func TestLogWriterSplitWrites(t *testing.T) {
 		if !utf8.Valid(b.Bytes()) || len(commandLines(b.String())) != 0 {
 			t.Errorf("writes of %d bytes: %q", size, b.String())
 		}
+	}
+}
+
+// TestLogWriterLegacyCommandAnywhere: the runner runs a line holding "##["
+// anywhere (ActionCommand.TryParse finds it with IndexOf), so no "##["
+// reaches the log, however the text is cut into writes; a "\" before it
+// would not help.
+func TestLogWriterLegacyCommandAnywhere(t *testing.T) {
+	in := "##[error]a\nb ##[add-mask]c\n\\##[d\n#\n#[e\n###[f ##x[ #[g\n  ##[stop-commands]h ##[[i\n"
+	want := "##\\u005berror]a\nb ##\\u005badd-mask]c\n\\##\\u005bd\n#\n#[e\n###\\u005bf ##x[ #[g\n  ##\\u005bstop-commands]h ##\\u005b[i\n"
+	if got := Log(in); got != want {
+		t.Fatalf("Log:\n got %q\nwant %q", got, want)
+	}
+	for i := range len(in) {
+		for j := i; j <= len(in); j++ {
+			var b bytes.Buffer
+			w := NewLogWriter(&b)
+			for _, part := range []string{in[:i], in[i:j], in[j:]} {
+				_, _ = io.WriteString(w, part)
+			}
+			w.Flush()
+			if got := b.String(); got != want {
+				t.Fatalf("writes %q %q %q: %q", in[:i], in[i:j], in[j:], got)
+			}
+		}
+	}
+	// A command of patchgate's own that leaves its line open is followed
+	// by text on the same line: its '#'s count too.
+	var b bytes.Buffer
+	w := NewLogWriter(&b)
+	_, _ = io.WriteString(w.Commands(), "::notice::#")
+	_, _ = io.WriteString(w, "#[x\n")
+	if got := b.String(); got != "::notice::##\\u005bx\n" {
+		t.Errorf("after a command ending in '#': %q", got)
+	}
+	// A command on a line of its own ends the '#'s before it.
+	b.Reset()
+	_, _ = io.WriteString(w, "##")
+	_, _ = io.WriteString(w.Commands(), "::notice::x\n")
+	_, _ = io.WriteString(w, "[y\n")
+	if got := b.String(); got != "##\n::notice::x\n[y\n" {
+		t.Errorf("after a command on its own line: %q", got)
 	}
 }
 
@@ -250,7 +294,7 @@ func BenchmarkLogWriter(b *testing.B) {
 func TestLogWriterChunkBoundaries(t *testing.T) {
 	// DEL (0x7f) borders the printable ASCII that is copied in runs.
 	tail := "\n::error::x\n  ##[y\nä€😀\u202e\nx\x7fy ~\n\x7f\n"
-	want := "\n\\::error::x\n\\  ##[y\nä€😀\\u202e\nx\\u007fy ~\n\\u007f\n"
+	want := "\n\\::error::x\n  ##\\u005by\nä€😀\\u202e\nx\\u007fy ~\n\\u007f\n"
 	for _, k := range []int{-12, -6, -3, -2, -1, 0, 1, 2, 3} {
 		filler := strings.Repeat("a", writeChunk+k)
 		in := filler + tail + filler + tail
@@ -278,7 +322,7 @@ func TestLogWriterLongIndent(t *testing.T) {
 		long + "ok":           `\` + long + "ok",
 		short + "ok":          short + "ok",
 		short + "::x":         `\` + short + "::x",
-		"a\n" + long + "##[x": "a\n\\" + long + "##[x",
+		"a\n" + long + "##[x": "a\n\\" + long + "##\\u005bx",
 	} {
 		var b bytes.Buffer
 		w := NewLogWriter(&b)
@@ -291,7 +335,7 @@ func TestLogWriterLongIndent(t *testing.T) {
 		if got := b.String(); got != want {
 			t.Errorf("%d bytes: got %q..., want %q...", len(in), got[:min(len(got), 8)], want[:min(len(want), 8)])
 		}
-		// The indent, and at most "##" or three bytes of a rune after it.
+		// The indent, and at most ":" or three bytes of a rune after it.
 		if held > maxIndent+3 {
 			t.Errorf("%d bytes: held %d bytes back, more than maxIndent+3", len(in), held)
 		}

@@ -11,14 +11,18 @@ import (
 )
 
 // The GitHub Actions runner reads a step's output line by line (a line
-// ends at \n or \r) and runs any line that starts, after white space, with
-// "::" (or the older "##[") as a workflow command. Text derived from input
-// must therefore never start a line with either, nor carry a \r.
+// ends at \n or \r) and runs as a workflow command any line that starts,
+// after white space, with "::", and any line that holds the older "##["
+// anywhere (actions/runner: ActionCommand.TryParse looks for it with
+// IndexOf, so a "\" before it does not help). Text derived from input must
+// therefore never start a line with "::", never hold "##[", and never carry
+// a \r.
 
 // Log makes s safe to print to the runner's log as it is, keeping its
 // lines: \r and every other hidden character are shown as \r or \uXXXX,
-// and a line that would start a workflow command gets a leading "\", so it
-// reads the same and is inert.
+// a line that would start a workflow command with "::" gets a leading "\",
+// and the "[" of "##[" is written \u005b, so it reads the same and is inert
+// (and JSON keeps its meaning: "[" after "##" is only ever in a string).
 func Log(s string) string {
 	var b strings.Builder
 	w := &LogWriter{w: &b, atStart: true}
@@ -35,6 +39,7 @@ type LogWriter struct {
 	mu      sync.Mutex
 	w       io.Writer
 	atStart bool   // the next byte begins a line
+	hashes  int    // how many '#' end the output so far (at most 2 counted): a '[' next would make "##["
 	pending []byte // bytes held until it is known how they end: a line start, or half a rune
 	buf     []byte // converted output, reused from one chunk to the next
 }
@@ -113,7 +118,7 @@ func (l *LogWriter) convert(out, data []byte, final bool) (_, rest []byte) {
 				j += size
 			}
 			head := data[j:]
-			if !final && j-i <= maxIndent && (j == len(data) || len(head) < 3 && isCommandPrefix(head)) {
+			if !final && j-i <= maxIndent && isCommandPrefix(head) {
 				return out, data[i:] // cannot tell yet whether this line is a command
 			}
 			if startsCommand(head) || j-i > maxIndent {
@@ -121,16 +126,31 @@ func (l *LogWriter) convert(out, data []byte, final bool) (_, rest []byte) {
 			}
 			l.atStart = false
 		}
-		// Printable ASCII passes as it is: copy a run of it at once.
+		// Printable ASCII passes as it is: copy a run of it at once, up
+		// to a "[" that would follow "##".
 		if c := data[i]; c >= 0x20 && c < 0x7f {
-			j := i + 1
+			j, h := i, l.hashes
 			for j < len(data) && data[j] >= 0x20 && data[j] < 0x7f {
+				if data[j] == '#' {
+					h = min(h+1, 2)
+				} else if data[j] == '[' && h == 2 {
+					break
+				} else {
+					h = 0
+				}
 				j++
 			}
 			out = append(out, data[i:j]...)
+			l.hashes = h
+			if j < len(data) && data[j] == '[' && h == 2 {
+				out = append(out, `\u005b`...)
+				l.hashes = 0
+				j++
+			}
 			i = j
 			continue
 		}
+		l.hashes = 0
 		r, size := utf8.DecodeRune(data[i:])
 		if r == utf8.RuneError && size <= 1 && !utf8.FullRune(data[i:]) && !final {
 			return out, data[i:]
@@ -157,15 +177,15 @@ func (l *LogWriter) convert(out, data []byte, final bool) (_, rest []byte) {
 	return out, nil
 }
 
-// isCommandPrefix reports whether b could still grow into "::" or "##[".
-// It must not copy b: b is the rest of a write, which may be a whole
+// isCommandPrefix reports whether b could still grow into "::" ("" or
+// ":"). It must not copy b: b is the rest of a write, which may be a whole
 // report, and this runs at every line start.
 func isCommandPrefix(b []byte) bool {
-	return len(b) <= 2 && string(b) == "::"[:len(b)] || len(b) <= 3 && string(b) == "##["[:len(b)]
+	return len(b) < 2 && string(b) == "::"[:len(b)]
 }
 
 func startsCommand(b []byte) bool {
-	return len(b) >= 2 && b[0] == ':' && b[1] == ':' || len(b) >= 3 && b[0] == '#' && b[1] == '#' && b[2] == '['
+	return len(b) >= 2 && b[0] == ':' && b[1] == ':'
 }
 
 // Commands returns a writer for the workflow commands patchgate issues
@@ -189,6 +209,12 @@ func (c commandWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	l.atStart = len(p) == 0 || p[len(p)-1] == '\n'
+	if len(p) > 0 {
+		l.hashes = 0
+		for k := len(p) - 1; k >= 0 && p[k] == '#' && l.hashes < 2; k-- {
+			l.hashes++
+		}
+	}
 	return len(p), nil
 }
 

@@ -241,13 +241,15 @@ func rawText(n *ast.RawHTML, src []byte) string {
 var ourCommand = regexp.MustCompile(`^::(stop-commands::[0-9a-f]{32}|[0-9a-f]{32}::)$`)
 
 // CheckLog checks text printed to the runner's log: no line (lines end at
-// \n or \r) starts, after white space, with "::" or "##[", but the
+// \n or \r) starts, after white space, with "::" or holds "##[" anywhere
+// (the runner's two command forms: actions/runner's ActionCommand
+// TryParseV2 and TryParse), but the
 // stop-commands lines patchgate writes and the lines in ours (the commands
 // the caller knows patchgate issued); no hidden character but \n and \t.
 func CheckLog(s string, ours ...string) error {
 	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
 		l := strings.TrimLeftFunc(line, unicode.IsSpace)
-		if (strings.HasPrefix(l, "::") || strings.HasPrefix(l, "##[")) && !ourCommand.MatchString(line) && !slices.Contains(ours, line) {
+		if (strings.HasPrefix(l, "::") || strings.Contains(line, "##[")) && !ourCommand.MatchString(line) && !slices.Contains(ours, line) {
 			return fmt.Errorf("a line from input is a workflow command: %q", line)
 		}
 	}

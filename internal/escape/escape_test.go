@@ -344,3 +344,50 @@ func TestLogWriterLongIndent(t *testing.T) {
 		}
 	}
 }
+
+// TestLogWriterLongIndentHalfRune: a long indent that ends a write, or a
+// 64 KiB chunk, in half a rune is decided at maxIndent too, not held back
+// whole until the rune is complete. White space of 3-byte U+3000 placed
+// across every chunk's edge made one 1 MiB write hold (and copy again at
+// every chunk) the whole indent.
+func TestLogWriterLongIndentHalfRune(t *testing.T) {
+	var big []byte
+	for len(big) < 16*writeChunk {
+		for len(big)%writeChunk != writeChunk-1 {
+			big = append(big, ' ')
+		}
+		big = append(big, "\u3000"...)
+	}
+	long := strings.Repeat(" ", maxIndent+10)
+	for _, writes := range [][]string{
+		{string(big) + "::x\n"},
+		{long + "\xe3\x80", "\x80::x\n"},
+	} {
+		pw := &pendingPeek{}
+		w := NewLogWriter(pw)
+		pw.l = w
+		for _, p := range writes {
+			_, _ = io.WriteString(w, p)
+		}
+		w.Flush()
+		in := strings.Join(writes, "")
+		if pw.held > maxIndent+3 {
+			t.Errorf("%d bytes: held %d bytes back, more than maxIndent+3", len(in), pw.held)
+		}
+		if got, want := pw.b.String(), `\`+in; got != want {
+			t.Errorf("%d bytes: got %q..., want %q...", len(in), got[:min(len(got), 8)], want[:min(len(want), 8)])
+		}
+	}
+}
+
+// pendingPeek records the most bytes its LogWriter held back when it wrote.
+type pendingPeek struct {
+	l    *LogWriter
+	b    bytes.Buffer
+	held int
+}
+
+func (p *pendingPeek) Write(b []byte) (int, error) {
+	p.held = max(p.held, len(p.l.pending))
+	return p.b.Write(b)
+}

@@ -107,7 +107,9 @@ func (l *LogWriter) convert(out, data []byte, final bool) (_, rest []byte) {
 	for i < len(data) {
 		if l.atStart {
 			j := i
-			for j < len(data) {
+			// Past maxIndent the line is decided: stop before a half rune
+			// at the end of the write could hold the whole indent back.
+			for j < len(data) && j-i <= maxIndent {
 				r, size := utf8.DecodeRune(data[j:])
 				if r == utf8.RuneError && size <= 1 && !utf8.FullRune(data[j:]) && !final {
 					return out, data[i:]

@@ -391,3 +391,30 @@ func (p *pendingPeek) Write(b []byte) (int, error) {
 	p.held = max(p.held, len(p.l.pending))
 	return p.b.Write(b)
 }
+
+// TestLogWriterWritesAfterFlush: Flush writes a line start it could not
+// decide yet; what is written after it must not complete a command on
+// that line (untrustedBlock flushes, and other goroutines may write).
+func TestLogWriterWritesAfterFlush(t *testing.T) {
+	for _, c := range []struct{ before, after, want string }{
+		{"  :", ":add-mask::x\n", "  :\n:add-mask::x\n"},
+		{"a\n\t", "::error::x\n", "a\n\t\n\\::error::x\n"},
+		{"a\n \xe3\x80", "\x80::x\n", "a\n \uFFFD\uFFFD\n\uFFFD::x\n"},
+		{"ab", "::x\n", "ab::x\n"},                           // mid-line: nothing was held, nothing changes
+		{"ab\xe3\x80", "\x80c\n", "ab\uFFFD\uFFFD\uFFFDc\n"}, // half a rune mid-line: no line break
+		{"a #", "#[x\n", "a ##\\u005bx\n"},
+	} {
+		var b bytes.Buffer
+		w := NewLogWriter(&b)
+		_, _ = io.WriteString(w, c.before)
+		w.Flush()
+		_, _ = io.WriteString(w, c.after)
+		w.Flush()
+		if got := b.String(); got != c.want || len(commandLines(got)) != 0 {
+			t.Errorf("%q, Flush, %q: got %q, want %q", c.before, c.after, got, c.want)
+		}
+	}
+	if got := Log("a\n  :"); got != "a\n  :" {
+		t.Errorf("Log ends where its text ends: %q", got)
+	}
+}

@@ -27,7 +27,7 @@ func Log(s string) string {
 	var b strings.Builder
 	w := &LogWriter{w: &b, atStart: true}
 	_, _ = io.WriteString(w, s)
-	w.Flush()
+	w.flushLocked() // the text ends here: no line break after an open line start
 	return b.String()
 }
 
@@ -83,11 +83,18 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 }
 
 // Flush writes what is held back (a line start that may have become a
-// command, half a rune) as if the text ended there.
+// command, half a rune) as if the text ended there. A line start written
+// undecided ("  :") is ended with a line break: text written after Flush
+// would otherwise continue it, and "  :" then ":x::" make a command.
 func (l *LogWriter) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	open := l.atStart && len(l.pending) > 0
 	l.flushLocked()
+	if open {
+		_, _ = l.w.Write([]byte{'\n'})
+		l.atStart = true
+	}
 }
 
 func (l *LogWriter) flushLocked() {

@@ -2,6 +2,7 @@ package escape
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -417,4 +418,47 @@ func TestLogWriterWritesAfterFlush(t *testing.T) {
 	if got := Log("a\n  :"); got != "a\n  :" {
 		t.Errorf("Log ends where its text ends: %q", got)
 	}
+}
+
+// TestLogWriterAfterAFailedWrite: when the writer below fails part way
+// through, the log may end at a line's start or after "##"; text written
+// next must not complete a command there.
+func TestLogWriterAfterAFailedWrite(t *testing.T) {
+	for _, c := range []struct {
+		first string
+		cut   int // bytes of the first write's output that reach the log
+		next  string
+	}{
+		{"ok\n::x", len("ok\n"), "::evil::y\n"},
+		{"a ##[b", len("a ##"), "[add-mask]c\n"},
+	} {
+		fw := &failOnce{cut: c.cut}
+		w := NewLogWriter(fw)
+		if n, err := io.WriteString(w, c.first); err == nil || n != 0 {
+			t.Fatalf("%q: wrote %d, %v; want 0 and the writer's error", c.first, n, err)
+		}
+		if _, err := io.WriteString(w, c.next); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		if got := fw.b.String(); len(commandLines(got)) != 0 {
+			t.Errorf("%q cut at %d, then %q: %q", c.first, c.cut, c.next, got)
+		}
+	}
+}
+
+// failOnce writes the first cut bytes of its first write and fails it.
+type failOnce struct {
+	b      bytes.Buffer
+	cut    int
+	failed bool
+}
+
+func (f *failOnce) Write(p []byte) (int, error) {
+	if !f.failed {
+		f.failed = true
+		n, _ := f.b.Write(p[:min(f.cut, len(p))])
+		return n, errors.New("disk full")
+	}
+	return f.b.Write(p)
 }

@@ -75,7 +75,7 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 		l.buf, rest = l.convert(l.buf[:0], data, false)
 		// rest may alias pending's array or p: copy it down (memmove).
 		l.pending = append(l.pending[:0], rest...)
-		if _, err := l.w.Write(l.buf); err != nil {
+		if err := l.emit(l.buf); err != nil {
 			return off, err
 		}
 	}
@@ -92,7 +92,7 @@ func (l *LogWriter) Flush() {
 	open := l.atStart && len(l.pending) > 0
 	l.flushLocked()
 	if open {
-		_, _ = l.w.Write([]byte{'\n'})
+		_ = l.emit([]byte{'\n'})
 		l.atStart = true
 	}
 }
@@ -103,7 +103,18 @@ func (l *LogWriter) flushLocked() {
 	}
 	l.buf, _ = l.convert(l.buf[:0], l.pending, true)
 	l.pending = l.pending[:0]
-	_, _ = l.w.Write(l.buf)
+	_ = l.emit(l.buf)
+}
+
+// emit writes converted text to w. When w fails, how much of b reached the
+// log is unknown: it may have stopped at a line's start ("\n" of "\n\\::")
+// or after "##" (of "##\u005b"), so what comes next is checked as both.
+func (l *LogWriter) emit(b []byte) error {
+	_, err := l.w.Write(b)
+	if err != nil {
+		l.atStart, l.hashes = true, 2
+	}
+	return err
 }
 
 // convert appends data made safe to out; unless final, it returns the tail
@@ -210,11 +221,11 @@ func (c commandWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	l.flushLocked()
 	if !l.atStart {
-		if _, err := l.w.Write([]byte{'\n'}); err != nil {
+		if err := l.emit([]byte{'\n'}); err != nil {
 			return 0, err
 		}
 	}
-	if _, err := l.w.Write(p); err != nil {
+	if err := l.emit(p); err != nil {
 		return 0, err
 	}
 	l.atStart = len(p) == 0 || p[len(p)-1] == '\n'

@@ -462,3 +462,31 @@ func (f *failOnce) Write(p []byte) (int, error) {
 	}
 	return f.b.Write(p)
 }
+
+// TestLogRunnerWhiteSpace: the runner trims a line with .NET's
+// string.TrimStart before looking for "::", which trims every
+// Char.IsWhiteSpace: the Zs, Zl and Zp categories, \t to \r and NEL. Each
+// of them before "::" (and a run of them) leaves no command.
+func TestLogRunnerWhiteSpace(t *testing.T) {
+	dotnetSpace := func(r rune) bool {
+		return unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp) || r >= '\t' && r <= '\r' || r == 0x85
+	}
+	n := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !dotnetSpace(r) || r == '\n' || r == '\r' {
+			continue
+		}
+		n++
+		for _, in := range []string{string(r) + "::x", "a\n" + string(r) + " " + string(r) + "::x"} {
+			got := Log(in)
+			for _, line := range strings.FieldsFunc(got, func(r rune) bool { return r == '\n' || r == '\r' }) {
+				if strings.HasPrefix(strings.TrimLeftFunc(line, dotnetSpace), "::") {
+					t.Errorf("%U: %q is a command to the runner", r, line)
+				}
+			}
+		}
+	}
+	if n != 23 { // 17 Zs (with the space), Zl, Zp, \t, \v, \f and NEL
+		t.Errorf("%d white space runes; the table changed", n)
+	}
+}

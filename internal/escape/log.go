@@ -119,7 +119,7 @@ func (l *LogWriter) emit(b []byte) error {
 
 // convert appends data made safe to out; unless final, it returns the tail
 // it cannot decide yet (an incomplete rune, or a line start that could
-// become "::" or "##[").
+// become "::").
 func (l *LogWriter) convert(out, data []byte, final bool) (_, rest []byte) {
 	i := 0
 	for i < len(data) {

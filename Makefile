@@ -36,7 +36,7 @@ lint: tools
 # runs FUZZ_BUDGETS' count for it, else FUZZ_EXECS; FUZZTIME (a count "Nx"
 # or, for a long local run, a duration) overrides both.
 FUZZ_EXECS ?= 500x
-FUZZ_BUDGETS ?= FuzzLoad=30000x FuzzDecode=30000x FuzzCell=2000x
+FUZZ_BUDGETS ?= FuzzLoad=30000x FuzzDecode=30000x FuzzCell=2000x FuzzLogWriter=2000x
 FUZZ_MINIMIZE ?= 200x
 FUZZTIME ?=
 fuzz:

@@ -64,42 +64,39 @@ func (a Annotation) Format() string {
 // Write writes the annotations, at most Limit per level, and a summary
 // annotation per level for those left out.
 func Write(w io.Writer, as []Annotation) {
-	count := map[string]int{}
-	extra := map[string]int{}
+	// How many of each level there are, counted once: whether the last
+	// slot shows an annotation or the summary depends on it, and counting
+	// again at each annotation past the ninth took quadratic time (100,000
+	// policy problems: a minute).
+	total := map[string]int{}
 	var order []string
 	for _, a := range as {
-		lvl := a.Level
-		if lvl == "" {
-			lvl = "error"
-		}
-		if _, seen := count[lvl]; !seen {
+		lvl := levelOf(a)
+		if total[lvl] == 0 {
 			order = append(order, lvl)
 		}
+		total[lvl]++
+	}
+	count := map[string]int{}
+	for _, a := range as {
+		lvl := levelOf(a)
 		// One slot is kept for the summary when there are more than Limit.
-		if count[lvl] < Limit-1 || (count[lvl] == Limit-1 && countLevel(as, lvl) == Limit) {
+		if count[lvl] < Limit-1 || (count[lvl] == Limit-1 && total[lvl] == Limit) {
 			fmt.Fprintln(w, a.Format())
 			count[lvl]++
-			continue
 		}
-		extra[lvl]++
 	}
 	for _, lvl := range order {
-		if n := extra[lvl]; n > 0 {
+		if n := total[lvl] - count[lvl]; n > 0 {
 			fmt.Fprintln(w, Annotation{Level: lvl, Message: fmt.Sprintf("%d more %ss not shown as annotations: see the log", n, lvl)}.Format())
 		}
 	}
 }
 
-func countLevel(as []Annotation, lvl string) int {
-	n := 0
-	for _, a := range as {
-		l := a.Level
-		if l == "" {
-			l = "error"
-		}
-		if l == lvl {
-			n++
-		}
+// levelOf is an annotation's level, "error" when none is set.
+func levelOf(a Annotation) string {
+	if a.Level == "" {
+		return "error"
 	}
-	return n
+	return a.Level
 }

@@ -43,3 +43,30 @@ func TestWriteLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteManyIsLinear: validate annotates every problem of every policy
+// file a pull request brings, so Write must not rescan the list per
+// annotation (it did, past the ninth of a level: 100,000 problems took a
+// minute, so this million would take hours and time the test out; counted
+// once they take well under a second). The summaries still count every
+// annotation left out, per level.
+func TestWriteManyIsLinear(t *testing.T) {
+	const n = 1000000
+	as := make([]Annotation, 0, n+2)
+	for range n {
+		as = append(as, Annotation{Message: "bad"})
+	}
+	as = append(as, Annotation{Level: "warning", Message: "w1"}, Annotation{Level: "notice", Message: "n1"})
+	var b bytes.Buffer
+	Write(&b, as)
+	got := b.String()
+	if e := strings.Count(got, "::error"); e != Limit {
+		t.Errorf("%d error annotations, want %d", e, Limit)
+	}
+	if want := fmt.Sprintf("::error::%d more errors not shown", n-(Limit-1)); !strings.Contains(got, want) {
+		t.Errorf("no %q in:\n%s", want, got)
+	}
+	if !strings.Contains(got, "::warning::w1") || !strings.Contains(got, "::notice::n1") || strings.Contains(got, "more warnings") {
+		t.Errorf("other levels are shown in full:\n%s", got)
+	}
+}

@@ -80,7 +80,21 @@ type Comments struct {
 	mu     sync.Mutex
 	waited time.Duration
 	login  string // the token's identity, resolved once
+	// listed is, per issue, what the last listing of its comments found
+	// (see Upsert).
+	listed map[int]*listing
 }
+
+// listing is what one listing of an issue's comments found, by marker:
+// the token's own comment (the first), and how many by others carry it.
+type listing struct {
+	own     map[string]*github.IssueComment
+	foreign map[string]int
+}
+
+// maxMarker bounds the first lines a listing keeps: patchgate's markers
+// are far shorter, and a comment's first line may be 65,536 characters.
+const maxMarker = 512
 
 // NewComments builds a client for the repository "owner/name" on the API at
 // apiURL (GITHUB_API_URL; "" = api.github.com). Rate limits (primary and
@@ -297,8 +311,48 @@ func (c *Comments) Upsert(ctx context.Context, number int, marker, body string) 
 	if err != nil {
 		return "", err
 	}
-	var found *github.IssueComment
-	foreign := 0
+	// A comment found by an earlier listing (of this client: one run) is
+	// edited without listing again: a run posts a comment per policy, and
+	// listing the issue for each made the calls grow with the square of
+	// the policies (1,000 policies: 5,500 listing calls a run). Only an
+	// edit is taken from it; whether a comment exists before one is
+	// created is always asked afresh, so two runs never both create one.
+	if cm, foreign := c.listedComment(number, marker); cm != nil {
+		url, err := c.edit(ctx, number, marker, cm, body)
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusNotFound {
+			c.noteForeign(number, foreign, me)
+			return url, err
+		}
+		// Deleted since it was listed: look again.
+	}
+	found, foreign, err := c.find(ctx, number, marker, me)
+	if err != nil {
+		return "", err
+	}
+	c.noteForeign(number, foreign, me)
+	if found != nil {
+		return c.edit(ctx, number, marker, found, body)
+	}
+	var out *github.IssueComment
+	err = c.call(ctx, fmt.Sprintf("commenting on #%d", number), func() (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		out, resp, err = c.GH.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: github.String(body)})
+		return resp, err
+	})
+	if err != nil {
+		return "", err
+	}
+	c.remember(number, marker, out)
+	return out.GetHTMLURL(), nil
+}
+
+// find lists the comments of issue number until it meets the token's own
+// comment for marker (nil when there is none), counting the comments by
+// others that carry marker. Every page read is kept for later Upserts.
+func (c *Comments) find(ctx context.Context, number int, marker, me string) (found *github.IssueComment, foreign int, err error) {
+	l := &listing{own: map[string]*github.IssueComment{}, foreign: map[string]int{}}
 	opt := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for found == nil {
 		var page []*github.IssueComment
@@ -309,52 +363,78 @@ func (c *Comments) Upsert(ctx context.Context, number int, marker, body string) 
 			return resp, err
 		})
 		if err != nil {
-			return "", err
+			return nil, 0, err
 		}
 		for _, cm := range page {
-			if firstLine(cm.GetBody()) != marker {
+			first := firstLine(cm.GetBody())
+			if first != marker && (len(first) > maxMarker || !strings.HasPrefix(first, "<!--")) {
 				continue
 			}
 			if !strings.EqualFold(cm.GetUser().GetLogin(), me) {
-				foreign++
+				l.foreign[first]++
 				continue
 			}
-			found = cm
-			break
+			if l.own[first] == nil {
+				l.own[first] = cm
+			}
 		}
+		found = l.own[marker]
 		if resp.NextPage == 0 {
 			break
 		}
 		opt.Page = resp.NextPage
 	}
+	c.mu.Lock()
+	if c.listed == nil {
+		c.listed = map[int]*listing{}
+	}
+	c.listed[number] = l
+	c.mu.Unlock()
+	return found, l.foreign[marker], nil
+}
+
+// listedComment is the token's comment for marker on issue number as the
+// last listing found it, and how many by others carried marker then.
+func (c *Comments) listedComment(number int, marker string) (*github.IssueComment, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.listed[number]; l != nil {
+		return l.own[marker], l.foreign[marker]
+	}
+	return nil, 0
+}
+
+// remember records cm as the token's comment for marker on issue number.
+func (c *Comments) remember(number int, marker string, cm *github.IssueComment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.listed[number]; l != nil && cm != nil {
+		l.own[marker] = cm
+	}
+}
+
+func (c *Comments) noteForeign(number, foreign int, me string) {
 	if foreign > 0 && c.Note != nil {
 		c.Note(fmt.Sprintf("#%d: %d comment(s) by someone other than %s start with patchgate's marker; they are left untouched", number, foreign, me))
 	}
-	var out *github.IssueComment
-	if found != nil {
-		if found.GetBody() == body {
-			return found.GetHTMLURL(), nil
-		}
-		err := c.call(ctx, fmt.Sprintf("editing comment %d", found.GetID()), func() (*github.Response, error) {
-			var resp *github.Response
-			var err error
-			out, resp, err = c.GH.Issues.EditComment(ctx, c.Owner, c.Repo, found.GetID(), &github.IssueComment{Body: github.String(body)})
-			return resp, err
-		})
-		if err != nil {
-			return "", err
-		}
-		return out.GetHTMLURL(), nil
+}
+
+// edit sets the token's comment cm to body, unless it holds body already.
+func (c *Comments) edit(ctx context.Context, number int, marker string, cm *github.IssueComment, body string) (string, error) {
+	if cm.GetBody() == body {
+		return cm.GetHTMLURL(), nil
 	}
-	err = c.call(ctx, fmt.Sprintf("commenting on #%d", number), func() (*github.Response, error) {
+	var out *github.IssueComment
+	err := c.call(ctx, fmt.Sprintf("editing comment %d", cm.GetID()), func() (*github.Response, error) {
 		var resp *github.Response
 		var err error
-		out, resp, err = c.GH.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: github.String(body)})
+		out, resp, err = c.GH.Issues.EditComment(ctx, c.Owner, c.Repo, cm.GetID(), &github.IssueComment{Body: github.String(body)})
 		return resp, err
 	})
 	if err != nil {
 		return "", err
 	}
+	c.remember(number, marker, out)
 	return out.GetHTMLURL(), nil
 }
 

@@ -260,7 +260,8 @@ func newFake(t *testing.T) (*fakeGitHub, *Comments) {
 }
 
 func TestUpsertFindsItsCommentAcrossPages(t *testing.T) {
-	f, c := newFake(t)
+	f, srv := newServer(t)
+	c := commentsFor(t, f, srv, "ghs_token")
 	ctx := context.Background()
 	for i := 0; i < 150; i++ {
 		f.addComment(7, "someone", fmt.Sprintf("someone else %d", i))
@@ -271,6 +272,8 @@ func TestUpsertFindsItsCommentAcrossPages(t *testing.T) {
 	for i := 0; i < 60; i++ { // the discussion goes on; ours is now on page 2
 		f.addComment(7, "someone", "reply")
 	}
+	// The next run: a client of its own, which lists the issue afresh.
+	c = commentsFor(t, f, srv, "ghs_token")
 	if _, err := c.Upsert(ctx, 7, "<!-- patchgate:plan -->", "<!-- patchgate:plan -->\nsecond"); err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +301,8 @@ func TestUpsertFindsItsCommentAcrossPages(t *testing.T) {
 		t.Errorf("marker not prepended: %q", last)
 	}
 	// The identity is resolved once per client.
-	if n := f.count("GET", "/user"); n != 1 {
-		t.Errorf("GET /user %d times, want once", n)
+	if n := f.count("GET", "/user"); n != 2 {
+		t.Errorf("GET /user %d times for two clients, want twice", n)
 	}
 }
 

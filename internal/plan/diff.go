@@ -113,20 +113,31 @@ func Diff(base, head []*policy.Policy) []PolicyDiff {
 			fresh = append(fresh, p)
 		}
 	}
+	// A new policy is a rename of the first removed one, not yet taken,
+	// in its file, else of the first with an identical spec. Each policy's
+	// key is worked out once and looked up: comparing every new policy
+	// with every removed one marshalled both specs each time, so renaming
+	// 1,000 policies took 20 s.
 	renamed := map[string]*policy.Policy{} // head name -> base policy
-	for _, match := range []func(o, n *policy.Policy) bool{
-		func(o, n *policy.Policy) bool { return o.Source.File == n.Source.File },
-		func(o, n *policy.Policy) bool { return specJSON(o) == specJSON(n) },
+	for _, key := range []func(p *policy.Policy) string{
+		func(p *policy.Policy) string { return p.Source.File },
+		specJSON,
 	} {
+		byKey := map[string][]int{} // key -> indexes in gone, in order
+		for i, o := range gone {
+			if o != nil {
+				k := key(o)
+				byKey[k] = append(byKey[k], i)
+			}
+		}
 		for _, n := range fresh {
 			if renamed[n.Metadata.Name] != nil {
 				continue
 			}
-			for i, o := range gone {
-				if o != nil && match(o, n) {
-					renamed[n.Metadata.Name], gone[i] = o, nil
-					break
-				}
+			k := key(n)
+			if at := byKey[k]; len(at) > 0 {
+				renamed[n.Metadata.Name], gone[at[0]] = gone[at[0]], nil
+				byKey[k] = at[1:]
 			}
 		}
 	}

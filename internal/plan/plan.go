@@ -184,9 +184,19 @@ func markInvalid(diffs []PolicyDiff, head *policy.Set) []PolicyDiff {
 	return diffs
 }
 
+// MaxResolved bounds the account-regions one plan reads from AWS. Each
+// costs an AssumeRole and a few reads, and a policy's accounts and regions
+// are lists of any length, so their product grows with the square of the
+// file: a 29 KB policy of 1,000 accounts and 100 regions asked for 100,000
+// connections, and a 1 MiB one could ask for about a billion, each held in
+// memory before the first was read. A policy that does not fit in what is
+// left is not read at all (a part of it would read as its whole).
+const MaxResolved = 10000
+
 // Resolve fills targets, compliance, findings and drift for the policies
 // that change (all policies with all=true), reading AWS only. parallel
-// bounds the account x region targets read at once.
+// bounds the account x region targets read at once; at most MaxResolved
+// are read in all.
 func (p *Plan) Resolve(ctx context.Context, head *policy.Set, connect Connect, all bool, parallel int) {
 	p.AWSChecked = true
 	g, gctx := errgroup.WithContext(ctx)
@@ -197,6 +207,8 @@ func (p *Plan) Resolve(ctx context.Context, head *policy.Set, connect Connect, a
 		drift   Drift
 	}
 	var slots []*slot
+	var skipped []string
+	budget := MaxResolved
 	for i := range p.Policies {
 		pp := &p.Policies[i]
 		if pp.Status == Removed || pp.Status == Invalid || (!all && pp.Status == Unchanged) {
@@ -210,6 +222,14 @@ func (p *Plan) Resolve(ctx context.Context, head *policy.Set, connect Connect, a
 		if len(accounts) == 0 {
 			accounts = []policy.Account{{}}
 		}
+		n := len(accounts) * len(pol.Spec.Regions)
+		if n > budget {
+			pp.Targets = append(pp.Targets, Target{Phase: "*", Error: fmt.Sprintf("not read: %d accounts x %d regions, over the %d account-regions one plan reads (%d left)",
+				len(accounts), len(pol.Spec.Regions), MaxResolved, budget)})
+			skipped = append(skipped, pp.Name)
+			continue
+		}
+		budget -= n
 		for _, acct := range accounts {
 			for _, region := range pol.Spec.Regions {
 				s := &slot{pp: pp}
@@ -220,6 +240,10 @@ func (p *Plan) Resolve(ctx context.Context, head *policy.Set, connect Connect, a
 				})
 			}
 		}
+	}
+	if len(skipped) > 0 {
+		p.Unchecked = append(p.Unchecked, fmt.Sprintf("%d %s not read from AWS: a plan reads at most %d account-regions; the first: %s",
+			len(skipped), map[bool]string{true: "policy was", false: "policies were"}[len(skipped) == 1], MaxResolved, skipped[0]))
 	}
 	_ = g.Wait() // errors are recorded per target, not returned
 	for _, s := range slots {

@@ -494,7 +494,7 @@ func (v *runView) render(d detail, marker string) string {
 					// unfixable ones were not counted.
 					fixed = "not listed"
 					if a.listedFrom != "*" {
-						remain += " at or above " + strings.ToLower(a.listedFrom)
+						remain += " at or above " + cell(strings.ToLower(a.listedFrom), 20)
 					}
 				} else if a.noFix > 0 {
 					remain += fmt.Sprintf(" (+%d without a fix)", a.noFix)

@@ -1,0 +1,73 @@
+package policy
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// filterKeyPolicy is basePolicy with a first approval rule whose filters
+// have one explicit key ("? key": YAML's 1,024-character limit on keys does
+// not apply to it) over n values.
+func filterKeyPolicy(key string, n int) []byte {
+	rule := fmt.Sprintf("      - filters:\n          ? %s\n          : [%s]\n        approveAfterDays: 7\n", key, strings.TrimSuffix(strings.Repeat("a,", n), ","))
+	return []byte(strings.Replace(basePolicy, "      - classifications: [Security, Bugfix]\n", rule+"      - classifications: [Security, Bugfix]\n", 1))
+}
+
+// TestLongMapKeyIsRefusedBeforeItsValues: every value under a mapping key
+// has a field path that repeats the key, so a long key over a long list cost
+// memory in their product (a 100,000-character filter key over 20,000
+// values: 4.3 GB). A key past maxMapKey is refused, its values unread, and
+// the paths the decoder keeps stay in proportion to the file. The measure is
+// the bytes of those paths, not time or the machine's memory.
+func TestLongMapKeyIsRefusedBeforeItsValues(t *testing.T) {
+	key := strings.Repeat("K", 10000)
+	data := filterKeyPolicy(key, 5000)
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := &decoder{file: "policies/web.yaml", pos: map[string]Pos{}}
+	var p Policy
+	d.decode(doc.Content[0], reflect.ValueOf(&p).Elem(), "")
+	paths := 0
+	for k := range d.pos {
+		paths += len(k)
+	}
+	if paths > 4*len(data) {
+		t.Errorf("the decoder kept %d bytes of field paths for a %d-byte file", paths, len(data))
+	}
+
+	_, probs := Parse("policies/web.yaml", data)
+	if want := "a key of spec.baseline.approvalRules[0].filters has 10,000 characters; keys here are at most 128"; len(probs) != 1 || !strings.Contains(probs[0].Message, want) {
+		t.Errorf("problems:\n%.2000s\nwant one saying %q", probs.Error(), want)
+	}
+	if len(probs.Error()) > 1000 {
+		t.Errorf("the problem repeats the key: %d bytes", len(probs.Error()))
+	}
+}
+
+// TestMapKeyLimit: the limit is an AWS tag key's, so a 128-character tag
+// key still loads and one of 129 is refused by the decoder.
+func TestMapKeyLimit(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{128, ""},
+		{129, "a key of spec.phases[0].targets.tags has 129 characters; keys here are at most 128"},
+	} {
+		src := strings.Replace(basePolicy, "tags: {Environment: staging, App: web}", "tags: {Environment: staging, "+strings.Repeat("k", tc.n)+": web}", 1)
+		_, probs := Parse("policies/web.yaml", []byte(src))
+		switch {
+		case tc.want == "" && len(probs) > 0:
+			t.Errorf("%d-character tag key: %v", tc.n, probs)
+		case tc.want != "" && (len(probs) != 1 || !strings.Contains(probs[0].Message, tc.want)):
+			t.Errorf("%d-character tag key: %v, want %q", tc.n, probs, tc.want)
+		}
+	}
+}

@@ -498,8 +498,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 				d.errorf(k, path, "keys of %s must be plain strings", label(path))
 				continue
 			}
-			if len(k.Value) > maxMapKey {
-				d.errorf(k, path, "a key of %s has %s characters; keys here are at most %d (an AWS tag key's limit): shorten it", label(path), thousands(len(k.Value)), maxMapKey)
+			if n := utf8.RuneCountInString(k.Value); n > maxMapKey {
+				d.errorf(k, path, "a key of %s has %s characters; keys here are at most %d (an AWS tag key's limit): shorten it", label(path), thousands(n), maxMapKey)
 				continue
 			}
 			fp := join(path, k.Value)

@@ -51,23 +51,30 @@ func TestLongMapKeyIsRefusedBeforeItsValues(t *testing.T) {
 	}
 }
 
-// TestMapKeyLimit: the limit is an AWS tag key's, so a 128-character tag
-// key still loads and one of 129 is refused by the decoder.
+// TestMapKeyLimit: the limit is an AWS tag key's, in Unicode characters as
+// AWS and the schema count them: 128 characters still load, in ASCII or in
+// characters of three bytes each (a Japanese tag key), and 129 are refused
+// by the decoder. A value may have 256 characters, whatever their bytes.
 func TestMapKeyLimit(t *testing.T) {
 	for _, tc := range []struct {
-		n    int
-		want string
+		key, value string
+		want       string
 	}{
-		{128, ""},
-		{129, "a key of spec.phases[0].targets.tags has 129 characters; keys here are at most 128"},
+		{strings.Repeat("k", 128), "web", ""},
+		{strings.Repeat("環", 128), "web", ""},
+		{"App", strings.Repeat("é", 256), ""},
+		{"App", strings.Repeat("é", 257), "tag value for App is longer than 256 characters"},
+		{strings.Repeat("k", 129), "web", "a key of spec.phases[0].targets.tags has 129 characters; keys here are at most 128"},
+		{strings.Repeat("環", 129), "web", "a key of spec.phases[0].targets.tags has 129 characters; keys here are at most 128"},
 	} {
-		src := strings.Replace(basePolicy, "tags: {Environment: staging, App: web}", "tags: {Environment: staging, "+strings.Repeat("k", tc.n)+": web}", 1)
+		src := strings.Replace(basePolicy, "tags: {Environment: staging, App: web}", "tags: {Environment: staging, "+tc.key+": "+tc.value+"}", 1)
 		_, probs := Parse("policies/web.yaml", []byte(src))
+		name := fmt.Sprintf("%d-character tag key, %d-character value", len([]rune(tc.key)), len([]rune(tc.value)))
 		switch {
 		case tc.want == "" && len(probs) > 0:
-			t.Errorf("%d-character tag key: %v", tc.n, probs)
+			t.Errorf("%s: %v", name, probs)
 		case tc.want != "" && (len(probs) != 1 || !strings.Contains(probs[0].Message, tc.want)):
-			t.Errorf("%d-character tag key: %v, want %q", tc.n, probs, tc.want)
+			t.Errorf("%s: %v, want %q", name, probs, tc.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // IANA zones must resolve in a distroless image without /usr/share/zoneinfo
+	"unicode/utf8"
 
 	"github.com/patchgate/patchgate/internal/suggest"
 	"github.com/robfig/cron/v3"
@@ -395,10 +396,12 @@ func (c *v) phases() {
 			c.add(pp+".targets.tags", "targets.tags has %d keys; SSM allows at most 5 tag targets", len(t.Tags))
 		}
 		for k, val := range t.Tags {
-			if k == "" || len(k) > 128 || strings.HasPrefix(k, "aws:") {
+			// AWS counts a tag's length in Unicode characters, as the schema's
+			// maxLength does, not in bytes.
+			if k == "" || utf8.RuneCountInString(k) > 128 || strings.HasPrefix(k, "aws:") {
 				c.add(pp+".targets.tags."+k, "tag key %q must be 1-128 characters and not start with aws:", k)
 			}
-			if len(val) > 256 {
+			if utf8.RuneCountInString(val) > 256 {
 				c.add(pp+".targets.tags."+k, "tag value for %s is longer than 256 characters", k)
 			}
 		}

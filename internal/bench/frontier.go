@@ -69,15 +69,11 @@ func frontierPoints(runs []FrontierRun) []frontierPoint {
 		f     Fleet
 		scale float64
 	}
-	by := map[key][]FrontierRun{}
-	var keys []key
+	var g groups[key, FrontierRun]
 	for _, r := range runs {
-		k := key{r.Fleet, r.Scale}
-		if _, ok := by[k]; !ok {
-			keys = append(keys, k)
-		}
-		by[k] = append(by[k], r)
+		g.add(key{r.Fleet, r.Scale}, r)
 	}
+	by, keys := g.by, g.keys
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
 		if a.f != b.f {
@@ -137,19 +133,15 @@ func growthPoints(runs []FrontierRun) []growthPoint {
 		n     int
 		scale float64
 	}
-	ratios := map[point][]float64{}
-	var points []point
+	var g groups[point, float64]
 	for _, r := range runs {
 		o, ok := one[key{r.Fleet.Instances, r.Scale, r.Seed}]
 		if r.Fleet.Regions != 8 || r.Status != "passed" || !ok || o.Calls == 0 {
 			continue
 		}
-		p := point{r.Fleet.Instances, r.Scale}
-		if _, seen := ratios[p]; !seen {
-			points = append(points, p)
-		}
-		ratios[p] = append(ratios[p], float64(r.Calls)/float64(o.Calls))
+		g.add(point{r.Fleet.Instances, r.Scale}, float64(r.Calls)/float64(o.Calls))
 	}
+	ratios, points := g.by, g.keys
 	sort.Slice(points, func(i, j int) bool {
 		return points[i].n < points[j].n || points[i].n == points[j].n && points[i].scale < points[j].scale
 	})
@@ -158,6 +150,22 @@ func growthPoints(runs []FrontierRun) []growthPoint {
 		out = append(out, growthPoint{p.n, p.scale, spreadOf(ratios[p], len(ratios[p]), growthMet)})
 	}
 	return out
+}
+
+// groups gathers values by key, keeping the keys in the order first met.
+type groups[K comparable, V any] struct {
+	by   map[K][]V
+	keys []K
+}
+
+func (g *groups[K, V]) add(k K, v V) {
+	if g.by == nil {
+		g.by = map[K][]V{}
+	}
+	if _, ok := g.by[k]; !ok {
+		g.keys = append(g.keys, k)
+	}
+	g.by[k] = append(g.by[k], v)
 }
 
 // frontierMarkdown is the section on calls against overhead; empty

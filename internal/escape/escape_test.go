@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/patchgate/patchgate/internal/escape/escapetest"
 )
 
 func TestLine(t *testing.T) {
@@ -121,26 +123,11 @@ func TestMarkerName(t *testing.T) {
 	}
 }
 
-// commandLines returns the lines of s that the runner would run as
-// workflow commands: lines end at \n or \r; a line is one if it starts,
-// after white space, with "::", or holds "##[" anywhere (actions/runner's
-// ActionCommand.TryParseV2 and TryParse).
-func commandLines(s string) []string {
-	var out []string
-	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
-		l := strings.TrimLeftFunc(line, unicode.IsSpace)
-		if strings.HasPrefix(l, "::") || strings.Contains(line, "##[") {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 func TestLog(t *testing.T) {
 	in := "plan for bad\r::stop-commands::X.yaml\n::set-output name=y::1\n  ::warning::w\n##[error]e\nfine: ::not at start\nnot fine: ##[add-mask]x ###[y #[z\n\u2028::error::x\nesc\x1b[2J"
 	got := Log(in)
-	if cl := commandLines(got); len(cl) != 0 {
-		t.Errorf("commands left: %q in\n%s", cl, got)
+	if err := escapetest.CheckLog(got); err != nil {
+		t.Errorf("%v in\n%s", err, got)
 	}
 	want := "plan for bad\\r::stop-commands::X.yaml\n\\::set-output name=y::1\n\\  ::warning::w\n##\\u005berror]e\nfine: ::not at start\nnot fine: ##\\u005badd-mask]x ###\\u005by #[z\n\\\\u2028::error::x\nesc\\u001b[2J"
 	if got != want {
@@ -165,7 +152,7 @@ func TestLogWriterSplitWrites(t *testing.T) {
 		if got, want := b.String(), Log(in); got != want {
 			t.Errorf("writes of %d bytes: %q, want %q", size, got, want)
 		}
-		if !utf8.Valid(b.Bytes()) || len(commandLines(b.String())) != 0 {
+		if !utf8.Valid(b.Bytes()) || escapetest.CheckLog(b.String()) != nil {
 			t.Errorf("writes of %d bytes: %q", size, b.String())
 		}
 	}
@@ -411,7 +398,7 @@ func TestLogWriterWritesAfterFlush(t *testing.T) {
 		w.Flush()
 		_, _ = io.WriteString(w, c.after)
 		w.Flush()
-		if got := b.String(); got != c.want || len(commandLines(got)) != 0 {
+		if got := b.String(); got != c.want || escapetest.CheckLog(got) != nil {
 			t.Errorf("%q, Flush, %q: got %q, want %q", c.before, c.after, got, c.want)
 		}
 	}
@@ -441,7 +428,7 @@ func TestLogWriterAfterAFailedWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Flush()
-		if got := fw.b.String(); len(commandLines(got)) != 0 {
+		if got := fw.b.String(); escapetest.CheckLog(got) != nil {
 			t.Errorf("%q cut at %d, then %q: %q", c.first, c.cut, c.next, got)
 		}
 	}
